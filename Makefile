@@ -1,0 +1,69 @@
+# wtrelayd — see README.md.
+#   make            build/wtrelayd
+#   make test       all tests (unit, integration, browser); last line "N passed, N failed"
+#   make unit       unit tests only
+#   make asan       unit + integration tests under AddressSanitizer/UBSan
+#   make run        install deps, build, make a dev certificate, run the daemon
+#   make install    PREFIX=/usr/local DESTDIR=
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+BUILD    ?= build
+PKGS     := libngtcp2 libngtcp2_crypto_gnutls libnghttp3 gnutls inih
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -MMD -MP
+CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev
+
+SRCS     := $(filter-out src/main.c,$(wildcard src/*.c))
+OBJS     := $(SRCS:src/%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test unit asan run deps cert install clean
+all: $(BUILD)/wtrelayd
+
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libwtrelayd.a: $(OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/wtrelayd: $(BUILD)/main.o $(BUILD)/libwtrelayd.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(BUILD)/libwtrelayd.a | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libwtrelayd.a $(LDLIBS)
+
+$(BUILD) $(BUILD)/tests:
+	mkdir -p $@
+
+unit: $(UNIT_BIN)
+	BUILD=$(BUILD) tests/run.sh unit
+
+test: all $(UNIT_BIN)
+	BUILD=$(BUILD) tests/run.sh
+
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		LDFLAGS="-fsanitize=address,undefined" all $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BIN))
+	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 tests/run.sh unit it
+
+deps:
+	scripts/install-deps.sh
+
+cert:
+	scripts/gen-dev-cert.sh
+
+run: deps all
+	scripts/gen-dev-cert.sh
+	$(BUILD)/wtrelayd -c conf/wtrelayd.ini
+
+install: all
+	install -D -m 0755 $(BUILD)/wtrelayd $(DESTDIR)$(PREFIX)/bin/wtrelayd
+	install -D -m 0644 conf/wtrelayd.ini $(DESTDIR)/etc/wtrelayd/wtrelayd.ini
+
+clean:
+	rm -rf build build-asan
+
+-include $(OBJS:.o=.d) $(BUILD)/main.d

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs what wtrelayd needs to build, run and test on Debian 12.
+# Idempotent: installs only what is missing; uses sudo only when not root.
+#   scripts/install-deps.sh          build + run dependencies
+#   scripts/install-deps.sh --test   also the test tools (browsers, node packages)
+set -euo pipefail
+
+want_test=0
+for a in "$@"; do
+    case "$a" in
+    --test) want_test=1 ;;
+    *) echo "usage: $0 [--test]" >&2; exit 2 ;;
+    esac
+done
+
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+
+build_pkgs="build-essential pkg-config libev-dev libinih-dev libgnutls28-dev openssl"
+bp_pkgs="libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev"
+test_pkgs="chromium firefox-esr nodejs"
+
+missing() {
+    local out=""
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || out="$out $p"
+    done
+    echo "$out"
+}
+
+# ngtcp2 >= 1.11: installed version of the dev package, or empty.
+ngtcp2_ok() {
+    local v
+    v=$(dpkg-query -W -f='${Version}' libngtcp2-dev 2>/dev/null) || return 1
+    [ -n "$v" ] && dpkg --compare-versions "$v" ge 1.11
+}
+
+updated=0
+apt_update() {
+    [ "$updated" = 1 ] && return 0
+    $SUDO apt-get update -qq
+    updated=1
+}
+
+pkgs="$build_pkgs"
+[ "$want_test" = 1 ] && pkgs="$pkgs $test_pkgs"
+m=$(missing $pkgs)
+if [ -n "$m" ]; then
+    apt_update
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -qq --no-install-recommends $m
+fi
+
+bpm=$(missing $bp_pkgs)
+if [ -n "$bpm" ] || ! ngtcp2_ok; then
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+    # Debian 12's own ngtcp2 is 0.12; 1.11 lives in backports.
+    if ! grep -rqs "${codename}-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        echo "install-deps: adding ${codename}-backports apt source" >&2
+        echo "deb http://deb.debian.org/debian ${codename}-backports main" |
+            $SUDO tee /etc/apt/sources.list.d/wtrelayd-backports.list >/dev/null
+        updated=0
+    fi
+    apt_update
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -qq --no-install-recommends -t "${codename}-backports" $bp_pkgs
+    ngtcp2_ok || { echo "install-deps: libngtcp2-dev >= 1.11 is not installable" >&2; exit 1; }
+fi
+
+if [ "$want_test" = 1 ]; then
+    here=$(cd "$(dirname "$0")/.." && pwd)
+    if [ -f "$here/tests/browser/package-lock.json" ] &&
+        [ ! -d "$here/tests/browser/node_modules/puppeteer-core" ]; then
+        # Never let puppeteer fetch a browser: the system ones are used.
+        (cd "$here/tests/browser" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+    fi
+fi

@@ -1,0 +1,47 @@
+/*
+ * buf: a send buffer whose bytes stay put until the peer acknowledges them.
+ *
+ * ngtcp2 and nghttp3 keep pointers into data they were given until it is
+ * acknowledged (for retransmission), so bytes are appended into a chain of
+ * chunks that are never moved or reallocated; a chunk is freed only once
+ * every byte in it is acknowledged.  Three positions advance monotonically:
+ * acked <= sent <= end (stream offsets relative to the buffer's start).
+ */
+#ifndef WTRELAYD_BUF_H
+#define WTRELAYD_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct buf_chunk;
+
+struct buf {
+    struct buf_chunk *head; /* oldest chunk holding unacked bytes */
+    struct buf_chunk *tail;
+    struct buf_chunk *send; /* chunk holding the next unsent byte */
+    size_t head_off;        /* acked bytes at the start of head */
+    size_t send_off;        /* sent bytes at the start of send */
+    uint64_t acked, sent, end;
+};
+
+void buf_init(struct buf *b);
+void buf_free(struct buf *b);
+/* Copies n bytes in.  -1 when out of memory (nothing appended). */
+int buf_append(struct buf *b, const void *p, size_t n);
+/* Fills up to niov vectors with unsent bytes; returns how many. */
+size_t buf_peek(const struct buf *b, struct iovec *iov, size_t niov);
+void buf_mark_sent(struct buf *b, size_t n);
+/* The next n unsent bytes are no longer wanted by anyone. */
+void buf_ack(struct buf *b, size_t n);
+
+static inline uint64_t buf_unsent(const struct buf *b)
+{
+    return b->end - b->sent;
+}
+static inline uint64_t buf_unacked(const struct buf *b)
+{
+    return b->end - b->acked;
+}
+
+#endif

@@ -1,0 +1,639 @@
+/*
+ * config: the INI file -> struct config (see config.h).
+ *
+ * inih is fed through ini_parse_stream() with our own line reader: Debian's
+ * inih is built without INI_HANDLER_LINENO, so the reader counts lines,
+ * sees section headers (to create routes and reject unknown sections even
+ * when they are empty) and refuses lines longer than inih can hold.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "handler.h"
+#include "log.h"
+
+#define LINE_MAX_LEN 4096 /* section header copy; inih caps lines lower */
+
+struct parse {
+    struct config *c;
+    FILE *f;
+    const char *file;
+    char *dir; /* the config file's directory, for relative paths */
+    int line;
+    int err_set;
+    char *err;
+    size_t errlen;
+    struct config_route *route; /* current [route …] section, or NULL */
+    int in_server;
+    int cert_line, key_line;
+    int listen_set; /* the first listen replaces the default */
+    char *linebuf;
+    size_t linecap;
+};
+
+static int fail(struct parse *ps, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct parse *ps, int line, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (ps->err_set)
+        return 0;
+    ps->err_set = 1;
+    n = snprintf(ps->err, ps->errlen, "%s:%d: ", ps->file, line);
+    if (n < 0 || (size_t)n >= ps->errlen)
+        return 0;
+    va_start(ap, fmt);
+    vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return 0; /* inih: 0 = error */
+}
+
+/* ---- value parsers ---- */
+
+static int parse_u64(const char *s, uint64_t *out, const char **end)
+{
+    uint64_t v = 0;
+    const char *p = s;
+
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            return -1; /* overflow */
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    *out = v;
+    *end = p;
+    return 0;
+}
+
+int config_parse_size(const char *s, uint64_t *out)
+{
+    uint64_t v, mul = 1;
+    const char *e;
+
+    if (parse_u64(s, &v, &e) < 0)
+        return -1;
+    switch (*e) {
+    case 'k':
+    case 'K':
+        mul = 1024;
+        e++;
+        break;
+    case 'm':
+    case 'M':
+        mul = 1024 * 1024;
+        e++;
+        break;
+    case 'g':
+    case 'G':
+        mul = 1024ULL * 1024 * 1024;
+        e++;
+        break;
+    }
+    if (*e != '\0' || (v && mul > UINT64_MAX / v))
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+int config_parse_duration_ms(const char *s, uint64_t *out)
+{
+    uint64_t v, mul;
+    const char *e;
+
+    if (parse_u64(s, &v, &e) < 0)
+        return -1;
+    if (strcmp(e, "ms") == 0)
+        mul = 1;
+    else if (strcmp(e, "s") == 0)
+        mul = 1000;
+    else if (strcmp(e, "m") == 0)
+        mul = 60000;
+    else if (*e == '\0' && v == 0)
+        mul = 1; /* a bare 0 needs no unit */
+    else
+        return -1;
+    if (v && mul > UINT64_MAX / v)
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+int config_parse_addr(const char *s, struct config_listen *out)
+{
+    char host[INET6_ADDRSTRLEN + 2];
+    const char *colon, *portstr;
+    uint64_t port;
+    const char *e;
+    size_t hl;
+
+    memset(out, 0, sizeof(*out));
+    if (strlen(s) >= sizeof(out->text))
+        return -1;
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+
+        if (!rb || rb[1] != ':')
+            return -1;
+        hl = (size_t)(rb - s - 1);
+        portstr = rb + 2;
+        if (hl == 0 || hl >= sizeof(host))
+            return -1;
+        memcpy(host, s + 1, hl);
+        host[hl] = '\0';
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        hl = (size_t)(colon - s);
+        if (hl == 0 || hl >= sizeof(host))
+            return -1;
+        memcpy(host, s, hl);
+        host[hl] = '\0';
+        portstr = colon + 1;
+    }
+    if (parse_u64(portstr, &port, &e) < 0 || *e != '\0' || port == 0 ||
+        port > 65535)
+        return -1;
+    if (s[0] == '[') {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->addr;
+
+        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+            return -1;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        out->addrlen = sizeof(*sin6);
+    } else {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&out->addr;
+
+        if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+            return -1;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        out->addrlen = sizeof(*sin);
+    }
+    strcpy(out->text, s);
+    return 0;
+}
+
+/* ---- list values ---- */
+
+static char *trim(char *s)
+{
+    char *e;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+        *--e = '\0';
+    return s;
+}
+
+/* Calls fn for each comma-separated item; stops at the first error. */
+static int each_item(struct parse *ps, const char *key, const char *val,
+                     int (*fn)(struct parse *, const char *, void *),
+                     void *arg)
+{
+    char *copy = strdup(val), *save = NULL, *tok;
+    int rv = 1, n = 0;
+
+    if (!copy)
+        return fail(ps, ps->line, "out of memory");
+    for (tok = strtok_r(copy, ",", &save); tok && rv;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *item = trim(tok);
+
+        if (*item == '\0') {
+            rv = fail(ps, ps->line, "%s: empty item in list", key);
+            break;
+        }
+        rv = fn(ps, item, arg);
+        n++;
+    }
+    if (rv && n == 0)
+        rv = fail(ps, ps->line, "%s: empty list", key);
+    free(copy);
+    return rv;
+}
+
+static int add_listen(struct parse *ps, const char *item, void *arg)
+{
+    struct config *c = ps->c;
+
+    (void)arg;
+    if (c->nlisten >= CONFIG_MAX_LISTEN)
+        return fail(ps, ps->line, "listen: more than %d addresses",
+                    CONFIG_MAX_LISTEN);
+    if (config_parse_addr(item, &c->listen[c->nlisten]) < 0)
+        return fail(ps, ps->line,
+                    "listen: '%s' is not an address:port "
+                    "(e.g. 0.0.0.0:4433 or [::]:4433)",
+                    item);
+    c->nlisten++;
+    return 1;
+}
+
+static int add_origin(struct parse *ps, const char *item, void *arg)
+{
+    struct config_route *r = arg;
+
+    if (r->norigins >= CONFIG_MAX_ORIGINS)
+        return fail(ps, ps->line, "allowed_origins: more than %d origins",
+                    CONFIG_MAX_ORIGINS);
+    if (!(r->origins[r->norigins] = strdup(item)))
+        return fail(ps, ps->line, "out of memory");
+    r->norigins++;
+    return 1;
+}
+
+/* ---- keys ---- */
+
+/* Bounded integer keys of [server]: name, field, min, max, kind. */
+enum kind { K_COUNT, K_SIZE, K_DURATION };
+
+struct num_key {
+    const char *name;
+    size_t off;
+    uint64_t min, max;
+    enum kind kind;
+};
+
+#define NUMKEY(n, min, max, kind)                                              \
+    {#n, offsetof(struct config, n), min, max, kind}
+
+static const struct num_key server_nums[] = {
+    NUMKEY(max_connections, 1, 1000000, K_COUNT),
+    NUMKEY(max_sessions_per_connection, 1, 65536, K_COUNT),
+    NUMKEY(max_streams_per_session, 1, 1000000, K_COUNT),
+    NUMKEY(max_buffer_bytes, 1024, 1ULL << 30, K_SIZE),
+    NUMKEY(max_connection_buffer_bytes, 1024, 1ULL << 32, K_SIZE),
+    NUMKEY(max_datagram_queue, 1, 1000000, K_COUNT),
+    NUMKEY(max_pending_streams, 0, 100000, K_COUNT),
+    {"idle_timeout", offsetof(struct config, idle_timeout_ms), 1000,
+     24ULL * 3600 * 1000, K_DURATION},
+    {"handshake_timeout", offsetof(struct config, handshake_timeout_ms), 100,
+     600000, K_DURATION},
+    {"shutdown_timeout", offsetof(struct config, shutdown_timeout_ms), 0,
+     3600000, K_DURATION},
+};
+
+static int set_num(struct parse *ps, const struct num_key *k, const char *val,
+                   uint64_t *dst)
+{
+    static const char *const what[] = {"a whole number", "a size (e.g. 64k, 1M)",
+                                       "a duration (e.g. 250ms, 30s, 2m)"};
+    uint64_t v;
+    int rv;
+    const char *e;
+
+    if (k->kind == K_SIZE)
+        rv = config_parse_size(val, &v);
+    else if (k->kind == K_DURATION)
+        rv = config_parse_duration_ms(val, &v);
+    else
+        rv = (parse_u64(val, &v, &e) == 0 && *e == '\0') ? 0 : -1;
+    if (rv < 0)
+        return fail(ps, ps->line, "%s: '%s' is not %s", k->name, val,
+                    what[k->kind]);
+    if (v < k->min || v > k->max) {
+        if (k->kind == K_DURATION)
+            return fail(ps, ps->line,
+                        "%s: %s is out of range (%llums .. %llums)", k->name,
+                        val, (unsigned long long)k->min,
+                        (unsigned long long)k->max);
+        return fail(ps, ps->line, "%s: %s is out of range (%llu .. %llu)",
+                    k->name, val, (unsigned long long)k->min,
+                    (unsigned long long)k->max);
+    }
+    *dst = v;
+    return 1;
+}
+
+/* A path relative to the config file's directory, checked readable. */
+static int set_path(struct parse *ps, const char *key, const char *val,
+                    char **dst)
+{
+    char *p;
+
+    if (*val == '\0')
+        return fail(ps, ps->line, "%s: empty path", key);
+    if (val[0] == '/' || !ps->dir) {
+        p = strdup(val);
+    } else {
+        size_t n = strlen(ps->dir) + strlen(val) + 2;
+
+        p = malloc(n);
+        if (p)
+            snprintf(p, n, "%s/%s", ps->dir, val);
+    }
+    if (!p)
+        return fail(ps, ps->line, "out of memory");
+    if (access(p, R_OK) != 0) {
+        fail(ps, ps->line, "%s: %s: %s", key, p, strerror(errno));
+        free(p);
+        return 0;
+    }
+    free(*dst);
+    *dst = p;
+    return 1;
+}
+
+static int server_key(struct parse *ps, const char *name, const char *val)
+{
+    struct config *c = ps->c;
+
+    if (strcmp(name, "listen") == 0) {
+        if (!ps->listen_set) {
+            c->nlisten = 0; /* the file's list replaces the default */
+            ps->listen_set = 1;
+        }
+        return each_item(ps, name, val, add_listen, NULL);
+    }
+    if (strcmp(name, "cert") == 0) {
+        ps->cert_line = ps->line;
+        return set_path(ps, name, val, &c->cert);
+    }
+    if (strcmp(name, "key") == 0) {
+        ps->key_line = ps->line;
+        return set_path(ps, name, val, &c->key);
+    }
+    if (strcmp(name, "log_level") == 0) {
+        int l = log_level_parse(val);
+
+        if (l < 0)
+            return fail(ps, ps->line,
+                        "log_level: '%s' is not one of error, warn, info, "
+                        "debug",
+                        val);
+        c->log_level = l;
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof(server_nums) / sizeof(server_nums[0]); i++)
+        if (strcmp(name, server_nums[i].name) == 0)
+            return set_num(ps, &server_nums[i], val,
+                           (uint64_t *)((char *)c + server_nums[i].off));
+    return fail(ps, ps->line, "unknown key '%s' in [server]", name);
+}
+
+static int route_key(struct parse *ps, const char *name, const char *val)
+{
+    struct config_route *r = ps->route;
+    char err[256];
+
+    if (strcmp(name, "handler") == 0) {
+        if (r->handler)
+            return fail(ps, ps->line, "handler: set twice in [route %s]",
+                        r->path);
+        r->handler = handler_find(val);
+        if (!r->handler)
+            return fail(ps, ps->line, "handler: unknown handler '%s'", val);
+        return 1;
+    }
+    if (strcmp(name, "allowed_origins") == 0)
+        return each_item(ps, name, val, add_origin, r);
+    if (strcmp(name, "max_session_duration") == 0) {
+        static const struct num_key k = {"max_session_duration", 0, 0,
+                                         365ULL * 24 * 3600 * 1000, K_DURATION};
+
+        return set_num(ps, &k, val, &r->max_session_duration_ms);
+    }
+    if (strcmp(name, "expire_code") == 0) {
+        static const struct num_key k = {"expire_code", 0, 0, UINT32_MAX,
+                                         K_COUNT};
+        uint64_t v;
+
+        if (!set_num(ps, &k, val, &v))
+            return 0;
+        r->expire_code = (uint32_t)v;
+        return 1;
+    }
+    if (strcmp(name, "expire_reason") == 0) {
+        if (strlen(val) > 1024)
+            return fail(ps, ps->line,
+                        "expire_reason: longer than 1024 bytes");
+        free(r->expire_reason);
+        if (!(r->expire_reason = strdup(val)))
+            return fail(ps, ps->line, "out of memory");
+        return 1;
+    }
+    if (r->handler && r->handler->configure) {
+        err[0] = '\0';
+        if (r->handler->configure(r, name, val, err, sizeof(err)) < 0)
+            return fail(ps, ps->line, "%s", err);
+        return 1;
+    }
+    return fail(ps, ps->line, "unknown key '%s' in [route %s]%s", name,
+                r->path, r->handler ? "" : " (or 'handler' must come first)");
+}
+
+static int on_key(void *user, const char *section, const char *name,
+                  const char *value)
+{
+    struct parse *ps = user;
+
+    (void)section; /* the reader tracks sections, with their lines */
+    if (ps->err_set)
+        return 0;
+    if (ps->in_server)
+        return server_key(ps, name, value);
+    if (ps->route)
+        return route_key(ps, name, value);
+    return fail(ps, ps->line, "key '%s' outside of any section", name);
+}
+
+/* ---- sections, seen by the line reader ---- */
+
+static int route_section(struct parse *ps, const char *path)
+{
+    struct config *c = ps->c;
+    struct config_route *r, **tail;
+
+    if (path[0] != '/' || strpbrk(path, " \t?#"))
+        return fail(ps, ps->line,
+                    "route path '%s' must start with '/' and contain no "
+                    "spaces, '?' or '#'",
+                    path);
+    for (tail = &c->routes; *tail; tail = &(*tail)->next)
+        if (strcmp((*tail)->path, path) == 0)
+            return fail(ps, ps->line,
+                        "route %s is already defined on line %d", path,
+                        (*tail)->line);
+    r = calloc(1, sizeof(*r));
+    if (!r || !(r->path = strdup(path)) ||
+        !(r->expire_reason = strdup("session expired"))) {
+        if (r)
+            free(r->path);
+        free(r);
+        return fail(ps, ps->line, "out of memory");
+    }
+    r->line = ps->line;
+    *tail = r;
+    ps->route = r;
+    return 1;
+}
+
+static void section(struct parse *ps, char *line)
+{
+    char *end = strchr(line, ']'), *name;
+
+    ps->in_server = 0;
+    ps->route = NULL;
+    if (!end) {
+        fail(ps, ps->line, "section header without ']'");
+        return;
+    }
+    *end = '\0';
+    name = trim(line + 1);
+    if (strcmp(name, "server") == 0)
+        ps->in_server = 1;
+    else if (strncmp(name, "route", 5) == 0 && (name[5] == ' ' || name[5] == '\t'))
+        route_section(ps, trim(name + 6));
+    else
+        fail(ps, ps->line,
+             "unknown section [%s] (expected [server] or [route /path])",
+             name);
+}
+
+static char *reader(char *str, int num, void *stream)
+{
+    struct parse *ps = stream;
+    ssize_t n = getline(&ps->linebuf, &ps->linecap, ps->f);
+    char *p;
+
+    if (n < 0)
+        return NULL;
+    ps->line++;
+    if (n > num - 1) { /* inih's line buffer is fixed (INI_MAX_LINE) */
+        fail(ps, ps->line, "line longer than %d bytes", num - 2);
+        str[0] = '\0';
+        return str;
+    }
+    p = ps->linebuf;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '[') {
+        char copy[LINE_MAX_LEN];
+
+        snprintf(copy, sizeof(copy), "%s", p);
+        copy[strcspn(copy, "\r\n")] = '\0';
+        section(ps, copy);
+    }
+    memcpy(str, ps->linebuf, (size_t)n + 1);
+    return str;
+}
+
+/* ---- load ---- */
+
+static void defaults(struct config *c)
+{
+    memset(c, 0, sizeof(*c));
+    config_parse_addr("0.0.0.0:4433", &c->listen[0]);
+    config_parse_addr("[::]:4433", &c->listen[1]);
+    c->nlisten = 2;
+    c->log_level = LOG_LVL_INFO;
+    c->max_connections = 1000;
+    c->max_sessions_per_connection = 16;
+    c->max_streams_per_session = 256;
+    c->max_buffer_bytes = 1024 * 1024;
+    c->max_connection_buffer_bytes = 16 * 1024 * 1024;
+    c->max_datagram_queue = 64;
+    c->max_pending_streams = 16;
+    c->idle_timeout_ms = 30000;
+    c->handshake_timeout_ms = 10000;
+    c->shutdown_timeout_ms = 5000;
+}
+
+int config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+    struct parse ps = {.c = c, .file = path, .err = err, .errlen = errlen};
+    const char *slash;
+    int rv;
+
+    defaults(c);
+    err[0] = '\0';
+    if (!(c->file = strdup(path)))
+        return fail(&ps, 0, "out of memory"), -1;
+    slash = strrchr(path, '/');
+    ps.dir = slash ? strndup(path, (size_t)(slash - path == 0 ? 1 : slash - path))
+                   : strdup(".");
+    ps.f = fopen(path, "r");
+    if (!ps.f) {
+        fail(&ps, 0, "%s", strerror(errno));
+        goto fail;
+    }
+    rv = ini_parse_stream(reader, &ps, on_key, &ps);
+    if (rv > 0 && !ps.err_set)
+        fail(&ps, ps.line > 0 ? rv : 0,
+             "syntax error (expected [section] or key = value)");
+    if (rv < 0 && !ps.err_set)
+        fail(&ps, 0, "cannot parse (out of memory)");
+    if (ps.err_set)
+        goto fail;
+    if (!c->cert)
+        fail(&ps, 0, "[server] needs 'cert' (a PEM certificate file)");
+    else if (!c->key)
+        fail(&ps, 0, "[server] needs 'key' (a PEM private key file)");
+    for (struct config_route *r = c->routes; r && !ps.err_set; r = r->next)
+        if (!r->handler)
+            fail(&ps, r->line, "[route %s] has no 'handler'", r->path);
+    if (ps.err_set)
+        goto fail;
+    fclose(ps.f);
+    free(ps.dir);
+    free(ps.linebuf);
+    return 0;
+
+fail:
+    if (ps.f)
+        fclose(ps.f);
+    free(ps.dir);
+    free(ps.linebuf);
+    config_free(c);
+    return -1;
+}
+
+void config_free(struct config *c)
+{
+    struct config_route *r = c->routes, *next;
+
+    for (; r; r = next) {
+        next = r->next;
+        if (r->handler && r->handler->route_free)
+            r->handler->route_free(r);
+        for (size_t i = 0; i < r->norigins; i++)
+            free(r->origins[i]);
+        free(r->expire_reason);
+        free(r->path);
+        free(r);
+    }
+    free(c->file);
+    free(c->cert);
+    free(c->key);
+    memset(c, 0, sizeof(*c));
+}
+
+const struct config_route *config_find_route(const struct config *c,
+                                             const char *path, size_t len)
+{
+    const char *q = memchr(path, '?', len);
+    size_t n = q ? (size_t)(q - path) : len;
+
+    for (const struct config_route *r = c->routes; r; r = r->next)
+        if (strlen(r->path) == n && memcmp(r->path, path, n) == 0)
+            return r;
+    return NULL;
+}

@@ -1,0 +1,544 @@
+/* h3: see h3.h. */
+#include "h3.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "quic.h"
+#include "wire.h"
+#include "wt.h"
+
+/* QPACK and field-section limits: nghttp3 enforces them, our own SETTINGS
+ * frame announces them, so both come from here. */
+#define QPACK_MAX_DTABLE 4096
+#define QPACK_BLOCKED 100
+#define MAX_FIELD_SECTION 16384
+
+static const char h3_marker; /* ngtcp2 stream user data of nghttp3 streams */
+
+int h3_is_stream(const void *stream_user_data)
+{
+    return stream_user_data == &h3_marker;
+}
+
+void h3_adopt_stream(struct quic_conn *qc, int64_t stream_id)
+{
+    ngtcp2_conn_set_stream_user_data(qc->conn, stream_id, (void *)&h3_marker);
+}
+
+static void request_free(struct h3_request *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        r->h3->requests = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    free(r->method);
+    free(r->protocol);
+    free(r->scheme);
+    free(r->authority);
+    free(r->path);
+    free(r->origin);
+    free(r->subprotocols);
+    free(r);
+}
+
+/* ---- nghttp3 callbacks ---- */
+
+static void consume(struct quic_conn *qc, int64_t stream_id, size_t n)
+{
+    ngtcp2_conn_extend_max_stream_offset(qc->conn, stream_id, n);
+    ngtcp2_conn_extend_max_offset(qc->conn, n);
+}
+
+static int cb_acked_stream_data(nghttp3_conn *conn, int64_t stream_id,
+                                uint64_t datalen, void *user_data,
+                                void *stream_user_data)
+{
+    struct h3_request *r = stream_user_data;
+
+    (void)conn;
+    (void)user_data;
+    (void)stream_id;
+    if (r && r->session)
+        wt_capsules_acked(r->session, datalen);
+    return 0;
+}
+
+static int cb_stream_close(nghttp3_conn *conn, int64_t stream_id,
+                           uint64_t app_error_code, void *user_data,
+                           void *stream_user_data)
+{
+    struct h3_request *r = stream_user_data;
+
+    (void)conn;
+    (void)stream_id;
+    (void)user_data;
+    if (!r)
+        return 0;
+    if (r->session)
+        wt_on_connect_closed(r->session, app_error_code);
+    request_free(r);
+    return 0;
+}
+
+static int cb_recv_data(nghttp3_conn *conn, int64_t stream_id,
+                        const uint8_t *data, size_t datalen, void *user_data,
+                        void *stream_user_data)
+{
+    struct quic_conn *qc = user_data;
+    struct h3_request *r = stream_user_data;
+
+    (void)conn;
+    /* Capsules are bounded by wt's parser, request bodies are dropped: the
+     * credit goes back at once either way. */
+    consume(qc, stream_id, datalen);
+    if (r && r->session)
+        return wt_on_capsule_data(r->session, data, datalen) == 0
+                   ? 0
+                   : NGHTTP3_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int cb_deferred_consume(nghttp3_conn *conn, int64_t stream_id,
+                               size_t consumed, void *user_data,
+                               void *stream_user_data)
+{
+    (void)conn;
+    (void)stream_user_data;
+    consume(user_data, stream_id, consumed);
+    return 0;
+}
+
+static int cb_begin_headers(nghttp3_conn *conn, int64_t stream_id,
+                            void *user_data, void *stream_user_data)
+{
+    struct quic_conn *qc = user_data;
+    struct h3_request *r;
+
+    (void)stream_user_data;
+    if (stream_id > qc->h3.max_client_bidi_id)
+        qc->h3.max_client_bidi_id = stream_id;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return NGHTTP3_ERR_CALLBACK_FAILURE;
+    r->stream_id = stream_id;
+    r->h3 = &qc->h3;
+    r->next = qc->h3.requests;
+    if (r->next)
+        r->next->prev = r;
+    qc->h3.requests = r;
+    nghttp3_conn_set_stream_user_data(conn, stream_id, r);
+    return 0;
+}
+
+static int set_field(char **dst, const nghttp3_vec *v)
+{
+    free(*dst);
+    *dst = strndup((const char *)v->base, v->len);
+    return *dst ? 0 : -1;
+}
+
+static int name_is(const nghttp3_vec *n, const char *s)
+{
+    size_t l = strlen(s);
+
+    return n->len == l && memcmp(n->base, s, l) == 0;
+}
+
+static int cb_recv_header(nghttp3_conn *conn, int64_t stream_id, int32_t token,
+                          nghttp3_rcbuf *name, nghttp3_rcbuf *value,
+                          uint8_t flags, void *user_data,
+                          void *stream_user_data)
+{
+    struct h3_request *r = stream_user_data;
+    nghttp3_vec n = nghttp3_rcbuf_get_buf(name);
+    nghttp3_vec v = nghttp3_rcbuf_get_buf(value);
+    int rv = 0;
+
+    (void)conn;
+    (void)stream_id;
+    (void)flags;
+    (void)user_data;
+    if (!r)
+        return 0;
+    switch (token) {
+    case NGHTTP3_QPACK_TOKEN__METHOD:
+        rv = set_field(&r->method, &v);
+        break;
+    case NGHTTP3_QPACK_TOKEN__PROTOCOL:
+        rv = set_field(&r->protocol, &v);
+        break;
+    case NGHTTP3_QPACK_TOKEN__SCHEME:
+        rv = set_field(&r->scheme, &v);
+        break;
+    case NGHTTP3_QPACK_TOKEN__AUTHORITY:
+        rv = set_field(&r->authority, &v);
+        break;
+    case NGHTTP3_QPACK_TOKEN__PATH:
+        rv = set_field(&r->path, &v);
+        break;
+    case NGHTTP3_QPACK_TOKEN_ORIGIN:
+        rv = set_field(&r->origin, &v);
+        break;
+    default:
+        if (name_is(&n, "sec-webtransport-http3-draft02"))
+            r->draft02 = v.len == 1 && v.base[0] == '1';
+        else if (name_is(&n, "wt-available-protocols") ||
+                 name_is(&n, "webtransport-subprotocols-available"))
+            rv = set_field(&r->subprotocols, &v);
+        break;
+    }
+    return rv == 0 ? 0 : NGHTTP3_ERR_CALLBACK_FAILURE;
+}
+
+static int cb_end_headers(nghttp3_conn *conn, int64_t stream_id, int fin,
+                          void *user_data, void *stream_user_data)
+{
+    struct quic_conn *qc = user_data;
+    struct h3_request *r = stream_user_data;
+
+    (void)conn;
+    if (!r)
+        return 0;
+    if (!r->method || strcmp(r->method, "CONNECT") != 0 || !r->protocol) {
+        /* Plain HTTP/3 requests: this daemon serves WebTransport only. */
+        log_debug("conn %llu: stream %lld: %s %s: not a WebTransport request",
+                  (unsigned long long)qc->serial, (long long)stream_id,
+                  r->method ? r->method : "-", r->path ? r->path : "-");
+        return h3_respond(qc, stream_id, 404, NULL, 0, 0) == 0
+                   ? 0
+                   : NGHTTP3_ERR_CALLBACK_FAILURE;
+    }
+    (void)fin;
+    return wt_on_connect(qc, r) == 0 ? 0 : NGHTTP3_ERR_CALLBACK_FAILURE;
+}
+
+static int cb_end_stream(nghttp3_conn *conn, int64_t stream_id,
+                         void *user_data, void *stream_user_data)
+{
+    struct h3_request *r = stream_user_data;
+
+    (void)conn;
+    (void)stream_id;
+    (void)user_data;
+    if (r && r->session)
+        wt_on_connect_fin(r->session);
+    return 0;
+}
+
+static int cb_stop_sending(nghttp3_conn *conn, int64_t stream_id,
+                           uint64_t app_error_code, void *user_data,
+                           void *stream_user_data)
+{
+    struct quic_conn *qc = user_data;
+
+    (void)conn;
+    (void)stream_user_data;
+    ngtcp2_conn_shutdown_stream_read(qc->conn, 0, stream_id, app_error_code);
+    return 0;
+}
+
+static int cb_reset_stream(nghttp3_conn *conn, int64_t stream_id,
+                           uint64_t app_error_code, void *user_data,
+                           void *stream_user_data)
+{
+    struct quic_conn *qc = user_data;
+
+    (void)conn;
+    (void)stream_user_data;
+    ngtcp2_conn_shutdown_stream_write(qc->conn, 0, stream_id, app_error_code);
+    return 0;
+}
+
+static const nghttp3_callbacks callbacks = {
+    .acked_stream_data = cb_acked_stream_data,
+    .stream_close = cb_stream_close,
+    .recv_data = cb_recv_data,
+    .deferred_consume = cb_deferred_consume,
+    .begin_headers = cb_begin_headers,
+    .recv_header = cb_recv_header,
+    .end_headers = cb_end_headers,
+    .stop_sending = cb_stop_sending,
+    .end_stream = cb_end_stream,
+    .reset_stream = cb_reset_stream,
+};
+
+/* ---- setup ---- */
+
+int h3_conn_init(struct quic_conn *qc)
+{
+    const struct config *cfg = qc->srv->cfg;
+    struct h3_conn *h = &qc->h3;
+    nghttp3_settings settings;
+    int64_t qenc, qdec;
+    uint8_t frame[128];
+    ssize_t n;
+    /*
+     * Every id a browser checks before it sends the CONNECT
+     * (wt-protocol.md): draft-02 (Chromium 156, Firefox 153), draft-07,
+     * draft-13/14 and draft-15.  The QPACK values must be the ones nghttp3's
+     * decoder is configured with below.
+     */
+    const struct wire_setting s[] = {
+        {WIRE_SETTING_QPACK_MAX_TABLE_CAPACITY, QPACK_MAX_DTABLE},
+        {WIRE_SETTING_MAX_FIELD_SECTION_SIZE, MAX_FIELD_SECTION},
+        {WIRE_SETTING_QPACK_BLOCKED_STREAMS, QPACK_BLOCKED},
+        {WIRE_SETTING_ENABLE_CONNECT_PROTOCOL, 1},
+        {WIRE_SETTING_H3_DATAGRAM, 1},
+        {WIRE_SETTING_H3_DATAGRAM_DRAFT04, 1},
+        {WIRE_SETTING_ENABLE_WEBTRANSPORT, 1},
+        {WIRE_SETTING_WT_MAX_SESSIONS_D07, cfg->max_sessions_per_connection},
+        {WIRE_SETTING_WT_MAX_SESSIONS_D13, cfg->max_sessions_per_connection},
+        {WIRE_SETTING_WT_ENABLED, 1},
+    };
+
+    if (h->h3)
+        return 0;
+    h->ctrl_id = -1;
+    buf_init(&h->ctrl);
+    nghttp3_settings_default(&settings);
+    settings.qpack_max_dtable_capacity = QPACK_MAX_DTABLE;
+    settings.qpack_encoder_max_dtable_capacity = QPACK_MAX_DTABLE;
+    settings.qpack_blocked_streams = QPACK_BLOCKED;
+    settings.max_field_section_size = MAX_FIELD_SECTION;
+    settings.enable_connect_protocol = 1;
+    settings.h3_datagram = 1;
+    if (nghttp3_conn_server_new(&h->h3, &callbacks, &settings, NULL, qc) != 0)
+        return -1;
+    nghttp3_conn_set_max_client_streams_bidi(
+        h->h3,
+        ngtcp2_conn_get_local_transport_params(qc->conn)->initial_max_streams_bidi);
+
+    /*
+     * nghttp3 1.8 writes only the settings it knows and has no way to add
+     * the WebTransport ones, so the control stream is ours: we open it,
+     * write the stream type and SETTINGS, and never bind it to nghttp3
+     * (nghttp3 works without a bound control stream; it only needs its
+     * QPACK streams).  GOAWAY is written here too, for the same reason.
+     */
+    if (ngtcp2_conn_open_uni_stream(qc->conn, &h->ctrl_id, NULL) != 0 ||
+        ngtcp2_conn_open_uni_stream(qc->conn, &qenc, NULL) != 0 ||
+        ngtcp2_conn_open_uni_stream(qc->conn, &qdec, NULL) != 0)
+        return -1;
+    if (nghttp3_conn_bind_qpack_streams(h->h3, qenc, qdec) != 0)
+        return -1;
+    frame[0] = WIRE_H3_STREAM_CONTROL;
+    n = wire_settings_encode(frame + 1, sizeof(frame) - 1, s,
+                             sizeof(s) / sizeof(s[0]));
+    if (n < 0 || buf_append(&h->ctrl, frame, (size_t)n + 1) < 0)
+        return -1;
+    return 0;
+}
+
+void h3_conn_free(struct quic_conn *qc)
+{
+    /* nghttp3_conn_del() calls no stream_close: what is open goes here.
+     * wt_conn_free() has already detached every session. */
+    while (qc->h3.requests)
+        request_free(qc->h3.requests);
+    if (qc->h3.h3)
+        nghttp3_conn_del(qc->h3.h3);
+    qc->h3.h3 = NULL;
+    buf_free(&qc->h3.ctrl);
+}
+
+/* ---- stream events from quic.c ---- */
+
+int h3_read_stream(struct quic_conn *qc, int64_t stream_id, const uint8_t *p,
+                   size_t n, int fin)
+{
+    nghttp3_ssize r = nghttp3_conn_read_stream(qc->h3.h3, stream_id, p, n, fin);
+
+    if (r < 0) {
+        log_debug("conn %llu %s: nghttp3_conn_read_stream: %s",
+                  (unsigned long long)qc->serial, qc->peer,
+                  nghttp3_strerror((int)r));
+        ngtcp2_ccerr_set_application_error(
+            &qc->last_error, nghttp3_err_infer_quic_app_error_code((int)r),
+            NULL, 0);
+        return -1;
+    }
+    consume(qc, stream_id, (size_t)r);
+    return 0;
+}
+
+int h3_acked(struct quic_conn *qc, int64_t stream_id, uint64_t n)
+{
+    if (stream_id == qc->h3.ctrl_id) {
+        buf_ack(&qc->h3.ctrl, n);
+        return 0;
+    }
+    if (!qc->h3.h3)
+        return 0;
+    return nghttp3_conn_add_ack_offset(qc->h3.h3, stream_id, n) == 0 ? 0 : -1;
+}
+
+int h3_stream_close(struct quic_conn *qc, int64_t stream_id, uint64_t code)
+{
+    int rv;
+
+    if (!qc->h3.h3)
+        return 0;
+    rv = nghttp3_conn_close_stream(qc->h3.h3, stream_id, code);
+    if (rv == 0 || rv == NGHTTP3_ERR_STREAM_NOT_FOUND)
+        return 0;
+    ngtcp2_ccerr_set_application_error(
+        &qc->last_error, nghttp3_err_infer_quic_app_error_code(rv), NULL, 0);
+    return -1;
+}
+
+int h3_stream_reset(struct quic_conn *qc, int64_t stream_id)
+{
+    struct wt_session *s;
+
+    if (!qc->h3.h3)
+        return 0;
+    /* A reset CONNECT stream ends its session like a FIN without CLOSE. */
+    if ((s = wt_session_find(qc, stream_id)))
+        wt_on_connect_fin(s);
+    return nghttp3_conn_shutdown_stream_read(qc->h3.h3, stream_id) == 0 ? 0
+                                                                       : -1;
+}
+
+int h3_unblock(struct quic_conn *qc, int64_t stream_id)
+{
+    if (stream_id == qc->h3.ctrl_id) {
+        qc->h3.ctrl_blocked = 0;
+        return 0;
+    }
+    if (!qc->h3.h3)
+        return 0;
+    return nghttp3_conn_unblock_stream(qc->h3.h3, stream_id) == 0 ? 0 : -1;
+}
+
+void h3_set_max_client_streams_bidi(struct quic_conn *qc, uint64_t n)
+{
+    if (qc->h3.h3)
+        nghttp3_conn_set_max_client_streams_bidi(qc->h3.h3, n);
+}
+
+/* ---- write loop ---- */
+
+ngtcp2_ssize h3_writev(struct quic_conn *qc, int64_t *sid, int *fin,
+                       ngtcp2_vec *vec, size_t nvec)
+{
+    struct h3_conn *h = &qc->h3;
+    nghttp3_ssize n;
+
+    *sid = -1;
+    *fin = 0;
+    if (buf_unsent(&h->ctrl) && !h->ctrl_blocked) {
+        *sid = h->ctrl_id;
+        /* ngtcp2_vec and struct iovec share their layout */
+        return (ngtcp2_ssize)buf_peek(&h->ctrl, (struct iovec *)vec, nvec);
+    }
+    n = nghttp3_conn_writev_stream(h->h3, sid, fin, (nghttp3_vec *)vec, nvec);
+    if (n < 0) {
+        log_error("conn %llu %s: nghttp3_conn_writev_stream: %s",
+                  (unsigned long long)qc->serial, qc->peer,
+                  nghttp3_strerror((int)n));
+        return -1;
+    }
+    return n;
+}
+
+void h3_written(struct quic_conn *qc, int64_t sid, size_t n)
+{
+    if (sid == qc->h3.ctrl_id)
+        buf_mark_sent(&qc->h3.ctrl, n);
+    else
+        nghttp3_conn_add_write_offset(qc->h3.h3, sid, n);
+}
+
+void h3_block(struct quic_conn *qc, int64_t sid)
+{
+    if (sid == qc->h3.ctrl_id)
+        qc->h3.ctrl_blocked = 1;
+    else
+        nghttp3_conn_block_stream(qc->h3.h3, sid);
+}
+
+void h3_shut_wr(struct quic_conn *qc, int64_t sid)
+{
+    if (sid != qc->h3.ctrl_id)
+        nghttp3_conn_shutdown_stream_write(qc->h3.h3, sid);
+}
+
+/* ---- responses ---- */
+
+static nghttp3_ssize read_capsules(nghttp3_conn *conn, int64_t stream_id,
+                                   nghttp3_vec *vec, size_t veccnt,
+                                   uint32_t *pflags, void *user_data,
+                                   void *stream_user_data)
+{
+    struct h3_request *r = stream_user_data;
+
+    (void)conn;
+    (void)stream_id;
+    (void)user_data;
+    if (!r || !r->session) {
+        *pflags |= NGHTTP3_DATA_FLAG_EOF;
+        return 0;
+    }
+    return wt_capsules_read(r->session, (struct iovec *)vec, veccnt, pflags);
+}
+
+int h3_respond(struct quic_conn *qc, int64_t stream_id, int status,
+               const char *const *extra, size_t count, int body)
+{
+    nghttp3_nv nva[8];
+    char st[4];
+    size_t n = 0;
+    nghttp3_data_reader dr = {.read_data = read_capsules};
+    int rv;
+
+    snprintf(st, sizeof(st), "%03d", status);
+    nva[n++] = (nghttp3_nv){(const uint8_t *)":status", (const uint8_t *)st,
+                            7, 3, NGHTTP3_NV_FLAG_NONE};
+    for (size_t i = 0; i < count && n < sizeof(nva) / sizeof(nva[0]); i++)
+        nva[n++] = (nghttp3_nv){(const uint8_t *)extra[2 * i],
+                                (const uint8_t *)extra[2 * i + 1],
+                                strlen(extra[2 * i]),
+                                strlen(extra[2 * i + 1]),
+                                NGHTTP3_NV_FLAG_NONE};
+    rv = nghttp3_conn_submit_response(qc->h3.h3, stream_id, nva, n,
+                                      body ? &dr : NULL);
+    if (rv != 0) {
+        log_error("conn %llu %s: nghttp3_conn_submit_response: %s",
+                  (unsigned long long)qc->serial, qc->peer,
+                  nghttp3_strerror(rv));
+        return -1;
+    }
+    /* No STOP_SENDING on a refused request: Chromium, seeing it before
+     * the response, reports ERR_QUIC_PROTOCOL_ERROR instead of the status.
+     * Whatever the client still sends is read and dropped. */
+    return 0;
+}
+
+void h3_resume(struct quic_conn *qc, int64_t stream_id)
+{
+    if (qc->h3.h3)
+        nghttp3_conn_resume_stream(qc->h3.h3, stream_id);
+    quic_conn_want_write(qc);
+}
+
+void h3_goaway(struct quic_conn *qc)
+{
+    struct h3_conn *h = &qc->h3;
+    uint8_t frame[16];
+    ssize_t n;
+
+    if (!h->h3 || h->goaway_sent)
+        return;
+    /* RFC 9114 §5.2: requests on streams below this id may still finish;
+     * none after it are processed. */
+    n = wire_goaway_encode(frame, sizeof(frame),
+                           (uint64_t)(h->max_client_bidi_id + 4));
+    if (n > 0 && buf_append(&h->ctrl, frame, (size_t)n) == 0)
+        h->goaway_sent = 1;
+    quic_conn_want_write(qc);
+}

@@ -1,0 +1,81 @@
+/*
+ * h3: the nghttp3 glue.  nghttp3 parses requests, runs QPACK and reads the
+ * peer's control stream; the server's own control stream (SETTINGS, GOAWAY)
+ * is written here, because nghttp3 1.8 cannot send the WebTransport
+ * settings (see h3_conn_init).  Extended CONNECT requests are handed to
+ * wt.c; everything else gets 404.
+ */
+#ifndef WTRELAYD_H3_H
+#define WTRELAYD_H3_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nghttp3/nghttp3.h>
+#include <ngtcp2/ngtcp2.h>
+
+#include "buf.h"
+
+struct quic_conn;
+struct wt_session;
+
+struct h3_conn {
+    nghttp3_conn *h3;
+    int64_t ctrl_id; /* our control stream, -1 before init */
+    struct buf ctrl; /* its bytes: stream type, SETTINGS, GOAWAY */
+    int ctrl_blocked;
+    int goaway_sent;
+    int64_t max_client_bidi_id; /* highest request stream id seen */
+    struct h3_request *requests; /* live ones, freed with the connection */
+};
+
+/* A request stream's header block as received (bounded by nghttp3's
+ * max_field_section_size). */
+struct h3_request {
+    int64_t stream_id;
+    char *method, *protocol, *scheme, *authority, *path, *origin;
+    int draft02;    /* sec-webtransport-http3-draft02: 1 */
+    char *subprotocols; /* wt-available-protocols or its quiche spelling */
+    struct wt_session *session; /* once accepted; NULL otherwise */
+    struct h3_conn *h3;
+    struct h3_request *prev, *next;
+};
+
+int h3_conn_init(struct quic_conn *qc);
+void h3_conn_free(struct quic_conn *qc);
+
+/* True for the marker that ngtcp2 stream user data holds on streams that
+ * belong to nghttp3. */
+int h3_is_stream(const void *stream_user_data);
+/* Marks a peer stream as nghttp3's (after classification). */
+void h3_adopt_stream(struct quic_conn *qc, int64_t stream_id);
+
+int h3_read_stream(struct quic_conn *qc, int64_t stream_id, const uint8_t *p,
+                   size_t n, int fin);
+int h3_acked(struct quic_conn *qc, int64_t stream_id, uint64_t n);
+int h3_stream_close(struct quic_conn *qc, int64_t stream_id, uint64_t code);
+int h3_stream_reset(struct quic_conn *qc, int64_t stream_id);
+int h3_unblock(struct quic_conn *qc, int64_t stream_id);
+void h3_set_max_client_streams_bidi(struct quic_conn *qc, uint64_t n);
+
+/* Write loop: the next stream data (our control stream first). *sid = -1
+ * when there is none.  Returns the vector count or a negative error. */
+ngtcp2_ssize h3_writev(struct quic_conn *qc, int64_t *sid, int *fin,
+                       ngtcp2_vec *vec, size_t nvec);
+void h3_written(struct quic_conn *qc, int64_t sid, size_t n);
+void h3_block(struct quic_conn *qc, int64_t sid);
+void h3_shut_wr(struct quic_conn *qc, int64_t sid);
+
+/*
+ * Answers a request.  With body == 0 the response ends the stream (an
+ * error status); with body == 1 the stream stays open and its DATA comes
+ * from wt (capsules).  `extra` holds name/value pairs (count pairs).
+ */
+int h3_respond(struct quic_conn *qc, int64_t stream_id, int status,
+               const char *const *extra, size_t count, int body);
+/* More capsule bytes are queued for an accepted session's stream. */
+void h3_resume(struct quic_conn *qc, int64_t stream_id);
+/* Sends GOAWAY on our control stream (no new requests). */
+void h3_goaway(struct quic_conn *qc);
+
+#endif

@@ -1,0 +1,246 @@
+/*
+ * handler_echo: sends everything back on the same kind of channel.
+ *
+ * A bidi stream is echoed on itself, a peer uni stream on a uni stream we
+ * open, a datagram as a datagram.  Echo never buffers past flow control:
+ * received bytes are credited back (wt_stream_consume) only once their
+ * echo has been acknowledged, so a client that does not read its echo
+ * stalls its own sending, and the daemon holds at most one stream window
+ * per stream.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "handler.h"
+#include "wt.h"
+
+struct echo_pair {
+    struct wt_stream *in, *out; /* the same stream for bidi */
+    uint64_t consumed;          /* credit returned on `in` */
+    struct buf held; /* uni: bytes waiting for `out` to open */
+    int held_fin;
+    int waiting;
+    struct echo_pair *w_prev, *w_next;
+};
+
+struct echo_session {
+    struct echo_pair *waiting; /* uni echoes waiting for a stream credit */
+};
+
+static void waiting_remove(struct echo_session *es, struct echo_pair *p)
+{
+    if (!p->waiting)
+        return;
+    if (p->w_prev)
+        p->w_prev->w_next = p->w_next;
+    else
+        es->waiting = p->w_next;
+    if (p->w_next)
+        p->w_next->w_prev = p->w_prev;
+    p->w_prev = p->w_next = NULL;
+    p->waiting = 0;
+}
+
+static int echo_session_open(struct wt_session *s)
+{
+    struct echo_session *es = calloc(1, sizeof(*es));
+
+    if (!es)
+        return -1;
+    s->hdata = es;
+    return 0;
+}
+
+static void echo_session_close(struct wt_session *s, uint32_t code,
+                               const char *reason, size_t reasonlen)
+{
+    struct echo_session *es = s->hdata;
+
+    (void)code;
+    (void)reason;
+    (void)reasonlen;
+    /* Pairs go with their streams' stream_close; one whose input already
+     * ended while it waited for an output stream has no stream left. */
+    while (es->waiting) {
+        struct echo_pair *p = es->waiting;
+
+        waiting_remove(es, p);
+        if (!p->in) {
+            buf_free(&p->held);
+            free(p);
+        }
+    }
+    free(es);
+    s->hdata = NULL;
+}
+
+/* Echo bytes into `out`; when it can take no more (the peer stopped
+ * reading), they are dropped and credited so the sender is not stuck. */
+static void echo_write(struct echo_pair *p, const uint8_t *d, size_t n,
+                       int fin)
+{
+    if (wt_stream_write(p->out, d, n, fin) < 0 && p->in) {
+        wt_stream_consume(p->in, n);
+        p->consumed += n;
+    }
+}
+
+static int open_out(struct wt_session *s, struct echo_pair *p)
+{
+    struct iovec iov[16];
+    size_t k;
+
+    p->out = wt_session_open_stream(s, 0);
+    if (!p->out)
+        return -1;
+    p->out->hdata = p;
+    while ((k = buf_peek(&p->held, iov, 16)) > 0) {
+        for (size_t i = 0; i < k; i++) {
+            buf_mark_sent(&p->held, iov[i].iov_len);
+            echo_write(p, iov[i].iov_base, iov[i].iov_len,
+                       p->held_fin && buf_unsent(&p->held) == 0);
+        }
+    }
+    if (p->held_fin && p->held.end == 0)
+        echo_write(p, NULL, 0, 1);
+    buf_free(&p->held);
+    return 0;
+}
+
+static void echo_stream_open(struct wt_stream *st)
+{
+    struct wt_session *s = wt_stream_session(st);
+    struct echo_session *es = s->hdata;
+    struct echo_pair *p;
+
+    if (wt_stream_is_local(st))
+        return;
+    p = calloc(1, sizeof(*p));
+    if (!p) {
+        wt_stream_reset(st, 0);
+        return;
+    }
+    buf_init(&p->held);
+    p->in = st;
+    st->hdata = p;
+    if (wt_stream_is_bidi(st)) {
+        p->out = st;
+    } else if (open_out(s, p) < 0) {
+        /* the peer's uni stream limit: wait for MAX_STREAMS */
+        p->waiting = 1;
+        p->w_next = es->waiting;
+        if (es->waiting)
+            es->waiting->w_prev = p;
+        es->waiting = p;
+    }
+}
+
+static void echo_streams_available(struct wt_session *s)
+{
+    struct echo_session *es = s->hdata;
+
+    while (es->waiting) {
+        struct echo_pair *p = es->waiting;
+
+        if (open_out(s, p) < 0)
+            return;
+        waiting_remove(es, p);
+    }
+}
+
+static void echo_stream_data(struct wt_stream *st, const uint8_t *d, size_t n,
+                             int fin)
+{
+    struct echo_pair *p = st->hdata;
+
+    if (!p || st != p->in)
+        return;
+    if (p->out) {
+        echo_write(p, d, n, fin);
+        return;
+    }
+    /* uncredited, so bounded by the stream's flow-control window */
+    if (buf_append(&p->held, d, n) < 0) {
+        wt_stream_reset(st, 0);
+        return;
+    }
+    p->held_fin |= fin;
+}
+
+static void echo_stream_writable(struct wt_stream *st)
+{
+    struct echo_pair *p = st->hdata;
+    uint64_t acked;
+
+    if (!p || st != p->out || !p->in)
+        return;
+    acked = wt_stream_acked(st);
+    if (acked > p->consumed) {
+        wt_stream_consume(p->in, (size_t)(acked - p->consumed));
+        p->consumed = acked;
+    }
+}
+
+/* The peer aborted one direction: abort the echo of it too. */
+static void echo_stream_reset(struct wt_stream *st, uint32_t code)
+{
+    struct echo_pair *p = st->hdata;
+
+    if (!p)
+        return;
+    if (p->out && p->out != st)
+        wt_stream_reset(p->out, code);
+    wt_stream_reset(st, code);
+}
+
+static void echo_stream_stop_sending(struct wt_stream *st, uint32_t code)
+{
+    struct echo_pair *p = st->hdata;
+
+    if (!p)
+        return;
+    if (p->in && p->in != st)
+        wt_stream_reset(p->in, code);
+    wt_stream_reset(st, code);
+}
+
+static void echo_stream_close(struct wt_stream *st)
+{
+    struct echo_pair *p = st->hdata;
+    struct wt_session *s = wt_stream_session(st);
+
+    if (!p)
+        return;
+    st->hdata = NULL;
+    if (p->in == st)
+        p->in = NULL;
+    if (p->out == st)
+        p->out = NULL;
+    /* A uni echo still waiting for its output stream keeps what it holds
+     * after the input stream ends. */
+    if (p->in || p->out || p->waiting)
+        return;
+    (void)s;
+    buf_free(&p->held);
+    free(p);
+}
+
+static void echo_datagram(struct wt_session *s, const uint8_t *d, size_t n)
+{
+    wt_session_send_datagram(s, d, n);
+}
+
+const struct wt_handler_ops handler_echo = {
+    .name = "echo",
+    .session_open = echo_session_open,
+    .session_close = echo_session_close,
+    .session_streams_available = echo_streams_available,
+    .stream_open = echo_stream_open,
+    .stream_data = echo_stream_data,
+    .stream_reset = echo_stream_reset,
+    .stream_stop_sending = echo_stream_stop_sending,
+    .stream_writable = echo_stream_writable,
+    .stream_close = echo_stream_close,
+    .datagram = echo_datagram,
+};

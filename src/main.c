@@ -1,0 +1,165 @@
+/*
+ * main: arguments, signals, configuration, the event loop — nothing else.
+ */
+#include <ev.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "quic.h"
+#include "tls.h"
+
+#define WTRELAYD_VERSION "0.1.0"
+
+static struct quic_server server;
+static ev_signal sigint_w, sigterm_w;
+static ev_timer shutdown_w, final_w, poll_w;
+static int signals_seen;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: wtrelayd [-t] -c FILE\n"
+               "  -c FILE  configuration file (INI)\n"
+               "  -t       check the configuration and exit\n"
+               "  -V       print the version and exit\n");
+}
+
+static void final_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    quic_server_close_all(&server);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* Sessions had their grace: close them with a CLOSE capsule, give the
+ * capsules a moment to leave, then close the connections. */
+static void close_sessions(struct ev_loop *loop)
+{
+    ev_timer_stop(loop, &shutdown_w);
+    ev_timer_stop(loop, &poll_w);
+    for (struct quic_conn *qc = server.conns; qc; qc = qc->next) {
+        wt_conn_close_sessions(qc, 0, "server shutting down");
+        quic_conn_want_write(qc);
+    }
+    ev_timer_set(&final_w, 0.2, 0.);
+    ev_timer_start(loop, &final_w);
+}
+
+static void shutdown_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    log_info("shutdown timeout: closing the remaining sessions");
+    close_sessions(loop);
+}
+
+static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    size_t open = 0;
+
+    (void)w;
+    (void)revents;
+    for (struct quic_conn *qc = server.conns; qc; qc = qc->next)
+        open += wt_conn_open_sessions(qc);
+    if (open == 0)
+        close_sessions(loop);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    if (signals_seen++) {
+        log_info("signal %d again: stopping now", w->signum);
+        quic_server_close_all(&server);
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    log_info("signal %d: shutting down (sessions get %.1fs to finish)",
+             w->signum, (double)server.cfg->shutdown_timeout_ms / 1000.);
+    quic_server_shutdown(&server);
+    ev_timer_set(&shutdown_w, (double)server.cfg->shutdown_timeout_ms / 1000.,
+                 0.);
+    ev_timer_start(loop, &shutdown_w);
+    ev_timer_set(&poll_w, 0.05, 0.1);
+    ev_timer_start(loop, &poll_w);
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    struct tls_ctx *tls;
+    struct ev_loop *loop;
+    char err[CONFIG_ERR_LEN];
+    const char *file = NULL;
+    int check = 0, c;
+
+    while ((c = getopt(argc, argv, "c:thV")) != -1) {
+        switch (c) {
+        case 'c':
+            file = optarg;
+            break;
+        case 't':
+            check = 1;
+            break;
+        case 'V':
+            printf("wtrelayd %s\n", WTRELAYD_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!file || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (config_load(&cfg, file, err, sizeof(err)) < 0) {
+        fprintf(stderr, "wtrelayd: %s\n", err);
+        return 1;
+    }
+    if (check) {
+        printf("wtrelayd: %s: configuration OK\n", file);
+        config_free(&cfg);
+        return 0;
+    }
+    log_level = cfg.log_level;
+    tls = tls_ctx_new(cfg.cert, cfg.key, err, sizeof(err));
+    if (!tls) {
+        log_error("%s", err);
+        config_free(&cfg);
+        return 1;
+    }
+    log_info("wtrelayd %s: certificate sha-256 %s", WTRELAYD_VERSION,
+             tls_ctx_cert_sha256(tls));
+    signal(SIGPIPE, SIG_IGN);
+    loop = ev_default_loop(EVFLAG_AUTO);
+    if (quic_server_init(&server, loop, &cfg, tls, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        tls_ctx_free(tls);
+        config_free(&cfg);
+        return 1;
+    }
+    ev_signal_init(&sigint_w, signal_cb, SIGINT);
+    ev_signal_init(&sigterm_w, signal_cb, SIGTERM);
+    ev_signal_start(loop, &sigint_w);
+    ev_signal_start(loop, &sigterm_w);
+    ev_init(&shutdown_w, shutdown_cb);
+    ev_init(&final_w, final_cb);
+    ev_init(&poll_w, poll_cb);
+
+    ev_run(loop, 0);
+
+    quic_server_free(&server);
+    tls_ctx_free(tls);
+    config_free(&cfg);
+    log_info("stopped");
+    return 0;
+}

@@ -1,0 +1,1026 @@
+/* quic: see quic.h. */
+#include "quic.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "log.h"
+#include "tls.h"
+#include "wire.h"
+
+#define SCID_LEN 18
+#define MAX_PKTS_PER_READ 64
+
+struct quic_cid_entry {
+    ngtcp2_cid cid;
+    struct quic_conn *qc;
+    struct quic_cid_entry *next;
+};
+
+static void conn_free(struct quic_conn *qc);
+static void conn_write(struct quic_conn *qc);
+static void conn_update_timer(struct quic_conn *qc);
+
+uint64_t quic_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * NGTCP2_SECONDS + (uint64_t)ts.tv_nsec;
+}
+
+static int fill_random(void *p, size_t n)
+{
+    uint8_t *d = p;
+
+    while (n > 0) {
+        ssize_t r = getrandom(d, n, 0);
+
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        d += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* ---- connection ID table ---- */
+
+static size_t cid_hash(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+static struct quic_cid_entry **cid_slot(struct quic_server *srv,
+                                        const uint8_t *p, size_t n)
+{
+    struct quic_cid_entry **e =
+        &srv->cids[cid_hash(p, n) & (srv->ncid_buckets - 1)];
+
+    for (; *e; e = &(*e)->next)
+        if ((*e)->cid.datalen == n && memcmp((*e)->cid.data, p, n) == 0)
+            break;
+    return e;
+}
+
+static int cid_grow(struct quic_server *srv)
+{
+    size_t nb = srv->ncid_buckets * 2;
+    struct quic_cid_entry **nt = calloc(nb, sizeof(*nt));
+
+    if (!nt)
+        return -1;
+    for (size_t i = 0; i < srv->ncid_buckets; i++) {
+        struct quic_cid_entry *e = srv->cids[i], *next;
+
+        for (; e; e = next) {
+            size_t b = cid_hash(e->cid.data, e->cid.datalen) & (nb - 1);
+
+            next = e->next;
+            e->next = nt[b];
+            nt[b] = e;
+        }
+    }
+    free(srv->cids);
+    srv->cids = nt;
+    srv->ncid_buckets = nb;
+    return 0;
+}
+
+static int cid_add(struct quic_server *srv, const ngtcp2_cid *cid,
+                   struct quic_conn *qc)
+{
+    struct quic_cid_entry **slot, *e;
+
+    if (srv->ncids >= srv->ncid_buckets && cid_grow(srv) < 0)
+        return -1;
+    slot = cid_slot(srv, cid->data, cid->datalen);
+    if (*slot) {
+        (*slot)->qc = qc;
+        return 0;
+    }
+    e = malloc(sizeof(*e));
+    if (!e)
+        return -1;
+    e->cid = *cid;
+    e->qc = qc;
+    e->next = NULL;
+    *slot = e;
+    srv->ncids++;
+    return 0;
+}
+
+static void cid_remove(struct quic_server *srv, const ngtcp2_cid *cid)
+{
+    struct quic_cid_entry **slot = cid_slot(srv, cid->data, cid->datalen), *e;
+
+    if (!(e = *slot))
+        return;
+    *slot = e->next;
+    free(e);
+    srv->ncids--;
+}
+
+static struct quic_conn *cid_find(struct quic_server *srv, const uint8_t *p,
+                                  size_t n)
+{
+    struct quic_cid_entry *e = *cid_slot(srv, p, n);
+
+    return e ? e->qc : NULL;
+}
+
+/* ---- ngtcp2 callbacks ---- */
+
+static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
+{
+    return ((struct quic_conn *)ref->user_data)->conn;
+}
+
+static void cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
+{
+    (void)ctx;
+    if (fill_random(dest, len) < 0)
+        memset(dest, 0, len); /* getrandom cannot fail after boot */
+}
+
+static int cb_get_new_cid(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
+                          size_t cidlen, void *user_data)
+{
+    struct quic_conn *qc = user_data;
+
+    (void)conn;
+    if (fill_random(cid->data, cidlen) < 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    cid->datalen = cidlen;
+    if (ngtcp2_crypto_generate_stateless_reset_token(
+            token, qc->srv->static_secret, sizeof(qc->srv->static_secret),
+            cid) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    if (cid_add(qc->srv, cid, qc) < 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int cb_remove_cid(ngtcp2_conn *conn, const ngtcp2_cid *cid,
+                         void *user_data)
+{
+    struct quic_conn *qc = user_data;
+
+    (void)conn;
+    cid_remove(qc->srv, cid);
+    return 0;
+}
+
+static int cb_handshake_completed(ngtcp2_conn *conn, void *user_data)
+{
+    struct quic_conn *qc = user_data;
+
+    (void)conn;
+    qc->state = QC_ACTIVE;
+    log_debug("conn %llu %s: handshake completed",
+              (unsigned long long)qc->serial, qc->peer);
+    return 0;
+}
+
+/* The server sends its SETTINGS in 0.5-RTT, as soon as 1-RTT keys exist. */
+static int cb_recv_tx_key(ngtcp2_conn *conn, ngtcp2_encryption_level level,
+                          void *user_data)
+{
+    (void)conn;
+    if (level != NGTCP2_ENCRYPTION_LEVEL_1RTT)
+        return 0;
+    return h3_conn_init(user_data) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags,
+                               int64_t stream_id, uint64_t offset,
+                               const uint8_t *data, size_t datalen,
+                               void *user_data, void *stream_user_data)
+{
+    struct quic_conn *qc = user_data;
+    int fin = (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0;
+
+    (void)conn;
+    (void)offset;
+    if (!qc->h3.h3)
+        return 0;
+    if (h3_is_stream(stream_user_data))
+        return h3_read_stream(qc, stream_id, data, datalen, fin) == 0
+                   ? 0
+                   : NGTCP2_ERR_CALLBACK_FAILURE;
+    return wt_on_stream_data(qc, stream_id, stream_user_data, data, datalen,
+                             fin) == 0
+               ? 0
+               : NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+static int cb_acked_stream_data_offset(ngtcp2_conn *conn, int64_t stream_id,
+                                       uint64_t offset, uint64_t datalen,
+                                       void *user_data, void *stream_user_data)
+{
+    struct quic_conn *qc = user_data;
+
+    (void)conn;
+    (void)offset;
+    if (wt_is_stream(stream_user_data)) {
+        wt_on_acked(qc, stream_user_data, datalen);
+        return 0;
+    }
+    return h3_acked(qc, stream_id, datalen) == 0 ? 0
+                                                 : NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags,
+                           int64_t stream_id, uint64_t app_error_code,
+                           void *user_data, void *stream_user_data)
+{
+    struct quic_conn *qc = user_data;
+    int rv = 0;
+
+    if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET))
+        app_error_code = WIRE_H3_NO_ERROR;
+    if (wt_is_stream(stream_user_data))
+        wt_on_stream_close(qc, stream_user_data, app_error_code);
+    else
+        rv = h3_stream_close(qc, stream_id, app_error_code);
+    /* ngtcp2 leaves MAX_STREAMS to us: a closed peer stream makes room. */
+    if (!ngtcp2_conn_is_local_stream(conn, stream_id)) {
+        if (ngtcp2_is_bidi_stream(stream_id))
+            ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+        else
+            ngtcp2_conn_extend_max_streams_uni(conn, 1);
+    }
+    return rv == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+static int cb_stream_reset(ngtcp2_conn *conn, int64_t stream_id,
+                           uint64_t final_size, uint64_t app_error_code,
+                           void *user_data, void *stream_user_data)
+{
+    struct quic_conn *qc = user_data;
+
+    (void)conn;
+    (void)final_size;
+    if (wt_is_stream(stream_user_data)) {
+        wt_on_stream_reset(qc, stream_user_data, app_error_code);
+        return 0;
+    }
+    return h3_stream_reset(qc, stream_id) == 0 ? 0
+                                               : NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+static int cb_stream_stop_sending(ngtcp2_conn *conn, int64_t stream_id,
+                                  uint64_t app_error_code, void *user_data,
+                                  void *stream_user_data)
+{
+    struct quic_conn *qc = user_data;
+
+    (void)conn;
+    if (wt_is_stream(stream_user_data)) {
+        wt_on_stop_sending(qc, stream_user_data, app_error_code);
+        return 0;
+    }
+    return h3_stream_reset(qc, stream_id) == 0 ? 0
+                                               : NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+static int cb_extend_max_stream_data(ngtcp2_conn *conn, int64_t stream_id,
+                                     uint64_t max_data, void *user_data,
+                                     void *stream_user_data)
+{
+    struct quic_conn *qc = user_data;
+
+    (void)conn;
+    (void)max_data;
+    if (wt_is_stream(stream_user_data)) {
+        wt_on_extend_max_stream_data(qc, stream_user_data);
+        return 0;
+    }
+    return h3_unblock(qc, stream_id) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+static int cb_extend_max_remote_streams_bidi(ngtcp2_conn *conn,
+                                             uint64_t max_streams,
+                                             void *user_data)
+{
+    struct quic_conn *qc = user_data;
+
+    (void)conn;
+    h3_set_max_client_streams_bidi(qc, max_streams);
+    return 0;
+}
+
+static int cb_extend_max_local_streams(ngtcp2_conn *conn,
+                                       uint64_t max_streams, void *user_data)
+{
+    (void)conn;
+    (void)max_streams;
+    wt_on_streams_available(user_data);
+    return 0;
+}
+
+static int cb_recv_datagram(ngtcp2_conn *conn, uint32_t flags,
+                            const uint8_t *data, size_t datalen,
+                            void *user_data)
+{
+    (void)conn;
+    (void)flags;
+    wt_on_datagram(user_data, data, datalen);
+    return 0;
+}
+
+static const ngtcp2_callbacks callbacks = {
+    .recv_client_initial = ngtcp2_crypto_recv_client_initial_cb,
+    .recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
+    .handshake_completed = cb_handshake_completed,
+    .encrypt = ngtcp2_crypto_encrypt_cb,
+    .decrypt = ngtcp2_crypto_decrypt_cb,
+    .hp_mask = ngtcp2_crypto_hp_mask_cb,
+    .recv_stream_data = cb_recv_stream_data,
+    .acked_stream_data_offset = cb_acked_stream_data_offset,
+    .stream_close = cb_stream_close,
+    .rand = cb_rand,
+    .get_new_connection_id = cb_get_new_cid,
+    .remove_connection_id = cb_remove_cid,
+    .update_key = ngtcp2_crypto_update_key_cb,
+    .stream_reset = cb_stream_reset,
+    .extend_max_remote_streams_bidi = cb_extend_max_remote_streams_bidi,
+    .extend_max_local_streams_bidi = cb_extend_max_local_streams,
+    .extend_max_local_streams_uni = cb_extend_max_local_streams,
+    .extend_max_stream_data = cb_extend_max_stream_data,
+    .delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb,
+    .delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb,
+    .get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb,
+    .stream_stop_sending = cb_stream_stop_sending,
+    .version_negotiation = ngtcp2_crypto_version_negotiation_cb,
+    .recv_datagram = cb_recv_datagram,
+    .recv_tx_key = cb_recv_tx_key,
+};
+
+/* ---- connection lifetime ---- */
+
+static void path_of(struct quic_conn *qc, ngtcp2_path *path)
+{
+    path->local.addr = (struct sockaddr *)&qc->local.ss;
+    path->local.addrlen = qc->local.len;
+    path->remote.addr = (struct sockaddr *)&qc->remote.ss;
+    path->remote.addrlen = qc->remote.len;
+    path->user_data = qc->sock;
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+static struct quic_conn *conn_new(struct quic_server *srv,
+                                  struct udp_sock *sock,
+                                  const struct udp_addr *local,
+                                  const struct udp_addr *remote,
+                                  const ngtcp2_pkt_hd *hd)
+{
+    const struct config *cfg = srv->cfg;
+    struct quic_conn *qc = calloc(1, sizeof(*qc));
+    ngtcp2_settings settings;
+    ngtcp2_transport_params params;
+    ngtcp2_path path;
+
+    if (!qc)
+        return NULL;
+    qc->srv = srv;
+    qc->serial = ++srv->next_serial;
+    qc->sock = sock;
+    qc->local = *local;
+    qc->remote = *remote;
+    qc->state = QC_HANDSHAKE;
+    udp_addr_str((const struct sockaddr *)&remote->ss, qc->peer,
+                 sizeof(qc->peer));
+    qc->odcid = hd->dcid;
+    qc->scid.datalen = SCID_LEN;
+    if (fill_random(qc->scid.data, SCID_LEN) < 0)
+        goto fail;
+    qc->conn_ref.get_conn = get_conn;
+    qc->conn_ref.user_data = qc;
+    ngtcp2_ccerr_default(&qc->last_error);
+    wt_conn_init(qc);
+
+    ngtcp2_settings_default(&settings);
+    settings.initial_ts = quic_now();
+    settings.handshake_timeout = cfg->handshake_timeout_ms * NGTCP2_MILLISECONDS;
+    /* Windows grow up to the configured buffers, never past them: flow
+     * control is the memory limit (design.md). */
+    settings.max_stream_window = cfg->max_buffer_bytes;
+    settings.max_window = cfg->max_connection_buffer_bytes;
+
+    ngtcp2_transport_params_default(&params);
+    params.initial_max_stream_data_bidi_remote = cfg->max_buffer_bytes;
+    params.initial_max_stream_data_bidi_local = cfg->max_buffer_bytes;
+    params.initial_max_stream_data_uni = cfg->max_buffer_bytes;
+    params.initial_max_data = cfg->max_connection_buffer_bytes;
+    /* One pool per connection; per-session counts are enforced in wt.c.
+     * Uni gets 3 more for the peer's control and QPACK streams. */
+    params.initial_max_streams_bidi = cfg->max_streams_per_session;
+    params.initial_max_streams_uni = cfg->max_streams_per_session + 3;
+    params.max_idle_timeout = cfg->idle_timeout_ms * NGTCP2_MILLISECONDS;
+    /* Browsers close the connection when H3_DATAGRAM is on but QUIC
+     * datagrams are not (wt-protocol.md). */
+    params.max_datagram_frame_size = 65535;
+    params.active_connection_id_limit = 7;
+    params.stateless_reset_token_present = 1;
+    params.original_dcid = hd->dcid;
+    params.original_dcid_present = 1;
+    if (ngtcp2_crypto_generate_stateless_reset_token(
+            params.stateless_reset_token, srv->static_secret,
+            sizeof(srv->static_secret), &qc->scid) != 0)
+        goto fail;
+
+    path_of(qc, &path);
+    if (ngtcp2_conn_server_new(&qc->conn, &hd->scid, &qc->scid, &path,
+                               hd->version, &callbacks, &settings, &params,
+                               NULL, qc) != 0)
+        goto fail;
+    qc->tls = tls_session_new(srv->tls, &qc->conn_ref);
+    if (!qc->tls)
+        goto fail;
+    ngtcp2_conn_set_tls_native_handle(qc->conn, qc->tls);
+
+    if (cid_add(srv, &qc->scid, qc) < 0 || cid_add(srv, &qc->odcid, qc) < 0)
+        goto fail;
+    ev_init(&qc->timer, timer_cb);
+    qc->timer.data = qc;
+    qc->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = qc;
+    srv->conns = qc;
+    srv->nconns++;
+    log_debug("conn %llu %s: new connection", (unsigned long long)qc->serial,
+              qc->peer);
+    return qc;
+
+fail:
+    cid_remove(srv, &qc->scid);
+    cid_remove(srv, &qc->odcid);
+    tls_session_free(qc->tls);
+    if (qc->conn)
+        ngtcp2_conn_del(qc->conn);
+    free(qc);
+    return NULL;
+}
+
+/* Unlinks and frees now: only from the loop's own callbacks, never from
+ * inside ngtcp2/nghttp3 callbacks (those mark QC_DEAD instead). */
+static void conn_free(struct quic_conn *qc)
+{
+    struct quic_server *srv = qc->srv;
+    ngtcp2_cid scids[16];
+    size_t n;
+
+    log_debug("conn %llu %s: freed", (unsigned long long)qc->serial,
+              qc->peer);
+    wt_conn_free(qc);
+    h3_conn_free(qc);
+    ev_timer_stop(srv->loop, &qc->timer);
+    n = ngtcp2_conn_get_scid(qc->conn, NULL);
+    if (n <= 16) {
+        ngtcp2_conn_get_scid(qc->conn, scids);
+        for (size_t i = 0; i < n; i++)
+            cid_remove(srv, &scids[i]);
+    }
+    cid_remove(srv, &qc->scid);
+    cid_remove(srv, &qc->odcid);
+    if (qc->dirty) {
+        struct quic_conn **p = &srv->dirty;
+
+        while (*p && *p != qc)
+            p = &(*p)->dirty_next;
+        if (*p)
+            *p = qc->dirty_next;
+    }
+    if (qc->prev)
+        qc->prev->next = qc->next;
+    else
+        srv->conns = qc->next;
+    if (qc->next)
+        qc->next->prev = qc->prev;
+    srv->nconns--;
+    ngtcp2_conn_del(qc->conn);
+    tls_session_free(qc->tls);
+    free(qc->closebuf);
+    free(qc);
+    if (srv->shutting_down && srv->nconns == 0)
+        ev_break(srv->loop, EVBREAK_ALL);
+}
+
+static void closing_timer(struct quic_conn *qc)
+{
+    ev_tstamp t = (ev_tstamp)ngtcp2_conn_get_pto(qc->conn) / NGTCP2_SECONDS * 3;
+
+    ev_timer_stop(qc->srv->loop, &qc->timer);
+    ev_timer_set(&qc->timer, t, 0.);
+    ev_timer_start(qc->srv->loop, &qc->timer);
+}
+
+static void send_closebuf(struct quic_conn *qc)
+{
+    if (qc->closelen)
+        udp_send(qc->sock, &qc->local, &qc->remote, 0, qc->closebuf,
+                 qc->closelen, 0);
+}
+
+/* Enters the closing period with the error in last_error. */
+static void conn_close(struct quic_conn *qc)
+{
+    ngtcp2_path_storage ps;
+    ngtcp2_pkt_info pi;
+    ngtcp2_ssize n;
+
+    if (qc->state == QC_CLOSING || qc->state == QC_DRAINING ||
+        qc->state == QC_DEAD)
+        return;
+    wt_conn_free(qc); /* sessions see the close before the connection goes */
+    if (qc->last_error.type == NGTCP2_CCERR_TYPE_IDLE_CLOSE ||
+        ngtcp2_conn_in_draining_period(qc->conn)) {
+        qc->state = qc->last_error.type == NGTCP2_CCERR_TYPE_IDLE_CLOSE
+                        ? QC_DEAD
+                        : QC_DRAINING;
+        if (qc->state == QC_DRAINING)
+            closing_timer(qc);
+        return;
+    }
+    qc->state = QC_CLOSING;
+    qc->closebuf = malloc(NGTCP2_MAX_UDP_PAYLOAD_SIZE);
+    if (qc->closebuf) {
+        ngtcp2_path_storage_zero(&ps);
+        n = ngtcp2_conn_write_connection_close(
+            qc->conn, &ps.path, &pi, qc->closebuf, NGTCP2_MAX_UDP_PAYLOAD_SIZE,
+            &qc->last_error, quic_now());
+        if (n > 0) {
+            qc->closelen = (size_t)n;
+            send_closebuf(qc);
+        }
+    }
+    closing_timer(qc);
+}
+
+void quic_conn_close_app(struct quic_conn *qc, uint64_t code,
+                         const char *reason)
+{
+    ngtcp2_ccerr_set_application_error(
+        &qc->last_error, code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
+    conn_close(qc);
+}
+
+static void conn_fail_liberr(struct quic_conn *qc, int liberr)
+{
+    if (liberr == NGTCP2_ERR_CRYPTO)
+        ngtcp2_ccerr_set_tls_alert(&qc->last_error,
+                                   ngtcp2_conn_get_tls_alert(qc->conn), NULL,
+                                   0);
+    else if (qc->last_error.error_code == 0 &&
+             qc->last_error.type == NGTCP2_CCERR_TYPE_TRANSPORT)
+        ngtcp2_ccerr_set_liberr(&qc->last_error, liberr, NULL, 0);
+    conn_close(qc);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct quic_conn *qc = w->data;
+    int rv;
+
+    (void)loop;
+    (void)revents;
+    if (qc->state == QC_CLOSING || qc->state == QC_DRAINING) {
+        conn_free(qc);
+        return;
+    }
+    rv = ngtcp2_conn_handle_expiry(qc->conn, quic_now());
+    if (rv != 0) {
+        if (rv == NGTCP2_ERR_IDLE_CLOSE) {
+            log_debug("conn %llu %s: idle timeout",
+                      (unsigned long long)qc->serial, qc->peer);
+            ngtcp2_ccerr_set_liberr(&qc->last_error, rv, NULL, 0);
+        }
+        conn_fail_liberr(qc, rv);
+    } else {
+        conn_write(qc);
+    }
+    wt_conn_collect(qc);
+    if (qc->state == QC_DEAD)
+        conn_free(qc);
+    else if (qc->state != QC_CLOSING && qc->state != QC_DRAINING)
+        conn_update_timer(qc);
+}
+
+static void conn_update_timer(struct quic_conn *qc)
+{
+    ngtcp2_tstamp expiry = ngtcp2_conn_get_expiry(qc->conn), now = quic_now();
+    ev_tstamp t = expiry <= now ? 0. : (ev_tstamp)(expiry - now) / NGTCP2_SECONDS;
+
+    ev_timer_stop(qc->srv->loop, &qc->timer);
+    ev_timer_set(&qc->timer, t, 0.);
+    ev_timer_start(qc->srv->loop, &qc->timer);
+}
+
+void quic_conn_want_write(struct quic_conn *qc)
+{
+    if (qc->dirty)
+        return;
+    qc->dirty = 1;
+    qc->dirty_next = qc->srv->dirty;
+    qc->srv->dirty = qc;
+}
+
+/* ---- the write loop ---- */
+
+enum wsrc { SRC_NONE, SRC_H3, SRC_WT };
+
+static int send_pkt(struct quic_conn *qc, const ngtcp2_pkt_info *pi,
+                    const uint8_t *p, size_t n)
+{
+    int rv = udp_send(qc->sock, &qc->local, &qc->remote, pi->ecn, p, n, 0);
+
+    if (rv < 0)
+        log_debug("conn %llu %s: sendmsg: %s", (unsigned long long)qc->serial,
+                  qc->peer, strerror(errno));
+    /* A full socket buffer is loss to QUIC: ngtcp2 retransmits. */
+    return rv;
+}
+
+static void conn_write(struct quic_conn *qc)
+{
+    ngtcp2_conn *conn = qc->conn;
+    uint8_t *out = qc->srv->txbuf;
+    size_t maxpkt = ngtcp2_conn_get_max_tx_udp_payload_size(conn);
+    size_t quantum = ngtcp2_conn_get_send_quantum(conn);
+    size_t npkts = 0, maxpkts = quantum / maxpkt ? quantum / maxpkt : 1;
+    ngtcp2_tstamp ts = quic_now();
+    ngtcp2_path_storage ps;
+    ngtcp2_pkt_info pi;
+
+    if (qc->state == QC_CLOSING || qc->state == QC_DRAINING ||
+        qc->state == QC_DEAD)
+        return;
+    if (maxpkt > sizeof(qc->srv->txbuf))
+        maxpkt = sizeof(qc->srv->txbuf);
+    ngtcp2_path_storage_zero(&ps);
+
+    for (;;) {
+        ngtcp2_vec vec[16];
+        size_t nvec = 0, total = 0;
+        int64_t sid = -1;
+        int fin = 0, accepted = 0;
+        enum wsrc src = SRC_NONE;
+        struct wt_stream *wst = NULL;
+        ngtcp2_ssize nwrite, ndatalen = -1;
+
+        if (qc->h3.h3 && ngtcp2_conn_get_max_data_left(conn) > 0) {
+            ngtcp2_ssize r = h3_writev(qc, &sid, &fin, vec, 16);
+
+            if (r < 0) {
+                quic_conn_close_app(qc, WIRE_H3_INTERNAL_ERROR, NULL);
+                return;
+            }
+            if (sid >= 0) {
+                src = SRC_H3;
+                nvec = (size_t)r;
+            } else if ((wst = wt_next_stream(qc))) {
+                src = SRC_WT;
+                sid = wt_stream_id(wst);
+                nvec = wt_stream_peek(wst, vec, 16, &fin);
+            }
+        }
+
+        if (src == SRC_NONE && wt_datagram_pending(qc)) {
+            ngtcp2_vec dv[2];
+            size_t ndv = wt_datagram_peek(qc, dv);
+
+            nwrite = ngtcp2_conn_writev_datagram(
+                conn, &ps.path, &pi, out, maxpkt, &accepted,
+                NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0, dv, ndv, ts);
+            if (nwrite == NGTCP2_ERR_WRITE_MORE) {
+                wt_datagram_pop(qc, 1);
+                continue;
+            }
+            if (nwrite < 0) {
+                if (nwrite == NGTCP2_ERR_INVALID_ARGUMENT) {
+                    /* larger than the peer takes: drop it, counted */
+                    wt_datagram_pop(qc, 0);
+                    continue;
+                }
+                conn_fail_liberr(qc, (int)nwrite);
+                return;
+            }
+            if (accepted)
+                wt_datagram_pop(qc, 1);
+            if (nwrite == 0)
+                break;
+            goto send;
+        }
+
+        for (size_t i = 0; i < nvec; i++)
+            total += vec[i].len;
+        nwrite = ngtcp2_conn_writev_stream(
+            conn, &ps.path, &pi, out, maxpkt, &ndatalen,
+            NGTCP2_WRITE_STREAM_FLAG_MORE |
+                (fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0),
+            sid, vec, nvec, ts);
+        if (nwrite < 0) {
+            switch (nwrite) {
+            case NGTCP2_ERR_STREAM_DATA_BLOCKED:
+                if (src == SRC_H3)
+                    h3_block(qc, sid);
+                else
+                    wt_stream_blocked(wst);
+                continue;
+            case NGTCP2_ERR_STREAM_SHUT_WR:
+                if (src == SRC_H3)
+                    h3_shut_wr(qc, sid);
+                else
+                    wt_stream_shut_wr(wst);
+                continue;
+            case NGTCP2_ERR_WRITE_MORE:
+                if (src == SRC_H3)
+                    h3_written(qc, sid, (size_t)ndatalen);
+                else
+                    wt_stream_sent(wst, (size_t)ndatalen,
+                                   fin && (size_t)ndatalen == total);
+                continue;
+            }
+            conn_fail_liberr(qc, (int)nwrite);
+            return;
+        }
+        if (ndatalen >= 0) {
+            if (src == SRC_H3)
+                h3_written(qc, sid, (size_t)ndatalen);
+            else if (src == SRC_WT)
+                wt_stream_sent(wst, (size_t)ndatalen,
+                               fin && (size_t)ndatalen == total);
+        }
+        if (nwrite == 0)
+            break;
+    send:
+        if (send_pkt(qc, &pi, out, (size_t)nwrite) != 0)
+            break;
+        if (++npkts >= maxpkts)
+            break; /* pacing: the timer brings the next burst */
+    }
+    ngtcp2_conn_update_pkt_tx_time(conn, ts);
+}
+
+/* ---- reading ---- */
+
+static void send_version_negotiation(struct quic_server *srv,
+                                     struct udp_sock *s,
+                                     const struct udp_addr *local,
+                                     const struct udp_addr *remote,
+                                     const ngtcp2_version_cid *vc)
+{
+    uint8_t out[256], rnd;
+    uint32_t sv[] = {NGTCP2_PROTO_VER_V1, NGTCP2_PROTO_VER_V2};
+    ngtcp2_ssize n;
+
+    cb_rand(&rnd, 1, NULL);
+    n = ngtcp2_pkt_write_version_negotiation(out, sizeof(out), rnd, vc->scid,
+                                             vc->scidlen, vc->dcid,
+                                             vc->dcidlen, sv, 2);
+    if (n > 0)
+        udp_send(s, local, remote, 0, out, (size_t)n, 0);
+    (void)srv;
+}
+
+/* CONNECTION_REFUSED without making a connection: over max_connections or
+ * shutting down. */
+static void send_refused(struct quic_server *srv, struct udp_sock *s,
+                         const struct udp_addr *local,
+                         const struct udp_addr *remote,
+                         const ngtcp2_pkt_hd *hd)
+{
+    uint8_t out[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
+    ngtcp2_cid scid;
+    ngtcp2_ssize n;
+
+    scid.datalen = SCID_LEN;
+    if (fill_random(scid.data, SCID_LEN) < 0)
+        return;
+    n = ngtcp2_crypto_write_connection_close(
+        out, sizeof(out), hd->version, &hd->scid, &scid,
+        NGTCP2_CONNECTION_REFUSED, NULL, 0);
+    if (n > 0)
+        udp_send(s, local, remote, 0, out, (size_t)n, 0);
+    (void)srv;
+}
+
+static void read_pkt(struct quic_server *srv, struct udp_sock *s,
+                     const struct udp_addr *local,
+                     const struct udp_addr *remote, unsigned ecn,
+                     const uint8_t *p, size_t n)
+{
+    ngtcp2_version_cid vc;
+    ngtcp2_pkt_info pi = {.ecn = (uint8_t)ecn};
+    ngtcp2_path path;
+    struct quic_conn *qc;
+    int rv;
+
+    rv = ngtcp2_pkt_decode_version_cid(&vc, p, n, SCID_LEN);
+    if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
+        send_version_negotiation(srv, s, local, remote, &vc);
+        return;
+    }
+    if (rv != 0)
+        return; /* not QUIC, or garbage: silently dropped */
+
+    qc = cid_find(srv, vc.dcid, vc.dcidlen);
+    if (!qc) {
+        ngtcp2_pkt_hd hd;
+
+        if (ngtcp2_accept(&hd, p, n) != 0)
+            return; /* not a valid Initial: no state is created */
+        if (srv->shutting_down || srv->nconns >= srv->cfg->max_connections) {
+            log_debug("refusing a connection: %s",
+                      srv->shutting_down ? "shutting down"
+                                         : "max_connections reached");
+            send_refused(srv, s, local, remote, &hd);
+            return;
+        }
+        qc = conn_new(srv, s, local, remote, &hd);
+        if (!qc)
+            return;
+    }
+
+    switch (qc->state) {
+    case QC_CLOSING:
+        send_closebuf(qc);
+        return;
+    case QC_DRAINING:
+    case QC_DEAD:
+        return;
+    default:
+        break;
+    }
+    /* The path as the client sees it may change (NAT rebinding). */
+    qc->local = *local;
+    qc->remote = *remote;
+    qc->sock = s;
+    path_of(qc, &path);
+    rv = ngtcp2_conn_read_pkt(qc->conn, &path, &pi, p, n, quic_now());
+    if (rv != 0) {
+        log_debug("conn %llu %s: read_pkt: %s", (unsigned long long)qc->serial,
+                  qc->peer, ngtcp2_strerror(rv));
+        if (rv == NGTCP2_ERR_DRAINING) {
+            wt_conn_free(qc);
+            qc->state = QC_DRAINING;
+            closing_timer(qc);
+        } else if (rv == NGTCP2_ERR_DROP_CONN) {
+            wt_conn_free(qc);
+            qc->state = QC_DEAD;
+        } else {
+            conn_fail_liberr(qc, rv);
+        }
+    }
+    quic_conn_want_write(qc);
+}
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct quic_server *srv = w->data;
+    struct udp_sock *s = &srv->socks[w - srv->io];
+
+    (void)loop;
+    (void)revents;
+    for (int i = 0; i < MAX_PKTS_PER_READ; i++) {
+        struct udp_addr local, remote;
+        unsigned ecn;
+        ssize_t n = udp_recv(s, srv->rxbuf, sizeof(srv->rxbuf), &local,
+                             &remote, &ecn);
+
+        if (n <= 0)
+            break;
+        read_pkt(srv, s, &local, &remote, ecn, srv->rxbuf, (size_t)n);
+    }
+}
+
+/* Once per loop turn, before sleeping: write every connection that has
+ * something to say, then collect what was closed meanwhile. */
+static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    struct quic_server *srv = w->data;
+
+    (void)loop;
+    (void)revents;
+    while (srv->dirty) {
+        struct quic_conn *qc = srv->dirty;
+
+        srv->dirty = qc->dirty_next;
+        qc->dirty = 0;
+        conn_write(qc);
+        wt_conn_collect(qc);
+        if (qc->state == QC_DEAD)
+            conn_free(qc);
+        else if (qc->state != QC_CLOSING && qc->state != QC_DRAINING)
+            conn_update_timer(qc);
+    }
+}
+
+int quic_server_init(struct quic_server *srv, struct ev_loop *loop,
+                     const struct config *cfg, struct tls_ctx *tls, char *err,
+                     size_t errlen)
+{
+    memset(srv, 0, sizeof(*srv));
+    srv->loop = loop;
+    srv->cfg = cfg;
+    srv->tls = tls;
+    srv->ncid_buckets = 256;
+    srv->cids = calloc(srv->ncid_buckets, sizeof(*srv->cids));
+    if (!srv->cids || fill_random(srv->static_secret,
+                                  sizeof(srv->static_secret)) < 0) {
+        snprintf(err, errlen, "out of memory or no randomness");
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        const struct config_listen *l = &cfg->listen[i];
+        char a[80];
+
+        if (udp_open(&srv->socks[i], (const struct sockaddr *)&l->addr,
+                     l->addrlen, err, errlen) < 0)
+            goto fail;
+        srv->nsocks++;
+        ev_io_init(&srv->io[i], io_cb, srv->socks[i].fd, EV_READ);
+        srv->io[i].data = srv;
+        ev_io_start(loop, &srv->io[i]);
+        log_info("listening on udp %s",
+                 udp_addr_str((struct sockaddr *)&srv->socks[i].bound.ss, a,
+                              sizeof(a)));
+    }
+    ev_prepare_init(&srv->prepare, prepare_cb);
+    srv->prepare.data = srv;
+    ev_prepare_start(loop, &srv->prepare);
+    return 0;
+
+fail:
+    quic_server_free(srv);
+    return -1;
+}
+
+void quic_server_close_all(struct quic_server *srv)
+{
+    struct quic_conn *qc, *next;
+
+    for (qc = srv->conns; qc; qc = next) {
+        next = qc->next;
+        if (qc->state == QC_HANDSHAKE || qc->state == QC_ACTIVE) {
+            conn_write(qc); /* flush CLOSE capsules already queued */
+            quic_conn_close_app(qc, WIRE_H3_NO_ERROR, "server shutting down");
+        }
+    }
+}
+
+void quic_server_shutdown(struct quic_server *srv)
+{
+    struct quic_conn *qc;
+
+    srv->shutting_down = 1;
+    for (qc = srv->conns; qc; qc = qc->next) {
+        if (qc->state != QC_ACTIVE && qc->state != QC_HANDSHAKE)
+            continue;
+        h3_goaway(qc);
+        wt_conn_drain(qc);
+        quic_conn_want_write(qc);
+    }
+    if (srv->nconns == 0)
+        ev_break(srv->loop, EVBREAK_ALL);
+}
+
+void quic_server_free(struct quic_server *srv)
+{
+    while (srv->conns)
+        conn_free(srv->conns);
+    for (size_t i = 0; i < srv->nsocks; i++) {
+        ev_io_stop(srv->loop, &srv->io[i]);
+        udp_close(&srv->socks[i]);
+    }
+    srv->nsocks = 0;
+    if (srv->loop)
+        ev_prepare_stop(srv->loop, &srv->prepare);
+    if (srv->cids) {
+        for (size_t i = 0; i < srv->ncid_buckets; i++) {
+            struct quic_cid_entry *e = srv->cids[i], *next;
+
+            for (; e; e = next) {
+                next = e->next;
+                free(e);
+            }
+        }
+        free(srv->cids);
+        srv->cids = NULL;
+    }
+}

@@ -1,0 +1,94 @@
+/*
+ * quic: ngtcp2 connections.  Owns the listening sockets, the table that
+ * finds a connection by destination connection ID, one timer per
+ * connection, the accept path and the single write loop of each
+ * connection (nghttp3's streams, the control stream, WebTransport streams,
+ * datagrams).  Everything above QUIC lives in h3.c and wt.c.
+ */
+#ifndef WTRELAYD_QUIC_H
+#define WTRELAYD_QUIC_H
+
+#include <ev.h>
+#include <stdint.h>
+
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "config.h"
+#include "h3.h"
+#include "udp.h"
+#include "wt.h"
+
+struct tls_ctx;
+struct quic_cid_entry;
+
+enum quic_conn_state {
+    QC_HANDSHAKE,
+    QC_ACTIVE,
+    QC_CLOSING,  /* we sent CONNECTION_CLOSE; wait 3 PTO, then free */
+    QC_DRAINING, /* the peer closed; wait 3 PTO, then free */
+    QC_DEAD,     /* freed at the end of the current event */
+};
+
+struct quic_conn {
+    struct quic_server *srv;
+    uint64_t serial; /* for logs: "conn 12" */
+    ngtcp2_conn *conn;
+    ngtcp2_crypto_conn_ref conn_ref;
+    void *tls;
+    ngtcp2_cid scid;  /* our first connection ID */
+    ngtcp2_cid odcid; /* the client's first DCID: also finds us */
+    struct udp_sock *sock;
+    struct udp_addr local, remote;
+    char peer[64];
+    enum quic_conn_state state;
+    ev_timer timer;
+    ngtcp2_ccerr last_error;
+    uint8_t *closebuf; /* the CONNECTION_CLOSE packet, resent on input */
+    size_t closelen;
+    int dirty; /* on the server's write list */
+    struct h3_conn h3;
+    struct wt_conn wt;
+    struct quic_conn *prev, *next;           /* all connections */
+    struct quic_conn *dirty_next;            /* write list */
+};
+
+struct quic_server {
+    struct ev_loop *loop;
+    const struct config *cfg;
+    struct tls_ctx *tls;
+    struct udp_sock socks[CONFIG_MAX_LISTEN];
+    ev_io io[CONFIG_MAX_LISTEN];
+    size_t nsocks;
+    ev_prepare prepare; /* flushes the write list once per loop turn */
+    uint8_t static_secret[32];
+    struct quic_cid_entry **cids; /* chained hash of connection IDs */
+    size_t ncid_buckets, ncids;
+    struct quic_conn *conns;
+    struct quic_conn *dirty;
+    size_t nconns;
+    uint64_t next_serial;
+    int shutting_down;
+    uint8_t rxbuf[65536];
+    uint8_t txbuf[64 * 1024];
+};
+
+int quic_server_init(struct quic_server *srv, struct ev_loop *loop,
+                     const struct config *cfg, struct tls_ctx *tls, char *err,
+                     size_t errlen);
+void quic_server_free(struct quic_server *srv);
+/* Starts a graceful shutdown: GOAWAY + DRAIN, then close every session.
+ * The loop ends by itself once the last connection is gone. */
+void quic_server_shutdown(struct quic_server *srv);
+/* Closes every connection now (CONNECTION_CLOSE sent, no waiting). */
+void quic_server_close_all(struct quic_server *srv);
+
+/* Something was queued on this connection: write before the loop sleeps. */
+void quic_conn_want_write(struct quic_conn *qc);
+/* Closes the connection with an HTTP/3 application error. */
+void quic_conn_close_app(struct quic_conn *qc, uint64_t code,
+                         const char *reason);
+/* Current timestamp in ngtcp2's clock (nanoseconds, monotonic). */
+uint64_t quic_now(void);
+
+#endif

@@ -1,0 +1,146 @@
+/* tls: see tls.h. */
+#include "tls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+
+struct tls_ctx {
+    gnutls_certificate_credentials_t cred;
+    char sha256[65];
+};
+
+static const char alpn_h3[] = "h3";
+
+/* QUIC is TLS 1.3 only; the middlebox compatibility mode is meaningless
+ * over QUIC (RFC 9001 §8.4). */
+static const char priority[] =
+    "%DISABLE_TLS13_COMPAT_MODE:NORMAL:-VERS-ALL:+VERS-TLS1.3";
+
+static int cert_hash(struct tls_ctx *ctx, const char *cert, char *err,
+                     size_t errlen)
+{
+    gnutls_datum_t pem = {0}, der = {0};
+    gnutls_x509_crt_t crt = NULL;
+    uint8_t md[32];
+    int rv;
+
+    if ((rv = gnutls_load_file(cert, &pem)) < 0 ||
+        (rv = gnutls_x509_crt_init(&crt)) < 0 ||
+        (rv = gnutls_x509_crt_import(crt, &pem, GNUTLS_X509_FMT_PEM)) < 0 ||
+        (rv = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der)) < 0 ||
+        (rv = gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, md)) <
+            0) {
+        snprintf(err, errlen, "%s: %s", cert, gnutls_strerror(rv));
+        goto done;
+    }
+    for (int i = 0; i < 32; i++)
+        snprintf(ctx->sha256 + 2 * i, 3, "%02x", md[i]);
+done:
+    gnutls_free(pem.data);
+    gnutls_free(der.data);
+    if (crt)
+        gnutls_x509_crt_deinit(crt);
+    return rv < 0 ? -1 : 0;
+}
+
+struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err,
+                            size_t errlen)
+{
+    struct tls_ctx *ctx = calloc(1, sizeof(*ctx));
+    int rv;
+
+    if (!ctx) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if ((rv = gnutls_certificate_allocate_credentials(&ctx->cred)) < 0) {
+        snprintf(err, errlen, "gnutls: %s", gnutls_strerror(rv));
+        goto fail;
+    }
+    rv = gnutls_certificate_set_x509_key_file(ctx->cred, cert, key,
+                                              GNUTLS_X509_FMT_PEM);
+    if (rv < 0) {
+        snprintf(err, errlen, "%s / %s: %s", cert, key, gnutls_strerror(rv));
+        goto fail;
+    }
+    if (cert_hash(ctx, cert, err, errlen) < 0)
+        goto fail;
+    return ctx;
+
+fail:
+    tls_ctx_free(ctx);
+    return NULL;
+}
+
+void tls_ctx_free(struct tls_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->cred)
+        gnutls_certificate_free_credentials(ctx->cred);
+    free(ctx);
+}
+
+const char *tls_ctx_cert_sha256(const struct tls_ctx *ctx)
+{
+    return ctx->sha256;
+}
+
+/* RFC 9114 §3.1: refuse a client that did not offer h3. */
+static int client_hello_cb(gnutls_session_t s, unsigned htype, unsigned when,
+                           unsigned incoming, const gnutls_datum_t *msg)
+{
+    gnutls_datum_t alpn;
+
+    (void)htype;
+    (void)when;
+    (void)incoming;
+    (void)msg;
+    if (gnutls_alpn_get_selected_protocol(s, &alpn) != 0)
+        return -1;
+    if (alpn.size != sizeof(alpn_h3) - 1 ||
+        memcmp(alpn.data, alpn_h3, alpn.size) != 0)
+        return -1;
+    return 0;
+}
+
+void *tls_session_new(struct tls_ctx *ctx, ngtcp2_crypto_conn_ref *ref)
+{
+    gnutls_session_t s;
+    gnutls_datum_t alpn = {.data = (unsigned char *)alpn_h3,
+                           .size = sizeof(alpn_h3) - 1};
+
+    if (gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET |
+                            GNUTLS_NO_END_OF_EARLY_DATA) != 0)
+        return NULL;
+    if (gnutls_priority_set_direct(s, priority, NULL) != 0)
+        goto fail;
+    gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_CLIENT_HELLO,
+                                       GNUTLS_HOOK_POST, client_hello_cb);
+    if (ngtcp2_crypto_gnutls_configure_server_session(s) != 0)
+        goto fail;
+    gnutls_session_set_ptr(s, ref);
+    if (gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, ctx->cred) != 0)
+        goto fail;
+    if (gnutls_alpn_set_protocols(s, &alpn, 1,
+                                  GNUTLS_ALPN_MANDATORY |
+                                      GNUTLS_ALPN_SERVER_PRECEDENCE) != 0)
+        goto fail;
+    return s;
+
+fail:
+    gnutls_deinit(s);
+    return NULL;
+}
+
+void tls_session_free(void *session)
+{
+    if (session)
+        gnutls_deinit(session);
+}

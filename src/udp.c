@@ -1,0 +1,206 @@
+/* udp: see udp.h. */
+#include "udp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+
+int udp_open(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,
+             char *err, size_t errlen)
+{
+    int fd, on = 1;
+    char a[80];
+
+    s->fd = -1;
+    s->family = sa->sa_family;
+    fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    if (sa->sa_family == AF_INET6) {
+        /* "[::]" and "0.0.0.0" on the same port are two sockets. */
+        if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0 ||
+            setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on)) <
+                0 ||
+            setsockopt(fd, IPPROTO_IPV6, IPV6_RECVTCLASS, &on, sizeof(on)) < 0)
+            goto fail;
+    } else {
+        if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on)) < 0 ||
+            setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &on, sizeof(on)) < 0)
+            goto fail;
+    }
+    if (bind(fd, sa, salen) < 0)
+        goto fail;
+    s->bound.len = sizeof(s->bound.ss);
+    if (getsockname(fd, (struct sockaddr *)&s->bound.ss, &s->bound.len) < 0)
+        goto fail;
+    s->fd = fd;
+    return 0;
+
+fail:
+    snprintf(err, errlen, "%s: %s", udp_addr_str(sa, a, sizeof(a)),
+             strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+void udp_close(struct udp_sock *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+}
+
+ssize_t udp_recv(struct udp_sock *s, uint8_t *buf, size_t cap,
+                 struct udp_addr *local, struct udp_addr *remote,
+                 unsigned *ecn)
+{
+    union {
+        struct cmsghdr align;
+        uint8_t b[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+                  CMSG_SPACE(sizeof(int))];
+    } cbuf;
+    struct iovec iov = {.iov_base = buf, .iov_len = cap};
+    struct msghdr m = {
+        .msg_name = &remote->ss,
+        .msg_namelen = sizeof(remote->ss),
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = cbuf.b,
+        .msg_controllen = sizeof(cbuf.b),
+    };
+    ssize_t n;
+
+    do
+        n = recvmsg(s->fd, &m, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+    remote->len = m.msg_namelen;
+    *local = s->bound;
+    *ecn = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo pi;
+            struct sockaddr_in *sin = (struct sockaddr_in *)&local->ss;
+
+            memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+            sin->sin_addr = pi.ipi_addr;
+        } else if (c->cmsg_level == IPPROTO_IPV6 &&
+                   c->cmsg_type == IPV6_PKTINFO) {
+            struct in6_pktinfo pi;
+            struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&local->ss;
+
+            memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+            sin6->sin6_addr = pi.ipi6_addr;
+        } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) ||
+                   (c->cmsg_level == IPPROTO_IPV6 &&
+                    c->cmsg_type == IPV6_TCLASS)) {
+            int v = 0;
+
+            memcpy(&v, CMSG_DATA(c),
+                   c->cmsg_len - CMSG_LEN(0) < sizeof(v)
+                       ? c->cmsg_len - CMSG_LEN(0)
+                       : sizeof(v));
+            *ecn = (unsigned)v & 0x3;
+        }
+    }
+    return n;
+}
+
+int udp_send(struct udp_sock *s, const struct udp_addr *local,
+             const struct udp_addr *remote, unsigned ecn, const uint8_t *p,
+             size_t len, size_t gso_size)
+{
+    union {
+        struct cmsghdr align;
+        uint8_t b[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+                  CMSG_SPACE(sizeof(uint16_t))];
+    } cbuf;
+    struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
+    struct msghdr m = {
+        .msg_name = (void *)&remote->ss,
+        .msg_namelen = remote->len,
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = cbuf.b,
+    };
+    struct cmsghdr *c;
+    size_t clen = 0;
+    ssize_t n;
+
+    memset(&cbuf, 0, sizeof(cbuf));
+    m.msg_controllen = sizeof(cbuf.b);
+    c = CMSG_FIRSTHDR(&m);
+    /* Answer from the address the client wrote to (wildcard binds). */
+    if (s->family == AF_INET) {
+        struct in_pktinfo pi = {0};
+
+        pi.ipi_spec_dst = ((const struct sockaddr_in *)&local->ss)->sin_addr;
+        c->cmsg_level = IPPROTO_IP;
+        c->cmsg_type = IP_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(pi));
+        memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+    } else {
+        struct in6_pktinfo pi = {0};
+
+        pi.ipi6_addr = ((const struct sockaddr_in6 *)&local->ss)->sin6_addr;
+        c->cmsg_level = IPPROTO_IPV6;
+        c->cmsg_type = IPV6_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(pi));
+        memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+    }
+    clen += CMSG_SPACE(c->cmsg_len - CMSG_LEN(0));
+    if (gso_size > 0 && gso_size < len) {
+        uint16_t seg = (uint16_t)gso_size;
+
+        c = CMSG_NXTHDR(&m, c);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(seg));
+        memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+        clen += CMSG_SPACE(sizeof(seg));
+    }
+    m.msg_controllen = clen;
+    (void)ecn; /* ECN marking comes with the fast path */
+
+    do
+        n = sendmsg(s->fd, &m, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+            return 1;
+        return -1;
+    }
+    return 0;
+}
+
+const char *udp_addr_str(const struct sockaddr *sa, char *buf, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+        snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+        snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
+    } else {
+        snprintf(buf, len, "(family %d)", sa->sa_family);
+    }
+    return buf;
+}

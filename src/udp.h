@@ -1,0 +1,51 @@
+/*
+ * udp: the daemon's UDP sockets.  Binds each listen address, learns the
+ * local address of every received datagram (IP_PKTINFO / IPV6_RECVPKTINFO,
+ * so wildcard binds answer from the address the client used), and sends
+ * datagrams back from that address.  Knows nothing of QUIC.
+ */
+#ifndef WTRELAYD_UDP_H
+#define WTRELAYD_UDP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct udp_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+};
+
+struct udp_sock {
+    int fd;
+    int family;
+    struct udp_addr bound; /* the address as bound (port filled in) */
+};
+
+/* Opens and binds a non-blocking socket.  0, or -1 with a message in err. */
+int udp_open(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,
+             char *err, size_t errlen);
+void udp_close(struct udp_sock *s);
+
+/*
+ * Receives one datagram.  Returns its length, 0 when nothing is pending
+ * (EAGAIN), -1 on a socket error.  `local` is the address it was sent to,
+ * `remote` the sender; *ecn gets the ECN bits of the IP header.
+ */
+ssize_t udp_recv(struct udp_sock *s, uint8_t *buf, size_t cap,
+                 struct udp_addr *local, struct udp_addr *remote,
+                 unsigned *ecn);
+
+/*
+ * Sends `len` bytes as one datagram, or as several of `gso_size` bytes each
+ * (the last may be shorter) when gso_size > 0 and < len.  Returns 0, 1 when
+ * the socket buffer is full (EAGAIN: try again later), -1 on other errors.
+ */
+int udp_send(struct udp_sock *s, const struct udp_addr *local,
+             const struct udp_addr *remote, unsigned ecn, const uint8_t *p,
+             size_t len, size_t gso_size);
+
+/* "127.0.0.1:4433" / "[::1]:4433" into buf. */
+const char *udp_addr_str(const struct sockaddr *sa, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,1089 @@
+/* wt: see wt.h. */
+#include "wt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nghttp3/nghttp3.h>
+
+#include "config.h"
+#include "h3.h"
+#include "handler.h"
+#include "log.h"
+#include "quic.h"
+#include "wire.h"
+
+struct wt_dgram {
+    struct wt_dgram *next;
+    struct wt_session *session;
+    size_t len;
+    uint8_t hdr[8];
+    uint8_t hdrlen;
+    uint8_t data[];
+};
+
+#define SLOG(lvl, s, fmt, ...)                                                 \
+    log_##lvl("conn %llu %s: session %lld: " fmt,                              \
+              (unsigned long long)(s)->qc->serial, (s)->qc->peer,              \
+              (long long)(s)->id, __VA_ARGS__)
+#define CLOG(lvl, qc, fmt, ...)                                                \
+    log_##lvl("conn %llu %s: " fmt, (unsigned long long)(qc)->serial,          \
+              (qc)->peer, __VA_ARGS__)
+
+static const struct wt_handler_ops *ops_of(const struct wt_session *s)
+{
+    return s->route->handler;
+}
+
+static const struct config *cfg_of(const struct quic_conn *qc)
+{
+    return qc->srv->cfg;
+}
+
+int wt_is_stream(const void *stream_user_data)
+{
+    return stream_user_data && !h3_is_stream(stream_user_data);
+}
+
+void wt_conn_init(struct quic_conn *qc)
+{
+    memset(&qc->wt, 0, sizeof(qc->wt));
+}
+
+static const char *draft_name(enum wt_draft d)
+{
+    switch (d) {
+    case WT_DRAFT02:
+        return "draft-02";
+    case WT_DRAFT07:
+        return "draft-07";
+    default:
+        return "draft-15";
+    }
+}
+
+/* ---- write queue ---- */
+
+static void wq_remove(struct wt_stream *st)
+{
+    struct wt_conn *w = &st->qc->wt;
+
+    if (!st->in_wq)
+        return;
+    if (st->wq_prev)
+        st->wq_prev->wq_next = st->wq_next;
+    else
+        w->wq_head = st->wq_next;
+    if (st->wq_next)
+        st->wq_next->wq_prev = st->wq_prev;
+    else
+        w->wq_tail = st->wq_prev;
+    st->wq_prev = st->wq_next = NULL;
+    st->in_wq = 0;
+}
+
+static int has_output(const struct wt_stream *st)
+{
+    return !st->write_closed &&
+           (buf_unsent(&st->out) > 0 || (st->fin_queued && !st->fin_sent));
+}
+
+static void wq_push(struct wt_stream *st)
+{
+    struct wt_conn *w = &st->qc->wt;
+
+    if (st->in_wq || st->blocked || !has_output(st))
+        return;
+    st->wq_prev = w->wq_tail;
+    st->wq_next = NULL;
+    if (w->wq_tail)
+        w->wq_tail->wq_next = st;
+    else
+        w->wq_head = st;
+    w->wq_tail = st;
+    st->in_wq = 1;
+    quic_conn_want_write(st->qc);
+}
+
+struct wt_stream *wt_next_stream(struct quic_conn *qc)
+{
+    return qc->wt.wq_head;
+}
+
+size_t wt_stream_peek(struct wt_stream *st, ngtcp2_vec *vec, size_t nvec,
+                      int *fin)
+{
+    size_t k = buf_peek(&st->out, (struct iovec *)vec, nvec);
+    uint64_t total = 0;
+
+    for (size_t i = 0; i < k; i++)
+        total += vec[i].len;
+    *fin = st->fin_queued && !st->fin_sent && total == buf_unsent(&st->out);
+    return k;
+}
+
+void wt_stream_sent(struct wt_stream *st, size_t n, int fin_sent)
+{
+    buf_mark_sent(&st->out, n);
+    if (fin_sent)
+        st->fin_sent = 1;
+    /* Round robin: a bulk stream goes to the back after each packet. */
+    wq_remove(st);
+    wq_push(st);
+}
+
+void wt_stream_blocked(struct wt_stream *st)
+{
+    wq_remove(st);
+    st->blocked = 1;
+}
+
+void wt_stream_shut_wr(struct wt_stream *st)
+{
+    wq_remove(st);
+    st->write_closed = 1;
+}
+
+/* ---- stream lifetime ---- */
+
+static void stream_gc(struct wt_stream *st)
+{
+    if (st->in_gc)
+        return;
+    st->in_gc = 1;
+    st->p_next = st->qc->wt.gc_streams;
+    st->qc->wt.gc_streams = st;
+}
+
+static void pending_remove(struct wt_stream *st)
+{
+    struct wt_stream **p = &st->qc->wt.pending;
+
+    for (; *p; p = &(*p)->p_next) {
+        if (*p == st) {
+            *p = st->p_next;
+            st->p_next = NULL;
+            st->qc->wt.npending--;
+            return;
+        }
+    }
+}
+
+/* The handler's view of the stream ends; the object waits for ngtcp2's
+ * stream_close. */
+static void stream_detach(struct wt_stream *st)
+{
+    struct wt_session *s = st->session;
+
+    if (st->state == WT_STRM_PENDING)
+        pending_remove(st);
+    if (st->state == WT_STRM_OPEN && s) {
+        if (ops_of(s)->stream_close)
+            ops_of(s)->stream_close(st);
+        if (st->s_prev)
+            st->s_prev->s_next = st->s_next;
+        else
+            s->streams = st->s_next;
+        if (st->s_next)
+            st->s_next->s_prev = st->s_prev;
+        st->s_prev = st->s_next = NULL;
+        s->nstreams--;
+    }
+    wq_remove(st);
+    st->session = NULL;
+    st->state = WT_STRM_DETACHED;
+    buf_free(&st->held);
+}
+
+/* Refuses a peer stream (or ends ours) with an HTTP/3-space error code. */
+static void stream_abort(struct wt_stream *st, uint64_t h3code)
+{
+    stream_detach(st);
+    st->write_closed = 1;
+    ngtcp2_conn_shutdown_stream(st->qc->conn, 0, st->id, h3code);
+    quic_conn_want_write(st->qc);
+}
+
+static struct wt_stream *stream_new(struct quic_conn *qc)
+{
+    struct wt_stream *st = calloc(1, sizeof(*st));
+
+    if (!st)
+        return NULL;
+    st->qc = qc;
+    buf_init(&st->out);
+    buf_init(&st->held);
+    st->a_next = qc->wt.all;
+    if (st->a_next)
+        st->a_next->a_prev = st;
+    qc->wt.all = st;
+    return st;
+}
+
+static void stream_free(struct wt_stream *st)
+{
+    if (st->a_prev)
+        st->a_prev->a_next = st->a_next;
+    else
+        st->qc->wt.all = st->a_next;
+    if (st->a_next)
+        st->a_next->a_prev = st->a_prev;
+    buf_free(&st->out);
+    buf_free(&st->held);
+    free(st);
+}
+
+/* ---- sessions ---- */
+
+struct wt_session *wt_session_find(struct quic_conn *qc, int64_t id)
+{
+    struct wt_session *s;
+
+    for (s = qc->wt.sessions; s; s = s->next)
+        if (s->id == id)
+            return s;
+    return NULL;
+}
+
+static int session_gone(const struct quic_conn *qc, uint64_t id)
+{
+    size_t n = qc->wt.ngone < WT_GONE_RING ? qc->wt.ngone : WT_GONE_RING;
+
+    for (size_t i = 0; i < n; i++)
+        if (qc->wt.gone[i] == id)
+            return 1;
+    return 0;
+}
+
+static void dgram_purge(struct wt_session *s)
+{
+    struct wt_conn *w = &s->qc->wt;
+    struct wt_dgram **p = &w->dq_head, *d;
+
+    w->dq_tail = NULL;
+    while ((d = *p)) {
+        if (d->session == s) {
+            *p = d->next;
+            free(d);
+        } else {
+            w->dq_tail = d;
+            p = &d->next;
+        }
+    }
+    s->ndgrams = 0;
+}
+
+static void queue_capsule(struct wt_session *s, const uint8_t *p, size_t n,
+                          int fin)
+{
+    if (s->caps_fin)
+        return;
+    if (n && buf_append(&s->caps, p, n) < 0)
+        fin = 1; /* out of memory: at least end the stream */
+    if (fin)
+        s->caps_fin = 1;
+    if (s->req)
+        h3_resume(s->qc, s->id);
+}
+
+/*
+ * Ends a session once: the handler hears of it, every stream is reset with
+ * WT_SESSION_GONE, queued datagrams are dropped.  With `capsule` our side
+ * sends CLOSE_WEBTRANSPORT_SESSION; otherwise only FIN.  The object lives
+ * on until the CONNECT stream closes (its capsule bytes must stay until
+ * acknowledged).
+ */
+static void session_end(struct wt_session *s, uint32_t code,
+                        const char *reason, size_t reasonlen, int capsule,
+                        const char *who)
+{
+    struct quic_conn *qc = s->qc;
+
+    if (!s->open)
+        return;
+    s->open = 0;
+    qc->wt.nopen--;
+    SLOG(info, s, "closed by %s: code=%u reason=\"%.*s\"", who, code,
+         (int)(reasonlen > 200 ? 200 : reasonlen), reason ? reason : "");
+    ev_timer_stop(qc->srv->loop, &s->expire);
+    if (ops_of(s)->session_close)
+        ops_of(s)->session_close(s, code, reason, reasonlen);
+    /* draft-07 §6: CLOSE (and FIN) first; the streams are reset after, and
+     * the CONNECT stream never gets STOP_SENDING (Chromium then rejects
+     * `closed` instead of resolving it). */
+    if (capsule) {
+        uint8_t cap[16 + WIRE_CLOSE_REASON_MAX];
+        ssize_t n = wire_close_capsule_encode(cap, sizeof(cap), code, reason,
+                                              reasonlen);
+
+        queue_capsule(s, cap, n > 0 ? (size_t)n : 0, 1);
+    } else {
+        queue_capsule(s, NULL, 0, 1);
+    }
+    while (s->streams)
+        stream_abort(s->streams, WIRE_WT_SESSION_GONE);
+    dgram_purge(s);
+    qc->wt.gone[qc->wt.ngone++ % WT_GONE_RING] = (uint64_t)s->id;
+    /* Streams still waiting for this session will never get it. */
+    for (struct wt_stream *p = qc->wt.pending, *next; p; p = next) {
+        next = p->p_next;
+        if (p->session_id == (uint64_t)s->id)
+            stream_abort(p, WIRE_WT_SESSION_GONE);
+    }
+    quic_conn_want_write(qc);
+}
+
+/* A protocol error on the session: no capsule, reset the CONNECT stream. */
+static void session_abort(struct wt_session *s, uint64_t h3code,
+                          const char *why)
+{
+    SLOG(debug, s, "aborted: %s", why);
+    session_end(s, 0, why, strlen(why), 0, "protocol error");
+    ngtcp2_conn_shutdown_stream(s->qc->conn, 0, s->id, h3code);
+}
+
+static void session_unlink(struct wt_session *s)
+{
+    struct wt_conn *w = &s->qc->wt;
+
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        w->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    if (s->req) {
+        ((struct h3_request *)s->req)->session = NULL;
+        s->req = NULL;
+    }
+    s->gc_next = w->gc_sessions;
+    w->gc_sessions = s;
+}
+
+static void expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct wt_session *s = w->data;
+    const struct config_route *r = s->route;
+    const char *reason = r->expire_reason ? r->expire_reason : "";
+
+    (void)loop;
+    (void)revents;
+    wt_session_close(s, r->expire_code, reason, strlen(reason));
+}
+
+static void adopt_pending(struct wt_session *s);
+
+static int respond(struct quic_conn *qc, struct h3_request *req, int status,
+                   const char *why)
+{
+    CLOG(debug, qc, "stream %lld: CONNECT %s refused with %d: %s",
+         (long long)req->stream_id, req->path ? req->path : "-", status, why);
+    return h3_respond(qc, req->stream_id, status, NULL, 0, 0);
+}
+
+int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
+{
+    const struct config *cfg = cfg_of(qc);
+    const struct config_route *route;
+    struct wt_session *s;
+    enum wt_draft draft;
+    const char *path = req->path;
+    static const char *const d02[] = {"sec-webtransport-http3-draft",
+                                      "draft02"};
+
+    if (strcmp(req->protocol, "webtransport-h3") == 0)
+        draft = WT_DRAFT15;
+    else if (strcmp(req->protocol, "webtransport") == 0)
+        draft = req->draft02 ? WT_DRAFT02 : WT_DRAFT07;
+    else
+        return respond(qc, req, 501, "unsupported :protocol");
+    /* RFC 9220 §3 / RFC 9114 §4.4: an extended CONNECT carries all four. */
+    if (!req->scheme || !req->authority || !path || path[0] != '/')
+        return respond(qc, req, 400, "missing :scheme, :authority or :path");
+    if (strcmp(req->scheme, "https") != 0)
+        return respond(qc, req, 400, ":scheme is not https");
+    if (qc->srv->shutting_down || qc->h3.goaway_sent)
+        return respond(qc, req, 503, "shutting down");
+    route = config_find_route(cfg, path, strlen(path));
+    if (!route)
+        return respond(qc, req, 404, "no route");
+    if (route->norigins > 0) {
+        size_t i;
+
+        for (i = 0; i < route->norigins; i++)
+            if (req->origin && strcmp(req->origin, route->origins[i]) == 0)
+                break;
+        if (i == route->norigins)
+            return respond(qc, req, 403, "origin not allowed");
+    }
+    if (qc->wt.nopen >= cfg->max_sessions_per_connection)
+        return respond(qc, req, 429, "max_sessions_per_connection reached");
+
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return respond(qc, req, 503, "out of memory");
+    s->qc = qc;
+    s->req = req;
+    s->id = req->stream_id;
+    s->draft = draft;
+    s->route = route;
+    s->open = 1;
+    buf_init(&s->caps);
+    ev_init(&s->expire, expire_cb);
+    s->expire.data = s;
+    if (ops_of(s)->session_open && ops_of(s)->session_open(s) < 0) {
+        free(s);
+        return respond(qc, req, 503, "handler refused the session");
+    }
+    if (h3_respond(qc, req->stream_id, 200, d02, draft == WT_DRAFT02 ? 1 : 0,
+                   1) < 0) {
+        if (ops_of(s)->session_close)
+            ops_of(s)->session_close(s, 0, "", 0);
+        free(s);
+        return -1;
+    }
+    req->session = s;
+    s->next = qc->wt.sessions;
+    if (s->next)
+        s->next->prev = s;
+    qc->wt.sessions = s;
+    qc->wt.nopen++;
+    SLOG(info, s, "opened %s (%s, origin %s, handler %s)", path,
+         draft_name(draft), req->origin ? req->origin : "-",
+         route->handler->name);
+    if (route->max_session_duration_ms) {
+        ev_timer_set(&s->expire,
+                     (ev_tstamp)route->max_session_duration_ms / 1000., 0.);
+        ev_timer_start(qc->srv->loop, &s->expire);
+    }
+    adopt_pending(s);
+    return 0;
+}
+
+void wt_session_close(struct wt_session *s, uint32_t code, const char *reason,
+                      size_t reasonlen)
+{
+    if (reasonlen > WIRE_CLOSE_REASON_MAX)
+        reasonlen = WIRE_CLOSE_REASON_MAX;
+    session_end(s, code, reason, reasonlen, 1, "server");
+}
+
+uint64_t wt_session_max_buffer(const struct wt_session *s)
+{
+    return cfg_of(s->qc)->max_buffer_bytes;
+}
+
+/* ---- capsules ---- */
+
+static void capsule_done(struct wt_session *s)
+{
+    uint32_t code;
+    const char *reason;
+    size_t reasonlen;
+
+    switch (s->ctype) {
+    case WIRE_CAPSULE_CLOSE_SESSION:
+        if (wire_close_capsule_decode(s->cval, s->clen, &code, &reason,
+                                      &reasonlen) != 0) {
+            session_abort(s, WIRE_H3_MESSAGE_ERROR, "malformed CLOSE capsule");
+            return;
+        }
+        /* The peer closes with FIN next; ours answers it. */
+        session_end(s, code, reason, reasonlen, 0, "peer");
+        break;
+    case WIRE_CAPSULE_DRAIN_SESSION:
+        SLOG(debug, s, "%s", "peer sent DRAIN_WEBTRANSPORT_SESSION");
+        s->draining = 1;
+        break;
+    default:
+        /* RFC 9297 §3.2: unknown capsule types (GREASE) are skipped. */
+        break;
+    }
+}
+
+int wt_on_capsule_data(struct wt_session *s, const uint8_t *p, size_t n)
+{
+    while (n > 0 || (s->cin && s->cgot == s->clen)) {
+        if (!s->cin) {
+            size_t take = sizeof(s->chdr) - s->chdrlen, used;
+            ssize_t r;
+
+            if (take > n)
+                take = n;
+            memcpy(s->chdr + s->chdrlen, p, take);
+            r = wire_capsule_header_decode(s->chdr, s->chdrlen + take,
+                                           &s->ctype, &s->clen);
+            if (r == WIRE_ERR_SHORT) {
+                s->chdrlen += take;
+                return 0;
+            }
+            if (r < 0) {
+                session_abort(s, WIRE_H3_MESSAGE_ERROR, "malformed capsule");
+                return 0;
+            }
+            used = (size_t)r - s->chdrlen;
+            p += used;
+            n -= used;
+            s->chdrlen = 0;
+            s->cin = 1;
+            s->cgot = 0;
+            if ((s->ctype == WIRE_CAPSULE_CLOSE_SESSION ||
+                 s->ctype == WIRE_CAPSULE_DRAIN_SESSION) &&
+                s->clen > sizeof(s->cval)) {
+                session_abort(s, WIRE_H3_MESSAGE_ERROR, "oversized capsule");
+                return 0;
+            }
+        }
+        if (s->cgot < s->clen) {
+            size_t take = s->clen - s->cgot < n ? (size_t)(s->clen - s->cgot)
+                                                : n;
+
+            if (s->ctype == WIRE_CAPSULE_CLOSE_SESSION ||
+                s->ctype == WIRE_CAPSULE_DRAIN_SESSION)
+                memcpy(s->cval + s->cgot, p, take);
+            s->cgot += take;
+            p += take;
+            n -= take;
+        }
+        if (s->cgot == s->clen) {
+            s->cin = 0;
+            if (!s->open)
+                continue; /* after CLOSE nothing more is acted on */
+            capsule_done(s);
+        }
+    }
+    return 0;
+}
+
+void wt_on_connect_fin(struct wt_session *s)
+{
+    if (s->cin || s->chdrlen) {
+        session_abort(s, WIRE_H3_MESSAGE_ERROR, "truncated capsule");
+        return;
+    }
+    session_end(s, 0, "", 0, 0, "peer");
+}
+
+void wt_on_connect_closed(struct wt_session *s, uint64_t code)
+{
+    (void)code;
+    session_end(s, 0, "", 0, 0, "connection");
+    s->req = NULL; /* nghttp3 frees the request right after this */
+    session_unlink(s);
+}
+
+ssize_t wt_capsules_read(struct wt_session *s, struct iovec *vec, size_t nvec,
+                         uint32_t *pflags)
+{
+    size_t k = buf_peek(&s->caps, vec, nvec), total = 0;
+
+    for (size_t i = 0; i < k; i++)
+        total += vec[i].iov_len;
+    buf_mark_sent(&s->caps, total);
+    if (s->caps_fin && buf_unsent(&s->caps) == 0)
+        *pflags |= NGHTTP3_DATA_FLAG_EOF;
+    else if (k == 0)
+        return NGHTTP3_ERR_WOULDBLOCK;
+    return (ssize_t)k;
+}
+
+void wt_capsules_acked(struct wt_session *s, uint64_t n)
+{
+    buf_ack(&s->caps, n);
+}
+
+/* ---- incoming streams ---- */
+
+static void deliver(struct wt_stream *st, const uint8_t *p, size_t n, int fin)
+{
+    if (fin)
+        st->fin_recv = 1;
+    if (n == 0 && !fin)
+        return;
+    ops_of(st->session)->stream_data(st, p, n, fin);
+}
+
+static void stream_open(struct wt_stream *st, struct wt_session *s)
+{
+    st->session = s;
+    st->state = WT_STRM_OPEN;
+    st->s_next = s->streams;
+    if (s->streams)
+        s->streams->s_prev = st;
+    s->streams = st;
+    s->nstreams++;
+    if (ops_of(s)->stream_open)
+        ops_of(s)->stream_open(st);
+}
+
+static void adopt_pending(struct wt_session *s)
+{
+    struct quic_conn *qc = s->qc;
+    struct wt_stream **p = &qc->wt.pending, *st;
+
+    while ((st = *p)) {
+        struct iovec iov[16];
+        size_t k;
+
+        if (st->session_id != (uint64_t)s->id) {
+            p = &st->p_next;
+            continue;
+        }
+        *p = st->p_next;
+        st->p_next = NULL;
+        qc->wt.npending--;
+        stream_open(st, s);
+        /* Bytes held while waiting were never credited: the handler's
+         * consume() returns that credit now. */
+        while (st->state == WT_STRM_OPEN && buf_unsent(&st->held) > 0 &&
+               (k = buf_peek(&st->held, iov, 16)) > 0) {
+            for (size_t i = 0; i < k && st->state == WT_STRM_OPEN; i++) {
+                int last = i + 1 == k && buf_unsent(&st->held) == iov[i].iov_len;
+
+                buf_mark_sent(&st->held, iov[i].iov_len);
+                deliver(st, iov[i].iov_base, iov[i].iov_len,
+                        last && st->fin_recv);
+            }
+        }
+        if (st->state == WT_STRM_OPEN && st->fin_recv &&
+            st->held.end == 0)
+            deliver(st, NULL, 0, 1);
+        buf_free(&st->held);
+    }
+}
+
+/* The prefix named a session: attach, hold, or refuse. */
+static void stream_attach(struct quic_conn *qc, struct wt_stream *st,
+                          const uint8_t *p, size_t n, int fin)
+{
+    const struct config *cfg = cfg_of(qc);
+    struct wt_session *s = wt_session_find(qc, (int64_t)st->session_id);
+
+    if (s && s->open) {
+        if (s->nstreams >= cfg->max_streams_per_session) {
+            CLOG(debug, qc, "stream %lld: max_streams_per_session reached",
+                 (long long)st->id);
+            stream_abort(st, WIRE_WT_BUFFERED_STREAM_REJECTED);
+            goto discard;
+        }
+        stream_open(st, s);
+        if (st->state == WT_STRM_OPEN)
+            deliver(st, p, n, fin);
+        return;
+    }
+    if (s || session_gone(qc, st->session_id)) {
+        CLOG(debug, qc, "stream %lld: session %llu is gone", (long long)st->id,
+             (unsigned long long)st->session_id);
+        stream_abort(st, WIRE_WT_SESSION_GONE);
+        goto discard;
+    }
+    /* draft-07 §4.5: a stream may arrive before its CONNECT; hold it,
+     * bounded.  Its data is not credited, so flow control bounds it. */
+    if (qc->wt.npending >= cfg->max_pending_streams) {
+        CLOG(debug, qc, "stream %lld: too many streams waiting for sessions",
+             (long long)st->id);
+        stream_abort(st, WIRE_WT_BUFFERED_STREAM_REJECTED);
+        goto discard;
+    }
+    st->state = WT_STRM_PENDING;
+    st->p_next = qc->wt.pending;
+    qc->wt.pending = st;
+    qc->wt.npending++;
+    if (n && buf_append(&st->held, p, n) < 0) {
+        stream_abort(st, WIRE_H3_INTERNAL_ERROR);
+        goto discard;
+    }
+    st->fin_recv = fin;
+    return;
+discard:
+    ngtcp2_conn_extend_max_offset(qc->conn, n);
+}
+
+static int classify(struct quic_conn *qc, struct wt_stream *st,
+                    const uint8_t *p, size_t n, int fin)
+{
+    size_t old = st->prefix_len, take = sizeof(st->prefix) - old, used;
+    enum wire_stream_kind kind;
+    uint64_t sid, first;
+    ssize_t r;
+
+    if (take > n)
+        take = n;
+    memcpy(st->prefix + old, p, take);
+    r = wire_stream_prefix_decode(st->prefix, old + take, st->bidi, &kind,
+                                  &sid, &first);
+    if (r == WIRE_ERR_SHORT) {
+        st->prefix_len = (uint8_t)(old + take);
+        if (fin) { /* ended inside its first varints: nothing to do */
+            ngtcp2_conn_extend_max_stream_offset(qc->conn, st->id, st->prefix_len);
+            ngtcp2_conn_extend_max_offset(qc->conn, st->prefix_len);
+            stream_abort(st, WIRE_H3_GENERAL_PROTOCOL_ERROR);
+        }
+        return 0;
+    }
+    if (r < 0) {
+        CLOG(debug, qc, "stream %lld: malformed WebTransport prefix",
+             (long long)st->id);
+        ngtcp2_conn_extend_max_offset(qc->conn, old + n);
+        stream_abort(st, WIRE_H3_ID_ERROR);
+        return 0;
+    }
+    if (kind == WIRE_STREAM_OTHER) {
+        uint8_t saved[16];
+        int64_t id = st->id;
+
+        /* Not ours: nghttp3 gets every byte, the buffered ones first.  The
+         * object was never linked anywhere, so it goes at once. */
+        memcpy(saved, st->prefix, old);
+        h3_adopt_stream(qc, id);
+        stream_free(st);
+        if (old && h3_read_stream(qc, id, saved, old, 0) < 0)
+            return -1;
+        return h3_read_stream(qc, id, p, n, fin);
+    }
+    (void)first;
+    st->session_id = sid;
+    used = (size_t)r - old;
+    /* The prefix is ours to consume. */
+    ngtcp2_conn_extend_max_stream_offset(qc->conn, st->id, (size_t)r);
+    ngtcp2_conn_extend_max_offset(qc->conn, (size_t)r);
+    stream_attach(qc, st, p + used, n - used, fin);
+    return 0;
+}
+
+int wt_on_stream_data(struct quic_conn *qc, int64_t id, struct wt_stream *st,
+                      const uint8_t *p, size_t n, int fin)
+{
+    if (!st) {
+        if (ngtcp2_conn_is_local_stream(qc->conn, id))
+            return 0; /* our QPACK/control streams receive nothing */
+        st = stream_new(qc);
+        if (!st)
+            return -1;
+        st->id = id;
+        st->bidi = ngtcp2_is_bidi_stream(id);
+        st->state = WT_STRM_CLASSIFY;
+        ngtcp2_conn_set_stream_user_data(qc->conn, id, st);
+    }
+    switch (st->state) {
+    case WT_STRM_CLASSIFY:
+        return classify(qc, st, p, n, fin);
+    case WT_STRM_PENDING:
+        if (n && buf_append(&st->held, p, n) < 0) {
+            stream_abort(st, WIRE_H3_INTERNAL_ERROR);
+            return 0;
+        }
+        st->fin_recv |= fin;
+        return 0;
+    case WT_STRM_OPEN:
+        deliver(st, p, n, fin);
+        return 0;
+    case WT_STRM_DETACHED:
+        /* Nobody reads it any more: the credit goes straight back. */
+        ngtcp2_conn_extend_max_offset(qc->conn, n);
+        return 0;
+    }
+    return 0;
+}
+
+void wt_on_stream_close(struct quic_conn *qc, struct wt_stream *st,
+                        uint64_t code)
+{
+    (void)code;
+    stream_detach(st);
+    ngtcp2_conn_set_stream_user_data(qc->conn, st->id, NULL);
+    stream_gc(st);
+}
+
+static uint32_t app_code(uint64_t h3code)
+{
+    uint32_t c = 0;
+
+    return wire_wt_error_from_h3(h3code, &c) == 0 ? c : 0;
+}
+
+void wt_on_stream_reset(struct quic_conn *qc, struct wt_stream *st,
+                        uint64_t code)
+{
+    (void)qc;
+    if (st->state == WT_STRM_OPEN) {
+        if (ops_of(st->session)->stream_reset)
+            ops_of(st->session)->stream_reset(st, app_code(code));
+    } else if (st->state != WT_STRM_DETACHED) {
+        stream_abort(st, WIRE_H3_REQUEST_CANCELLED);
+    }
+}
+
+void wt_on_stop_sending(struct quic_conn *qc, struct wt_stream *st,
+                        uint64_t code)
+{
+    (void)qc;
+    wq_remove(st);
+    st->write_closed = 1; /* ngtcp2 answers with RESET_STREAM itself */
+    if (st->state == WT_STRM_OPEN && ops_of(st->session)->stream_stop_sending)
+        ops_of(st->session)->stream_stop_sending(st, app_code(code));
+}
+
+void wt_on_acked(struct quic_conn *qc, struct wt_stream *st, uint64_t n)
+{
+    (void)qc;
+    buf_ack(&st->out, n);
+    if (st->state == WT_STRM_OPEN && ops_of(st->session)->stream_writable)
+        ops_of(st->session)->stream_writable(st);
+}
+
+void wt_on_extend_max_stream_data(struct quic_conn *qc, struct wt_stream *st)
+{
+    (void)qc;
+    st->blocked = 0;
+    wq_push(st);
+}
+
+void wt_on_streams_available(struct quic_conn *qc)
+{
+    for (struct wt_session *s = qc->wt.sessions; s; s = s->next)
+        if (s->open && ops_of(s)->session_streams_available)
+            ops_of(s)->session_streams_available(s);
+}
+
+/* ---- handler API: streams ---- */
+
+int wt_stream_write(struct wt_stream *st, const uint8_t *p, size_t n, int fin)
+{
+    const struct config *cfg = cfg_of(st->qc);
+
+    if (st->state != WT_STRM_OPEN || st->write_closed || st->fin_queued ||
+        (!st->bidi && !st->local))
+        return -1;
+    if (buf_unacked(&st->out) + n > cfg->max_buffer_bytes + st->out_prefix)
+        return -1;
+    if (n && buf_append(&st->out, p, n) < 0)
+        return -1;
+    if (fin)
+        st->fin_queued = 1;
+    wq_push(st);
+    return 0;
+}
+
+void wt_stream_consume(struct wt_stream *st, size_t n)
+{
+    if (n == 0)
+        return;
+    ngtcp2_conn_extend_max_stream_offset(st->qc->conn, st->id, n);
+    ngtcp2_conn_extend_max_offset(st->qc->conn, n);
+    quic_conn_want_write(st->qc);
+}
+
+uint64_t wt_stream_acked(const struct wt_stream *st)
+{
+    return st->out.acked > st->out_prefix ? st->out.acked - st->out_prefix : 0;
+}
+
+void wt_stream_reset(struct wt_stream *st, uint32_t code)
+{
+    if (st->state != WT_STRM_OPEN)
+        return;
+    stream_abort(st, wire_wt_error_to_h3(code));
+}
+
+struct wt_stream *wt_session_open_stream(struct wt_session *s, int bidi)
+{
+    struct quic_conn *qc = s->qc;
+    struct wt_stream *st;
+    uint8_t pre[16];
+    ssize_t n;
+    int rv;
+
+    if (!s->open || s->nstreams >= cfg_of(qc)->max_streams_per_session)
+        return NULL;
+    st = stream_new(qc);
+    if (!st)
+        return NULL;
+    st->bidi = bidi ? 1 : 0;
+    st->local = 1;
+    st->session_id = (uint64_t)s->id;
+    rv = bidi ? ngtcp2_conn_open_bidi_stream(qc->conn, &st->id, st)
+              : ngtcp2_conn_open_uni_stream(qc->conn, &st->id, st);
+    if (rv != 0) {
+        stream_free(st);
+        return NULL; /* NGTCP2_ERR_STREAM_ID_BLOCKED: wait for credit */
+    }
+    n = wire_stream_prefix_encode(pre, sizeof(pre), bidi, (uint64_t)s->id);
+    if (n < 0 || buf_append(&st->out, pre, (size_t)n) < 0) {
+        ngtcp2_conn_shutdown_stream(qc->conn, 0, st->id,
+                                    WIRE_H3_INTERNAL_ERROR);
+        ngtcp2_conn_set_stream_user_data(qc->conn, st->id, NULL);
+        stream_free(st);
+        return NULL;
+    }
+    st->out_prefix = (uint8_t)n;
+    /* linked without stream_open: the handler asked for it */
+    st->session = s;
+    st->state = WT_STRM_OPEN;
+    st->s_next = s->streams;
+    if (s->streams)
+        s->streams->s_prev = st;
+    s->streams = st;
+    s->nstreams++;
+    wq_push(st);
+    return st;
+}
+
+/* ---- datagrams ---- */
+
+void wt_on_datagram(struct quic_conn *qc, const uint8_t *p, size_t n)
+{
+    uint64_t sid;
+    ssize_t r = wire_datagram_decode(p, n, &sid);
+    struct wt_session *s;
+
+    if (r < 0) {
+        CLOG(debug, qc, "%s", "malformed HTTP datagram dropped");
+        return;
+    }
+    s = wt_session_find(qc, (int64_t)sid);
+    if (!s || !s->open) {
+        /* RFC 9297 §2.1: unknown quarter stream ID: drop (maybe early). */
+        CLOG(debug, qc, "datagram for unknown session %llu dropped",
+             (unsigned long long)sid);
+        return;
+    }
+    if (ops_of(s)->datagram)
+        ops_of(s)->datagram(s, p + r, n - (size_t)r);
+}
+
+int wt_session_send_datagram(struct wt_session *s, const uint8_t *p, size_t n)
+{
+    struct wt_conn *w = &s->qc->wt;
+    struct wt_dgram *d;
+    ssize_t h;
+
+    if (!s->open || s->ndgrams >= cfg_of(s->qc)->max_datagram_queue ||
+        n > 65535) {
+        w->dgrams_dropped++; /* no flow control: a full queue drops */
+        return -1;
+    }
+    d = malloc(sizeof(*d) + n);
+    if (!d)
+        return -1;
+    h = wire_datagram_header_encode(d->hdr, sizeof(d->hdr), (uint64_t)s->id);
+    if (h < 0) {
+        free(d);
+        return -1;
+    }
+    d->hdrlen = (uint8_t)h;
+    d->next = NULL;
+    d->session = s;
+    d->len = n;
+    memcpy(d->data, p, n);
+    if (w->dq_tail)
+        w->dq_tail->next = d;
+    else
+        w->dq_head = d;
+    w->dq_tail = d;
+    s->ndgrams++;
+    quic_conn_want_write(s->qc);
+    return 0;
+}
+
+int wt_datagram_pending(const struct quic_conn *qc)
+{
+    return qc->wt.dq_head != NULL;
+}
+
+size_t wt_datagram_peek(struct quic_conn *qc, ngtcp2_vec *vec)
+{
+    struct wt_dgram *d = qc->wt.dq_head;
+
+    vec[0].base = d->hdr;
+    vec[0].len = d->hdrlen;
+    vec[1].base = d->data;
+    vec[1].len = d->len;
+    return 2;
+}
+
+void wt_datagram_pop(struct quic_conn *qc, int sent)
+{
+    struct wt_dgram *d = qc->wt.dq_head;
+
+    if (!d)
+        return;
+    qc->wt.dq_head = d->next;
+    if (!qc->wt.dq_head)
+        qc->wt.dq_tail = NULL;
+    d->session->ndgrams--;
+    if (!sent)
+        qc->wt.dgrams_dropped++;
+    free(d);
+}
+
+/* ---- connection-wide ---- */
+
+void wt_conn_drain(struct quic_conn *qc)
+{
+    uint8_t cap[8];
+    ssize_t n = wire_drain_capsule_encode(cap, sizeof(cap));
+
+    for (struct wt_session *s = qc->wt.sessions; s; s = s->next)
+        if (s->open && !s->caps_fin && n > 0)
+            queue_capsule(s, cap, (size_t)n, 0);
+}
+
+void wt_conn_close_sessions(struct quic_conn *qc, uint32_t code,
+                            const char *reason)
+{
+    for (struct wt_session *s = qc->wt.sessions; s; s = s->next)
+        if (s->open)
+            wt_session_close(s, code, reason, strlen(reason));
+}
+
+size_t wt_conn_open_sessions(const struct quic_conn *qc)
+{
+    return qc->wt.nopen;
+}
+
+void wt_conn_collect(struct quic_conn *qc)
+{
+    struct wt_conn *w = &qc->wt;
+
+    while (w->gc_streams) {
+        struct wt_stream *st = w->gc_streams;
+
+        w->gc_streams = st->p_next;
+        stream_free(st);
+    }
+    while (w->gc_sessions) {
+        struct wt_session *s = w->gc_sessions;
+
+        w->gc_sessions = s->gc_next;
+        ev_timer_stop(qc->srv->loop, &s->expire);
+        buf_free(&s->caps);
+        free(s);
+    }
+}
+
+void wt_conn_free(struct quic_conn *qc)
+{
+    struct wt_conn *w = &qc->wt;
+
+    for (struct wt_session *s = w->sessions; s; s = s->next)
+        session_end(s, 0, "", 0, 0, "connection");
+    while (w->sessions)
+        session_unlink(w->sessions);
+    while (w->pending)
+        stream_abort(w->pending, WIRE_WT_SESSION_GONE);
+    while (w->dq_head)
+        wt_datagram_pop(qc, 0);
+    wt_conn_collect(qc);
+    /* No ngtcp2 callback runs for this connection any more: the streams
+     * still waiting for stream_close go now. */
+    while (w->all) {
+        struct wt_stream *st = w->all;
+
+        stream_detach(st);
+        ngtcp2_conn_set_stream_user_data(qc->conn, st->id, NULL);
+        stream_free(st);
+    }
+}

@@ -1,0 +1,198 @@
+/*
+ * wt: WebTransport sessions over HTTP/3 (draft-02, -07 and -15).
+ *
+ * Owns sessions (one per accepted extended CONNECT), the classification of
+ * new peer streams (WebTransport 0x41/0x54 prefix, or HTTP/3 for nghttp3),
+ * WebTransport streams with their send buffers, capsules on the CONNECT
+ * stream, HTTP datagrams, and closing.  A connection owns its sessions, a
+ * session its streams; objects are freed only in wt_conn_collect(), after
+ * the ngtcp2/nghttp3 callback that closed them has returned.
+ *
+ * The first half of this header is the handler API (handler.h); the second
+ * is for quic.c and h3.c.
+ */
+#ifndef WTRELAYD_WT_H
+#define WTRELAYD_WT_H
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <ngtcp2/ngtcp2.h>
+
+#include "buf.h"
+
+struct quic_conn;
+struct h3_request;
+struct config_route;
+struct wt_dgram;
+
+enum wt_draft {
+    WT_DRAFT02 = 2,
+    WT_DRAFT07 = 7,
+    WT_DRAFT15 = 15,
+};
+
+enum wt_stream_state {
+    WT_STRM_CLASSIFY, /* peer stream whose prefix is still arriving */
+    WT_STRM_PENDING,  /* names a session that is not established yet */
+    WT_STRM_OPEN,     /* belongs to an open session; the handler sees it */
+    WT_STRM_DETACHED, /* rejected or its session is gone; awaits close */
+};
+
+struct wt_stream {
+    struct quic_conn *qc;
+    struct wt_session *session;
+    int64_t id;
+    uint64_t session_id;
+    enum wt_stream_state state;
+    unsigned bidi : 1, local : 1, fin_recv : 1, fin_queued : 1, fin_sent : 1,
+        write_closed : 1, blocked : 1, in_wq : 1, in_gc : 1;
+    uint8_t prefix[16];
+    uint8_t prefix_len;
+    uint8_t out_prefix; /* prefix bytes at the start of `out` (ours) */
+    struct buf out;     /* bytes to send; kept until acked */
+    struct buf held;    /* bytes received while PENDING */
+    void *hdata;        /* the handler's */
+    struct wt_stream *s_prev, *s_next;   /* session's streams */
+    struct wt_stream *wq_prev, *wq_next; /* connection's write queue */
+    struct wt_stream *p_next;            /* pending list, then gc list */
+    struct wt_stream *a_prev, *a_next;   /* every stream of the connection */
+};
+
+struct wt_session {
+    struct quic_conn *qc;
+    struct h3_request *req; /* NULL once the CONNECT stream is closed */
+    int64_t id;             /* = the CONNECT stream's id */
+    enum wt_draft draft;
+    int open; /* 0 once closed: handler told, streams detached */
+    int draining;
+    const struct config_route *route;
+    void *hdata;
+    struct buf caps; /* capsules to send on the CONNECT stream */
+    int caps_fin;    /* FIN after them */
+    /* capsule parser */
+    uint8_t chdr[16];
+    size_t chdrlen;
+    int cin;       /* inside a capsule value */
+    uint64_t ctype, clen, cgot;
+    uint8_t cval[4 + 1024]; /* values we parse (CLOSE); others skipped */
+    struct wt_stream *streams;
+    size_t nstreams;
+    size_t ndgrams; /* queued for sending */
+    ev_timer expire;
+    struct wt_session *prev, *next;
+    struct wt_session *gc_next;
+};
+
+#define WT_GONE_RING 32
+
+struct wt_conn {
+    struct wt_stream *all;       /* every wt_stream object, for teardown */
+    struct wt_session *sessions; /* open and closing */
+    size_t nopen;
+    struct wt_stream *wq_head, *wq_tail;
+    struct wt_stream *pending;
+    size_t npending;
+    struct wt_dgram *dq_head, *dq_tail;
+    struct wt_stream *gc_streams;
+    struct wt_session *gc_sessions;
+    uint64_t gone[WT_GONE_RING]; /* ids of recently ended sessions */
+    size_t ngone;
+    uint64_t dgrams_dropped;
+};
+
+/* ---- handler API ---- */
+
+/*
+ * Queues bytes (copied) and optionally FIN.  -1 when the stream can no
+ * longer send, or when the bytes would take the stream past the
+ * configured max_buffer_bytes (nothing is queued then).
+ */
+int wt_stream_write(struct wt_stream *st, const uint8_t *p, size_t n, int fin);
+/* Returns flow-control credit for n received bytes the handler is done
+ * with. */
+void wt_stream_consume(struct wt_stream *st, size_t n);
+/* Handler bytes written on this stream that the peer has acknowledged. */
+uint64_t wt_stream_acked(const struct wt_stream *st);
+/* Aborts both directions with a WebTransport application error code. */
+void wt_stream_reset(struct wt_stream *st, uint32_t code);
+/* Server-opened stream, or NULL while the peer's stream limit is reached
+ * (session_streams_available fires when it lifts). */
+struct wt_stream *wt_session_open_stream(struct wt_session *s, int bidi);
+/* Queues a datagram; -1 when dropped (queue full or too large). */
+int wt_session_send_datagram(struct wt_session *s, const uint8_t *p,
+                             size_t n);
+/* Closes the session with a CLOSE_WEBTRANSPORT_SESSION capsule. */
+void wt_session_close(struct wt_session *s, uint32_t code, const char *reason,
+                      size_t reasonlen);
+uint64_t wt_session_max_buffer(const struct wt_session *s);
+
+static inline int64_t wt_stream_id(const struct wt_stream *st)
+{
+    return st->id;
+}
+static inline int wt_stream_is_bidi(const struct wt_stream *st)
+{
+    return st->bidi;
+}
+static inline int wt_stream_is_local(const struct wt_stream *st)
+{
+    return st->local;
+}
+static inline struct wt_session *wt_stream_session(const struct wt_stream *st)
+{
+    return st->session;
+}
+
+/* ---- for quic.c and h3.c ---- */
+
+void wt_conn_init(struct quic_conn *qc);
+/* Closes every session (handlers told) and frees everything wt holds. */
+void wt_conn_free(struct quic_conn *qc);
+/* Frees what was closed during the last callbacks. */
+void wt_conn_collect(struct quic_conn *qc);
+/* Sends DRAIN_WEBTRANSPORT_SESSION on every open session. */
+void wt_conn_drain(struct quic_conn *qc);
+/* Closes every open session with a CLOSE capsule. */
+void wt_conn_close_sessions(struct quic_conn *qc, uint32_t code,
+                            const char *reason);
+size_t wt_conn_open_sessions(const struct quic_conn *qc);
+
+int wt_is_stream(const void *stream_user_data);
+int wt_on_stream_data(struct quic_conn *qc, int64_t id, struct wt_stream *st,
+                      const uint8_t *p, size_t n, int fin);
+void wt_on_stream_close(struct quic_conn *qc, struct wt_stream *st,
+                        uint64_t code);
+void wt_on_stream_reset(struct quic_conn *qc, struct wt_stream *st,
+                        uint64_t code);
+void wt_on_stop_sending(struct quic_conn *qc, struct wt_stream *st,
+                        uint64_t code);
+void wt_on_acked(struct quic_conn *qc, struct wt_stream *st, uint64_t n);
+void wt_on_extend_max_stream_data(struct quic_conn *qc, struct wt_stream *st);
+void wt_on_streams_available(struct quic_conn *qc);
+void wt_on_datagram(struct quic_conn *qc, const uint8_t *p, size_t n);
+
+/* Write loop. */
+struct wt_stream *wt_next_stream(struct quic_conn *qc);
+size_t wt_stream_peek(struct wt_stream *st, ngtcp2_vec *vec, size_t nvec,
+                      int *fin);
+void wt_stream_sent(struct wt_stream *st, size_t n, int fin_sent);
+void wt_stream_blocked(struct wt_stream *st);
+void wt_stream_shut_wr(struct wt_stream *st);
+int wt_datagram_pending(const struct quic_conn *qc);
+size_t wt_datagram_peek(struct quic_conn *qc, ngtcp2_vec *vec);
+void wt_datagram_pop(struct quic_conn *qc, int sent);
+
+/* From h3.c. */
+int wt_on_connect(struct quic_conn *qc, struct h3_request *req);
+struct wt_session *wt_session_find(struct quic_conn *qc, int64_t id);
+int wt_on_capsule_data(struct wt_session *s, const uint8_t *p, size_t n);
+void wt_on_connect_fin(struct wt_session *s);
+void wt_on_connect_closed(struct wt_session *s, uint64_t code);
+ssize_t wt_capsules_read(struct wt_session *s, struct iovec *vec,
+                         size_t nvec, uint32_t *pflags);
+void wt_capsules_acked(struct wt_session *s, uint64_t n);
+
+#endif
