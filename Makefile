@@ -2,7 +2,7 @@
 #   make            build/wtrelayd
 #   make test       all tests (unit, integration, browser); last line "N passed, N failed"
 #   make unit       unit tests only
-#   make asan       unit + integration tests under AddressSanitizer/UBSan
+#   make asan       all tests against an AddressSanitizer/UBSan build
 #   make run        install deps, build, make a dev certificate, run the daemon
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -11,7 +11,8 @@ PREFIX   ?= /usr/local
 BUILD    ?= build
 PKGS     := libngtcp2 libngtcp2_crypto_gnutls libnghttp3 gnutls inih
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -MMD -MP
+# Always on, even when CFLAGS is given on the command line (make asan).
+WFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -MMD -MP
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev
 
@@ -24,16 +25,21 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 all: $(BUILD)/wtrelayd
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/libwtrelayd.a: $(OBJS)
 	$(AR) rcs $@ $^
 
 $(BUILD)/wtrelayd: $(BUILD)/main.o $(BUILD)/libwtrelayd.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(BUILD)/libwtrelayd.a | $(BUILD)/tests
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libwtrelayd.a $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libwtrelayd.a $(LDLIBS)
+
+# The integration tests' client: a QUIC/HTTP/3 WebTransport client that can
+# also misbehave on purpose (tests/it/).
+$(BUILD)/wtprobe: tests/tools/wtprobe.c $(BUILD)/libwtrelayd.a | $(BUILD)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libwtrelayd.a $(LDLIBS)
 
 $(BUILD) $(BUILD)/tests:
 	mkdir -p $@
@@ -41,13 +47,13 @@ $(BUILD) $(BUILD)/tests:
 unit: $(UNIT_BIN)
 	BUILD=$(BUILD) tests/run.sh unit
 
-test: all $(UNIT_BIN)
+test: all $(UNIT_BIN) $(BUILD)/wtprobe
 	BUILD=$(BUILD) tests/run.sh
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" all $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BIN))
-	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 tests/run.sh unit it
+		LDFLAGS="-fsanitize=address,undefined" all build-asan/wtprobe $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BIN))
+	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 tests/run.sh unit it browser
 
 deps:
 	scripts/install-deps.sh

@@ -203,29 +203,31 @@ static char *trim(char *s)
     return s;
 }
 
-/* Calls fn for each comma-separated item; stops at the first error. */
+/* Calls fn for each comma-separated item; stops at the first error.  An
+ * empty item ("a,,b", "a,") is an error, not skipped. */
 static int each_item(struct parse *ps, const char *key, const char *val,
                      int (*fn)(struct parse *, const char *, void *),
                      void *arg)
 {
-    char *copy = strdup(val), *save = NULL, *tok;
-    int rv = 1, n = 0;
+    char *copy = strdup(val), *p, *comma;
+    int rv = 1;
 
     if (!copy)
         return fail(ps, ps->line, "out of memory");
-    for (tok = strtok_r(copy, ",", &save); tok && rv;
-         tok = strtok_r(NULL, ",", &save)) {
-        char *item = trim(tok);
+    for (p = copy; rv; p = comma + 1) {
+        char *item;
 
-        if (*item == '\0') {
+        comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        item = trim(p);
+        if (*item == '\0')
             rv = fail(ps, ps->line, "%s: empty item in list", key);
+        else
+            rv = fn(ps, item, arg);
+        if (!comma)
             break;
-        }
-        rv = fn(ps, item, arg);
-        n++;
     }
-    if (rv && n == 0)
-        rv = fail(ps, ps->line, "%s: empty list", key);
     free(copy);
     return rv;
 }
@@ -283,7 +285,7 @@ static const struct num_key server_nums[] = {
     NUMKEY(max_connection_buffer_bytes, 1024, 1ULL << 32, K_SIZE),
     NUMKEY(max_datagram_queue, 1, 1000000, K_COUNT),
     NUMKEY(max_pending_streams, 0, 100000, K_COUNT),
-    {"idle_timeout", offsetof(struct config, idle_timeout_ms), 1000,
+    {"idle_timeout", offsetof(struct config, idle_timeout_ms), 100,
      24ULL * 3600 * 1000, K_DURATION},
     {"handshake_timeout", offsetof(struct config, handshake_timeout_ms), 100,
      600000, K_DURATION},

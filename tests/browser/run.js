@@ -1,0 +1,246 @@
+// Browser end-to-end tests: the real daemon on loopback, driven by Debian's
+// Chromium and Firefox ESR through puppeteer-core (no browser is ever
+// downloaded).  Prints one "ok NAME" / "FAIL NAME: why" line per case, which
+// tests/run.sh counts.  Environment: BUILD (default build), WT_BROWSERS
+// (default "chromium,firefox").
+'use strict';
+
+const { spawn, execFileSync } = require('child_process');
+const dgram = require('dgram');
+const fs = require('fs');
+const http = require('http');
+const os = require('os');
+const path = require('path');
+const puppeteer = require('puppeteer-core');
+
+const ROOT = path.resolve(__dirname, '../..');
+const BUILD = path.resolve(ROOT, process.env.BUILD || 'build');
+const DAEMON = path.join(BUILD, 'wtrelayd');
+const BROWSERS = (process.env.WT_BROWSERS || 'chromium,firefox').split(',');
+
+let failures = 0;
+function report(name, ok, detail) {
+  if (ok) console.log(`ok ${name}`);
+  else { failures++; console.log(`FAIL ${name}: ${detail}`); }
+  if (detail) console.log(`    ${detail}`);
+}
+
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+
+function withTimeout(p, ms, what) {
+  let t;
+  return Promise.race([p, new Promise((_, rej) => { t = setTimeout(() => rej(new Error(`${what}: timed out after ${ms} ms`)), ms); })])
+    .finally(() => clearTimeout(t));
+}
+
+// A UDP port free on both 127.0.0.1 and ::1.
+async function freePort() {
+  for (let i = 0; i < 50; i++) {
+    const port = 20000 + Math.floor(Math.random() * 30000);
+    const ok = await Promise.all(['udp4', 'udp6'].map(type => new Promise(res => {
+      const s = dgram.createSocket({ type, ipv6Only: type === 'udp6' });
+      s.once('error', () => { s.close(); res(false); });
+      s.bind(port, type === 'udp4' ? '127.0.0.1' : '::1', () => { s.close(); res(true); });
+    })));
+    if (ok.every(Boolean)) return port;
+  }
+  throw new Error('no free UDP port');
+}
+
+class Daemon {
+  constructor(tmp, port, cert, key) {
+    this.log = path.join(tmp, `daemon-${Date.now()}.log`);
+    this.conf = path.join(tmp, 'wtrelayd.ini');
+    fs.writeFileSync(this.conf, [
+      '[server]',
+      `listen = 127.0.0.1:${port}, [::1]:${port}`,
+      `cert = ${cert}`,
+      `key = ${key}`,
+      'log_level = debug',
+      'idle_timeout = 30s',
+      'shutdown_timeout = 1s',
+      '[route /echo]',
+      'handler = echo',
+      '[route /expire]',
+      'handler = echo',
+      'max_session_duration = 1s',
+      'expire_code = 4343',
+      'expire_reason = expired by test',
+      '',
+    ].join('\n'));
+  }
+
+  async start() {
+    if (!fs.existsSync(DAEMON)) throw new Error(`${DAEMON} is missing (run make)`);
+    const out = fs.openSync(this.log, 'w');
+    this.proc = spawn(DAEMON, ['-c', this.conf], { stdio: ['ignore', out, out] });
+    this.exited = new Promise(res => this.proc.on('exit', (code, sig) => res({ code, sig })));
+    for (let i = 0; i < 100; i++) {
+      const text = this.text();
+      if ((text.match(/listening on udp/g) || []).length >= 2) return;
+      if (this.proc.exitCode !== null) break;
+      await sleep(50);
+    }
+    throw new Error(`daemon did not start:\n${this.tail()}`);
+  }
+
+  text() { try { return fs.readFileSync(this.log, 'utf8'); } catch { return ''; } }
+  tail(n = 25) { return this.text().trim().split('\n').slice(-n).map(l => '    | ' + l).join('\n'); }
+
+  async waitLog(re, ms = 3000) {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      if (re.test(this.text())) return true;
+      await sleep(50);
+    }
+    return false;
+  }
+
+  async stop() {
+    if (!this.proc || this.proc.exitCode !== null) return this.exited;
+    this.proc.kill('SIGTERM');
+    const r = await Promise.race([this.exited, sleep(5000).then(() => null)]);
+    if (r) return r;
+    this.proc.kill('SIGKILL');
+    await this.exited;
+    return { code: null, sig: 'SIGKILL (did not stop on SIGTERM)' };
+  }
+}
+
+function launch(name, tmp, netlog) {
+  if (name === 'firefox') {
+    return puppeteer.launch({
+      browser: 'firefox', executablePath: '/usr/bin/firefox-esr', headless: true,
+      userDataDir: fs.mkdtempSync(path.join(tmp, 'ff-')),
+    });
+  }
+  return puppeteer.launch({
+    executablePath: '/usr/bin/chromium', headless: true,
+    userDataDir: fs.mkdtempSync(path.join(tmp, 'cr-')),
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+           '--disable-background-networking', '--no-first-run',
+           `--log-net-log=${netlog}`, '--net-log-capture-mode=Everything'],
+  });
+}
+
+// The WebTransport/QUIC error lines of a Chromium net-log, for failures.
+function netlogErrors(file) {
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    const lines = text.split('\n').filter(l => /WEB_TRANSPORT|QUIC_SESSION_CLOSED|net_error|error_code/.test(l));
+    return lines.slice(-8).map(l => '    netlog: ' + l.slice(0, 300)).join('\n');
+  } catch { return ''; }
+}
+
+const CASES = [
+  // name, page function, argument, timeout (ms)
+  ['bidi 1 byte', 'bidi', 1, 20000],
+  ['bidi 64 KiB', 'bidi', 65536, 20000],
+  ['bidi 16 MiB', 'bidi', 16 * 1024 * 1024, 90000],
+  ['uni echo', 'uni', 100 * 1024, 20000],
+  ['datagrams', 'datagrams', 20, 20000],
+  ['100 streams at once', 'streams', 100, 30000],
+  ['client close 4242', 'clientClose', null, 20000],
+  ['server close', 'serverClose', null, 20000],
+  ['404 no route', 'notFound', null, 20000],
+  ['two sessions on one connection', 'twoSessions', null, 30000],
+];
+
+async function runBrowser(name, tmp, port, hash, cert, key, pageUrl) {
+  const daemon = new Daemon(tmp, port, cert, key);
+  const netlog = path.join(tmp, `netlog-${name}.json`);
+  const tag = ` [${name}]`;
+  let browser;
+  try {
+    await daemon.start();
+  } catch (e) {
+    report(`daemon start${tag}`, false, e.message);
+    return;
+  }
+  try {
+    try {
+      browser = await withTimeout(launch(name, tmp, netlog), 30000, `launching ${name}`);
+    } catch (e) {
+      report(`launch${tag}`, false, e.message);
+      return;
+    }
+    const page = await browser.newPage();
+    const consoleLines = [];
+    page.on('console', m => consoleLines.push(m.text()));
+    page.on('pageerror', e => consoleLines.push('pageerror: ' + e.message));
+    await page.goto(`${pageUrl}?port=${port}&hash=${hash}`);
+
+    for (const [label, fn, arg, ms] of CASES) {
+      consoleLines.length = 0;
+      const t0 = Date.now();
+      let res;
+      try {
+        res = await withTimeout(page.evaluate((f, a) => window.cases[f](a), fn, arg), ms, label);
+      } catch (e) {
+        res = { ok: false, detail: e.message.split('\n')[0] };
+      }
+      // The server's side of the closes is checked in its log.
+      if (res.ok && fn === 'clientClose') {
+        const seen = await daemon.waitLog(/closed by peer: code=4242 reason="bye"/);
+        if (!seen) res = { ok: false, detail: 'daemon did not log code=4242 reason="bye"' };
+        else res.detail += '; daemon logged code=4242 reason="bye"';
+      }
+      const detail = `${res.detail} (${Date.now() - t0} ms)`;
+      if (!res.ok) {
+        const extra = [consoleLines.length ? consoleLines.map(l => '    console: ' + l).join('\n') : '',
+                       name === 'chromium' ? netlogErrors(netlog) : '', daemon.tail(12)].filter(Boolean).join('\n');
+        report(label + tag, false, detail + '\n' + extra);
+      } else {
+        report(label + tag, true, detail);
+      }
+    }
+
+    // Server-initiated close on shutdown: SIGTERM sends GOAWAY + DRAIN, then
+    // after shutdown_timeout (1 s here) closes the session with code 0.
+    try {
+      await page.evaluate(() => window.cases.shutdownOpen());
+      daemon.proc.kill('SIGTERM');
+      const res = await withTimeout(page.evaluate(() => window.cases.shutdownWait()), 10000, 'shutdown close');
+      const exit = await Promise.race([daemon.exited, sleep(5000).then(() => null)]);
+      const clean = exit && exit.code === 0;
+      report(`close on shutdown${tag}`, res.ok && clean,
+             `${res.detail}; daemon exit ${exit ? JSON.stringify(exit) : 'still running'}` + (res.ok && clean ? '' : '\n' + daemon.tail(12)));
+    } catch (e) {
+      report(`close on shutdown${tag}`, false, e.message + '\n' + daemon.tail(12));
+    }
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+    const exit = await daemon.stop();
+    if (exit && exit.code !== 0 && exit.code !== null)
+      report(`daemon exit${tag}`, false, `exit ${JSON.stringify(exit)}\n${daemon.tail()}`);
+  }
+}
+
+async function main() {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wtrelayd-browser-'));
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(fs.readFileSync(path.join(__dirname, 'page.html')));
+  });
+  try {
+    execFileSync(path.join(ROOT, 'scripts/gen-dev-cert.sh'), [tmp], { stdio: 'ignore' });
+    const hash = fs.readFileSync(path.join(tmp, 'cert.sha256'), 'utf8').trim();
+    const cert = path.join(tmp, 'cert.pem'), key = path.join(tmp, 'key.pem');
+    await new Promise(r => server.listen(0, '127.0.0.1', r));
+    // http://localhost is a secure context, as WebTransport requires.
+    const pageUrl = `http://localhost:${server.address().port}/`;
+    for (const name of BROWSERS) {
+      const port = await freePort();
+      await runBrowser(name, tmp, port, hash, cert, key, pageUrl);
+    }
+  } finally {
+    server.close();
+    if (!process.env.WT_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+    else console.log(`    kept ${tmp}`);
+  }
+}
+
+main().then(() => process.exit(failures ? 1 : 0), e => {
+  console.log(`FAIL browser suite: ${e.stack || e}`);
+  process.exit(1);
+});

@@ -1,0 +1,291 @@
+# shellcheck shell=bash
+# Integration-test helpers; sourced by tests/it/[0-9]*.sh.
+#
+#   . "$(dirname "$0")/lib.sh"
+#   it_setup                      # temp dir, certificate, free port, traps
+#   start_daemon [INI LINES...]   # plain "key = value" lines go to [server];
+#                                 # a "[route /x]" line starts a new section
+#   check NAME CMD...             # prints "ok NAME" or "FAIL NAME: why"
+#   probe [PROBE OPTIONS] SCENARIO ARGS...   # wtprobe against 127.0.0.1
+#   probe6 ...                    # the same against [::1]
+#   log_has STRING                # daemon.log contains STRING (waits 3 s)
+#   it_finish                     # daemon still alive? stop it, exit status
+#
+# Every test line goes through `check`, so tests/run.sh counts them.
+# BUILD selects the build directory (default build); PROBE_TIMEOUT the
+# probe's --timeout (default 10 s); IT_KEEP=1 keeps the temp directory
+# (config, certificate, daemon.log, probe.err).
+
+set -u
+IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+IT_ROOT=$(cd "$IT_DIR/../.." && pwd)
+cd "$IT_ROOT" || exit 1
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$IT_ROOT/$BUILD" ;; esac
+IT_NAME=$(basename "$0" .sh)
+TMP=
+PORT=
+CERT=
+KEY=
+DAEMON_PID=
+IT_FAILED=0
+PROBE_TIMEOUT=${PROBE_TIMEOUT:-10}
+
+it_cleanup() {
+    if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+        kill -KILL "$DAEMON_PID" 2>/dev/null
+        wait "$DAEMON_PID" 2>/dev/null
+    fi
+    DAEMON_PID=
+    if [ -n "$TMP" ] && [ -d "$TMP" ] && [ -z "${IT_KEEP:-}" ]; then
+        rm -rf "$TMP"
+    fi
+}
+
+# Prints FAIL for the whole script and exits (set-up problems).
+it_abort() {
+    echo "FAIL $IT_NAME: $*"
+    if [ -n "$TMP" ] && [ -f "$TMP/daemon.log" ]; then
+        tail -n 20 "$TMP/daemon.log" | sed 's/^/    | /'
+    fi
+    exit 1
+}
+
+# A certificate like the browsers accept: ECDSA P-256, 13 days, SAN
+# localhost, 127.0.0.1, ::1.
+it_make_cert() {
+    local dir=$1
+    if [ -x scripts/gen-dev-cert.sh ]; then
+        scripts/gen-dev-cert.sh "$dir" >"$dir/gen-dev-cert.log" 2>&1
+        local f
+        for f in "$dir"/*.pem "$dir"/*.crt "$dir"/*.key; do
+            [ -f "$f" ] || continue
+            if [ -z "$CERT" ] && grep -q 'BEGIN CERTIFICATE' "$f"; then
+                CERT=$f
+            elif [ -z "$KEY" ] && grep -q 'PRIVATE KEY' "$f"; then
+                KEY=$f
+            fi
+        done
+        [ -n "$CERT" ] && [ -n "$KEY" ] && return 0
+        CERT=
+        KEY=
+    fi
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -nodes -keyout "$dir/key.pem" -out "$dir/cert.pem" -days 13 \
+        -subj /CN=localhost \
+        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" \
+        >"$dir/openssl.log" 2>&1 || return 1
+    CERT=$dir/cert.pem
+    KEY=$dir/key.pem
+}
+
+# A UDP port that nothing on 127.0.0.1 / ::1 (or any address) uses now.
+it_free_port() {
+    local port hex
+    for _ in $(seq 1 50); do
+        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        hex=$(printf ':%04X' "$port")
+        if ! cat /proc/net/udp /proc/net/udp6 2>/dev/null |
+            awk '{print $2}' | grep -q -- "$hex\$"; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+
+it_setup() {
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/wtrelayd-it.XXXXXX") || it_abort "mktemp"
+    trap it_cleanup EXIT
+    trap 'exit 130' INT TERM
+    [ -x "$BUILD/wtrelayd" ] || it_abort "$BUILD/wtrelayd not built"
+    [ -x "$BUILD/wtprobe" ] || it_abort "$BUILD/wtprobe not built"
+    it_make_cert "$TMP" || it_abort "cannot make a certificate"
+}
+
+it_write_conf() {
+    local conf=$TMP/wtrelayd.ini line
+    {
+        echo "[server]"
+        echo "listen = 127.0.0.1:$PORT, [::1]:$PORT"
+        echo "cert = $CERT"
+        echo "key = $KEY"
+        echo "log_level = debug"
+        for line in "$@"; do
+            printf '%s\n' "$line"
+        done
+        echo
+        echo "[route /echo]"
+        echo "handler = echo"
+        echo
+        echo "[route /expire]"
+        echo "handler = echo"
+        echo "max_session_duration = 1s"
+        echo "expire_code = 4343"
+        echo "expire_reason = expired by test"
+    } >"$conf"
+}
+
+# start_daemon [INI LINES...]: starts $BUILD/wtrelayd, waits for "listening".
+start_daemon() {
+    for _ in 1 2 3; do
+        PORT=$(it_free_port) || it_abort "no free UDP port"
+        it_write_conf "$@"
+        "$BUILD/wtrelayd" -c "$TMP/wtrelayd.ini" 2>"$TMP/daemon.log" &
+        DAEMON_PID=$!
+        for _ in $(seq 1 100); do
+            if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+                wait "$DAEMON_PID" 2>/dev/null
+                DAEMON_PID=
+                break
+            fi
+            if grep -q 'listening' "$TMP/daemon.log" 2>/dev/null; then
+                return 0
+            fi
+            sleep 0.05
+        done
+        if [ -n "$DAEMON_PID" ]; then
+            it_abort "daemon did not log 'listening' within 5 s"
+        fi
+        # exited: a port clash is worth another try, anything else is not
+        grep -qi 'in use' "$TMP/daemon.log" || break
+    done
+    it_abort "daemon exited at start-up"
+}
+
+daemon_alive() {
+    [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null
+}
+
+# stop_daemon: SIGTERM, then wait (SIGKILL after 10 s).  Sets DAEMON_STATUS.
+DAEMON_STATUS=
+stop_daemon() {
+    local _
+    DAEMON_STATUS=
+    [ -n "$DAEMON_PID" ] || return 0
+    kill -TERM "$DAEMON_PID" 2>/dev/null
+    for _ in $(seq 1 200); do
+        kill -0 "$DAEMON_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    if kill -0 "$DAEMON_PID" 2>/dev/null; then
+        kill -KILL "$DAEMON_PID" 2>/dev/null
+        echo "daemon ignored SIGTERM for 10 s; killed" >>"$TMP/daemon.log"
+    fi
+    wait "$DAEMON_PID" 2>/dev/null
+    DAEMON_STATUS=$?
+    DAEMON_PID=
+    return 0
+}
+
+# probe [--timeout S] [--draft N] [--verbose] [--no-grease] SCENARIO ARGS...
+# Output: $TMP/probe.out (result line), $TMP/probe.err (diagnostics).
+PROBE_HOST=127.0.0.1
+probe() {
+    local opts=()
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        --timeout | --draft | --ca) opts+=("$1" "$2"); shift 2 ;;
+        --*) opts+=("$1"); shift ;;
+        *) break ;;
+        esac
+    done
+    if ! daemon_alive; then
+        echo "the daemon is not running"
+        return 1
+    fi
+    local limit=$((PROBE_TIMEOUT + 20))
+    timeout -k 2 "$limit" "$BUILD/wtprobe" --timeout "$PROBE_TIMEOUT" "${opts[@]}" \
+        --insecure "$PROBE_HOST" "$PORT" "$@" >"$TMP/probe.out" 2>"$TMP/probe.err"
+    local rc=$?
+    cat "$TMP/probe.out"
+    return $rc
+}
+
+probe6() {
+    local PROBE_HOST=::1
+    probe "$@"
+}
+
+# log_has STRING: the daemon log contains STRING (fixed string), waiting up
+# to 3 s for it to appear.
+log_has() {
+    local _
+    for _ in $(seq 1 60); do
+        grep -qF -- "$1" "$TMP/daemon.log" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "daemon log lacks: $1"
+    return 1
+}
+
+# log_lacks STRING: the daemon log does not contain STRING (now).
+log_lacks() {
+    if grep -qF -- "$1" "$TMP/daemon.log" 2>/dev/null; then
+        echo "daemon log has: $(grep -F -- "$1" "$TMP/daemon.log" | head -n 1)"
+        return 1
+    fi
+    return 0
+}
+
+# check NAME CMD...: runs CMD; "ok NAME" when it succeeds, else
+# "FAIL NAME: <its last output line>" plus the tails of the probe's
+# diagnostics and the daemon log (indented, so they are not counted).
+check() {
+    local name=$1 out rc why
+    shift
+    [ -n "$TMP" ] && : >"$TMP/probe.err"
+    out=$("$@" 2>&1)
+    rc=$?
+    if [ $rc -eq 0 ]; then
+        echo "ok $name"
+        return 0
+    fi
+    IT_FAILED=$((IT_FAILED + 1))
+    why=$(printf '%s\n' "$out" | grep -v '^[[:space:]]*$' | tail -n 1)
+    [ -n "$why" ] || why="exit status $rc"
+    echo "FAIL $name: $why"
+    if [ -s "$TMP/probe.err" ]; then
+        echo "    probe stderr:"
+        tail -n 15 "$TMP/probe.err" | sed 's/^/    | /'
+    fi
+    if [ -f "$TMP/daemon.log" ]; then
+        echo "    daemon.log:"
+        tail -n 25 "$TMP/daemon.log" | sed 's/^/    | /'
+    fi
+    if ! daemon_alive && [ -n "$DAEMON_PID" ]; then
+        echo "    (the daemon is no longer running)"
+    fi
+    return 1
+}
+
+# Sanitizer reports or a crash in the log.
+it_log_clean() {
+    if grep -qE 'ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|Assertion .* failed' \
+        "$TMP/daemon.log"; then
+        grep -E 'ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|Assertion .* failed' \
+            "$TMP/daemon.log" | head -n 3
+        return 1
+    fi
+    return 0
+}
+
+# (after stop_daemon, which must run in the main shell, not under check)
+it_exit_clean() {
+    if [ "$DAEMON_STATUS" != 0 ]; then
+        echo "daemon exited with status $DAEMON_STATUS after SIGTERM"
+        return 1
+    fi
+    it_log_clean
+}
+
+# it_finish: the daemon survived the script, and stops cleanly.
+it_finish() {
+    check "$IT_NAME-daemon-alive" daemon_alive
+    if daemon_alive; then
+        stop_daemon
+        check "$IT_NAME-clean-exit" it_exit_clean
+    fi
+    [ "$IT_FAILED" -eq 0 ]
+    exit $?
+}

@@ -1,0 +1,3039 @@
+/*
+ * wtprobe: a WebTransport-over-HTTP/3 test client for wtrelayd.
+ *
+ *   wtprobe [--timeout S] [--draft 02|07|15] [--insecure] [--ca FILE]
+ *           [--verbose] [--no-grease] HOST PORT SCENARIO [ARGS...]
+ *
+ * One QUIC connection (ngtcp2 + GnuTLS), HTTP/3 through nghttp3 for the
+ * request streams and QPACK, and the WebTransport parts by hand: our own
+ * control stream with the WebTransport SETTINGS (nghttp3 1.8 cannot send
+ * them), the server's control stream parsed here before nghttp3 sees it,
+ * WebTransport streams with their 0x41/0x54 prefixes on raw QUIC streams,
+ * capsules on the CONNECT stream through an nghttp3 data reader, and HTTP
+ * datagrams in QUIC DATAGRAM frames.
+ *
+ * Diagnostics go to stderr; one result line to stdout.  Exit status: 0 when
+ * the scenario's expectation held, 1 when it did not, 2 on a usage error or
+ * when no connection could be established.
+ *
+ * Scenarios (PATH defaults to /echo; every session is an extended CONNECT
+ * sent only after the server's SETTINGS arrived):
+ *   echo-bidi [PATH] BYTES     bidi stream, BYTES + FIN, echo verified
+ *   echo-uni [PATH] BYTES      uni stream; echo on a server-opened uni stream
+ *   echo-dgram [PATH] COUNT    datagrams; pass when >= 80% come back intact
+ *   streams [PATH] N           N concurrent bidi streams of 1 KiB
+ *   status [PATH]              prints "status NNN"
+ *   connect-missing authority|path|protocol-value
+ *                              bad CONNECT: 4xx/5xx or a reset, then a good
+ *                              session on the same connection still echoes
+ *   stream-unknown-session [N] N+1 streams naming sessions 4000, 4004, ...:
+ *                              one must get WT_BUFFERED_STREAM_REJECTED
+ *   stream-closed-session      stream naming a closed session: WT_SESSION_GONE
+ *   capsule-truncated [TYPE]   capsule claiming 100 bytes, 10 sent, FIN:
+ *                              CONNECT stream reset with H3_MESSAGE_ERROR
+ *   capsule-oversized          CLOSE capsule of 5000 bytes: H3_MESSAGE_ERROR
+ *   capsule-grease             reserved capsule type ignored
+ *   dgram-unknown-session [COUNT]  datagrams for no session dropped silently
+ *   close CODE [REASON]        our CLOSE capsule + FIN; the server's FIN back
+ *   server-close [PATH] CODE REASON  waits for the server's CLOSE capsule
+ *   draft [PATH]               the --draft's SETTINGS id, 200, draft-02
+ *                              response header, echo
+ * Scenarios that involve a second session check that it is unaffected.
+ *
+ * Environment: WTPROBE_QUIC_LOG=1 prints ngtcp2's packet log to stderr.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <nghttp3/nghttp3.h>
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+
+#include "wire.h"
+
+#define EXIT_PASS 0
+#define EXIT_NOPASS 1
+#define EXIT_USAGE 2
+
+#define MAX_ECHOES 1024
+#define MAX_CAPS 64
+#define MAX_SETTINGS 64
+
+/* QPACK/field-section values: what we tell nghttp3 and what our own
+ * SETTINGS frame announces must agree. */
+#define QPACK_CAPACITY 4096
+#define QPACK_BLOCKED 16
+#define FIELD_SECTION_MAX 16384
+
+/* ------------------------------------------------------------------ */
+/* small helpers */
+
+static bool verbose;
+
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("wtprobe: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+#define dbg(...)                                                               \
+    do {                                                                       \
+        if (verbose)                                                           \
+            note(__VA_ARGS__);                                                 \
+    } while (0)
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "wtprobe: out of memory\n");
+        exit(EXIT_USAGE);
+    }
+    return p;
+}
+
+static void *xcalloc(size_t n, size_t m)
+{
+    void *p = calloc(n ? n : 1, m ? m : 1);
+    if (!p) {
+        fprintf(stderr, "wtprobe: out of memory\n");
+        exit(EXIT_USAGE);
+    }
+    return p;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * NGTCP2_SECONDS + (uint64_t)ts.tv_nsec;
+}
+
+/* Growable byte buffer (for received bytes only: it may move). */
+struct bytes {
+    uint8_t *p;
+    size_t len, cap;
+};
+
+static void bytes_append(struct bytes *b, const uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n)
+            cap *= 2;
+        uint8_t *q = realloc(b->p, cap);
+        if (!q) {
+            fprintf(stderr, "wtprobe: out of memory\n");
+            exit(EXIT_USAGE);
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+static void bytes_consume(struct bytes *b, size_t n)
+{
+    if (n >= b->len) {
+        b->len = 0;
+        return;
+    }
+    memmove(b->p, b->p + n, b->len - n);
+    b->len -= n;
+}
+
+static void bytes_free(struct bytes *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Deterministic pseudo-random payloads (xorshift32). */
+static void fill_pattern(uint8_t *p, size_t n, uint32_t seed)
+{
+    uint32_t x = seed * 2654435761u + 0x9e3779b9u;
+    if (x == 0)
+        x = 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (uint8_t)x;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* state */
+
+enum skind {
+    SK_UNCLASSIFIED, /* peer stream whose first bytes are still arriving */
+    SK_H3,           /* nghttp3's (request streams, QPACK, unknown uni) */
+    SK_H3CTRL,       /* the server's control stream: parsed here + nghttp3 */
+    SK_OWNCTRL,      /* our control stream (raw) */
+    SK_WT,           /* a WebTransport stream (raw) */
+    SK_IGNORED,      /* read and dropped */
+};
+
+struct session;
+
+struct pstream {
+    int64_t id;
+    enum skind kind;
+    bool bidi, local;
+    /* raw send side: `out` is fixed once the stream is opened and is kept
+     * until exit (ngtcp2 references unacknowledged bytes). */
+    uint8_t *out;
+    size_t outlen, outsent;
+    bool out_fin, fin_sent, blocked, shut_wr;
+    /* receive side */
+    struct bytes pre; /* unclassified peer stream */
+    struct bytes in;  /* WebTransport payload (prefix stripped) */
+    bool fin_recv;
+    uint64_t session_id; /* WebTransport streams */
+    bool claimed;        /* matched by an echo check */
+    bool reset_recv, stop_recv, closed;
+    uint64_t reset_code, stop_code, close_code;
+    struct session *sess; /* CONNECT streams */
+    struct pstream *next;
+};
+
+struct capchunk {
+    uint8_t *p;
+    size_t len;
+};
+
+struct session {
+    struct pstream *st;
+    int64_t id;
+    const char *path;
+    bool submitted;
+    /* response */
+    int status;
+    bool headers_done;
+    char draft_hdr[64];
+    bool end_stream; /* the server's FIN on the CONNECT stream */
+    /* capsules we send (kept until exit: nghttp3 references them) */
+    struct capchunk caps[MAX_CAPS];
+    size_t ncaps, caps_handed;
+    bool caps_fin, fin_handed;
+    /* capsules we receive */
+    struct bytes rx;
+    bool close_recv, drain_recv, rx_malformed;
+    uint32_t close_code;
+    char close_reason[WIRE_CLOSE_REASON_MAX + 1];
+    unsigned other_capsules;
+    struct session *next;
+};
+
+struct rxdgram {
+    uint64_t session_id;
+    uint8_t *p;
+    size_t len;
+    bool malformed;
+};
+
+struct echo {
+    struct session *s;
+    struct pstream *st;
+    uint8_t *data;
+    size_t len;
+    uint32_t seed;
+    bool uni;
+    int state; /* 0 unopened, 1 open, 2 verified, -1 failed */
+    char err[200];
+};
+
+struct probe {
+    /* options */
+    double timeout;
+    int draft;
+    bool insecure, grease;
+    const char *cafile;
+    const char *host, *port, *scenario;
+    char **args;
+    int nargs;
+    /* socket */
+    int fd;
+    struct sockaddr_storage local, remote;
+    socklen_t locallen, remotelen;
+    struct ev_loop *loop;
+    ev_io rev;
+    ev_timer qtimer, deadline, tick;
+    /* TLS, QUIC, HTTP/3 */
+    gnutls_certificate_credentials_t cred;
+    gnutls_session_t tls;
+    ngtcp2_crypto_conn_ref ref;
+    ngtcp2_conn *conn;
+    nghttp3_conn *h3;
+    bool handshake_done, h3_bound, conn_dead, finished;
+    char conn_err[300];
+    struct pstream *streams, *rr;
+    /* the server's control stream */
+    struct bytes ctl;
+    bool ctl_typed, settings_recv, goaway_recv;
+    struct wire_setting srv[MAX_SETTINGS];
+    size_t nsrv;
+    uint64_t goaway_id;
+    struct session *sessions;
+    /* datagrams */
+    struct capchunk *dq;
+    size_t dqhead, dqlen, dqcap;
+    bool dgram_unsupported;
+    struct rxdgram *rxd;
+    size_t nrxd, rxdcap;
+    /* scenario */
+    int phase;
+    int result; /* exit status once finished */
+    char msg[1024];
+    const char *waiting; /* what we are waiting for (for timeouts) */
+    uint64_t t_mark;
+    struct session *a, *b;
+    struct echo echoes[MAX_ECHOES];
+    size_t nechoes;
+    struct pstream *probe_st;
+    size_t counter, counter2;
+    char info[512];
+    char saved[512]; /* a finding kept for the result line */
+    int tries;
+};
+
+static void finish(struct probe *p, int result, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------------ */
+/* streams */
+
+static struct pstream *stream_find(struct probe *p, int64_t id)
+{
+    for (struct pstream *st = p->streams; st; st = st->next)
+        if (st->id == id)
+            return st;
+    return NULL;
+}
+
+static struct pstream *stream_new(struct probe *p, int64_t id, enum skind kind)
+{
+    struct pstream *st = xcalloc(1, sizeof(*st));
+    st->id = id;
+    st->kind = kind;
+    st->bidi = ngtcp2_is_bidi_stream(id);
+    st->local = ngtcp2_conn_is_local_stream(p->conn, id);
+    /* in creation order, so that round-robin sending opens them in order */
+    struct pstream **pp = &p->streams;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = st;
+    return st;
+}
+
+static void extend_credit(struct probe *p, int64_t id, size_t n)
+{
+    if (n == 0)
+        return;
+    ngtcp2_conn_extend_max_stream_offset(p->conn, id, n);
+    ngtcp2_conn_extend_max_offset(p->conn, n);
+}
+
+/* Opens a raw QUIC stream carrying `out` (ownership taken).  NULL while the
+ * server's stream limit is reached. */
+static struct pstream *open_raw(struct probe *p, bool bidi, enum skind kind,
+                                uint8_t *out, size_t outlen, bool fin)
+{
+    int64_t id;
+    int rv = bidi ? ngtcp2_conn_open_bidi_stream(p->conn, &id, NULL)
+                  : ngtcp2_conn_open_uni_stream(p->conn, &id, NULL);
+    if (rv == NGTCP2_ERR_STREAM_ID_BLOCKED)
+        return NULL;
+    if (rv != 0) {
+        note("ngtcp2_conn_open_%s_stream: %s", bidi ? "bidi" : "uni",
+             ngtcp2_strerror(rv));
+        return NULL;
+    }
+    struct pstream *st = stream_new(p, id, kind);
+    st->out = out;
+    st->outlen = outlen;
+    st->out_fin = fin;
+    return st;
+}
+
+/* A WebTransport stream of `session_id`: prefix + payload (+ FIN). */
+static struct pstream *wt_open(struct probe *p, uint64_t session_id, bool bidi,
+                               const uint8_t *data, size_t len, bool fin)
+{
+    uint8_t pre[32];
+    ssize_t n = wire_stream_prefix_encode(pre, sizeof(pre), bidi, session_id);
+    if (n <= 0) {
+        note("wire_stream_prefix_encode failed (%zd)", n);
+        return NULL;
+    }
+    uint8_t *out = xmalloc((size_t)n + len);
+    memcpy(out, pre, (size_t)n);
+    if (len)
+        memcpy(out + n, data, len);
+    struct pstream *st = open_raw(p, bidi, SK_WT, out, (size_t)n + len, fin);
+    if (!st) {
+        free(out);
+        return NULL;
+    }
+    st->session_id = session_id;
+    dbg("opened %s WebTransport stream %" PRId64 " for session %" PRIu64
+        " (%zu bytes%s)",
+        bidi ? "bidi" : "uni", st->id, session_id, len, fin ? " + FIN" : "");
+    return st;
+}
+
+static const char *stream_fate(const struct pstream *st, char *buf, size_t cap)
+{
+    if (st->reset_recv && st->stop_recv)
+        snprintf(buf, cap,
+                 "RESET_STREAM 0x%" PRIx64 " + STOP_SENDING 0x%" PRIx64,
+                 st->reset_code, st->stop_code);
+    else if (st->reset_recv)
+        snprintf(buf, cap, "RESET_STREAM 0x%" PRIx64, st->reset_code);
+    else if (st->stop_recv)
+        snprintf(buf, cap, "STOP_SENDING 0x%" PRIx64, st->stop_code);
+    else if (st->fin_recv)
+        snprintf(buf, cap, "FIN");
+    else
+        snprintf(buf, cap, "nothing");
+    return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* the server's control stream */
+
+static const char *setting_name(uint64_t id)
+{
+    switch (id) {
+    case WIRE_SETTING_QPACK_MAX_TABLE_CAPACITY:
+        return "QPACK_MAX_TABLE_CAPACITY";
+    case WIRE_SETTING_MAX_FIELD_SECTION_SIZE:
+        return "MAX_FIELD_SECTION_SIZE";
+    case WIRE_SETTING_QPACK_BLOCKED_STREAMS:
+        return "QPACK_BLOCKED_STREAMS";
+    case WIRE_SETTING_ENABLE_CONNECT_PROTOCOL:
+        return "ENABLE_CONNECT_PROTOCOL";
+    case WIRE_SETTING_H3_DATAGRAM:
+        return "H3_DATAGRAM";
+    case WIRE_SETTING_H3_DATAGRAM_DRAFT04:
+        return "H3_DATAGRAM_DRAFT04";
+    case WIRE_SETTING_ENABLE_WEBTRANSPORT:
+        return "ENABLE_WEBTRANSPORT";
+    case WIRE_SETTING_WT_MAX_SESSIONS_D07:
+        return "WEBTRANSPORT_MAX_SESSIONS";
+    case WIRE_SETTING_WT_MAX_SESSIONS_D13:
+        return "WT_MAX_SESSIONS";
+    case WIRE_SETTING_WT_ENABLED:
+        return "WT_ENABLED";
+    case WIRE_SETTING_WT_INITIAL_MAX_DATA:
+        return "WT_INITIAL_MAX_DATA";
+    case WIRE_SETTING_WT_INITIAL_MAX_STREAMS_UNI:
+        return "WT_INITIAL_MAX_STREAMS_UNI";
+    case WIRE_SETTING_WT_INITIAL_MAX_STREAMS_BIDI:
+        return "WT_INITIAL_MAX_STREAMS_BIDI";
+    }
+    if (id >= 0x21 && (id - 0x21) % 0x1f == 0)
+        return "GREASE";
+    return "?";
+}
+
+static bool srv_setting(const struct probe *p, uint64_t id, uint64_t *value)
+{
+    for (size_t i = 0; i < p->nsrv; i++)
+        if (p->srv[i].id == id) {
+            if (value)
+                *value = p->srv[i].value;
+            return true;
+        }
+    return false;
+}
+
+/* Our own reading of the server's control stream (nghttp3 reads it too). */
+static void ctl_parse(struct probe *p, const uint8_t *data, size_t len)
+{
+    bytes_append(&p->ctl, data, len);
+    for (;;) {
+        if (!p->ctl_typed) {
+            uint64_t type;
+            ssize_t n = wire_varint_decode(p->ctl.p, p->ctl.len, &type);
+            if (n <= 0)
+                return;
+            p->ctl_typed = true;
+            bytes_consume(&p->ctl, (size_t)n);
+            continue;
+        }
+        uint64_t type, flen;
+        ssize_t n =
+            wire_frame_header_decode(p->ctl.p, p->ctl.len, &type, &flen);
+        if (n == WIRE_ERR_SHORT)
+            return;
+        if (n < 0) {
+            note("server control stream: malformed frame header");
+            p->ctl.len = 0;
+            return;
+        }
+        if (p->ctl.len - (size_t)n < flen)
+            return;
+        const uint8_t *pl = p->ctl.p + n;
+        if (type == WIRE_H3_FRAME_SETTINGS) {
+            size_t count = 0;
+            ssize_t r = wire_settings_decode(pl, (size_t)flen, p->srv,
+                                             MAX_SETTINGS, &count);
+            if (r < 0) {
+                note("server SETTINGS frame: malformed (%zd)", r);
+            } else {
+                if (p->settings_recv)
+                    note("server sent a second SETTINGS frame");
+                p->settings_recv = true;
+                p->nsrv = count < MAX_SETTINGS ? count : MAX_SETTINGS;
+                for (size_t i = 0; i < p->nsrv; i++)
+                    dbg("server setting 0x%" PRIx64 " (%s) = %" PRIu64,
+                        p->srv[i].id, setting_name(p->srv[i].id),
+                        p->srv[i].value);
+            }
+        } else if (type == WIRE_H3_FRAME_GOAWAY) {
+            uint64_t gid = 0;
+            wire_varint_decode(pl, (size_t)flen, &gid);
+            p->goaway_recv = true;
+            p->goaway_id = gid;
+            note("server sent GOAWAY %" PRIu64, gid);
+        } else {
+            dbg("server control stream: frame type 0x%" PRIx64 " (%" PRIu64
+                " bytes)",
+                type, flen);
+        }
+        bytes_consume(&p->ctl, (size_t)n + (size_t)flen);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* capsules */
+
+static void capsules_parse(struct probe *p, struct session *s)
+{
+    (void)p;
+    for (;;) {
+        uint64_t type, clen;
+        ssize_t n =
+            wire_capsule_header_decode(s->rx.p, s->rx.len, &type, &clen);
+        if (n == WIRE_ERR_SHORT)
+            return;
+        if (n < 0) {
+            note("session %" PRId64 ": malformed capsule header", s->id);
+            s->rx_malformed = true;
+            s->rx.len = 0;
+            return;
+        }
+        if (s->rx.len - (size_t)n < clen)
+            return;
+        const uint8_t *v = s->rx.p + n;
+        if (type == WIRE_CAPSULE_CLOSE_SESSION) {
+            uint32_t code = 0;
+            const char *reason = NULL;
+            size_t rlen = 0;
+            if (wire_close_capsule_decode(v, (size_t)clen, &code, &reason,
+                                          &rlen) < 0) {
+                note("session %" PRId64 ": malformed CLOSE capsule (%" PRIu64
+                     " bytes)",
+                     s->id, clen);
+                s->rx_malformed = true;
+            } else {
+                s->close_recv = true;
+                s->close_code = code;
+                if (rlen > WIRE_CLOSE_REASON_MAX)
+                    rlen = WIRE_CLOSE_REASON_MAX;
+                memcpy(s->close_reason, reason, rlen);
+                s->close_reason[rlen] = 0;
+                note("session %" PRId64
+                     ": CLOSE_WEBTRANSPORT_SESSION code %" PRIu32
+                     " reason \"%s\"",
+                     s->id, code, s->close_reason);
+            }
+        } else if (type == WIRE_CAPSULE_DRAIN_SESSION) {
+            s->drain_recv = true;
+            note("session %" PRId64 ": DRAIN_WEBTRANSPORT_SESSION", s->id);
+        } else {
+            s->other_capsules++;
+            dbg("session %" PRId64 ": capsule type 0x%" PRIx64 " (%" PRIu64
+                " bytes)",
+                s->id, type, clen);
+        }
+        bytes_consume(&s->rx, (size_t)n + (size_t)clen);
+    }
+}
+
+/* Queues bytes for the CONNECT stream's DATA (copied). */
+static void session_send_raw(struct probe *p, struct session *s,
+                             const uint8_t *data, size_t len, bool fin)
+{
+    if (s->caps_fin) {
+        note("session %" PRId64 ": capsule after FIN dropped", s->id);
+        return;
+    }
+    if (len) {
+        if (s->ncaps == MAX_CAPS) {
+            note("session %" PRId64 ": too many capsules queued", s->id);
+            return;
+        }
+        uint8_t *c = xmalloc(len);
+        memcpy(c, data, len);
+        s->caps[s->ncaps].p = c;
+        s->caps[s->ncaps].len = len;
+        s->ncaps++;
+    }
+    if (fin)
+        s->caps_fin = true;
+    if (s->submitted)
+        nghttp3_conn_resume_stream(p->h3, s->id);
+}
+
+static void session_send_close(struct probe *p, struct session *s,
+                               uint32_t code, const char *reason)
+{
+    uint8_t buf[16 + WIRE_CLOSE_REASON_MAX];
+    ssize_t n = wire_close_capsule_encode(buf, sizeof(buf), code, reason,
+                                          strlen(reason));
+    if (n <= 0) {
+        note("wire_close_capsule_encode failed (%zd)", n);
+        return;
+    }
+    note("session %" PRId64 ": sending CLOSE code %" PRIu32
+         " reason \"%s\" + FIN",
+         s->id, code, reason);
+    session_send_raw(p, s, buf, (size_t)n, true);
+}
+
+/* Capsule header (type, length) + `vlen` bytes of value (pattern). */
+static void session_send_capsule(struct probe *p, struct session *s,
+                                 uint64_t type, uint64_t claimed_len,
+                                 size_t vlen, bool fin)
+{
+    uint8_t *buf = xmalloc(32 + vlen);
+    ssize_t a = wire_varint_encode(buf, 16, type);
+    ssize_t b = a > 0 ? wire_varint_encode(buf + a, 16, claimed_len) : -1;
+    if (a <= 0 || b <= 0) {
+        note("varint encode failed");
+        free(buf);
+        return;
+    }
+    fill_pattern(buf + a + b, vlen, 77);
+    session_send_raw(p, s, buf, (size_t)(a + b) + vlen, fin);
+    free(buf);
+}
+
+static nghttp3_ssize read_caps(nghttp3_conn *conn, int64_t stream_id,
+                               nghttp3_vec *vec, size_t veccnt,
+                               uint32_t *pflags, void *ud, void *sud)
+{
+    struct session *s = sud;
+    size_t n = 0;
+    (void)conn;
+    (void)stream_id;
+    (void)ud;
+    if (!s)
+        return NGHTTP3_ERR_WOULDBLOCK;
+    while (n < veccnt && s->caps_handed < s->ncaps) {
+        vec[n].base = s->caps[s->caps_handed].p;
+        vec[n].len = s->caps[s->caps_handed].len;
+        n++;
+        s->caps_handed++;
+    }
+    if (s->caps_handed == s->ncaps && s->caps_fin && !s->fin_handed) {
+        *pflags |= NGHTTP3_DATA_FLAG_EOF;
+        s->fin_handed = true;
+        return (nghttp3_ssize)n;
+    }
+    if (n == 0)
+        return NGHTTP3_ERR_WOULDBLOCK;
+    return (nghttp3_ssize)n;
+}
+
+/* ------------------------------------------------------------------ */
+/* sessions */
+
+enum req_variant {
+    REQ_NORMAL,
+    REQ_NO_AUTHORITY,
+    REQ_NO_PATH,
+    REQ_BOGUS_PROTOCOL,
+};
+
+static nghttp3_nv mknv(const char *name, const char *value)
+{
+    nghttp3_nv nv;
+    nv.name = (uint8_t *)(uintptr_t)name;
+    nv.namelen = strlen(name);
+    nv.value = (uint8_t *)(uintptr_t)value;
+    nv.valuelen = strlen(value);
+    nv.flags = NGHTTP3_NV_FLAG_NONE;
+    return nv;
+}
+
+static struct session *session_open(struct probe *p, const char *path,
+                                    enum req_variant variant)
+{
+    int64_t id;
+    int rv = ngtcp2_conn_open_bidi_stream(p->conn, &id, NULL);
+    if (rv != 0) {
+        note("cannot open a request stream: %s", ngtcp2_strerror(rv));
+        return NULL;
+    }
+    struct session *s = xcalloc(1, sizeof(*s));
+    s->id = id;
+    s->path = path;
+    s->st = stream_new(p, id, SK_H3);
+    s->st->sess = s;
+    s->next = p->sessions;
+    p->sessions = s;
+
+    char authority[300];
+    snprintf(authority, sizeof(authority), "localhost:%s", p->port);
+    const char *proto = p->draft == 15 ? "webtransport-h3" : "webtransport";
+    if (variant == REQ_BOGUS_PROTOCOL)
+        proto = "bogus";
+    nghttp3_nv nva[8];
+    size_t n = 0;
+    nva[n++] = mknv(":method", "CONNECT");
+    nva[n++] = mknv(":protocol", proto);
+    nva[n++] = mknv(":scheme", "https");
+    if (variant != REQ_NO_AUTHORITY)
+        nva[n++] = mknv(":authority", authority);
+    if (variant != REQ_NO_PATH)
+        nva[n++] = mknv(":path", path);
+    nva[n++] = mknv("origin", "http://localhost");
+    if (p->draft == 2)
+        nva[n++] = mknv("sec-webtransport-http3-draft02", "1");
+    static const nghttp3_data_reader dr = {.read_data = read_caps};
+    rv = nghttp3_conn_submit_request(p->h3, id, nva, n, &dr, s);
+    if (rv != 0) {
+        note("nghttp3_conn_submit_request: %s", nghttp3_strerror(rv));
+        return NULL;
+    }
+    s->submitted = true;
+    note("session %" PRId64 ": CONNECT %s (:protocol %s%s%s)", id, path, proto,
+         variant == REQ_NO_AUTHORITY ? ", no :authority" : "",
+         variant == REQ_NO_PATH ? ", no :path" : "");
+    return s;
+}
+
+/* 1 = accepted (2xx), 0 = pending, -1 = rejected/failed (p->info says how). */
+static int session_ready(struct probe *p, struct session *s)
+{
+    char f[128];
+    if (!s) {
+        snprintf(p->info, sizeof(p->info), "could not open a request stream");
+        return -1;
+    }
+    if (s->headers_done && s->status) {
+        if (s->status >= 200 && s->status < 300)
+            return 1;
+        snprintf(p->info, sizeof(p->info), "status %d", s->status);
+        return -1;
+    }
+    if (s->st->reset_recv || s->st->stop_recv) {
+        snprintf(p->info, sizeof(p->info), "CONNECT stream got %s",
+                 stream_fate(s->st, f, sizeof(f)));
+        return -1;
+    }
+    if (s->end_stream) {
+        snprintf(p->info, sizeof(p->info),
+                 "CONNECT stream ended without a response");
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* datagrams */
+
+static void dgram_send(struct probe *p, uint64_t session_id,
+                       const uint8_t *data, size_t len)
+{
+    uint8_t hdr[16];
+    ssize_t n = wire_datagram_header_encode(hdr, sizeof(hdr), session_id);
+    if (n <= 0) {
+        note("wire_datagram_header_encode(%" PRIu64 ") failed (%zd)",
+             session_id, n);
+        return;
+    }
+    if (p->dqlen == p->dqcap) {
+        size_t cap = p->dqcap ? p->dqcap * 2 : 64;
+        struct capchunk *q = xcalloc(cap, sizeof(*q));
+        for (size_t i = 0; i < p->dqlen; i++)
+            q[i] = p->dq[(p->dqhead + i) % p->dqcap];
+        free(p->dq);
+        p->dq = q;
+        p->dqcap = cap;
+        p->dqhead = 0;
+    }
+    uint8_t *d = xmalloc((size_t)n + len);
+    memcpy(d, hdr, (size_t)n);
+    if (len)
+        memcpy(d + n, data, len);
+    struct capchunk *c = &p->dq[(p->dqhead + p->dqlen) % p->dqcap];
+    c->p = d;
+    c->len = (size_t)n + len;
+    p->dqlen++;
+}
+
+static void dgram_pop(struct probe *p)
+{
+    free(p->dq[p->dqhead].p);
+    p->dqhead = (p->dqhead + 1) % p->dqcap;
+    p->dqlen--;
+}
+
+/* ------------------------------------------------------------------ */
+/* echo checks */
+
+static void echo_init(struct echo *e, struct session *s, size_t len,
+                      uint32_t seed, bool uni)
+{
+    memset(e, 0, sizeof(*e));
+    e->s = s;
+    e->len = len;
+    e->seed = seed;
+    e->uni = uni;
+    e->data = xmalloc(len);
+    fill_pattern(e->data, len, seed);
+}
+
+static bool echo_compare(struct echo *e, const struct bytes *got)
+{
+    if (got->len != e->len) {
+        size_t m = got->len < e->len ? got->len : e->len;
+        size_t i = 0;
+        while (i < m && got->p[i] == e->data[i])
+            i++;
+        snprintf(e->err, sizeof(e->err),
+                 "stream %" PRId64 ": echoed %zu bytes, sent %zu (first %zu "
+                 "match)",
+                 e->st->id, got->len, e->len, i);
+        return false;
+    }
+    if (e->len && memcmp(got->p, e->data, e->len) != 0) {
+        size_t i = 0;
+        while (got->p[i] == e->data[i])
+            i++;
+        snprintf(e->err, sizeof(e->err),
+                 "stream %" PRId64 ": echo differs at byte %zu of %zu",
+                 e->st->id, i, e->len);
+        return false;
+    }
+    return true;
+}
+
+/* 0 pending, 1 verified, -1 failed (e->err). */
+static int echo_poll(struct probe *p, struct echo *e)
+{
+    char f[128];
+    if (e->state == 0) {
+        e->st = wt_open(p, (uint64_t)e->s->id, !e->uni, e->data, e->len, true);
+        if (!e->st)
+            return 0; /* stream limit: try again later */
+        e->state = 1;
+    }
+    if (e->state != 1)
+        return e->state > 0 ? 1 : -1;
+    struct pstream *st = e->st;
+    if (st->reset_recv || st->stop_recv) {
+        snprintf(e->err, sizeof(e->err), "stream %" PRId64 " got %s", st->id,
+                 stream_fate(st, f, sizeof(f)));
+        e->state = -1;
+        return -1;
+    }
+    if (!e->uni) {
+        if (!st->fin_recv)
+            return 0;
+        if (!echo_compare(e, &st->in)) {
+            e->state = -1;
+            return -1;
+        }
+        e->state = 2;
+        return 1;
+    }
+    for (struct pstream *r = p->streams; r; r = r->next) {
+        if (r->local || r->bidi || r->kind != SK_WT || r->claimed ||
+            r->session_id != (uint64_t)e->s->id)
+            continue;
+        if (r->reset_recv) {
+            r->claimed = true;
+            snprintf(e->err, sizeof(e->err),
+                     "server uni stream %" PRId64 " got %s", r->id,
+                     stream_fate(r, f, sizeof(f)));
+            e->state = -1;
+            return -1;
+        }
+        if (!r->fin_recv)
+            continue;
+        r->claimed = true;
+        struct pstream *mine = e->st;
+        e->st = r; /* for the messages */
+        bool ok = echo_compare(e, &r->in);
+        e->st = mine;
+        if (!ok) {
+            e->state = -1;
+            return -1;
+        }
+        dbg("uni echo arrived on server stream %" PRId64, r->id);
+        e->state = 2;
+        return 1;
+    }
+    return 0;
+}
+
+static struct echo *echo_start(struct probe *p, struct session *s, size_t len,
+                               uint32_t seed, bool uni)
+{
+    if (p->nechoes == MAX_ECHOES)
+        return NULL;
+    struct echo *e = &p->echoes[p->nechoes++];
+    echo_init(e, s, len, seed, uni);
+    return e;
+}
+
+/* ------------------------------------------------------------------ */
+/* ngtcp2 callbacks */
+
+static int on_recv_stream_data(ngtcp2_conn *conn, uint32_t flags,
+                               int64_t stream_id, uint64_t offset,
+                               const uint8_t *data, size_t datalen, void *ud,
+                               void *sud);
+
+static int feed_h3(struct probe *p, int64_t id, const uint8_t *data, size_t len,
+                   bool fin)
+{
+    nghttp3_ssize n = nghttp3_conn_read_stream(p->h3, id, data, len, fin);
+    if (n < 0) {
+        note("nghttp3_conn_read_stream(stream %" PRId64 "): %s", id,
+             nghttp3_strerror((int)n));
+        snprintf(p->conn_err, sizeof(p->conn_err),
+                 "our HTTP/3 layer rejected stream %" PRId64 ": %s", id,
+                 nghttp3_strerror((int)n));
+        return -1;
+    }
+    extend_credit(p, id, (size_t)n);
+    return 0;
+}
+
+static int stream_input(struct probe *p, struct pstream *st,
+                        const uint8_t *data, size_t len, bool fin)
+{
+    switch (st->kind) {
+    case SK_H3:
+        return feed_h3(p, st->id, data, len, fin);
+    case SK_H3CTRL:
+        ctl_parse(p, data, len);
+        if (fin)
+            note("server closed its control stream");
+        return feed_h3(p, st->id, data, len, fin);
+    case SK_WT:
+        bytes_append(&st->in, data, len);
+        extend_credit(p, st->id, len);
+        if (fin)
+            st->fin_recv = true;
+        return 0;
+    case SK_IGNORED:
+    case SK_OWNCTRL:
+        extend_credit(p, st->id, len);
+        return 0;
+    case SK_UNCLASSIFIED:
+        break;
+    }
+    bytes_append(&st->pre, data, len);
+    enum wire_stream_kind kind;
+    uint64_t sid = 0, first = 0;
+    ssize_t n = wire_stream_prefix_decode(st->pre.p, st->pre.len, st->bidi,
+                                          &kind, &sid, &first);
+    if (n == WIRE_ERR_SHORT) {
+        if (fin) {
+            note("server stream %" PRId64
+                 " ended inside its prefix (%zu bytes)",
+                 st->id, st->pre.len);
+            st->kind = SK_IGNORED;
+            st->fin_recv = true;
+            extend_credit(p, st->id, st->pre.len);
+            bytes_free(&st->pre);
+        }
+        return 0;
+    }
+    if (n < 0) {
+        note("server stream %" PRId64 ": malformed prefix", st->id);
+        st->kind = SK_IGNORED;
+        extend_credit(p, st->id, st->pre.len);
+        bytes_free(&st->pre);
+        return 0;
+    }
+    struct bytes pre = st->pre;
+    memset(&st->pre, 0, sizeof(st->pre));
+    int rv = 0;
+    if (kind == WIRE_STREAM_WT) {
+        st->kind = SK_WT;
+        st->session_id = sid;
+        dbg("server opened %s WebTransport stream %" PRId64
+            " for session %" PRIu64,
+            st->bidi ? "bidi" : "uni", st->id, sid);
+        bytes_append(&st->in, pre.p + n, pre.len - (size_t)n);
+        extend_credit(p, st->id, pre.len);
+        if (fin)
+            st->fin_recv = true;
+    } else if (!st->bidi) {
+        if (first == WIRE_H3_STREAM_CONTROL) {
+            st->kind = SK_H3CTRL;
+            dbg("server control stream is %" PRId64, st->id);
+            ctl_parse(p, pre.p, pre.len);
+        } else {
+            st->kind = SK_H3;
+            dbg("server uni stream %" PRId64 " type 0x%" PRIx64 " -> nghttp3",
+                st->id, first);
+        }
+        rv = feed_h3(p, st->id, pre.p, pre.len, fin);
+    } else {
+        note("server opened bidi stream %" PRId64 " that is not WebTransport "
+             "(first varint 0x%" PRIx64 ")",
+             st->id, first);
+        st->kind = SK_IGNORED;
+        extend_credit(p, st->id, pre.len);
+    }
+    bytes_free(&pre);
+    return rv;
+}
+
+static int on_recv_stream_data(ngtcp2_conn *conn, uint32_t flags,
+                               int64_t stream_id, uint64_t offset,
+                               const uint8_t *data, size_t datalen, void *ud,
+                               void *sud)
+{
+    struct probe *p = ud;
+    (void)conn;
+    (void)offset;
+    (void)sud;
+    struct pstream *st = stream_find(p, stream_id);
+    if (!st) {
+        if (ngtcp2_conn_is_local_stream(p->conn, stream_id)) {
+            note("data on unknown local stream %" PRId64, stream_id);
+            return 0;
+        }
+        st = stream_new(p, stream_id, SK_UNCLASSIFIED);
+    }
+    if (stream_input(p, st, data, datalen,
+                     (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int on_acked_stream_data_offset(ngtcp2_conn *conn, int64_t stream_id,
+                                       uint64_t offset, uint64_t datalen,
+                                       void *ud, void *sud)
+{
+    struct probe *p = ud;
+    (void)conn;
+    (void)offset;
+    (void)sud;
+    struct pstream *st = stream_find(p, stream_id);
+    if (st && st->kind == SK_H3) {
+        int rv = nghttp3_conn_add_ack_offset(p->h3, stream_id, datalen);
+        if (rv != 0) {
+            note("nghttp3_conn_add_ack_offset: %s", nghttp3_strerror(rv));
+            return NGTCP2_ERR_CALLBACK_FAILURE;
+        }
+    }
+    return 0;
+}
+
+static int on_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t stream_id,
+                           uint64_t app_error_code, void *ud, void *sud)
+{
+    struct probe *p = ud;
+    (void)sud;
+    struct pstream *st = stream_find(p, stream_id);
+    if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET))
+        app_error_code = NGHTTP3_H3_NO_ERROR;
+    if (st) {
+        st->closed = true;
+        st->close_code = app_error_code;
+        st->shut_wr = true;
+    }
+    dbg("stream %" PRId64 " closed (0x%" PRIx64 ")", stream_id, app_error_code);
+    bool h3 = st && (st->kind == SK_H3 || st->kind == SK_H3CTRL);
+    if (h3) {
+        int rv = nghttp3_conn_close_stream(p->h3, stream_id, app_error_code);
+        if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND) {
+            note("nghttp3_conn_close_stream: %s", nghttp3_strerror(rv));
+            return NGTCP2_ERR_CALLBACK_FAILURE;
+        }
+        /* nghttp3's stream_close callback returns the uni credit */
+        if (rv == NGHTTP3_ERR_STREAM_NOT_FOUND &&
+            !ngtcp2_conn_is_local_stream(conn, stream_id) &&
+            !ngtcp2_is_bidi_stream(stream_id))
+            ngtcp2_conn_extend_max_streams_uni(conn, 1);
+    } else if (!ngtcp2_conn_is_local_stream(conn, stream_id)) {
+        if (ngtcp2_is_bidi_stream(stream_id))
+            ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+        else
+            ngtcp2_conn_extend_max_streams_uni(conn, 1);
+    }
+    return 0;
+}
+
+static int on_stream_reset(ngtcp2_conn *conn, int64_t stream_id,
+                           uint64_t final_size, uint64_t app_error_code,
+                           void *ud, void *sud)
+{
+    struct probe *p = ud;
+    (void)conn;
+    (void)final_size;
+    (void)sud;
+    struct pstream *st = stream_find(p, stream_id);
+    note("stream %" PRId64 ": RESET_STREAM from server, code 0x%" PRIx64,
+         stream_id, app_error_code);
+    if (!st)
+        st = stream_new(p, stream_id, SK_IGNORED);
+    st->reset_recv = true;
+    st->reset_code = app_error_code;
+    if (st->kind == SK_H3 || st->kind == SK_H3CTRL) {
+        int rv = nghttp3_conn_shutdown_stream_read(p->h3, stream_id);
+        if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND) {
+            note("nghttp3_conn_shutdown_stream_read: %s", nghttp3_strerror(rv));
+            return NGTCP2_ERR_CALLBACK_FAILURE;
+        }
+    }
+    return 0;
+}
+
+static int on_stream_stop_sending(ngtcp2_conn *conn, int64_t stream_id,
+                                  uint64_t app_error_code, void *ud, void *sud)
+{
+    struct probe *p = ud;
+    (void)conn;
+    (void)sud;
+    struct pstream *st = stream_find(p, stream_id);
+    note("stream %" PRId64 ": STOP_SENDING from server, code 0x%" PRIx64,
+         stream_id, app_error_code);
+    if (!st)
+        return 0;
+    st->stop_recv = true;
+    st->stop_code = app_error_code;
+    if (st->kind != SK_H3)
+        st->shut_wr = true;
+    return 0;
+}
+
+static int on_extend_max_stream_data(ngtcp2_conn *conn, int64_t stream_id,
+                                     uint64_t max_data, void *ud, void *sud)
+{
+    struct probe *p = ud;
+    (void)conn;
+    (void)max_data;
+    (void)sud;
+    struct pstream *st = stream_find(p, stream_id);
+    if (!st)
+        return 0;
+    if (st->kind == SK_H3) {
+        int rv = nghttp3_conn_unblock_stream(p->h3, stream_id);
+        if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND) {
+            note("nghttp3_conn_unblock_stream: %s", nghttp3_strerror(rv));
+            return NGTCP2_ERR_CALLBACK_FAILURE;
+        }
+    } else {
+        st->blocked = false;
+    }
+    return 0;
+}
+
+static int on_recv_datagram(ngtcp2_conn *conn, uint32_t flags,
+                            const uint8_t *data, size_t datalen, void *ud)
+{
+    struct probe *p = ud;
+    (void)conn;
+    (void)flags;
+    if (p->nrxd == p->rxdcap) {
+        size_t cap = p->rxdcap ? p->rxdcap * 2 : 64;
+        struct rxdgram *q = realloc(p->rxd, cap * sizeof(*q));
+        if (!q)
+            return NGTCP2_ERR_CALLBACK_FAILURE;
+        p->rxd = q;
+        p->rxdcap = cap;
+    }
+    struct rxdgram *d = &p->rxd[p->nrxd++];
+    memset(d, 0, sizeof(*d));
+    uint64_t sid = 0;
+    ssize_t n = wire_datagram_decode(data, datalen, &sid);
+    if (n < 0) {
+        d->malformed = true;
+        note("malformed datagram (%zu bytes)", datalen);
+        return 0;
+    }
+    d->session_id = sid;
+    d->len = datalen - (size_t)n;
+    d->p = xmalloc(d->len);
+    memcpy(d->p, data + n, d->len);
+    dbg("datagram for session %" PRIu64 " (%zu bytes)", sid, d->len);
+    return 0;
+}
+
+static int on_handshake_completed(ngtcp2_conn *conn, void *ud)
+{
+    struct probe *p = ud;
+    (void)conn;
+    p->handshake_done = true;
+    dbg("handshake completed");
+    return 0;
+}
+
+static void rand_cb(uint8_t *dest, size_t destlen, const ngtcp2_rand_ctx *ctx)
+{
+    (void)ctx;
+    (void)gnutls_rnd(GNUTLS_RND_RANDOM, dest, destlen);
+}
+
+static int get_new_connection_id_cb(ngtcp2_conn *conn, ngtcp2_cid *cid,
+                                    uint8_t *token, size_t cidlen, void *ud)
+{
+    (void)conn;
+    (void)ud;
+    if (gnutls_rnd(GNUTLS_RND_RANDOM, cid->data, cidlen) != 0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    cid->datalen = cidlen;
+    if (gnutls_rnd(GNUTLS_RND_RANDOM, token, NGTCP2_STATELESS_RESET_TOKENLEN) !=
+        0)
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static void quic_log(void *ud, const char *fmt, ...)
+{
+    va_list ap;
+    (void)ud;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* ------------------------------------------------------------------ */
+/* nghttp3 callbacks */
+
+static int h3_acked_stream_data(nghttp3_conn *conn, int64_t stream_id,
+                                uint64_t datalen, void *ud, void *sud)
+{
+    (void)conn;
+    (void)stream_id;
+    (void)datalen;
+    (void)ud;
+    (void)sud;
+    return 0; /* capsule chunks live until exit */
+}
+
+static int h3_stream_close(nghttp3_conn *conn, int64_t stream_id,
+                           uint64_t app_error_code, void *ud, void *sud)
+{
+    struct probe *p = ud;
+    (void)conn;
+    (void)sud;
+    dbg("HTTP/3 stream %" PRId64 " closed (0x%" PRIx64 ")", stream_id,
+        app_error_code);
+    if (!ngtcp2_is_bidi_stream(stream_id) &&
+        !ngtcp2_conn_is_local_stream(p->conn, stream_id))
+        ngtcp2_conn_extend_max_streams_uni(p->conn, 1);
+    return 0;
+}
+
+static int h3_recv_data(nghttp3_conn *conn, int64_t stream_id,
+                        const uint8_t *data, size_t datalen, void *ud,
+                        void *sud)
+{
+    struct probe *p = ud;
+    struct session *s = sud;
+    (void)conn;
+    extend_credit(p, stream_id, datalen);
+    if (!s)
+        return 0;
+    bytes_append(&s->rx, data, datalen);
+    capsules_parse(p, s);
+    return 0;
+}
+
+static int h3_deferred_consume(nghttp3_conn *conn, int64_t stream_id,
+                               size_t consumed, void *ud, void *sud)
+{
+    (void)conn;
+    (void)sud;
+    extend_credit(ud, stream_id, consumed);
+    return 0;
+}
+
+static int h3_recv_header(nghttp3_conn *conn, int64_t stream_id, int32_t token,
+                          nghttp3_rcbuf *name, nghttp3_rcbuf *value,
+                          uint8_t flags, void *ud, void *sud)
+{
+    struct session *s = sud;
+    (void)conn;
+    (void)token;
+    (void)flags;
+    (void)ud;
+    nghttp3_vec n = nghttp3_rcbuf_get_buf(name);
+    nghttp3_vec v = nghttp3_rcbuf_get_buf(value);
+    dbg("stream %" PRId64 ": header %.*s: %.*s", stream_id, (int)n.len,
+        (const char *)n.base, (int)v.len, (const char *)v.base);
+    if (!s)
+        return 0;
+    if (n.len == 7 && memcmp(n.base, ":status", 7) == 0) {
+        char tmp[8];
+        size_t l = v.len < sizeof(tmp) - 1 ? v.len : sizeof(tmp) - 1;
+        memcpy(tmp, v.base, l);
+        tmp[l] = 0;
+        s->status = atoi(tmp);
+    } else if (n.len == 28 &&
+               memcmp(n.base, "sec-webtransport-http3-draft", 28) == 0) {
+        size_t l =
+            v.len < sizeof(s->draft_hdr) - 1 ? v.len : sizeof(s->draft_hdr) - 1;
+        memcpy(s->draft_hdr, v.base, l);
+        s->draft_hdr[l] = 0;
+    }
+    return 0;
+}
+
+static int h3_end_headers(nghttp3_conn *conn, int64_t stream_id, int fin,
+                          void *ud, void *sud)
+{
+    struct session *s = sud;
+    (void)conn;
+    (void)ud;
+    if (!s)
+        return 0;
+    if (s->status >= 100 && s->status < 200) {
+        s->status = 0; /* interim response */
+        return 0;
+    }
+    s->headers_done = true;
+    note("session %" PRId64 ": response status %d%s", stream_id, s->status,
+         fin ? " (stream ended)" : "");
+    return 0;
+}
+
+static int h3_end_stream(nghttp3_conn *conn, int64_t stream_id, void *ud,
+                         void *sud)
+{
+    struct session *s = sud;
+    (void)conn;
+    (void)ud;
+    dbg("stream %" PRId64 ": FIN from server", stream_id);
+    if (s)
+        s->end_stream = true;
+    return 0;
+}
+
+static int h3_stop_sending(nghttp3_conn *conn, int64_t stream_id,
+                           uint64_t app_error_code, void *ud, void *sud)
+{
+    struct probe *p = ud;
+    (void)conn;
+    (void)sud;
+    int rv =
+        ngtcp2_conn_shutdown_stream_read(p->conn, 0, stream_id, app_error_code);
+    if (rv != 0 && rv != NGTCP2_ERR_STREAM_NOT_FOUND)
+        return NGHTTP3_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int h3_reset_stream(nghttp3_conn *conn, int64_t stream_id,
+                           uint64_t app_error_code, void *ud, void *sud)
+{
+    struct probe *p = ud;
+    (void)conn;
+    (void)sud;
+    int rv = ngtcp2_conn_shutdown_stream_write(p->conn, 0, stream_id,
+                                               app_error_code);
+    if (rv != 0 && rv != NGTCP2_ERR_STREAM_NOT_FOUND)
+        return NGHTTP3_ERR_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int h3_shutdown(nghttp3_conn *conn, int64_t id, void *ud)
+{
+    (void)conn;
+    (void)ud;
+    dbg("nghttp3: GOAWAY %" PRId64, id);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* HTTP/3 set-up after the handshake */
+
+static int h3_bind(struct probe *p)
+{
+    if (ngtcp2_conn_get_streams_uni_left(p->conn) < 3) {
+        snprintf(p->conn_err, sizeof(p->conn_err),
+                 "server allows fewer than 3 uni streams");
+        return -1;
+    }
+    /* our control stream, written by hand (nghttp3 1.8 cannot carry the
+     * WebTransport settings) */
+    struct wire_setting s[16];
+    size_t n = 0;
+    s[n++] = (struct wire_setting){WIRE_SETTING_QPACK_MAX_TABLE_CAPACITY,
+                                   QPACK_CAPACITY};
+    s[n++] = (struct wire_setting){WIRE_SETTING_MAX_FIELD_SECTION_SIZE,
+                                   FIELD_SECTION_MAX};
+    s[n++] = (struct wire_setting){WIRE_SETTING_QPACK_BLOCKED_STREAMS,
+                                   QPACK_BLOCKED};
+    s[n++] = (struct wire_setting){WIRE_SETTING_H3_DATAGRAM, 1};
+    s[n++] = (struct wire_setting){WIRE_SETTING_H3_DATAGRAM_DRAFT04, 1};
+    s[n++] = (struct wire_setting){WIRE_SETTING_ENABLE_WEBTRANSPORT, 1};
+    if (p->draft == 7)
+        s[n++] = (struct wire_setting){WIRE_SETTING_WT_MAX_SESSIONS_D07, 16};
+    if (p->draft == 15)
+        s[n++] = (struct wire_setting){WIRE_SETTING_WT_ENABLED, 1};
+    if (p->grease)
+        s[n++] = (struct wire_setting){0x1f * 0x2a + 0x21, 0x1234};
+    uint8_t buf[512];
+    ssize_t a = wire_varint_encode(buf, sizeof(buf), WIRE_H3_STREAM_CONTROL);
+    ssize_t b =
+        a > 0 ? wire_settings_encode(buf + a, sizeof(buf) - (size_t)a, s, n)
+              : -1;
+    if (a <= 0 || b <= 0) {
+        snprintf(p->conn_err, sizeof(p->conn_err),
+                 "wire_settings_encode failed (%zd)", b);
+        return -1;
+    }
+    size_t len = (size_t)(a + b);
+    if (p->grease) {
+        /* a reserved frame type after SETTINGS, as Chromium sends */
+        ssize_t c = wire_frame_header_encode(buf + len, sizeof(buf) - len,
+                                             0x1f * 0x11 + 0x21, 4);
+        if (c > 0) {
+            len += (size_t)c;
+            memcpy(buf + len, "gres", 4);
+            len += 4;
+        }
+    }
+    uint8_t *out = xmalloc(len);
+    memcpy(out, buf, len);
+    struct pstream *ctrl = open_raw(p, false, SK_OWNCTRL, out, len, false);
+    if (!ctrl) {
+        snprintf(p->conn_err, sizeof(p->conn_err),
+                 "cannot open our control stream");
+        return -1;
+    }
+    int64_t qenc, qdec;
+    if (ngtcp2_conn_open_uni_stream(p->conn, &qenc, NULL) != 0 ||
+        ngtcp2_conn_open_uni_stream(p->conn, &qdec, NULL) != 0) {
+        snprintf(p->conn_err, sizeof(p->conn_err),
+                 "cannot open the QPACK streams");
+        return -1;
+    }
+    stream_new(p, qenc, SK_H3);
+    stream_new(p, qdec, SK_H3);
+    int rv = nghttp3_conn_bind_qpack_streams(p->h3, qenc, qdec);
+    if (rv != 0) {
+        snprintf(p->conn_err, sizeof(p->conn_err),
+                 "nghttp3_conn_bind_qpack_streams: %s", nghttp3_strerror(rv));
+        return -1;
+    }
+    dbg("control stream %" PRId64 ", QPACK encoder %" PRId64
+        ", decoder %" PRId64,
+        ctrl->id, qenc, qdec);
+    p->h3_bound = true;
+    return 0;
+}
+
+static int h3_init(struct probe *p)
+{
+    nghttp3_callbacks cb = {
+        .acked_stream_data = h3_acked_stream_data,
+        .stream_close = h3_stream_close,
+        .recv_data = h3_recv_data,
+        .deferred_consume = h3_deferred_consume,
+        .recv_header = h3_recv_header,
+        .end_headers = h3_end_headers,
+        .stop_sending = h3_stop_sending,
+        .end_stream = h3_end_stream,
+        .reset_stream = h3_reset_stream,
+        .shutdown = h3_shutdown,
+    };
+    nghttp3_settings settings;
+    nghttp3_settings_default(&settings);
+    settings.qpack_max_dtable_capacity = QPACK_CAPACITY;
+    settings.qpack_blocked_streams = QPACK_BLOCKED;
+    settings.max_field_section_size = FIELD_SECTION_MAX;
+    settings.h3_datagram = 1;
+    int rv = nghttp3_conn_client_new(&p->h3, &cb, &settings,
+                                     nghttp3_mem_default(), p);
+    if (rv != 0) {
+        note("nghttp3_conn_client_new: %s", nghttp3_strerror(rv));
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* socket I/O */
+
+static void send_packet(struct probe *p, const uint8_t *data, size_t len)
+{
+    ssize_t n;
+    do {
+        n = send(p->fd, data, len, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+        errno != ECONNREFUSED)
+        note("send: %s", strerror(errno));
+}
+
+static void conn_died(struct probe *p)
+{
+    if (p->conn_dead)
+        return;
+    p->conn_dead = true;
+    const ngtcp2_ccerr *e = ngtcp2_conn_get_ccerr(p->conn);
+    if (p->conn_err[0] == 0) {
+        snprintf(p->conn_err, sizeof(p->conn_err),
+                 "server closed the connection: %s error 0x%" PRIx64
+                 " reason \"%.*s\"",
+                 e->type == NGTCP2_CCERR_TYPE_APPLICATION ? "application"
+                                                          : "transport",
+                 e->error_code, (int)e->reasonlen,
+                 e->reason ? (const char *)e->reason : "");
+    }
+    note("%s", p->conn_err);
+}
+
+static int read_packets(struct probe *p)
+{
+    uint8_t buf[65536];
+    for (;;) {
+        struct sockaddr_storage from;
+        socklen_t fromlen = sizeof(from);
+        ssize_t n = recvfrom(p->fd, buf, sizeof(buf), MSG_DONTWAIT,
+                             (struct sockaddr *)&from, &fromlen);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return 0;
+            if (errno == ECONNREFUSED) {
+                if (!p->handshake_done) {
+                    snprintf(p->conn_err, sizeof(p->conn_err),
+                             "connection refused (ICMP): nothing listens on "
+                             "udp port %s?",
+                             p->port);
+                    return -1;
+                }
+                continue;
+            }
+            note("recvfrom: %s", strerror(errno));
+            return 0;
+        }
+        ngtcp2_path path = {
+            .local = {(struct sockaddr *)&p->local, p->locallen},
+            .remote = {(struct sockaddr *)&from, fromlen},
+        };
+        ngtcp2_pkt_info pi = {0};
+        int rv =
+            ngtcp2_conn_read_pkt(p->conn, &path, &pi, buf, (size_t)n, now_ns());
+        if (rv == 0)
+            continue;
+        if (rv == NGTCP2_ERR_DRAINING || rv == NGTCP2_ERR_CLOSING) {
+            conn_died(p);
+            return -1;
+        }
+        if (rv == NGTCP2_ERR_CRYPTO) {
+            snprintf(p->conn_err, sizeof(p->conn_err),
+                     "TLS handshake failed: alert %d (%s)",
+                     ngtcp2_conn_get_tls_alert(p->conn),
+                     gnutls_alert_get_name(
+                         (gnutls_alert_description_t)ngtcp2_conn_get_tls_alert(
+                             p->conn)));
+        } else if (p->conn_err[0] == 0) {
+            snprintf(p->conn_err, sizeof(p->conn_err),
+                     "ngtcp2_conn_read_pkt: %s", ngtcp2_strerror(rv));
+        }
+        note("%s", p->conn_err);
+        p->conn_dead = true;
+        return -1;
+    }
+}
+
+/* The next raw stream with something to send (round robin). */
+static struct pstream *next_raw(struct probe *p, bool data_ok)
+{
+    struct pstream *start = p->rr ? p->rr->next : NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        struct pstream *from = pass == 0 ? start : p->streams;
+        for (struct pstream *st = from; st; st = st->next) {
+            if (pass == 1 && st == start)
+                break;
+            if (!st->local || (st->kind != SK_WT && st->kind != SK_OWNCTRL))
+                continue;
+            if (st->shut_wr || st->blocked)
+                continue;
+            bool data = st->outsent < st->outlen;
+            bool finonly = !data && st->out_fin && !st->fin_sent;
+            if ((data && data_ok) || finonly) {
+                p->rr = st;
+                return st;
+            }
+        }
+    }
+    return NULL;
+}
+
+static int write_packets(struct probe *p)
+{
+    uint8_t buf[65536];
+    ngtcp2_tstamp ts = now_ns();
+    size_t maxpkt = ngtcp2_conn_get_path_max_tx_udp_payload_size(p->conn);
+    if (maxpkt > sizeof(buf))
+        maxpkt = sizeof(buf);
+    ngtcp2_path_storage ps;
+    ngtcp2_path_storage_zero(&ps);
+    size_t npkts = 0;
+
+    for (;;) {
+        int64_t sid = -1;
+        int fin = 0;
+        nghttp3_vec vec[16];
+        nghttp3_ssize cnt = 0;
+        struct pstream *raw = NULL;
+        bool data_ok = ngtcp2_conn_get_max_data_left(p->conn) > 0;
+
+        if (p->h3_bound && data_ok) {
+            cnt = nghttp3_conn_writev_stream(p->h3, &sid, &fin, vec, 16);
+            if (cnt < 0) {
+                snprintf(p->conn_err, sizeof(p->conn_err),
+                         "nghttp3_conn_writev_stream: %s",
+                         nghttp3_strerror((int)cnt));
+                return -1;
+            }
+        }
+        if (sid < 0 && p->handshake_done) {
+            raw = next_raw(p, data_ok);
+            if (raw) {
+                sid = raw->id;
+                cnt = 0;
+                if (raw->outsent < raw->outlen) {
+                    vec[0].base = raw->out + raw->outsent;
+                    vec[0].len = raw->outlen - raw->outsent;
+                    cnt = 1;
+                }
+                fin = raw->out_fin;
+            }
+        }
+        ngtcp2_pkt_info pi;
+        ngtcp2_ssize nwrite;
+        if (sid < 0 && p->dqlen > 0 && p->handshake_done &&
+            !p->dgram_unsupported) {
+            struct capchunk *d = &p->dq[p->dqhead];
+            ngtcp2_vec dv = {d->p, d->len};
+            int accepted = 0;
+            nwrite = ngtcp2_conn_writev_datagram(
+                p->conn, &ps.path, &pi, buf, maxpkt, &accepted,
+                NGTCP2_WRITE_DATAGRAM_FLAG_NONE, 0, &dv, 1, ts);
+            if (nwrite < 0) {
+                if (nwrite == NGTCP2_ERR_INVALID_STATE) {
+                    note("the server did not offer DATAGRAM frames "
+                         "(max_datagram_frame_size)");
+                    p->dgram_unsupported = true;
+                    continue;
+                }
+                if (nwrite == NGTCP2_ERR_INVALID_ARGUMENT) {
+                    note("datagram of %zu bytes too large for the server",
+                         d->len);
+                    dgram_pop(p);
+                    continue;
+                }
+                snprintf(p->conn_err, sizeof(p->conn_err),
+                         "ngtcp2_conn_writev_datagram: %s",
+                         ngtcp2_strerror((int)nwrite));
+                return -1;
+            }
+            if (accepted)
+                dgram_pop(p);
+            if (nwrite == 0)
+                break;
+            send_packet(p, buf, (size_t)nwrite);
+            npkts++;
+            continue;
+        }
+
+        uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
+        if (fin)
+            flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
+        ngtcp2_ssize ndatalen = -1;
+        nwrite = ngtcp2_conn_writev_stream(
+            p->conn, &ps.path, &pi, buf, maxpkt, &ndatalen, flags, sid,
+            (const ngtcp2_vec *)vec, (size_t)cnt, ts);
+        if (nwrite < 0) {
+            switch (nwrite) {
+            case NGTCP2_ERR_STREAM_DATA_BLOCKED:
+                if (raw)
+                    raw->blocked = true;
+                else
+                    nghttp3_conn_block_stream(p->h3, sid);
+                continue;
+            case NGTCP2_ERR_STREAM_SHUT_WR:
+            case NGTCP2_ERR_STREAM_NOT_FOUND:
+                if (raw)
+                    raw->shut_wr = true;
+                else
+                    nghttp3_conn_shutdown_stream_write(p->h3, sid);
+                continue;
+            case NGTCP2_ERR_WRITE_MORE:
+                break;
+            default:
+                snprintf(p->conn_err, sizeof(p->conn_err),
+                         "ngtcp2_conn_writev_stream: %s",
+                         ngtcp2_strerror((int)nwrite));
+                return -1;
+            }
+        }
+        if (ndatalen >= 0 && sid >= 0) {
+            if (raw) {
+                raw->outsent += (size_t)ndatalen;
+                if (raw->outsent == raw->outlen && raw->out_fin)
+                    raw->fin_sent = true;
+            } else {
+                int rv = nghttp3_conn_add_write_offset(p->h3, sid,
+                                                       (uint64_t)ndatalen);
+                if (rv != 0) {
+                    snprintf(p->conn_err, sizeof(p->conn_err),
+                             "nghttp3_conn_add_write_offset: %s",
+                             nghttp3_strerror(rv));
+                    return -1;
+                }
+            }
+        }
+        if (nwrite == NGTCP2_ERR_WRITE_MORE)
+            continue;
+        if (nwrite == 0)
+            break;
+        send_packet(p, buf, (size_t)nwrite);
+        npkts++;
+    }
+    ngtcp2_conn_update_pkt_tx_time(p->conn, ts);
+    (void)npkts;
+    return 0;
+}
+
+static void arm_timer(struct probe *p)
+{
+    ngtcp2_tstamp expiry = ngtcp2_conn_get_expiry(p->conn);
+    ngtcp2_tstamp now = now_ns();
+    double t = expiry <= now ? 1e-9 : (double)(expiry - now) / NGTCP2_SECONDS;
+    p->qtimer.repeat = t;
+    ev_timer_again(p->loop, &p->qtimer);
+}
+
+static void scenario_step(struct probe *p);
+
+static void close_connection(struct probe *p)
+{
+    if (!p->conn || ngtcp2_conn_in_closing_period(p->conn) ||
+        ngtcp2_conn_in_draining_period(p->conn) || p->conn_dead)
+        return;
+    ngtcp2_ccerr err;
+    ngtcp2_ccerr_default(&err);
+    ngtcp2_ccerr_set_application_error(&err, NGHTTP3_H3_NO_ERROR, NULL, 0);
+    uint8_t buf[1500];
+    ngtcp2_path_storage ps;
+    ngtcp2_path_storage_zero(&ps);
+    ngtcp2_pkt_info pi;
+    ngtcp2_ssize n = ngtcp2_conn_write_connection_close(
+        p->conn, &ps.path, &pi, buf, sizeof(buf), &err, now_ns());
+    if (n > 0)
+        send_packet(p, buf, (size_t)n);
+}
+
+static void finish(struct probe *p, int result, const char *fmt, ...)
+{
+    if (p->finished)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->msg, sizeof(p->msg), fmt, ap);
+    va_end(ap);
+    p->result = result;
+    p->finished = true;
+    ev_break(p->loop, EVBREAK_ALL);
+}
+
+/* After every event: set up HTTP/3, run the scenario, write, re-arm. */
+static void after_event(struct probe *p)
+{
+    if (p->finished)
+        return;
+    if (p->handshake_done && !p->h3_bound && !p->conn_dead) {
+        if (h3_bind(p) != 0) {
+            note("%s", p->conn_err);
+            finish(p, EXIT_USAGE, "%s", p->conn_err);
+            return;
+        }
+    }
+    if (!p->conn_dead)
+        scenario_step(p);
+    if (p->finished)
+        return;
+    if (p->conn_dead) {
+        finish(p, p->handshake_done ? EXIT_NOPASS : EXIT_USAGE, "%s",
+               p->conn_err);
+        return;
+    }
+    if (write_packets(p) != 0) {
+        note("%s", p->conn_err);
+        finish(p, EXIT_NOPASS, "%s", p->conn_err);
+        return;
+    }
+    arm_timer(p);
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct probe *p = w->data;
+    (void)loop;
+    (void)revents;
+    if (read_packets(p) != 0 && !p->conn_dead) {
+        finish(p, p->handshake_done ? EXIT_NOPASS : EXIT_USAGE, "%s",
+               p->conn_err);
+        return;
+    }
+    after_event(p);
+}
+
+static void on_qtimer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct probe *p = w->data;
+    (void)loop;
+    (void)revents;
+    int rv = ngtcp2_conn_handle_expiry(p->conn, now_ns());
+    if (rv != 0) {
+        if (rv == NGTCP2_ERR_IDLE_CLOSE)
+            snprintf(p->conn_err, sizeof(p->conn_err),
+                     p->handshake_done ? "idle timeout"
+                                       : "no answer from the server (handshake "
+                                         "timed out)");
+        else
+            snprintf(p->conn_err, sizeof(p->conn_err),
+                     "ngtcp2_conn_handle_expiry: %s", ngtcp2_strerror(rv));
+        p->conn_dead = true;
+        note("%s", p->conn_err);
+        finish(p, p->handshake_done ? EXIT_NOPASS : EXIT_USAGE, "%s",
+               p->conn_err);
+        return;
+    }
+    after_event(p);
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    after_event(w->data);
+}
+
+static void scenario_timeout(struct probe *p);
+
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct probe *p = w->data;
+    (void)loop;
+    (void)revents;
+    if (!p->handshake_done) {
+        finish(p, EXIT_USAGE, "timeout: no QUIC handshake with %s port %s",
+               p->host, p->port);
+        return;
+    }
+    if (!p->settings_recv) {
+        finish(p, EXIT_NOPASS, "timeout: no SETTINGS from the server");
+        return;
+    }
+    scenario_timeout(p);
+    if (!p->finished)
+        finish(p, EXIT_NOPASS, "timeout while %s",
+               p->waiting ? p->waiting : "running");
+}
+
+/* ------------------------------------------------------------------ */
+/* connection set-up */
+
+static const char tls_priority[] =
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"
+    "+CHACHA20-POLY1305:+AES-128-CCM:-GROUP-ALL:+GROUP-X25519:"
+    "+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:"
+    "%DISABLE_TLS13_COMPAT_MODE";
+
+static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
+{
+    struct probe *p = ref->user_data;
+    return p->conn;
+}
+
+static int tls_init(struct probe *p)
+{
+    int rv = gnutls_certificate_allocate_credentials(&p->cred);
+    if (rv != 0) {
+        note("gnutls_certificate_allocate_credentials: %s",
+             gnutls_strerror(rv));
+        return -1;
+    }
+    if (!p->insecure) {
+        if (p->cafile)
+            rv = gnutls_certificate_set_x509_trust_file(p->cred, p->cafile,
+                                                        GNUTLS_X509_FMT_PEM);
+        else
+            rv = gnutls_certificate_set_x509_system_trust(p->cred);
+        if (rv < 0) {
+            note("loading trust anchors: %s", gnutls_strerror(rv));
+            return -1;
+        }
+    }
+    rv = gnutls_init(&p->tls, GNUTLS_CLIENT | GNUTLS_ENABLE_EARLY_DATA |
+                                  GNUTLS_NO_END_OF_EARLY_DATA);
+    if (rv != 0) {
+        note("gnutls_init: %s", gnutls_strerror(rv));
+        return -1;
+    }
+    if (ngtcp2_crypto_gnutls_configure_client_session(p->tls) != 0) {
+        note("ngtcp2_crypto_gnutls_configure_client_session failed");
+        return -1;
+    }
+    rv = gnutls_priority_set_direct(p->tls, tls_priority, NULL);
+    if (rv != 0) {
+        note("gnutls_priority_set_direct: %s", gnutls_strerror(rv));
+        return -1;
+    }
+    gnutls_session_set_ptr(p->tls, &p->ref);
+    rv = gnutls_credentials_set(p->tls, GNUTLS_CRD_CERTIFICATE, p->cred);
+    if (rv != 0) {
+        note("gnutls_credentials_set: %s", gnutls_strerror(rv));
+        return -1;
+    }
+    static const char h3[] = "h3";
+    gnutls_datum_t alpn = {(unsigned char *)(uintptr_t)h3, 2};
+    gnutls_alpn_set_protocols(p->tls, &alpn, 1, GNUTLS_ALPN_MANDATORY);
+    gnutls_server_name_set(p->tls, GNUTLS_NAME_DNS, "localhost", 9);
+    if (!p->insecure)
+        gnutls_session_set_verify_cert(p->tls, "localhost", 0);
+    return 0;
+}
+
+static int quic_init(struct probe *p)
+{
+    ngtcp2_callbacks cb = {
+        .client_initial = ngtcp2_crypto_client_initial_cb,
+        .recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
+        .handshake_completed = on_handshake_completed,
+        .encrypt = ngtcp2_crypto_encrypt_cb,
+        .decrypt = ngtcp2_crypto_decrypt_cb,
+        .hp_mask = ngtcp2_crypto_hp_mask_cb,
+        .recv_stream_data = on_recv_stream_data,
+        .acked_stream_data_offset = on_acked_stream_data_offset,
+        .stream_close = on_stream_close,
+        .recv_retry = ngtcp2_crypto_recv_retry_cb,
+        .rand = rand_cb,
+        .get_new_connection_id = get_new_connection_id_cb,
+        .update_key = ngtcp2_crypto_update_key_cb,
+        .stream_reset = on_stream_reset,
+        .extend_max_stream_data = on_extend_max_stream_data,
+        .delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb,
+        .delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb,
+        .recv_datagram = on_recv_datagram,
+        .get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb,
+        .stream_stop_sending = on_stream_stop_sending,
+        .version_negotiation = ngtcp2_crypto_version_negotiation_cb,
+    };
+    ngtcp2_cid dcid, scid;
+    dcid.datalen = 18;
+    scid.datalen = 16;
+    if (gnutls_rnd(GNUTLS_RND_RANDOM, dcid.data, dcid.datalen) != 0 ||
+        gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0)
+        return -1;
+    ngtcp2_settings settings;
+    ngtcp2_settings_default(&settings);
+    settings.initial_ts = now_ns();
+    settings.handshake_timeout = (ngtcp2_duration)(p->timeout * NGTCP2_SECONDS);
+    if (getenv("WTPROBE_QUIC_LOG"))
+        settings.log_printf = quic_log;
+    ngtcp2_transport_params params;
+    ngtcp2_transport_params_default(&params);
+    params.initial_max_stream_data_bidi_local = 4 * 1024 * 1024;
+    params.initial_max_stream_data_bidi_remote = 1024 * 1024;
+    params.initial_max_stream_data_uni = 1024 * 1024;
+    params.initial_max_data = 16 * 1024 * 1024;
+    params.initial_max_streams_bidi = 100;
+    params.initial_max_streams_uni = 103;
+    params.max_idle_timeout = 30 * NGTCP2_SECONDS;
+    params.max_datagram_frame_size = 65535;
+    ngtcp2_path path = {
+        .local = {(struct sockaddr *)&p->local, p->locallen},
+        .remote = {(struct sockaddr *)&p->remote, p->remotelen},
+    };
+    int rv = ngtcp2_conn_client_new(&p->conn, &dcid, &scid, &path,
+                                    NGTCP2_PROTO_VER_V1, &cb, &settings,
+                                    &params, NULL, p);
+    if (rv != 0) {
+        note("ngtcp2_conn_client_new: %s", ngtcp2_strerror(rv));
+        return -1;
+    }
+    ngtcp2_conn_set_tls_native_handle(p->conn, p->tls);
+    p->ref.get_conn = get_conn;
+    p->ref.user_data = p;
+    return 0;
+}
+
+static int sock_init(struct probe *p)
+{
+    const char *h = p->host;
+    char tmp[64];
+    size_t hl = strlen(h);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']' && hl - 2 < sizeof(tmp)) {
+        memcpy(tmp, h + 1, hl - 2);
+        tmp[hl - 2] = 0;
+        h = tmp;
+    }
+    if (strcmp(h, "localhost") == 0)
+        h = "127.0.0.1";
+    char *end;
+    long port = strtol(p->port, &end, 10);
+    if (*end || port <= 0 || port > 65535) {
+        note("bad port %s", p->port);
+        return -1;
+    }
+    memset(&p->remote, 0, sizeof(p->remote));
+    if (strcmp(h, "127.0.0.1") == 0) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&p->remote;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        p->remotelen = sizeof(*a);
+    } else if (strcmp(h, "::1") == 0) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&p->remote;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        a->sin6_addr = in6addr_loopback;
+        p->remotelen = sizeof(*a);
+    } else {
+        note("only 127.0.0.1, ::1 and localhost are allowed, not %s", p->host);
+        return -1;
+    }
+    p->fd = socket(p->remote.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (p->fd < 0) {
+        note("socket: %s", strerror(errno));
+        return -1;
+    }
+    int sz = 4 * 1024 * 1024;
+    setsockopt(p->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+    setsockopt(p->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    if (connect(p->fd, (struct sockaddr *)&p->remote, p->remotelen) != 0) {
+        note("connect: %s", strerror(errno));
+        return -1;
+    }
+    p->locallen = sizeof(p->local);
+    if (getsockname(p->fd, (struct sockaddr *)&p->local, &p->locallen) != 0) {
+        note("getsockname: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* scenarios */
+
+struct scenario {
+    const char *name;
+    const char *usage;
+    int minargs, maxargs;
+    void (*step)(struct probe *p);
+    void (*timeout)(struct probe *p); /* optional: judge at the deadline */
+};
+
+static const struct scenario *current;
+
+static const char *arg_path(struct probe *p, int *i)
+{
+    if (*i < p->nargs && p->args[*i][0] == '/')
+        return p->args[(*i)++];
+    return "/echo";
+}
+
+static bool arg_size(struct probe *p, int i, size_t dflt, size_t *out)
+{
+    if (i >= p->nargs) {
+        *out = dflt;
+        return true;
+    }
+    char *end;
+    unsigned long long v = strtoull(p->args[i], &end, 0);
+    if (end == p->args[i])
+        return false;
+    if (*end == 'k' || *end == 'K')
+        v *= 1024, end++;
+    else if (*end == 'M' || *end == 'm')
+        v *= 1024 * 1024, end++;
+    if (*end)
+        return false;
+    *out = (size_t)v;
+    return true;
+}
+
+/* Common helpers for phases. */
+#define WAIT(what) (p->waiting = (what))
+
+/* Opens the session `*s` on `path` if not yet, waits for 200.
+ * 1 = ready, 0 = waiting, -1 = finished with failure. */
+static int need_session(struct probe *p, struct session **s, const char *path,
+                        const char *label)
+{
+    if (!*s) {
+        *s = session_open(p, path, REQ_NORMAL);
+        if (!*s) {
+            finish(p, EXIT_NOPASS, "%s: cannot open session %s", current->name,
+                   label);
+            return -1;
+        }
+    }
+    int r = session_ready(p, *s);
+    if (r < 0) {
+        finish(p, EXIT_NOPASS, "%s FAIL: session %s (%s) rejected: %s",
+               current->name, label, path, p->info);
+        return -1;
+    }
+    if (r == 0)
+        WAIT("waiting for the CONNECT response");
+    return r;
+}
+
+/* Runs one echo; 1 = verified, 0 = waiting, -1 = finished with failure. */
+static int need_echo(struct probe *p, struct echo **e, struct session *s,
+                     size_t len, uint32_t seed, bool uni, const char *label)
+{
+    if (!*e)
+        *e = echo_start(p, s, len, seed, uni);
+    int r = echo_poll(p, *e);
+    if (r < 0) {
+        finish(p, EXIT_NOPASS, "%s FAIL: %s echo: %s", current->name, label,
+               (*e)->err);
+        return -1;
+    }
+    if (r == 0)
+        WAIT(uni ? "waiting for the uni-stream echo" : "waiting for the echo");
+    return r;
+}
+
+/* Fails if a session got closed, reset or answered FIN unexpectedly. */
+static bool session_intact(struct probe *p, struct session *s,
+                           const char *label)
+{
+    char f[128];
+    if (s->st->reset_recv || s->st->stop_recv) {
+        finish(p, EXIT_NOPASS, "%s FAIL: session %s's CONNECT stream got %s",
+               current->name, label, stream_fate(s->st, f, sizeof(f)));
+        return false;
+    }
+    if (s->close_recv || s->end_stream) {
+        finish(p, EXIT_NOPASS, "%s FAIL: server closed session %s (%s)",
+               current->name, label, s->close_recv ? "CLOSE capsule" : "FIN");
+        return false;
+    }
+    return true;
+}
+
+/* echo-bidi PATH BYTES / echo-uni PATH BYTES */
+static struct echo *g_e1;
+
+static void sc_echo(struct probe *p, bool uni)
+{
+    int i = 0;
+    const char *path = arg_path(p, &i);
+    size_t bytes;
+    if (!arg_size(p, i, 1024, &bytes)) {
+        finish(p, EXIT_USAGE, "%s: bad byte count", current->name);
+        return;
+    }
+    if (need_session(p, &p->a, path, "A") <= 0)
+        return;
+    if (need_echo(p, &g_e1, p->a, bytes, 1, uni, uni ? "uni" : "bidi") <= 0)
+        return;
+    finish(p, EXIT_PASS, "%s ok %zu bytes", current->name, bytes);
+}
+
+static void sc_echo_bidi(struct probe *p)
+{
+    sc_echo(p, false);
+}
+static void sc_echo_uni(struct probe *p)
+{
+    sc_echo(p, true);
+}
+
+/* echo-dgram PATH COUNT */
+#define DGRAM_WINDOW 8
+
+static size_t dgram_len(size_t i)
+{
+    return 16 + (i * 37) % 1000;
+}
+
+static void dgram_fill(uint8_t *buf, size_t i, size_t len)
+{
+    fill_pattern(buf, len, (uint32_t)(1000 + i));
+    buf[0] = (uint8_t)(i >> 24);
+    buf[1] = (uint8_t)(i >> 16);
+    buf[2] = (uint8_t)(i >> 8);
+    buf[3] = (uint8_t)i;
+}
+
+/* Counts echoed datagrams of session s matching what we sent (p->counter
+ * sent so far); marks matches in `seen`. Returns the number matched; sets
+ * *bad for a mismatching one. */
+static size_t dgram_scan(struct probe *p, struct session *s, uint8_t *seen,
+                         size_t nsent, size_t *bad, size_t *foreign)
+{
+    size_t good = 0;
+    uint8_t buf[2048];
+    *bad = 0;
+    *foreign = 0;
+    for (size_t k = 0; k < p->nrxd; k++) {
+        struct rxdgram *d = &p->rxd[k];
+        if (d->malformed) {
+            (*bad)++;
+            continue;
+        }
+        if (d->session_id != (uint64_t)s->id) {
+            (*foreign)++;
+            continue;
+        }
+        if (d->len < 4) {
+            (*bad)++;
+            continue;
+        }
+        size_t idx = ((size_t)d->p[0] << 24) | ((size_t)d->p[1] << 16) |
+                     ((size_t)d->p[2] << 8) | d->p[3];
+        if (idx >= nsent || d->len != dgram_len(idx)) {
+            (*bad)++;
+            continue;
+        }
+        dgram_fill(buf, idx, d->len);
+        if (memcmp(buf, d->p, d->len) != 0) {
+            (*bad)++;
+            continue;
+        }
+        if (!seen[idx]) {
+            seen[idx] = 1;
+            good++;
+        }
+    }
+    return good;
+}
+
+static uint8_t *g_seen;
+static size_t g_count;
+
+/* Sends g_count datagrams on session s, DGRAM_WINDOW in flight.  Returns
+ * 1 when all are echoed or 1 s passed quietly after the last was sent. */
+static int dgram_run(struct probe *p, struct session *s)
+{
+    if (!g_seen)
+        g_seen = xcalloc(g_count ? g_count : 1, 1);
+    memset(g_seen, 0, g_count);
+    size_t bad, foreign;
+    size_t got = dgram_scan(p, s, g_seen, p->counter, &bad, &foreign);
+    uint64_t now = now_ns();
+    if (got != p->counter2) {
+        p->counter2 = got;
+        p->t_mark = now;
+    }
+    while (p->counter < g_count &&
+           (p->counter - got < DGRAM_WINDOW ||
+            now - p->t_mark > 50 * NGTCP2_MILLISECONDS)) {
+        uint8_t buf[2048];
+        size_t len = dgram_len(p->counter);
+        dgram_fill(buf, p->counter, len);
+        dgram_send(p, (uint64_t)s->id, buf, len);
+        p->counter++;
+        p->t_mark = now;
+        if (p->counter - got >= DGRAM_WINDOW)
+            break;
+    }
+    WAIT("waiting for datagram echoes");
+    if (got == g_count)
+        return 1;
+    if (p->counter == g_count && now - p->t_mark > NGTCP2_SECONDS)
+        return 1;
+    return 0;
+}
+
+static void dgram_verdict(struct probe *p, struct session *s, const char *what)
+{
+    size_t bad, foreign;
+    memset(g_seen, 0, g_count);
+    size_t got = dgram_scan(p, s, g_seen, p->counter, &bad, &foreign);
+    bool ok = got * 10 >= g_count * 8 && bad == 0;
+    finish(p, ok ? EXIT_PASS : EXIT_NOPASS,
+           "%s %s %zu/%zu datagrams echoed%s%s", current->name,
+           ok ? "ok" : "FAIL:", got, g_count, bad ? " (some corrupted)" : "",
+           what);
+}
+
+static void sc_echo_dgram(struct probe *p)
+{
+    int i = 0;
+    const char *path = arg_path(p, &i);
+    if (!arg_size(p, i, 100, &g_count)) {
+        finish(p, EXIT_USAGE, "%s: bad count", current->name);
+        return;
+    }
+    if (need_session(p, &p->a, path, "A") <= 0)
+        return;
+    if (p->dgram_unsupported) {
+        finish(p, EXIT_NOPASS, "%s FAIL: server does not accept datagrams",
+               current->name);
+        return;
+    }
+    if (dgram_run(p, p->a) == 0)
+        return;
+    dgram_verdict(p, p->a, "");
+}
+
+static void to_echo_dgram(struct probe *p)
+{
+    if (p->a && g_seen)
+        dgram_verdict(p, p->a, " (at the deadline)");
+}
+
+/* streams PATH N */
+static void sc_streams(struct probe *p)
+{
+    int i = 0;
+    const char *path = arg_path(p, &i);
+    size_t n;
+    if (!arg_size(p, i, 10, &n) || n == 0 || n > MAX_ECHOES) {
+        finish(p, EXIT_USAGE, "%s: N must be 1..%d", current->name, MAX_ECHOES);
+        return;
+    }
+    if (need_session(p, &p->a, path, "A") <= 0)
+        return;
+    if (p->nechoes == 0)
+        for (size_t k = 0; k < n; k++)
+            echo_start(p, p->a, 1024, (uint32_t)(100 + k), false);
+    size_t done = 0;
+    for (size_t k = 0; k < p->nechoes; k++) {
+        int r = echo_poll(p, &p->echoes[k]);
+        if (r < 0) {
+            finish(p, EXIT_NOPASS, "%s FAIL: stream %zu of %zu: %s",
+                   current->name, k + 1, n, p->echoes[k].err);
+            return;
+        }
+        done += r > 0;
+    }
+    snprintf(p->info, sizeof(p->info), "waiting for echoes (%zu of %zu done)",
+             done, n);
+    p->waiting = p->info;
+    if (done == n)
+        finish(p, EXIT_PASS, "%s ok %zu streams x 1024 bytes", current->name,
+               n);
+}
+
+/* status PATH */
+static void sc_status(struct probe *p)
+{
+    int i = 0;
+    const char *path = arg_path(p, &i);
+    char f[128];
+    if (!p->a) {
+        p->a = session_open(p, path, REQ_NORMAL);
+        if (!p->a) {
+            finish(p, EXIT_NOPASS, "status: cannot open a request stream");
+            return;
+        }
+    }
+    WAIT("waiting for the response");
+    if (p->a->headers_done && p->a->status) {
+        finish(p, EXIT_PASS, "status %d", p->a->status);
+        return;
+    }
+    if (p->a->st->reset_recv || p->a->st->stop_recv || p->a->end_stream)
+        finish(p, EXIT_NOPASS, "status none: CONNECT stream got %s",
+               p->a->end_stream ? "FIN" : stream_fate(p->a->st, f, sizeof(f)));
+}
+
+/* connect-missing authority|path|protocol-value */
+static void sc_connect_missing(struct probe *p)
+{
+    const char *what = p->args[0];
+    enum req_variant v;
+    char f[128];
+    if (strcmp(what, "authority") == 0)
+        v = REQ_NO_AUTHORITY;
+    else if (strcmp(what, "path") == 0)
+        v = REQ_NO_PATH;
+    else if (strcmp(what, "protocol-value") == 0 ||
+             strcmp(what, "protocol") == 0)
+        v = REQ_BOGUS_PROTOCOL;
+    else {
+        finish(p, EXIT_USAGE, "connect-missing: authority|path|protocol-value");
+        return;
+    }
+    switch (p->phase) {
+    case 0:
+        p->b = session_open(p, "/echo", v);
+        if (!p->b) {
+            finish(p, EXIT_NOPASS, "connect-missing: cannot open a stream");
+            return;
+        }
+        p->phase = 1;
+        /* fall through */
+    case 1:
+        WAIT("waiting for the rejection of the bad CONNECT");
+        if (p->b->headers_done && p->b->status) {
+            if (p->b->status < 400) {
+                finish(p, EXIT_NOPASS,
+                       "connect-missing %s FAIL: bad request accepted with "
+                       "status %d",
+                       what, p->b->status);
+                return;
+            }
+            snprintf(p->info, sizeof(p->info), "status %d", p->b->status);
+        } else if (p->b->st->reset_recv || p->b->st->stop_recv) {
+            snprintf(p->info, sizeof(p->info), "stream %s",
+                     stream_fate(p->b->st, f, sizeof(f)));
+        } else if (p->b->end_stream) {
+            finish(p, EXIT_NOPASS,
+                   "connect-missing %s FAIL: stream ended without a response",
+                   what);
+            return;
+        } else {
+            return;
+        }
+        note("bad CONNECT rejected: %s", p->info);
+        snprintf(p->saved, sizeof(p->saved), "%s", p->info);
+        p->phase = 2;
+        /* fall through */
+    case 2:
+        if (need_session(p, &p->a, "/echo", "A") <= 0)
+            return;
+        if (need_echo(p, &g_e1, p->a, 1, 9, false, "follow-up") <= 0)
+            return;
+        finish(p, EXIT_PASS,
+               "connect-missing %s ok: rejected with %.200s; connection still "
+               "usable",
+               what, p->saved);
+    }
+}
+
+/* stream-unknown-session [N] */
+static void sc_stream_unknown(struct probe *p)
+{
+    size_t n;
+    char f[128];
+    if (!arg_size(p, 0, 16, &n) || n == 0 || n > 90) {
+        finish(p, EXIT_USAGE, "stream-unknown-session: N must be 1..90");
+        return;
+    }
+    switch (p->phase) {
+    case 0:
+        if (need_session(p, &p->a, "/echo", "A") <= 0)
+            return;
+        p->phase = 1;
+        p->counter = 0;
+        /* fall through */
+    case 1: {
+        /* N + 1 streams naming sessions 4000, 4004, ... */
+        static struct pstream *sts[100];
+        while (p->counter < n + 1) {
+            uint8_t x = 'x';
+            struct pstream *st =
+                wt_open(p, 4000 + 4 * p->counter, true, &x, 1, false);
+            if (!st)
+                break;
+            sts[p->counter++] = st;
+        }
+        WAIT("waiting for a rejected stream");
+        size_t rejected = 0;
+        for (size_t k = 0; k < p->counter; k++) {
+            struct pstream *st = sts[k];
+            if (!(st->reset_recv || st->stop_recv))
+                continue;
+            uint64_t code = st->stop_recv ? st->stop_code : st->reset_code;
+            if ((st->stop_recv &&
+                 st->stop_code != WIRE_WT_BUFFERED_STREAM_REJECTED) ||
+                (st->reset_recv &&
+                 st->reset_code != WIRE_WT_BUFFERED_STREAM_REJECTED)) {
+                finish(p, EXIT_NOPASS,
+                       "stream-unknown-session FAIL: stream %zu (session %zu) "
+                       "got %s, expected 0x%x (WT_BUFFERED_STREAM_REJECTED)",
+                       k + 1, (size_t)(4000 + 4 * k),
+                       stream_fate(st, f, sizeof(f)),
+                       WIRE_WT_BUFFERED_STREAM_REJECTED);
+                return;
+            }
+            (void)code;
+            if (rejected == 0)
+                snprintf(p->saved, sizeof(p->saved), "stream %zu of %zu got %s",
+                         k + 1, n + 1, stream_fate(st, f, sizeof(f)));
+            rejected++;
+        }
+        if (rejected == 0)
+            return;
+        if (!session_intact(p, p->a, "A"))
+            return;
+        note("unknown-session streams: %zu rejected; first: %s", rejected,
+             p->saved);
+        p->phase = 2;
+    }
+        /* fall through */
+    case 2:
+        if (need_echo(p, &g_e1, p->a, 1024, 5, false, "real session") <= 0)
+            return;
+        finish(p, EXIT_PASS,
+               "stream-unknown-session ok: %.300s; session still echoes",
+               p->saved);
+    }
+}
+
+/* stream-closed-session */
+static void sc_stream_closed(struct probe *p)
+{
+    char f[128];
+    switch (p->phase) {
+    case 0: {
+        int ra = need_session(p, &p->a, "/echo", "A");
+        if (ra < 0)
+            return;
+        int rb = need_session(p, &p->b, "/echo", "B");
+        if (rb < 0 || ra == 0 || rb == 0)
+            return;
+        session_send_close(p, p->a, 7, "x");
+        p->phase = 1;
+    }
+        /* fall through */
+    case 1:
+        WAIT("waiting for the server's FIN on session A's CONNECT stream");
+        if (p->a->st->reset_recv) {
+            note("session A's CONNECT stream was reset (0x%" PRIx64
+                 ") instead of FIN",
+                 p->a->st->reset_code);
+        } else if (!p->a->end_stream) {
+            return;
+        }
+        p->phase = 2;
+        /* fall through */
+    case 2: {
+        if (!p->probe_st) {
+            uint8_t x[4] = {1, 2, 3, 4};
+            p->probe_st = wt_open(p, (uint64_t)p->a->id, true, x, 4, false);
+            if (!p->probe_st)
+                return;
+        }
+        WAIT("waiting for the stream naming the closed session to be rejected");
+        struct pstream *st = p->probe_st;
+        if (st->fin_recv && !st->reset_recv && !st->stop_recv) {
+            finish(p, EXIT_NOPASS,
+                   "stream-closed-session FAIL: stream on the closed session "
+                   "was answered with FIN");
+            return;
+        }
+        if (!st->reset_recv && !st->stop_recv)
+            return;
+        bool ok = (!st->reset_recv || st->reset_code == WIRE_WT_SESSION_GONE) &&
+                  (!st->stop_recv || st->stop_code == WIRE_WT_SESSION_GONE);
+        if (!ok) {
+            finish(p, EXIT_NOPASS,
+                   "stream-closed-session FAIL: got %s, expected 0x%x "
+                   "(WT_SESSION_GONE)",
+                   stream_fate(st, f, sizeof(f)), WIRE_WT_SESSION_GONE);
+            return;
+        }
+        snprintf(p->saved, sizeof(p->saved), "%s",
+                 stream_fate(st, f, sizeof(f)));
+        p->phase = 3;
+    }
+        /* fall through */
+    case 3:
+        if (!session_intact(p, p->b, "B"))
+            return;
+        if (need_echo(p, &g_e1, p->b, 1024, 6, false, "session B") <= 0)
+            return;
+        finish(p, EXIT_PASS,
+               "stream-closed-session ok: %.300s; session B echoes", p->saved);
+    }
+}
+
+/* capsule-truncated [TYPE] / capsule-oversized / capsule-grease */
+static void sc_bad_capsule(struct probe *p, int kind)
+{
+    char f[128];
+    switch (p->phase) {
+    case 0: {
+        int ra = need_session(p, &p->a, "/echo", "A");
+        if (ra < 0)
+            return;
+        int rb = kind == 2 ? 1 : need_session(p, &p->b, "/echo", "B");
+        if (rb < 0 || ra == 0 || rb == 0)
+            return;
+        if (kind == 0) {
+            size_t type = WIRE_CAPSULE_CLOSE_SESSION;
+            if (p->nargs > 0 && !arg_size(p, 0, type, &type)) {
+                finish(p, EXIT_USAGE, "capsule-truncated: bad TYPE");
+                return;
+            }
+            note("session A: capsule type 0x%zx claiming 100 bytes, 10 sent, "
+                 "FIN",
+                 type);
+            session_send_capsule(p, p->a, type, 100, 10, true);
+        } else if (kind == 1) {
+            note("session A: CLOSE capsule claiming 5000 bytes");
+            uint8_t *v = xmalloc(5000);
+            memset(v, 'r', 5000);
+            v[0] = v[1] = v[2] = 0;
+            v[3] = 9;
+            uint8_t hdr[16];
+            ssize_t a = wire_varint_encode(hdr, 16, WIRE_CAPSULE_CLOSE_SESSION);
+            ssize_t b = wire_varint_encode(hdr + a, 16, 5000);
+            session_send_raw(p, p->a, hdr, (size_t)(a + b), false);
+            session_send_raw(p, p->a, v, 5000, false);
+            free(v);
+        } else {
+            uint64_t type = 0x1f * 0x1234 + 0x21;
+            note("session A: reserved capsule type 0x%" PRIx64 ", 300 bytes",
+                 type);
+            session_send_capsule(p, p->a, type, 300, 300, false);
+        }
+        p->phase = 1;
+        p->t_mark = now_ns();
+    }
+        /* fall through */
+    case 1:
+        if (kind == 2) {
+            /* grease: nothing should happen to A; echo through it */
+            if (!session_intact(p, p->a, "A"))
+                return;
+            if (need_echo(p, &g_e1, p->a, 4096, 11, false, "after grease") <= 0)
+                return;
+            /* and the session is still fine afterwards */
+            if (!session_intact(p, p->a, "A"))
+                return;
+            finish(
+                p, EXIT_PASS,
+                "capsule-grease ok: reserved capsule ignored, session echoes");
+            return;
+        }
+        WAIT("waiting for session A's CONNECT stream to be reset");
+        if (p->a->st->reset_recv) {
+            snprintf(p->saved, sizeof(p->saved), "%s",
+                     stream_fate(p->a->st, f, sizeof(f)));
+            if (p->a->st->reset_code != WIRE_H3_MESSAGE_ERROR) {
+                finish(p, EXIT_NOPASS,
+                       "%s FAIL: session A's CONNECT stream got %s, expected "
+                       "RESET_STREAM 0x10e (H3_MESSAGE_ERROR)",
+                       current->name, p->saved);
+                return;
+            }
+        } else if (p->a->end_stream || p->a->close_recv) {
+            finish(p, EXIT_NOPASS,
+                   "%s FAIL: server answered with %s instead of RESET_STREAM "
+                   "0x10e%s",
+                   current->name, p->a->close_recv ? "a CLOSE capsule" : "FIN",
+                   p->a->st->stop_recv ? " (plus STOP_SENDING)" : "");
+            return;
+        } else {
+            return;
+        }
+        p->phase = 2;
+        /* fall through */
+    case 2:
+        if (!session_intact(p, p->b, "B"))
+            return;
+        if (need_echo(p, &g_e1, p->b, 1024, 12, false, "session B") <= 0)
+            return;
+        finish(p, EXIT_PASS, "%s ok: session A got %.300s; session B echoes",
+               current->name, p->saved);
+    }
+}
+
+static void sc_capsule_truncated(struct probe *p)
+{
+    sc_bad_capsule(p, 0);
+}
+static void sc_capsule_oversized(struct probe *p)
+{
+    sc_bad_capsule(p, 1);
+}
+static void sc_capsule_grease(struct probe *p)
+{
+    sc_bad_capsule(p, 2);
+}
+
+/* dgram-unknown-session [COUNT] */
+static void sc_dgram_unknown(struct probe *p)
+{
+    if (!arg_size(p, 0, 20, &g_count) || g_count == 0) {
+        finish(p, EXIT_USAGE, "dgram-unknown-session: bad COUNT");
+        return;
+    }
+    switch (p->phase) {
+    case 0:
+        if (need_session(p, &p->a, "/echo", "A") <= 0)
+            return;
+        {
+            static const uint8_t junk[] = "for nobody";
+            note("datagram for non-existent session 4000");
+            dgram_send(p, 4000, junk, sizeof(junk) - 1);
+            dgram_send(p, 4000 + 4 * 1000, junk, sizeof(junk) - 1);
+        }
+        p->phase = 1;
+        p->t_mark = now_ns();
+        return;
+    case 1:
+        if (!session_intact(p, p->a, "A"))
+            return;
+        if (dgram_run(p, p->a) == 0)
+            return;
+        {
+            size_t bad, foreign;
+            memset(g_seen, 0, g_count);
+            (void)dgram_scan(p, p->a, g_seen, p->counter, &bad, &foreign);
+            if (foreign) {
+                finish(p, EXIT_NOPASS,
+                       "dgram-unknown-session FAIL: %zu datagram(s) came back "
+                       "for a session we do not have",
+                       foreign);
+                return;
+            }
+        }
+        dgram_verdict(p, p->a, " after the unknown-session datagrams");
+    }
+}
+
+static void to_dgram_unknown(struct probe *p)
+{
+    if (p->phase == 1 && g_seen)
+        dgram_verdict(p, p->a, " (at the deadline)");
+}
+
+/* close CODE REASON */
+static void sc_close(struct probe *p)
+{
+    char f[128];
+    unsigned long code = strtoul(p->args[0], NULL, 0);
+    const char *reason = p->nargs > 1 ? p->args[1] : "";
+    switch (p->phase) {
+    case 0:
+        if (need_session(p, &p->a, "/echo", "A") <= 0)
+            return;
+        session_send_close(p, p->a, (uint32_t)code, reason);
+        p->phase = 1;
+        /* fall through */
+    case 1:
+        WAIT("waiting for the server's FIN on the CONNECT stream");
+        if (p->a->st->reset_recv || p->a->st->stop_recv) {
+            finish(p, EXIT_NOPASS,
+                   "close FAIL: CONNECT stream got %s instead of FIN",
+                   stream_fate(p->a->st, f, sizeof(f)));
+            return;
+        }
+        if (!p->a->end_stream)
+            return;
+        finish(p, EXIT_PASS,
+               "close ok: code %lu reason \"%s\" sent, server FIN%s", code,
+               reason,
+               p->a->close_recv ? " (after its own CLOSE capsule)" : "");
+    }
+}
+
+/* server-close PATH CODE REASON */
+static void sc_server_close(struct probe *p)
+{
+    int i = 0;
+    const char *path = arg_path(p, &i);
+    char f[128];
+    if (i + 2 > p->nargs) {
+        finish(p, EXIT_USAGE, "server-close PATH CODE REASON");
+        return;
+    }
+    unsigned long code = strtoul(p->args[i], NULL, 0);
+    const char *reason = p->args[i + 1];
+    switch (p->phase) {
+    case 0:
+        if (need_session(p, &p->a, path, "A") <= 0)
+            return;
+        p->phase = 1;
+        /* fall through */
+    case 1:
+        WAIT("waiting for the server's CLOSE capsule");
+        if (!p->a->close_recv) {
+            if (p->a->st->reset_recv || p->a->end_stream) {
+                finish(p, EXIT_NOPASS,
+                       "server-close FAIL: CONNECT stream got %s without a "
+                       "CLOSE capsule",
+                       p->a->end_stream ? "FIN"
+                                        : stream_fate(p->a->st, f, sizeof(f)));
+                return;
+            }
+            return;
+        }
+        /* answer like a browser: FIN on our side */
+        session_send_raw(p, p->a, NULL, 0, true);
+        bool ok =
+            p->a->close_code == code && strcmp(p->a->close_reason, reason) == 0;
+        finish(p, ok ? EXIT_PASS : EXIT_NOPASS,
+               "server-close %s code %" PRIu32 " reason \"%s\"%s",
+               ok ? "ok" : "FAIL:", p->a->close_code, p->a->close_reason,
+               ok ? "" : " (not what was expected)");
+    }
+}
+
+/* draft PATH */
+static void sc_draft(struct probe *p)
+{
+    int i = 0;
+    const char *path = arg_path(p, &i);
+    char ids[600];
+    size_t off = 0;
+    ids[0] = 0;
+    for (size_t k = 0; k < p->nsrv && off < sizeof(ids) - 40; k++)
+        off += (size_t)snprintf(ids + off, sizeof(ids) - off, "%s0x%" PRIx64,
+                                k ? "," : "", p->srv[k].id);
+    uint64_t need = p->draft == 2   ? WIRE_SETTING_ENABLE_WEBTRANSPORT
+                    : p->draft == 7 ? WIRE_SETTING_WT_MAX_SESSIONS_D07
+                                    : WIRE_SETTING_WT_ENABLED;
+    uint64_t val = 0;
+    if (!srv_setting(p, need, &val) || val == 0) {
+        finish(p, EXIT_NOPASS,
+               "draft %02d FAIL: server SETTINGS lack 0x%" PRIx64
+               " (%s); ids: %s",
+               p->draft, need, setting_name(need), ids);
+        return;
+    }
+    if (p->draft == 15 && val != 1) {
+        finish(p, EXIT_NOPASS, "draft 15 FAIL: WT_ENABLED = %" PRIu64, val);
+        return;
+    }
+    if (need_session(p, &p->a, path, "A") <= 0)
+        return;
+    if (p->draft == 2 && strcmp(p->a->draft_hdr, "draft02") != 0) {
+        finish(p, EXIT_NOPASS,
+               "draft 02 FAIL: response lacks sec-webtransport-http3-draft: "
+               "draft02 (got \"%s\"); settings %s",
+               p->a->draft_hdr, ids);
+        return;
+    }
+    if (need_echo(p, &g_e1, p->a, 64, 3, false, "bidi") <= 0)
+        return;
+    finish(p, EXIT_PASS,
+           "draft %02d ok: status %d%s%s, echo ok; server settings %s",
+           p->draft, p->a->status,
+           p->a->draft_hdr[0] ? ", sec-webtransport-http3-draft: " : "",
+           p->a->draft_hdr, ids);
+}
+
+static const struct scenario scenarios[] = {
+    {"echo-bidi", "[PATH] BYTES", 0, 2, sc_echo_bidi, NULL},
+    {"echo-uni", "[PATH] BYTES", 0, 2, sc_echo_uni, NULL},
+    {"echo-dgram", "[PATH] COUNT", 0, 2, sc_echo_dgram, to_echo_dgram},
+    {"streams", "[PATH] N", 0, 2, sc_streams, NULL},
+    {"status", "[PATH]", 0, 1, sc_status, NULL},
+    {"connect-missing", "authority|path|protocol-value", 1, 1,
+     sc_connect_missing, NULL},
+    {"stream-unknown-session", "[N]", 0, 1, sc_stream_unknown, NULL},
+    {"stream-closed-session", "", 0, 0, sc_stream_closed, NULL},
+    {"capsule-truncated", "[TYPE]", 0, 1, sc_capsule_truncated, NULL},
+    {"capsule-oversized", "", 0, 0, sc_capsule_oversized, NULL},
+    {"capsule-grease", "", 0, 0, sc_capsule_grease, NULL},
+    {"dgram-unknown-session", "[COUNT]", 0, 1, sc_dgram_unknown,
+     to_dgram_unknown},
+    {"close", "CODE [REASON]", 1, 2, sc_close, NULL},
+    {"server-close", "[PATH] CODE REASON", 2, 3, sc_server_close, NULL},
+    {"draft", "[PATH]", 0, 1, sc_draft, NULL},
+};
+
+static void scenario_step(struct probe *p)
+{
+    if (!p->h3_bound) {
+        WAIT("waiting for the handshake");
+        return;
+    }
+    if (!p->settings_recv) {
+        WAIT("waiting for the server's SETTINGS");
+        return;
+    }
+    current->step(p);
+}
+
+static void scenario_timeout(struct probe *p)
+{
+    if (current->timeout)
+        current->timeout(p);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void probe_free(struct probe *p)
+{
+    while (p->streams) {
+        struct pstream *st = p->streams;
+        p->streams = st->next;
+        free(st->out);
+        bytes_free(&st->pre);
+        bytes_free(&st->in);
+        free(st);
+    }
+    while (p->sessions) {
+        struct session *s = p->sessions;
+        p->sessions = s->next;
+        for (size_t i = 0; i < s->ncaps; i++)
+            free(s->caps[i].p);
+        bytes_free(&s->rx);
+        free(s);
+    }
+    while (p->dqlen)
+        dgram_pop(p);
+    free(p->dq);
+    for (size_t i = 0; i < p->nrxd; i++)
+        free(p->rxd[i].p);
+    free(p->rxd);
+    for (size_t i = 0; i < p->nechoes; i++)
+        free(p->echoes[i].data);
+    free(g_seen);
+    bytes_free(&p->ctl);
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: wtprobe [--timeout S] [--draft 02|07|15] [--insecure] "
+            "[--ca FILE] [--verbose] [--no-grease] HOST PORT SCENARIO "
+            "[ARGS...]\nscenarios:\n");
+    for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
+        fprintf(stderr, "  %s %s\n", scenarios[i].name, scenarios[i].usage);
+}
+
+int main(int argc, char **argv)
+{
+    static struct probe pr;
+    struct probe *p = &pr;
+    p->timeout = 10;
+    p->draft = 2;
+    p->grease = true;
+    p->fd = -1;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
+        const char *o = argv[i];
+        if (strcmp(o, "--timeout") == 0 && i + 1 < argc) {
+            p->timeout = atof(argv[++i]);
+            if (p->timeout <= 0) {
+                usage();
+                return EXIT_USAGE;
+            }
+        } else if (strcmp(o, "--draft") == 0 && i + 1 < argc) {
+            p->draft = atoi(argv[++i]);
+            if (p->draft != 2 && p->draft != 7 && p->draft != 15) {
+                usage();
+                return EXIT_USAGE;
+            }
+        } else if (strcmp(o, "--insecure") == 0) {
+            p->insecure = true;
+        } else if (strcmp(o, "--ca") == 0 && i + 1 < argc) {
+            p->cafile = argv[++i];
+        } else if (strcmp(o, "--verbose") == 0) {
+            verbose = true;
+        } else if (strcmp(o, "--no-grease") == 0) {
+            p->grease = false;
+        } else if (strcmp(o, "--") == 0) {
+            i++;
+            break;
+        } else {
+            usage();
+            return EXIT_USAGE;
+        }
+    }
+    if (argc - i < 3) {
+        usage();
+        return EXIT_USAGE;
+    }
+    p->host = argv[i];
+    p->port = argv[i + 1];
+    p->scenario = argv[i + 2];
+    p->args = argv + i + 3;
+    p->nargs = argc - i - 3;
+    for (size_t k = 0; k < sizeof(scenarios) / sizeof(scenarios[0]); k++)
+        if (strcmp(scenarios[k].name, p->scenario) == 0)
+            current = &scenarios[k];
+    if (!current) {
+        note("unknown scenario %s", p->scenario);
+        usage();
+        return EXIT_USAGE;
+    }
+    if (p->nargs < current->minargs || p->nargs > current->maxargs) {
+        note("usage: %s %s", current->name, current->usage);
+        return EXIT_USAGE;
+    }
+
+    if (sock_init(p) != 0 || tls_init(p) != 0 || quic_init(p) != 0 ||
+        h3_init(p) != 0) {
+        printf("%s FAIL: set-up failed\n", p->scenario);
+        return EXIT_USAGE;
+    }
+    p->loop = EV_DEFAULT;
+    ev_io_init(&p->rev, on_read, p->fd, EV_READ);
+    p->rev.data = p;
+    ev_io_start(p->loop, &p->rev);
+    ev_init(&p->qtimer, on_qtimer);
+    p->qtimer.data = p;
+    ev_timer_init(&p->deadline, on_deadline, p->timeout, 0);
+    p->deadline.data = p;
+    ev_timer_start(p->loop, &p->deadline);
+    ev_timer_init(&p->tick, on_tick, 0.02, 0.02);
+    p->tick.data = p;
+    ev_timer_start(p->loop, &p->tick);
+
+    after_event(p);
+    if (!p->finished)
+        ev_run(p->loop, 0);
+
+    close_connection(p);
+    if (p->msg[0] == 0)
+        snprintf(p->msg, sizeof(p->msg), "%s FAIL: no result", p->scenario);
+    /* result lines start with the scenario name; failures that came from
+     * the connection get it prefixed */
+    if (strncmp(p->msg, current->name, strlen(current->name)) == 0 &&
+        (p->msg[strlen(current->name)] == ' ' ||
+         p->msg[strlen(current->name)] == ':'))
+        printf("%s\n", p->msg);
+    else
+        printf("%s FAIL: %s\n", current->name, p->msg);
+    fflush(stdout);
+    probe_free(p);
+    if (p->conn)
+        ngtcp2_conn_del(p->conn);
+    if (p->h3)
+        nghttp3_conn_del(p->h3);
+    if (p->tls)
+        gnutls_deinit(p->tls);
+    if (p->cred)
+        gnutls_certificate_free_credentials(p->cred);
+    if (p->fd >= 0)
+        close(p->fd);
+    return p->result;
+}

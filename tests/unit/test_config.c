@@ -1,0 +1,269 @@
+/* Unit tests of src/config.c: every key, every error with file:line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "handler.h"
+#include "log.h"
+#include "t.h"
+
+static char dir[64];
+static char file[128];
+static char cert[128];
+
+static void setup(void)
+{
+    FILE *f;
+
+    snprintf(dir, sizeof(dir), "/tmp/wtrelayd-cfg-XXXXXX");
+    if (!mkdtemp(dir))
+        abort();
+    snprintf(file, sizeof(file), "%s/t.ini", dir);
+    snprintf(cert, sizeof(cert), "%s/c.pem", dir);
+    f = fopen(cert, "w");
+    fputs("x\n", f);
+    fclose(f);
+}
+
+static void cleanup(void)
+{
+    unlink(file);
+    unlink(cert);
+    rmdir(dir);
+}
+
+/* Writes `body` (with CERT replaced by the dummy cert path) and loads it. */
+static int load(struct config *c, const char *body, char *err)
+{
+    FILE *f = fopen(file, "w");
+
+    for (const char *p = body; *p; p++) {
+        if (strncmp(p, "CERT", 4) == 0) {
+            fputs(cert, f);
+            p += 3;
+        } else {
+            fputc(*p, f);
+        }
+    }
+    fclose(f);
+    return config_load(c, file, err, CONFIG_ERR_LEN);
+}
+
+#define BASE "[server]\ncert = CERT\nkey = CERT\n"
+
+/* Expects failure at `line` with `msg` in the message. */
+static int fails_at(const char *body, int line, const char *msg)
+{
+    struct config c;
+    char err[CONFIG_ERR_LEN], want[256];
+
+    if (load(&c, body, err) != -1)
+        return 0;
+    snprintf(want, sizeof(want), "%s:%d: ", file, line);
+    if (strncmp(err, want, strlen(want)) != 0 || !strstr(err, msg)) {
+        printf("  got: %s\n  want: %s...%s\n", err, want, msg);
+        return 0;
+    }
+    return 1;
+}
+
+T_TEST(full_file)
+{
+    struct config c;
+    char err[CONFIG_ERR_LEN];
+    const struct config_route *r;
+
+    T_EQ(load(&c,
+              "; comment\n"
+              "[server]\n"
+              "listen = 127.0.0.1:4433, [::1]:4434\n"
+              "listen = 10.0.0.1:1\n"
+              "cert = c.pem\n" /* relative to the file */
+              "key = CERT\n"
+              "log_level = debug\n"
+              "max_connections = 7\n"
+              "max_sessions_per_connection = 3\n"
+              "max_streams_per_session = 100\n"
+              "max_buffer_bytes = 64k\n"
+              "max_connection_buffer_bytes = 2M\n"
+              "max_datagram_queue = 5\n"
+              "max_pending_streams = 0\n"
+              "idle_timeout = 250ms\n"
+              "handshake_timeout = 2s\n"
+              "shutdown_timeout = 1m\n"
+              "[route /echo]\n"
+              "handler = echo\n"
+              "allowed_origins = https://a.example, http://localhost:8080\n"
+              "max_session_duration = 2s\n"
+              "expire_code = 4294967295\n"
+              "expire_reason = over and out\n"
+              "[route /b]\n"
+              "handler = echo\n",
+              err),
+         0);
+    T_EQ(c.nlisten, 3);
+    T_STREQ(c.listen[0].text, "127.0.0.1:4433");
+    T_STREQ(c.listen[1].text, "[::1]:4434");
+    T_EQ(c.listen[1].addr.ss_family, AF_INET6);
+    T_STREQ(c.listen[2].text, "10.0.0.1:1");
+    T_CHECK(strcmp(c.cert, cert) == 0 || strstr(c.cert, "/c.pem"));
+    T_EQ(c.log_level, LOG_LVL_DEBUG);
+    T_EQ(c.max_connections, 7);
+    T_EQ(c.max_sessions_per_connection, 3);
+    T_EQ(c.max_streams_per_session, 100);
+    T_EQ(c.max_buffer_bytes, 65536);
+    T_EQ(c.max_connection_buffer_bytes, 2 * 1024 * 1024);
+    T_EQ(c.max_datagram_queue, 5);
+    T_EQ(c.max_pending_streams, 0);
+    T_EQ(c.idle_timeout_ms, 250);
+    T_EQ(c.handshake_timeout_ms, 2000);
+    T_EQ(c.shutdown_timeout_ms, 60000);
+    r = config_find_route(&c, "/echo?x=1", 9);
+    T_CHECK(r != NULL);
+    T_CHECK(r->handler == handler_find("echo"));
+    T_EQ(r->norigins, 2);
+    T_STREQ(r->origins[1], "http://localhost:8080");
+    T_EQ(r->max_session_duration_ms, 2000);
+    T_EQ(r->expire_code, 0xffffffffu);
+    T_STREQ(r->expire_reason, "over and out");
+    T_CHECK(config_find_route(&c, "/b", 2) != NULL);
+    T_CHECK(config_find_route(&c, "/echo/", 6) == NULL);
+    T_CHECK(config_find_route(&c, "/ech", 4) == NULL);
+    config_free(&c);
+}
+
+T_TEST(defaults)
+{
+    struct config c;
+    char err[CONFIG_ERR_LEN];
+
+    T_EQ(load(&c, BASE, err), 0);
+    T_EQ(c.nlisten, 2);
+    T_STREQ(c.listen[0].text, "0.0.0.0:4433");
+    T_STREQ(c.listen[1].text, "[::]:4433");
+    T_EQ(c.log_level, LOG_LVL_INFO);
+    T_EQ(c.max_buffer_bytes, 1024 * 1024);
+    T_EQ(c.idle_timeout_ms, 30000);
+    T_CHECK(c.routes == NULL);
+    config_free(&c);
+}
+
+T_TEST(errors_with_lines)
+{
+    T_CHECK(fails_at(BASE "[servr]\n", 4, "unknown section [servr]"));
+    T_CHECK(fails_at(BASE "foo = 1\n", 4, "unknown key 'foo' in [server]"));
+    T_CHECK(fails_at(BASE "[route /a]\nhandler = echo\nbar = 2\n", 6,
+                     "unknown key 'bar' in [route /a]"));
+    T_CHECK(fails_at(BASE "max_buffer_bytes = 12q\n", 4, "not a size"));
+    T_CHECK(fails_at(BASE "idle_timeout = 5h\n", 4, "not a duration"));
+    T_CHECK(fails_at(BASE "max_connections = 99999999999999999999999\n", 4,
+                     "not a whole number"));
+    T_CHECK(fails_at(BASE "max_connections = -1\n", 4, "not a whole number"));
+    T_CHECK(fails_at(BASE "max_connections = 0\n", 4, "out of range"));
+    T_CHECK(fails_at(BASE "max_buffer_bytes = 16G\n", 4, "out of range"));
+    T_CHECK(fails_at(BASE "log_level = loud\n", 4, "log_level"));
+    T_CHECK(fails_at(BASE "listen = 1.2.3.4\n", 4, "not an address:port"));
+    T_CHECK(fails_at(BASE "listen = [::1]\n", 4, "not an address:port"));
+    T_CHECK(fails_at(BASE "listen = 1.2.3.4:0\n", 4, "not an address:port"));
+    T_CHECK(fails_at(BASE "listen = 1.2.3.4:70000\n", 4,
+                     "not an address:port"));
+    T_CHECK(fails_at(BASE "listen = host:443\n", 4, "not an address:port"));
+    T_CHECK(fails_at(BASE "listen = 1.2.3.4:1,,1.2.3.4:2\n", 4, "empty item"));
+    T_CHECK(fails_at("[server]\ncert = /nonexistent/c.pem\n", 2,
+                     "No such file"));
+    T_CHECK(fails_at(BASE "[route /a]\nhandler = nope\n", 5,
+                     "unknown handler 'nope'"));
+    T_CHECK(fails_at(BASE "[route a]\n", 4, "must start with '/'"));
+    T_CHECK(fails_at(BASE "[route /a]\nhandler=echo\n[route /a]\n", 6,
+                     "already defined on line 4"));
+    T_CHECK(fails_at(BASE "[route /a]\n", 4, "has no 'handler'"));
+    T_CHECK(fails_at(BASE "garbage line\n", 4, "syntax error"));
+    T_CHECK(fails_at("x = 1\n[server]\n", 1, "outside of any section"));
+    T_CHECK(fails_at(BASE "[route /a]\nhandler = echo\nexpire_code = 4294967296\n",
+                     6, "out of range"));
+}
+
+T_TEST(limits)
+{
+    char body[4096];
+    size_t n;
+
+    /* more listen addresses than CONFIG_MAX_LISTEN, one per line */
+    n = (size_t)snprintf(body, sizeof(body), "%s", BASE);
+    for (int i = 0; i <= CONFIG_MAX_LISTEN; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n,
+                              "listen = 127.0.0.1:%d\n", 1000 + i);
+    T_CHECK(fails_at(body, 4 + CONFIG_MAX_LISTEN, "more than"));
+    /* a line longer than the INI parser holds */
+    n = (size_t)snprintf(body, sizeof(body), "%s[route /a]\nhandler = echo\n"
+                                             "expire_reason = ", BASE);
+    memset(body + n, 'r', 300);
+    strcpy(body + n + 300, "\n");
+    T_CHECK(fails_at(body, 6, "line longer than"));
+}
+
+T_TEST(missing_pieces)
+{
+    struct config c;
+    char err[CONFIG_ERR_LEN];
+
+    T_EQ(load(&c, "[server]\nkey = CERT\n", err), -1);
+    T_CHECK(strstr(err, ":0: ") && strstr(err, "'cert'"));
+    T_EQ(config_load(&c, "/nonexistent/wtrelayd.ini", err, sizeof(err)), -1);
+    T_CHECK(strstr(err, "/nonexistent/wtrelayd.ini:0: No such file"));
+    config_free(&c); /* safe after a failed load */
+}
+
+T_TEST(parsers)
+{
+    uint64_t v;
+    struct config_listen l;
+
+    T_EQ(config_parse_size("0", &v), 0);
+    T_EQ(v, 0);
+    T_EQ(config_parse_size("1k", &v), 0);
+    T_EQ(v, 1024);
+    T_EQ(config_parse_size("3M", &v), 0);
+    T_EQ(v, 3 * 1024 * 1024);
+    T_EQ(config_parse_size("1G", &v), 0);
+    T_EQ(v, 1024ULL * 1024 * 1024);
+    T_EQ(config_parse_size("", &v), -1);
+    T_EQ(config_parse_size("k", &v), -1);
+    T_EQ(config_parse_size("1kb", &v), -1);
+    T_EQ(config_parse_size(" 1", &v), -1);
+    T_EQ(config_parse_size("18446744073709551615G", &v), -1);
+    T_EQ(config_parse_duration_ms("30s", &v), 0);
+    T_EQ(v, 30000);
+    T_EQ(config_parse_duration_ms("250ms", &v), 0);
+    T_EQ(v, 250);
+    T_EQ(config_parse_duration_ms("2m", &v), 0);
+    T_EQ(v, 120000);
+    T_EQ(config_parse_duration_ms("0", &v), 0);
+    T_EQ(v, 0);
+    T_EQ(config_parse_duration_ms("5", &v), -1);
+    T_EQ(config_parse_duration_ms("5 s", &v), -1);
+    T_EQ(config_parse_addr("0.0.0.0:4433", &l), 0);
+    T_EQ(l.addr.ss_family, AF_INET);
+    T_EQ(config_parse_addr("[::]:1", &l), 0);
+    T_EQ(l.addr.ss_family, AF_INET6);
+    T_EQ(config_parse_addr("[::1:1", &l), -1);
+    T_EQ(config_parse_addr("::1:1", &l), -1);
+    T_EQ(config_parse_addr("1.2.3.4:", &l), -1);
+    T_EQ(config_parse_addr(":1", &l), -1);
+}
+
+int main(void)
+{
+    setup();
+    T_RUN(full_file);
+    T_RUN(defaults);
+    T_RUN(errors_with_lines);
+    T_RUN(limits);
+    T_RUN(missing_pieces);
+    T_RUN(parsers);
+    cleanup();
+    T_DONE();
+}

@@ -1,0 +1,336 @@
+/* Unit tests of src/wire.c: byte-exact encodings, every truncation point,
+ * malformed input. */
+#include <stdint.h>
+#include <string.h>
+
+#include "t.h"
+#include "wire.h"
+
+static const struct {
+    uint64_t v;
+    uint8_t b[8];
+    size_t n;
+} vectors[] = {
+    /* RFC 9000 Appendix A.1 */
+    {151288809941952652ULL, {0xc2, 0x19, 0x7c, 0x5e, 0xff, 0x14, 0xe8, 0x8c}, 8},
+    {494878333, {0x9d, 0x7f, 0x3e, 0x7d}, 4},
+    {15293, {0x7b, 0xbd}, 2},
+    {37, {0x25}, 1},
+    /* length boundaries */
+    {63, {0x3f}, 1},
+    {64, {0x40, 0x40}, 2},
+    {16383, {0x7f, 0xff}, 2},
+    {16384, {0x80, 0x00, 0x40, 0x00}, 4},
+    {(1ULL << 30) - 1, {0xbf, 0xff, 0xff, 0xff}, 4},
+    {1ULL << 30, {0xc0, 0, 0, 0, 0x40, 0, 0, 0}, 8},
+    {WIRE_VARINT_MAX, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 8},
+};
+
+T_TEST(varint_vectors)
+{
+    for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+        uint8_t b[8];
+        uint64_t v;
+
+        T_EQ(wire_varint_len(vectors[i].v), vectors[i].n);
+        T_EQ(wire_varint_encode(b, sizeof(b), vectors[i].v),
+             (ssize_t)vectors[i].n);
+        T_MEMEQ(b, vectors[i].b, vectors[i].n);
+        T_EQ(wire_varint_decode(vectors[i].b, vectors[i].n, &v),
+             (ssize_t)vectors[i].n);
+        T_EQ(v, vectors[i].v);
+    }
+}
+
+T_TEST(varint_non_shortest_and_limits)
+{
+    const uint8_t two[] = {0x40, 0x25};
+    uint8_t b[8];
+    uint64_t v;
+
+    T_EQ(wire_varint_decode(two, 2, &v), 2);
+    T_EQ(v, 37);
+    T_EQ(wire_varint_len(WIRE_VARINT_MAX + 1), 0);
+    T_EQ(wire_varint_encode(b, 8, WIRE_VARINT_MAX + 1), WIRE_ERR_MALFORMED);
+    T_EQ(wire_varint_encode(b, 1, 64), WIRE_ERR_NOBUF);
+    T_EQ(wire_varint_encode(b, 7, 1ULL << 30), WIRE_ERR_NOBUF);
+}
+
+T_TEST(varint_short_at_every_cut)
+{
+    for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+        uint64_t v;
+
+        for (size_t cut = 0; cut < vectors[i].n; cut++)
+            T_EQ(wire_varint_decode(vectors[i].b, cut, &v), WIRE_ERR_SHORT);
+    }
+}
+
+T_TEST(settings_round_trip)
+{
+    const struct wire_setting s[] = {
+        {WIRE_SETTING_QPACK_MAX_TABLE_CAPACITY, 4096},
+        {WIRE_SETTING_ENABLE_CONNECT_PROTOCOL, 1},
+        {WIRE_SETTING_H3_DATAGRAM, 1},
+        {WIRE_SETTING_H3_DATAGRAM_DRAFT04, 1},
+        {WIRE_SETTING_ENABLE_WEBTRANSPORT, 1},
+        {WIRE_SETTING_WT_MAX_SESSIONS_D07, 16},
+        {WIRE_SETTING_WT_ENABLED, 1},
+    };
+    struct wire_setting out[8];
+    uint8_t b[128];
+    uint64_t type, len;
+    size_t count;
+    ssize_t n, h;
+
+    n = wire_settings_encode(b, sizeof(b), s, 7);
+    T_CHECK(n > 0);
+    h = wire_frame_header_decode(b, (size_t)n, &type, &len);
+    T_CHECK(h > 0);
+    T_EQ(type, WIRE_H3_FRAME_SETTINGS);
+    T_EQ((size_t)h + len, (size_t)n);
+    T_EQ(wire_settings_decode(b + h, len, out, 8, &count), (ssize_t)len);
+    T_EQ(count, 7);
+    for (size_t i = 0; i < 7; i++) {
+        T_EQ(out[i].id, s[i].id);
+        T_EQ(out[i].value, s[i].value);
+    }
+    /* more settings than room: counted, not stored */
+    T_EQ(wire_settings_decode(b + h, len, out, 2, &count), (ssize_t)len);
+    T_EQ(count, 7);
+    T_EQ(out[1].id, WIRE_SETTING_ENABLE_CONNECT_PROTOCOL);
+    /* every output size below the whole frame fails cleanly */
+    for (size_t cap = 0; cap < (size_t)n; cap++)
+        T_EQ(wire_settings_encode(b, cap, s, 7), WIRE_ERR_NOBUF);
+}
+
+T_TEST(settings_malformed)
+{
+    const uint8_t dup[] = {0x08, 0x01, 0x33, 0x01, 0x08, 0x00};
+    const uint8_t cut[] = {0x08, 0x01, 0x33};
+    const uint8_t cut_varint[] = {0x08, 0x01, 0x80, 0x2b};
+    struct wire_setting out[4];
+    size_t count;
+
+    T_EQ(wire_settings_decode(dup, sizeof(dup), out, 4, &count),
+         WIRE_ERR_MALFORMED);
+    T_EQ(wire_settings_decode(cut, sizeof(cut), out, 4, &count),
+         WIRE_ERR_MALFORMED);
+    T_EQ(wire_settings_decode(cut_varint, sizeof(cut_varint), out, 4, &count),
+         WIRE_ERR_MALFORMED);
+    T_EQ(wire_settings_decode(dup, 0, out, 4, &count), 0);
+    T_EQ(count, 0);
+}
+
+T_TEST(goaway_bytes)
+{
+    const uint8_t want[] = {0x07, 0x02, 0x40, 0x40};
+    uint8_t b[8];
+
+    T_EQ(wire_goaway_encode(b, sizeof(b), 64), 4);
+    T_MEMEQ(b, want, 4);
+    T_EQ(wire_goaway_encode(b, 3, 64), WIRE_ERR_NOBUF);
+}
+
+T_TEST(capsule_header_split_everywhere)
+{
+    uint8_t b[2100];
+    uint64_t type, len;
+    ssize_t n = wire_close_capsule_encode(b, sizeof(b), 7, "bye", 3);
+
+    T_EQ(n, 2 + 1 + 4 + 3);
+    T_EQ(b[0], 0x68); /* 0x2843 as a 2-byte varint */
+    T_EQ(b[1], 0x43);
+    T_EQ(b[2], 7);
+    for (size_t cut = 0; cut < 3; cut++)
+        T_EQ(wire_capsule_header_decode(b, cut, &type, &len), WIRE_ERR_SHORT);
+    T_EQ(wire_capsule_header_decode(b, 3, &type, &len), 3);
+    T_EQ(type, WIRE_CAPSULE_CLOSE_SESSION);
+    T_EQ(len, 7);
+}
+
+T_TEST(close_capsule_round_trip)
+{
+    char reason[1025];
+    uint8_t b[1100];
+    uint64_t type, len;
+    const char *r;
+    size_t rl;
+    uint32_t code;
+    ssize_t n, h;
+
+    memset(reason, 'a', sizeof(reason));
+    n = wire_close_capsule_encode(b, sizeof(b), 0xdeadbeef, reason, 1024);
+    T_CHECK(n > 0);
+    h = wire_capsule_header_decode(b, (size_t)n, &type, &len);
+    T_EQ(len, 1028);
+    T_EQ(wire_close_capsule_decode(b + h, len, &code, &r, &rl), 0);
+    T_EQ(code, 0xdeadbeef);
+    T_EQ(rl, 1024);
+    T_CHECK(r == (const char *)b + h + 4);
+    T_EQ(wire_close_capsule_encode(b, sizeof(b), 1, reason, 1025),
+         WIRE_ERR_MALFORMED);
+    T_EQ(wire_close_capsule_encode(b, 10, 1, reason, 20), WIRE_ERR_NOBUF);
+    /* empty reason */
+    n = wire_close_capsule_encode(b, sizeof(b), 0, "", 0);
+    T_EQ(n, 3 + 4);
+    T_EQ(wire_close_capsule_decode(b + 3, 4, &code, &r, &rl), 0);
+    T_EQ(rl, 0);
+    T_EQ(code, 0);
+}
+
+T_TEST(close_capsule_malformed)
+{
+    uint8_t v[4 + 1025];
+    uint32_t code;
+    const char *r;
+    size_t rl;
+    static const uint8_t bad[][5] = {
+        {0xc0, 0x80},             /* overlong NUL */
+        {0xed, 0xa0, 0x80},       /* surrogate U+D800 */
+        {0xe2, 0x82},             /* truncated sequence */
+        {0xf4, 0x90, 0x80, 0x80}, /* past U+10FFFF */
+        {0xff},                   /* never valid */
+        {0x80},                   /* lone continuation */
+    };
+    static const size_t badlen[] = {2, 3, 2, 4, 1, 1};
+
+    memset(v, 0, sizeof(v));
+    T_EQ(wire_close_capsule_decode(v, 3, &code, &r, &rl), WIRE_ERR_MALFORMED);
+    memset(v + 4, 'x', 1025);
+    T_EQ(wire_close_capsule_decode(v, 4 + 1025, &code, &r, &rl),
+         WIRE_ERR_MALFORMED);
+    for (size_t i = 0; i < sizeof(badlen) / sizeof(badlen[0]); i++) {
+        memcpy(v + 4, bad[i], badlen[i]);
+        T_EQ(wire_close_capsule_decode(v, 4 + badlen[i], &code, &r, &rl),
+             WIRE_ERR_MALFORMED);
+    }
+    /* valid multi-byte UTF-8: é, €, 😀 */
+    memcpy(v + 4, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9);
+    T_EQ(wire_close_capsule_decode(v, 13, &code, &r, &rl), 0);
+    T_EQ(rl, 9);
+}
+
+T_TEST(drain_bytes)
+{
+    const uint8_t want[] = {0x80, 0x00, 0x78, 0xae, 0x00};
+    uint8_t b[8];
+
+    T_EQ(wire_drain_capsule_encode(b, sizeof(b)), 5);
+    T_MEMEQ(b, want, 5);
+    T_EQ(wire_drain_capsule_encode(b, 4), WIRE_ERR_NOBUF);
+}
+
+T_TEST(stream_prefix)
+{
+    uint8_t b[16];
+    enum wire_stream_kind k;
+    uint64_t sid, first;
+    ssize_t n;
+
+    for (int bidi = 0; bidi <= 1; bidi++) {
+        n = wire_stream_prefix_encode(b, sizeof(b), bidi, 16384);
+        T_EQ(n, (bidi ? 2 : 2) + 4);
+        T_EQ(b[0], 0x40); /* 0x41 / 0x54 take 2 bytes */
+        T_EQ(b[1], bidi ? 0x41 : 0x54);
+        for (ssize_t cut = 0; cut < n; cut++)
+            T_EQ(wire_stream_prefix_decode(b, (size_t)cut, bidi, &k, &sid,
+                                           &first),
+                 WIRE_ERR_SHORT);
+        T_EQ(wire_stream_prefix_decode(b, (size_t)n, bidi, &k, &sid, &first),
+             n);
+        T_EQ(k, WIRE_STREAM_WT);
+        T_EQ(sid, 16384);
+        /* the bidi signal on a uni stream is just an unknown type */
+        T_EQ(wire_stream_prefix_decode(b, (size_t)n, !bidi, &k, &sid, &first),
+             2);
+        T_EQ(k, WIRE_STREAM_OTHER);
+        T_EQ(first, bidi ? 0x41 : 0x54);
+    }
+    T_EQ(wire_stream_prefix_encode(b, sizeof(b), 1, 6), WIRE_ERR_MALFORMED);
+}
+
+T_TEST(stream_prefix_other_and_bad)
+{
+    const uint8_t control[] = {0x00, 0x04, 0x00};
+    const uint8_t qpack[] = {0x02};
+    const uint8_t headers[] = {0x01, 0x10, 0x00};
+    const uint8_t badsid[] = {0x40, 0x41, 0x05};
+    enum wire_stream_kind k;
+    uint64_t sid, first;
+
+    T_EQ(wire_stream_prefix_decode(control, 3, 0, &k, &sid, &first), 1);
+    T_EQ(k, WIRE_STREAM_OTHER);
+    T_EQ(first, 0);
+    T_EQ(wire_stream_prefix_decode(qpack, 1, 0, &k, &sid, NULL), 1);
+    T_EQ(k, WIRE_STREAM_OTHER);
+    T_EQ(wire_stream_prefix_decode(headers, 3, 1, &k, &sid, &first), 1);
+    T_EQ(k, WIRE_STREAM_OTHER);
+    T_EQ(first, WIRE_H3_FRAME_HEADERS);
+    T_EQ(wire_stream_prefix_decode(badsid, 3, 1, &k, &sid, &first),
+         WIRE_ERR_MALFORMED);
+}
+
+T_TEST(datagram_framing)
+{
+    uint8_t b[8];
+    uint64_t sid;
+    const uint8_t huge[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+    T_EQ(wire_datagram_header_encode(b, sizeof(b), 0), 1);
+    T_EQ(b[0], 0);
+    T_EQ(wire_datagram_header_encode(b, sizeof(b), 256), 2);
+    T_EQ(wire_datagram_decode(b, 2, &sid), 2);
+    T_EQ(sid, 256);
+    T_EQ(wire_datagram_header_encode(b, sizeof(b), 5), WIRE_ERR_MALFORMED);
+    T_EQ(wire_datagram_decode(b, 1, &sid), WIRE_ERR_MALFORMED);
+    T_EQ(wire_datagram_decode(b, 0, &sid), WIRE_ERR_MALFORMED);
+    T_EQ(wire_datagram_decode(huge, 8, &sid), WIRE_ERR_MALFORMED);
+}
+
+T_TEST(error_code_mapping)
+{
+    uint32_t c;
+
+    T_EQ(wire_wt_error_to_h3(0), WIRE_WT_ERROR_FIRST);
+    T_EQ(wire_wt_error_to_h3(0x1d), WIRE_WT_ERROR_FIRST + 0x1d);
+    T_EQ(wire_wt_error_to_h3(0x1e), WIRE_WT_ERROR_FIRST + 0x1f);
+    T_EQ(wire_wt_error_to_h3(0xffffffff), WIRE_WT_ERROR_LAST);
+    T_EQ(wire_wt_error_from_h3(WIRE_WT_ERROR_FIRST, &c), 0);
+    T_EQ(c, 0);
+    T_EQ(wire_wt_error_from_h3(WIRE_WT_ERROR_FIRST + 0x1f, &c), 0);
+    T_EQ(c, 0x1e);
+    T_EQ(wire_wt_error_from_h3(WIRE_WT_ERROR_LAST, &c), 0);
+    T_EQ(c, 0xffffffff);
+    /* the GREASE codepoint skipped between 0x1d and 0x1e */
+    T_EQ(wire_wt_error_from_h3(WIRE_WT_ERROR_FIRST + 0x1e, &c), -1);
+    T_EQ(wire_wt_error_from_h3(WIRE_WT_ERROR_FIRST - 1, &c), -1);
+    T_EQ(wire_wt_error_from_h3(WIRE_WT_ERROR_LAST + 1, &c), -1);
+    T_EQ(wire_wt_error_from_h3(0x100, &c), -1);
+    for (uint64_t n = 0; n <= 0xffffffffULL; n += 0x10001) {
+        uint64_t h = wire_wt_error_to_h3((uint32_t)n);
+
+        T_CHECK((h - 0x21) % 0x1f != 0);
+        T_EQ(wire_wt_error_from_h3(h, &c), 0);
+        T_EQ(c, (uint32_t)n);
+    }
+}
+
+int main(void)
+{
+    T_RUN(varint_vectors);
+    T_RUN(varint_non_shortest_and_limits);
+    T_RUN(varint_short_at_every_cut);
+    T_RUN(settings_round_trip);
+    T_RUN(settings_malformed);
+    T_RUN(goaway_bytes);
+    T_RUN(capsule_header_split_everywhere);
+    T_RUN(close_capsule_round_trip);
+    T_RUN(close_capsule_malformed);
+    T_RUN(drain_bytes);
+    T_RUN(stream_prefix);
+    T_RUN(stream_prefix_other_and_bad);
+    T_RUN(datagram_framing);
+    T_RUN(error_code_mapping);
+    T_DONE();
+}
