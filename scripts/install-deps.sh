@@ -19,7 +19,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 build_pkgs="build-essential pkg-config libev-dev libinih-dev libgnutls28-dev openssl"
 bp_pkgs="libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev"
-test_pkgs="chromium firefox-esr nodejs"
+test_pkgs="chromium firefox-esr"
 
 missing() {
     local out=""
@@ -44,7 +44,12 @@ apt_update() {
 }
 
 pkgs="$build_pkgs"
-[ "$want_test" = 1 ] && pkgs="$pkgs $test_pkgs"
+if [ "$want_test" = 1 ]; then
+    pkgs="$pkgs $test_pkgs"
+    # node may come from elsewhere (e.g. NodeSource); Debian's needs npm too.
+    command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+    command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
+fi
 m=$(missing $pkgs)
 if [ -n "$m" ]; then
     apt_update

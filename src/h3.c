@@ -30,12 +30,7 @@ void h3_adopt_stream(struct quic_conn *qc, int64_t stream_id)
 
 static void request_free(struct h3_request *r)
 {
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        r->h3->requests = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
+    LIST_REMOVE(r, link);
     free(r->method);
     free(r->protocol);
     free(r->scheme);
@@ -126,11 +121,7 @@ static int cb_begin_headers(nghttp3_conn *conn, int64_t stream_id,
     if (!r)
         return NGHTTP3_ERR_CALLBACK_FAILURE;
     r->stream_id = stream_id;
-    r->h3 = &qc->h3;
-    r->next = qc->h3.requests;
-    if (r->next)
-        r->next->prev = r;
-    qc->h3.requests = r;
+    LIST_INSERT_HEAD(&qc->h3.requests, r, link);
     nghttp3_conn_set_stream_user_data(conn, stream_id, r);
     return 0;
 }
@@ -300,6 +291,7 @@ int h3_conn_init(struct quic_conn *qc)
         return 0;
     h->ctrl_id = -1;
     buf_init(&h->ctrl);
+    LIST_INIT(&h->requests);
     nghttp3_settings_default(&settings);
     settings.qpack_max_dtable_capacity = QPACK_MAX_DTABLE;
     settings.qpack_encoder_max_dtable_capacity = QPACK_MAX_DTABLE;
@@ -338,8 +330,8 @@ void h3_conn_free(struct quic_conn *qc)
 {
     /* nghttp3_conn_del() calls no stream_close: what is open goes here.
      * wt_conn_free() has already detached every session. */
-    while (qc->h3.requests)
-        request_free(qc->h3.requests);
+    while (!LIST_EMPTY(&qc->h3.requests))
+        request_free(LIST_FIRST(&qc->h3.requests));
     if (qc->h3.h3)
         nghttp3_conn_del(qc->h3.h3);
     qc->h3.h3 = NULL;

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2.h>
@@ -26,7 +27,7 @@ struct h3_conn {
     int ctrl_blocked;
     int goaway_sent;
     int64_t max_client_bidi_id; /* highest request stream id seen */
-    struct h3_request *requests; /* live ones, freed with the connection */
+    LIST_HEAD(, h3_request) requests; /* live ones, freed with the conn */
 };
 
 /* A request stream's header block as received (bounded by nghttp3's
@@ -37,8 +38,7 @@ struct h3_request {
     int draft02;    /* sec-webtransport-http3-draft02: 1 */
     char *subprotocols; /* wt-available-protocols or its quiche spelling */
     struct wt_session *session; /* once accepted; NULL otherwise */
-    struct h3_conn *h3;
-    struct h3_request *prev, *next;
+    LIST_ENTRY(h3_request) link;
 };
 
 int h3_conn_init(struct quic_conn *qc);

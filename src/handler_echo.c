@@ -9,6 +9,7 @@
  * per stream.
  */
 #include <stdlib.h>
+#include <sys/queue.h>
 #include <string.h>
 
 #include "buf.h"
@@ -21,24 +22,18 @@ struct echo_pair {
     struct buf held; /* uni: bytes waiting for `out` to open */
     int held_fin;
     int waiting;
-    struct echo_pair *w_prev, *w_next;
+    LIST_ENTRY(echo_pair) w_link;
 };
 
 struct echo_session {
-    struct echo_pair *waiting; /* uni echoes waiting for a stream credit */
+    LIST_HEAD(, echo_pair) waiting; /* uni echoes waiting for a stream */
 };
 
-static void waiting_remove(struct echo_session *es, struct echo_pair *p)
+static void waiting_remove(struct echo_pair *p)
 {
     if (!p->waiting)
         return;
-    if (p->w_prev)
-        p->w_prev->w_next = p->w_next;
-    else
-        es->waiting = p->w_next;
-    if (p->w_next)
-        p->w_next->w_prev = p->w_prev;
-    p->w_prev = p->w_next = NULL;
+    LIST_REMOVE(p, w_link);
     p->waiting = 0;
 }
 
@@ -48,6 +43,7 @@ static int echo_session_open(struct wt_session *s)
 
     if (!es)
         return -1;
+    LIST_INIT(&es->waiting);
     s->hdata = es;
     return 0;
 }
@@ -62,10 +58,10 @@ static void echo_session_close(struct wt_session *s, uint32_t code,
     (void)reasonlen;
     /* Pairs go with their streams' stream_close; one whose input already
      * ended while it waited for an output stream has no stream left. */
-    while (es->waiting) {
-        struct echo_pair *p = es->waiting;
+    while (!LIST_EMPTY(&es->waiting)) {
+        struct echo_pair *p = LIST_FIRST(&es->waiting);
 
-        waiting_remove(es, p);
+        waiting_remove(p);
         if (!p->in) {
             buf_free(&p->held);
             free(p);
@@ -129,10 +125,7 @@ static void echo_stream_open(struct wt_stream *st)
     } else if (open_out(s, p) < 0) {
         /* the peer's uni stream limit: wait for MAX_STREAMS */
         p->waiting = 1;
-        p->w_next = es->waiting;
-        if (es->waiting)
-            es->waiting->w_prev = p;
-        es->waiting = p;
+        LIST_INSERT_HEAD(&es->waiting, p, w_link);
     }
 }
 
@@ -140,12 +133,12 @@ static void echo_streams_available(struct wt_session *s)
 {
     struct echo_session *es = s->hdata;
 
-    while (es->waiting) {
-        struct echo_pair *p = es->waiting;
+    while (!LIST_EMPTY(&es->waiting)) {
+        struct echo_pair *p = LIST_FIRST(&es->waiting);
 
         if (open_out(s, p) < 0)
             return;
-        waiting_remove(es, p);
+        waiting_remove(p);
     }
 }
 

@@ -40,9 +40,11 @@ static void final_cb(struct ev_loop *loop, ev_timer *w, int revents)
  * capsules a moment to leave, then close the connections. */
 static void close_sessions(struct ev_loop *loop)
 {
+    struct quic_conn *qc;
+
     ev_timer_stop(loop, &shutdown_w);
     ev_timer_stop(loop, &poll_w);
-    for (struct quic_conn *qc = server.conns; qc; qc = qc->next) {
+    LIST_FOREACH(qc, &server.conns, link) {
         wt_conn_close_sessions(qc, 0, "server shutting down");
         quic_conn_want_write(qc);
     }
@@ -60,11 +62,12 @@ static void shutdown_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+    struct quic_conn *qc;
     size_t open = 0;
 
     (void)w;
     (void)revents;
-    for (struct quic_conn *qc = server.conns; qc; qc = qc->next)
+    LIST_FOREACH(qc, &server.conns, link)
         open += wt_conn_open_sessions(qc);
     if (open == 0)
         close_sessions(loop);

@@ -458,10 +458,7 @@ static struct quic_conn *conn_new(struct quic_server *srv,
         goto fail;
     ev_init(&qc->timer, timer_cb);
     qc->timer.data = qc;
-    qc->next = srv->conns;
-    if (srv->conns)
-        srv->conns->prev = qc;
-    srv->conns = qc;
+    LIST_INSERT_HEAD(&srv->conns, qc, link);
     srv->nconns++;
     log_debug("conn %llu %s: new connection", (unsigned long long)qc->serial,
               qc->peer);
@@ -506,12 +503,7 @@ static void conn_free(struct quic_conn *qc)
         if (*p)
             *p = qc->dirty_next;
     }
-    if (qc->prev)
-        qc->prev->next = qc->next;
-    else
-        srv->conns = qc->next;
-    if (qc->next)
-        qc->next->prev = qc->prev;
+    LIST_REMOVE(qc, link);
     srv->nconns--;
     ngtcp2_conn_del(qc->conn);
     tls_session_free(qc->tls);
@@ -936,6 +928,7 @@ int quic_server_init(struct quic_server *srv, struct ev_loop *loop,
                      size_t errlen)
 {
     memset(srv, 0, sizeof(*srv));
+    LIST_INIT(&srv->conns);
     srv->loop = loop;
     srv->cfg = cfg;
     srv->tls = tls;
@@ -975,8 +968,8 @@ void quic_server_close_all(struct quic_server *srv)
 {
     struct quic_conn *qc, *next;
 
-    for (qc = srv->conns; qc; qc = next) {
-        next = qc->next;
+    for (qc = LIST_FIRST(&srv->conns); qc; qc = next) {
+        next = LIST_NEXT(qc, link);
         if (qc->state == QC_HANDSHAKE || qc->state == QC_ACTIVE) {
             conn_write(qc); /* flush CLOSE capsules already queued */
             quic_conn_close_app(qc, WIRE_H3_NO_ERROR, "server shutting down");
@@ -989,7 +982,7 @@ void quic_server_shutdown(struct quic_server *srv)
     struct quic_conn *qc;
 
     srv->shutting_down = 1;
-    for (qc = srv->conns; qc; qc = qc->next) {
+    LIST_FOREACH(qc, &srv->conns, link) {
         if (qc->state != QC_ACTIVE && qc->state != QC_HANDSHAKE)
             continue;
         h3_goaway(qc);
@@ -1002,8 +995,8 @@ void quic_server_shutdown(struct quic_server *srv)
 
 void quic_server_free(struct quic_server *srv)
 {
-    while (srv->conns)
-        conn_free(srv->conns);
+    while (!LIST_EMPTY(&srv->conns))
+        conn_free(LIST_FIRST(&srv->conns));
     for (size_t i = 0; i < srv->nsocks; i++) {
         ev_io_stop(srv->loop, &srv->io[i]);
         udp_close(&srv->socks[i]);

@@ -10,6 +10,7 @@
 
 #include <ev.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
@@ -49,8 +50,8 @@ struct quic_conn {
     int dirty; /* on the server's write list */
     struct h3_conn h3;
     struct wt_conn wt;
-    struct quic_conn *prev, *next;           /* all connections */
-    struct quic_conn *dirty_next;            /* write list */
+    LIST_ENTRY(quic_conn) link;   /* all connections */
+    struct quic_conn *dirty_next; /* write list */
 };
 
 struct quic_server {
@@ -64,7 +65,7 @@ struct quic_server {
     uint8_t static_secret[32];
     struct quic_cid_entry **cids; /* chained hash of connection IDs */
     size_t ncid_buckets, ncids;
-    struct quic_conn *conns;
+    LIST_HEAD(, quic_conn) conns;
     struct quic_conn *dirty;
     size_t nconns;
     uint64_t next_serial;

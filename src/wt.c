@@ -49,6 +49,9 @@ int wt_is_stream(const void *stream_user_data)
 void wt_conn_init(struct quic_conn *qc)
 {
     memset(&qc->wt, 0, sizeof(qc->wt));
+    LIST_INIT(&qc->wt.all);
+    LIST_INIT(&qc->wt.sessions);
+    TAILQ_INIT(&qc->wt.wq);
 }
 
 static const char *draft_name(enum wt_draft d)
@@ -67,19 +70,9 @@ static const char *draft_name(enum wt_draft d)
 
 static void wq_remove(struct wt_stream *st)
 {
-    struct wt_conn *w = &st->qc->wt;
-
     if (!st->in_wq)
         return;
-    if (st->wq_prev)
-        st->wq_prev->wq_next = st->wq_next;
-    else
-        w->wq_head = st->wq_next;
-    if (st->wq_next)
-        st->wq_next->wq_prev = st->wq_prev;
-    else
-        w->wq_tail = st->wq_prev;
-    st->wq_prev = st->wq_next = NULL;
+    TAILQ_REMOVE(&st->qc->wt.wq, st, wq_link);
     st->in_wq = 0;
 }
 
@@ -91,24 +84,16 @@ static int has_output(const struct wt_stream *st)
 
 static void wq_push(struct wt_stream *st)
 {
-    struct wt_conn *w = &st->qc->wt;
-
     if (st->in_wq || st->blocked || !has_output(st))
         return;
-    st->wq_prev = w->wq_tail;
-    st->wq_next = NULL;
-    if (w->wq_tail)
-        w->wq_tail->wq_next = st;
-    else
-        w->wq_head = st;
-    w->wq_tail = st;
+    TAILQ_INSERT_TAIL(&st->qc->wt.wq, st, wq_link);
     st->in_wq = 1;
     quic_conn_want_write(st->qc);
 }
 
 struct wt_stream *wt_next_stream(struct quic_conn *qc)
 {
-    return qc->wt.wq_head;
+    return TAILQ_FIRST(&qc->wt.wq);
 }
 
 size_t wt_stream_peek(struct wt_stream *st, ngtcp2_vec *vec, size_t nvec,
@@ -181,13 +166,7 @@ static void stream_detach(struct wt_stream *st)
     if (st->state == WT_STRM_OPEN && s) {
         if (ops_of(s)->stream_close)
             ops_of(s)->stream_close(st);
-        if (st->s_prev)
-            st->s_prev->s_next = st->s_next;
-        else
-            s->streams = st->s_next;
-        if (st->s_next)
-            st->s_next->s_prev = st->s_prev;
-        st->s_prev = st->s_next = NULL;
+        LIST_REMOVE(st, s_link);
         s->nstreams--;
     }
     wq_remove(st);
@@ -214,21 +193,13 @@ static struct wt_stream *stream_new(struct quic_conn *qc)
     st->qc = qc;
     buf_init(&st->out);
     buf_init(&st->held);
-    st->a_next = qc->wt.all;
-    if (st->a_next)
-        st->a_next->a_prev = st;
-    qc->wt.all = st;
+    LIST_INSERT_HEAD(&qc->wt.all, st, a_link);
     return st;
 }
 
 static void stream_free(struct wt_stream *st)
 {
-    if (st->a_prev)
-        st->a_prev->a_next = st->a_next;
-    else
-        st->qc->wt.all = st->a_next;
-    if (st->a_next)
-        st->a_next->a_prev = st->a_prev;
+    LIST_REMOVE(st, a_link);
     buf_free(&st->out);
     buf_free(&st->held);
     free(st);
@@ -240,7 +211,7 @@ struct wt_session *wt_session_find(struct quic_conn *qc, int64_t id)
 {
     struct wt_session *s;
 
-    for (s = qc->wt.sessions; s; s = s->next)
+    LIST_FOREACH(s, &qc->wt.sessions, link)
         if (s->id == id)
             return s;
     return NULL;
@@ -321,8 +292,8 @@ static void session_end(struct wt_session *s, uint32_t code,
     } else {
         queue_capsule(s, NULL, 0, 1);
     }
-    while (s->streams)
-        stream_abort(s->streams, WIRE_WT_SESSION_GONE);
+    while (!LIST_EMPTY(&s->streams))
+        stream_abort(LIST_FIRST(&s->streams), WIRE_WT_SESSION_GONE);
     dgram_purge(s);
     qc->wt.gone[qc->wt.ngone++ % WT_GONE_RING] = (uint64_t)s->id;
     /* Streams still waiting for this session will never get it. */
@@ -347,13 +318,7 @@ static void session_unlink(struct wt_session *s)
 {
     struct wt_conn *w = &s->qc->wt;
 
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        w->sessions = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->prev = s->next = NULL;
+    LIST_REMOVE(s, link);
     if (s->req) {
         ((struct h3_request *)s->req)->session = NULL;
         s->req = NULL;
@@ -430,6 +395,7 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     s->draft = draft;
     s->route = route;
     s->open = 1;
+    LIST_INIT(&s->streams);
     buf_init(&s->caps);
     ev_init(&s->expire, expire_cb);
     s->expire.data = s;
@@ -445,10 +411,7 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
         return -1;
     }
     req->session = s;
-    s->next = qc->wt.sessions;
-    if (s->next)
-        s->next->prev = s;
-    qc->wt.sessions = s;
+    LIST_INSERT_HEAD(&qc->wt.sessions, s, link);
     qc->wt.nopen++;
     SLOG(info, s, "opened %s (%s, origin %s, handler %s)", path,
          draft_name(draft), req->origin ? req->origin : "-",
@@ -605,15 +568,17 @@ static void deliver(struct wt_stream *st, const uint8_t *p, size_t n, int fin)
     ops_of(st->session)->stream_data(st, p, n, fin);
 }
 
-static void stream_open(struct wt_stream *st, struct wt_session *s)
+static void session_add_stream(struct wt_session *s, struct wt_stream *st)
 {
     st->session = s;
     st->state = WT_STRM_OPEN;
-    st->s_next = s->streams;
-    if (s->streams)
-        s->streams->s_prev = st;
-    s->streams = st;
+    LIST_INSERT_HEAD(&s->streams, st, s_link);
     s->nstreams++;
+}
+
+static void stream_open(struct wt_stream *st, struct wt_session *s)
+{
+    session_add_stream(s, st);
     if (ops_of(s)->stream_open)
         ops_of(s)->stream_open(st);
 }
@@ -843,7 +808,9 @@ void wt_on_extend_max_stream_data(struct quic_conn *qc, struct wt_stream *st)
 
 void wt_on_streams_available(struct quic_conn *qc)
 {
-    for (struct wt_session *s = qc->wt.sessions; s; s = s->next)
+    struct wt_session *s;
+
+    LIST_FOREACH(s, &qc->wt.sessions, link)
         if (s->open && ops_of(s)->session_streams_available)
             ops_of(s)->session_streams_available(s);
 }
@@ -920,13 +887,7 @@ struct wt_stream *wt_session_open_stream(struct wt_session *s, int bidi)
     }
     st->out_prefix = (uint8_t)n;
     /* linked without stream_open: the handler asked for it */
-    st->session = s;
-    st->state = WT_STRM_OPEN;
-    st->s_next = s->streams;
-    if (s->streams)
-        s->streams->s_prev = st;
-    s->streams = st;
-    s->nstreams++;
+    session_add_stream(s, st);
     wq_push(st);
     return st;
 }
@@ -1026,7 +987,9 @@ void wt_conn_drain(struct quic_conn *qc)
     uint8_t cap[8];
     ssize_t n = wire_drain_capsule_encode(cap, sizeof(cap));
 
-    for (struct wt_session *s = qc->wt.sessions; s; s = s->next)
+    struct wt_session *s;
+
+    LIST_FOREACH(s, &qc->wt.sessions, link)
         if (s->open && !s->caps_fin && n > 0)
             queue_capsule(s, cap, (size_t)n, 0);
 }
@@ -1034,7 +997,9 @@ void wt_conn_drain(struct quic_conn *qc)
 void wt_conn_close_sessions(struct quic_conn *qc, uint32_t code,
                             const char *reason)
 {
-    for (struct wt_session *s = qc->wt.sessions; s; s = s->next)
+    struct wt_session *s;
+
+    LIST_FOREACH(s, &qc->wt.sessions, link)
         if (s->open)
             wt_session_close(s, code, reason, strlen(reason));
 }
@@ -1068,10 +1033,12 @@ void wt_conn_free(struct quic_conn *qc)
 {
     struct wt_conn *w = &qc->wt;
 
-    for (struct wt_session *s = w->sessions; s; s = s->next)
+    struct wt_session *s;
+
+    LIST_FOREACH(s, &w->sessions, link)
         session_end(s, 0, "", 0, 0, "connection");
-    while (w->sessions)
-        session_unlink(w->sessions);
+    while (!LIST_EMPTY(&w->sessions))
+        session_unlink(LIST_FIRST(&w->sessions));
     while (w->pending)
         stream_abort(w->pending, WIRE_WT_SESSION_GONE);
     while (w->dq_head)
@@ -1079,8 +1046,8 @@ void wt_conn_free(struct quic_conn *qc)
     wt_conn_collect(qc);
     /* No ngtcp2 callback runs for this connection any more: the streams
      * still waiting for stream_close go now. */
-    while (w->all) {
-        struct wt_stream *st = w->all;
+    while (!LIST_EMPTY(&w->all)) {
+        struct wt_stream *st = LIST_FIRST(&w->all);
 
         stream_detach(st);
         ngtcp2_conn_set_stream_user_data(qc->conn, st->id, NULL);

@@ -17,6 +17,7 @@
 #include <ev.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/uio.h>
 
 #include <ngtcp2/ngtcp2.h>
@@ -55,11 +56,14 @@ struct wt_stream {
     struct buf out;     /* bytes to send; kept until acked */
     struct buf held;    /* bytes received while PENDING */
     void *hdata;        /* the handler's */
-    struct wt_stream *s_prev, *s_next;   /* session's streams */
-    struct wt_stream *wq_prev, *wq_next; /* connection's write queue */
-    struct wt_stream *p_next;            /* pending list, then gc list */
-    struct wt_stream *a_prev, *a_next;   /* every stream of the connection */
+    LIST_ENTRY(wt_stream) s_link;   /* session's streams */
+    TAILQ_ENTRY(wt_stream) wq_link; /* connection's write queue */
+    LIST_ENTRY(wt_stream) a_link;   /* every stream of the connection */
+    struct wt_stream *p_next;       /* pending list, then gc list */
 };
+
+LIST_HEAD(wt_stream_list, wt_stream);
+TAILQ_HEAD(wt_stream_queue, wt_stream);
 
 struct wt_session {
     struct quic_conn *qc;
@@ -78,21 +82,23 @@ struct wt_session {
     int cin;       /* inside a capsule value */
     uint64_t ctype, clen, cgot;
     uint8_t cval[4 + 1024]; /* values we parse (CLOSE); others skipped */
-    struct wt_stream *streams;
+    struct wt_stream_list streams;
     size_t nstreams;
     size_t ndgrams; /* queued for sending */
     ev_timer expire;
-    struct wt_session *prev, *next;
+    LIST_ENTRY(wt_session) link;
     struct wt_session *gc_next;
 };
+
+LIST_HEAD(wt_session_list, wt_session);
 
 #define WT_GONE_RING 32
 
 struct wt_conn {
-    struct wt_stream *all;       /* every wt_stream object, for teardown */
-    struct wt_session *sessions; /* open and closing */
+    struct wt_stream_list all;       /* every wt_stream, for teardown */
+    struct wt_session_list sessions; /* open and closing */
     size_t nopen;
-    struct wt_stream *wq_head, *wq_tail;
+    struct wt_stream_queue wq;       /* streams with something to send */
     struct wt_stream *pending;
     size_t npending;
     struct wt_dgram *dq_head, *dq_tail;
