@@ -241,6 +241,11 @@ static int cb_reset_stream(nghttp3_conn *conn, int64_t stream_id,
 
     (void)conn;
     (void)stream_user_data;
+    /* nghttp3 rejects malformed requests (a CONNECT without :authority or
+     * :path, bad pseudo-headers) this way, usually with H3_MESSAGE_ERROR. */
+    log_debug("conn %llu %s: stream %lld: reset by HTTP/3 with 0x%llx",
+              (unsigned long long)qc->serial, qc->peer, (long long)stream_id,
+              (unsigned long long)app_error_code);
     ngtcp2_conn_shutdown_stream_write(qc->conn, 0, stream_id, app_error_code);
     return 0;
 }
