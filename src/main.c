@@ -16,7 +16,7 @@
 #define WTRELAYD_VERSION "0.1.0"
 
 static struct quic_server server;
-static ev_signal sigint_w, sigterm_w;
+static ev_signal sigint_w, sigterm_w, sighup_w;
 static ev_timer shutdown_w, final_w, poll_w;
 static int signals_seen;
 
@@ -71,6 +71,15 @@ static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
         open += wt_conn_open_sessions(qc);
     if (open == 0)
         close_sessions(loop);
+}
+
+/* Until reload exists, HUP must not kill a running daemon (its default). */
+static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    log_warn("SIGHUP: configuration reload is not supported yet; ignored");
 }
 
 static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -154,6 +163,8 @@ int main(int argc, char **argv)
     ev_signal_init(&sigterm_w, signal_cb, SIGTERM);
     ev_signal_start(loop, &sigint_w);
     ev_signal_start(loop, &sigterm_w);
+    ev_signal_init(&sighup_w, sighup_cb, SIGHUP);
+    ev_signal_start(loop, &sighup_w);
     ev_init(&shutdown_w, shutdown_cb);
     ev_init(&final_w, final_cb);
     ev_init(&poll_w, poll_cb);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Datagrams that are not QUIC, or are broken QUIC, are dropped without a
-# trace: the daemon keeps serving sessions, old and new.
+# trace: the daemon keeps serving sessions, old and new.  Stray signals too.
 . "$(dirname "$0")/lib.sh"
 it_setup
 start_daemon
@@ -39,4 +39,11 @@ busy() {
     wait $p
 }
 check garbage-during-echo busy
+
+# SIGHUP (a reflex for "reload") must not kill the daemon
+hup() {
+    kill -HUP "$DAEMON_PID" && log_has "SIGHUP: configuration reload is not supported" && daemon_alive
+}
+check sighup-ignored hup
+check sighup-then-echo probe echo-bidi /echo 1
 it_finish
