@@ -161,6 +161,15 @@ static void stream_detach(struct wt_stream *st)
 {
     struct wt_session *s = st->session;
 
+    /* Bytes nobody will consume now still hold connection-level credit
+     * (held while PENDING, or delivered and not yet consumed): return it,
+     * or a connection whose streams get reset would slowly stall. */
+    if (st->rx_delivered > st->rx_consumed &&
+        (st->state == WT_STRM_PENDING || st->state == WT_STRM_OPEN))
+        ngtcp2_conn_extend_max_offset(st->qc->conn,
+                                      st->rx_delivered - st->rx_consumed);
+    st->rx_consumed = st->rx_delivered;
+
     if (st->state == WT_STRM_PENDING)
         pending_remove(st);
     if (st->state == WT_STRM_OPEN && s) {
@@ -634,6 +643,7 @@ static void stream_attach(struct quic_conn *qc, struct wt_stream *st,
             goto discard;
         }
         stream_open(st, s);
+        st->rx_delivered += n;
         if (st->state == WT_STRM_OPEN)
             deliver(st, p, n, fin);
         return;
@@ -656,11 +666,11 @@ static void stream_attach(struct quic_conn *qc, struct wt_stream *st,
     st->p_next = qc->wt.pending;
     qc->wt.pending = st;
     qc->wt.npending++;
-    if (n && buf_append(&st->held, p, n) < 0) {
-        stream_abort(st, WIRE_H3_INTERNAL_ERROR);
-        goto discard;
-    }
-    st->fin_recv = fin;
+    st->rx_delivered += n;
+    if (n && buf_append(&st->held, p, n) < 0)
+        stream_abort(st, WIRE_H3_INTERNAL_ERROR); /* credits the n bytes */
+    else
+        st->fin_recv = fin;
     return;
 discard:
     ngtcp2_conn_extend_max_offset(qc->conn, n);
@@ -736,6 +746,7 @@ int wt_on_stream_data(struct quic_conn *qc, int64_t id, struct wt_stream *st,
     case WT_STRM_CLASSIFY:
         return classify(qc, st, p, n, fin);
     case WT_STRM_PENDING:
+        st->rx_delivered += n;
         if (n && buf_append(&st->held, p, n) < 0) {
             stream_abort(st, WIRE_H3_INTERNAL_ERROR);
             return 0;
@@ -743,6 +754,7 @@ int wt_on_stream_data(struct quic_conn *qc, int64_t id, struct wt_stream *st,
         st->fin_recv |= fin;
         return 0;
     case WT_STRM_OPEN:
+        st->rx_delivered += n;
         deliver(st, p, n, fin);
         return 0;
     case WT_STRM_DETACHED:
@@ -836,8 +848,12 @@ int wt_stream_write(struct wt_stream *st, const uint8_t *p, size_t n, int fin)
 
 void wt_stream_consume(struct wt_stream *st, size_t n)
 {
-    if (n == 0)
+    /* Once detached, stream_detach() has returned the credit already. */
+    if (n == 0 || st->state != WT_STRM_OPEN)
         return;
+    if (n > st->rx_delivered - st->rx_consumed)
+        n = (size_t)(st->rx_delivered - st->rx_consumed);
+    st->rx_consumed += n;
     ngtcp2_conn_extend_max_stream_offset(st->qc->conn, st->id, n);
     ngtcp2_conn_extend_max_offset(st->qc->conn, n);
     quic_conn_want_write(st->qc);

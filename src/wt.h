@@ -55,6 +55,9 @@ struct wt_stream {
     uint8_t out_prefix; /* prefix bytes at the start of `out` (ours) */
     struct buf out;     /* bytes to send; kept until acked */
     struct buf held;    /* bytes received while PENDING */
+    /* Received bytes past the prefix, and how many of them were credited
+     * back: the rest is credited when the handler's view ends. */
+    uint64_t rx_delivered, rx_consumed;
     void *hdata;        /* the handler's */
     LIST_ENTRY(wt_stream) s_link;   /* session's streams */
     TAILQ_ENTRY(wt_stream) wq_link; /* connection's write queue */
