@@ -16,6 +16,10 @@
 
 #define SCID_LEN 18
 #define MAX_PKTS_PER_READ 64
+/* Short header (1 + 20-byte CID + 4-byte packet number), AEAD tag (16),
+ * DATAGRAM frame type and length (1 + 4): what a datagram needs besides
+ * its own bytes to fit a packet. */
+#define DGRAM_OVERHEAD 46
 
 struct quic_cid_entry {
     ngtcp2_cid cid;
@@ -695,6 +699,15 @@ static void conn_write(struct quic_conn *qc)
         if (src == SRC_NONE && wt_datagram_pending(qc)) {
             ngtcp2_vec dv[2];
             size_t ndv = wt_datagram_peek(qc, dv);
+
+            /* ngtcp2 answers 0 (not an error) for a datagram that cannot
+             * fit a packet on this path; left queued it would block the
+             * queue, and the ACKs behind it, for good. */
+            if (dv[0].len + dv[1].len + DGRAM_OVERHEAD >
+                ngtcp2_conn_get_path_max_tx_udp_payload_size(conn)) {
+                wt_datagram_pop(qc, 0);
+                continue;
+            }
 
             nwrite = ngtcp2_conn_writev_datagram(
                 conn, &ps.path, &pi, out, maxpkt, &accepted,
