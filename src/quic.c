@@ -811,14 +811,12 @@ static void send_refused(struct quic_server *srv, struct udp_sock *s,
                          const ngtcp2_pkt_hd *hd)
 {
     uint8_t out[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
-    ngtcp2_cid scid;
     ngtcp2_ssize n;
 
-    scid.datalen = SCID_LEN;
-    if (fill_random(scid.data, SCID_LEN) < 0)
-        return;
+    /* The client's own DCID keys the Initial packet: the only keys it can
+     * decrypt with before it has heard from us. */
     n = ngtcp2_crypto_write_connection_close(
-        out, sizeof(out), hd->version, &hd->scid, &scid,
+        out, sizeof(out), hd->version, &hd->scid, &hd->dcid,
         NGTCP2_CONNECTION_REFUSED, NULL, 0);
     if (n > 0)
         udp_send(s, local, remote, 0, out, (size_t)n, 0);
