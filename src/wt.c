@@ -284,8 +284,14 @@ static void session_end(struct wt_session *s, uint32_t code,
         return;
     s->open = 0;
     qc->wt.nopen--;
-    SLOG(info, s, "closed by %s: code=%u reason=\"%.*s\"", who, code,
-         (int)(reasonlen > 200 ? 200 : reasonlen), reason ? reason : "");
+    SLOG(info, s,
+         "closed by %s: code=%u reason=\"%.*s\" (%.3fs, %llu streams, "
+         "%llu bytes in, %llu out, %llu/%llu datagrams in/out)",
+         who, code, (int)(reasonlen > 200 ? 200 : reasonlen),
+         reason ? reason : "", ev_now(qc->srv->loop) - s->opened,
+         (unsigned long long)s->streams_total,
+         (unsigned long long)s->rx_bytes, (unsigned long long)s->tx_bytes,
+         (unsigned long long)s->dgrams_in, (unsigned long long)s->dgrams_out);
     ev_timer_stop(qc->srv->loop, &s->expire);
     if (ops_of(s)->session_close)
         ops_of(s)->session_close(s, code, reason, reasonlen);
@@ -404,6 +410,7 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     s->draft = draft;
     s->route = route;
     s->open = 1;
+    s->opened = ev_now(qc->srv->loop);
     LIST_INIT(&s->streams);
     buf_init(&s->caps);
     ev_init(&s->expire, expire_cb);
@@ -574,11 +581,13 @@ static void deliver(struct wt_stream *st, const uint8_t *p, size_t n, int fin)
         st->fin_recv = 1;
     if (n == 0 && !fin)
         return;
+    st->session->rx_bytes += n;
     ops_of(st->session)->stream_data(st, p, n, fin);
 }
 
 static void session_add_stream(struct wt_session *s, struct wt_stream *st)
 {
+    s->streams_total++;
     st->session = s;
     st->state = WT_STRM_OPEN;
     LIST_INSERT_HEAD(&s->streams, st, s_link);
@@ -840,6 +849,7 @@ int wt_stream_write(struct wt_stream *st, const uint8_t *p, size_t n, int fin)
         return -1;
     if (n && buf_append(&st->out, p, n) < 0)
         return -1;
+    st->session->tx_bytes += n;
     if (fin)
         st->fin_queued = 1;
     wq_push(st);
@@ -927,6 +937,7 @@ void wt_on_datagram(struct quic_conn *qc, const uint8_t *p, size_t n)
              (unsigned long long)sid);
         return;
     }
+    s->dgrams_in++;
     if (ops_of(s)->datagram)
         ops_of(s)->datagram(s, p + r, n - (size_t)r);
 }
@@ -961,6 +972,7 @@ int wt_session_send_datagram(struct wt_session *s, const uint8_t *p, size_t n)
         w->dq_head = d;
     w->dq_tail = d;
     s->ndgrams++;
+    s->dgrams_out++;
     quic_conn_want_write(s->qc);
     return 0;
 }

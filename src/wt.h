@@ -88,6 +88,9 @@ struct wt_session {
     struct wt_stream_list streams;
     size_t nstreams;
     size_t ndgrams; /* queued for sending */
+    /* totals for the close log line */
+    ev_tstamp opened;
+    uint64_t streams_total, rx_bytes, tx_bytes, dgrams_in, dgrams_out;
     ev_timer expire;
     LIST_ENTRY(wt_session) link;
     struct wt_session *gc_next;
