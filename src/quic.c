@@ -293,10 +293,12 @@ static int cb_stream_stop_sending(ngtcp2_conn *conn, int64_t stream_id,
     struct quic_conn *qc = user_data;
 
     (void)conn;
-    if (wt_is_stream(stream_user_data)) {
-        wt_on_stop_sending(qc, stream_user_data, app_error_code);
+    (void)app_error_code;
+    /* Despite its name this reports our own STOP_SENDING (ngtcp2 1.11 has no
+     * callback for the peer's; see wt_stream_shut_wr).  WebTransport streams
+     * need nothing more: whoever shut the read side has already cleaned up. */
+    if (wt_is_stream(stream_user_data))
         return 0;
-    }
     return h3_stream_reset(qc, stream_id) == 0 ? 0
                                                : NGTCP2_ERR_CALLBACK_FAILURE;
 }

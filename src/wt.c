@@ -124,10 +124,19 @@ void wt_stream_blocked(struct wt_stream *st)
     st->blocked = 1;
 }
 
+/* ngtcp2 1.11 has no callback for a received STOP_SENDING: it resets the
+ * stream itself, and the first write after that fails with SHUT_WR.  This is
+ * where the handler learns of it (the peer's code is not exposed: 0). */
 void wt_stream_shut_wr(struct wt_stream *st)
 {
     wq_remove(st);
+    if (st->write_closed)
+        return;
     st->write_closed = 1;
+    if (st->state == WT_STRM_OPEN && ops_of(st->session)->stream_stop_sending) {
+        log_debug("stream %" PRId64 ": the peer stopped reading it", st->id);
+        ops_of(st->session)->stream_stop_sending(st, 0);
+    }
 }
 
 /* ---- stream lifetime ---- */
@@ -800,16 +809,6 @@ void wt_on_stream_reset(struct quic_conn *qc, struct wt_stream *st,
     } else if (st->state != WT_STRM_DETACHED) {
         stream_abort(st, WIRE_H3_REQUEST_CANCELLED);
     }
-}
-
-void wt_on_stop_sending(struct quic_conn *qc, struct wt_stream *st,
-                        uint64_t code)
-{
-    (void)qc;
-    wq_remove(st);
-    st->write_closed = 1; /* ngtcp2 answers with RESET_STREAM itself */
-    if (st->state == WT_STRM_OPEN && ops_of(st->session)->stream_stop_sending)
-        ops_of(st->session)->stream_stop_sending(st, app_code(code));
 }
 
 void wt_on_acked(struct quic_conn *qc, struct wt_stream *st, uint64_t n)

@@ -179,8 +179,6 @@ void wt_on_stream_close(struct quic_conn *qc, struct wt_stream *st,
                         uint64_t code);
 void wt_on_stream_reset(struct quic_conn *qc, struct wt_stream *st,
                         uint64_t code);
-void wt_on_stop_sending(struct quic_conn *qc, struct wt_stream *st,
-                        uint64_t code);
 void wt_on_acked(struct quic_conn *qc, struct wt_stream *st, uint64_t n);
 void wt_on_extend_max_stream_data(struct quic_conn *qc, struct wt_stream *st);
 void wt_on_streams_available(struct quic_conn *qc);

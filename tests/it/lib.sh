@@ -178,14 +178,14 @@ stop_daemon() {
     return 0
 }
 
-# probe [--timeout S] [--draft N] [--verbose] [--no-grease] SCENARIO ARGS...
+# probe [--timeout S] [--draft N] [--window BYTES] [--verbose] [--no-grease] SCENARIO ARGS...
 # Output: $TMP/probe.out (result line), $TMP/probe.err (diagnostics).
 PROBE_HOST=127.0.0.1
 probe() {
     local opts=()
     while [ $# -gt 0 ]; do
         case "$1" in
-        --timeout | --draft | --ca) opts+=("$1" "$2"); shift 2 ;;
+        --timeout | --draft | --ca | --window) opts+=("$1" "$2"); shift 2 ;;
         --*) opts+=("$1"); shift ;;
         *) break ;;
         esac

@@ -207,7 +207,11 @@ struct pstream {
      * until exit (ngtcp2 references unacknowledged bytes). */
     uint8_t *out;
     size_t outlen, outsent;
+    size_t prefix_len; /* WebTransport prefix at the start of `out` */
     bool out_fin, fin_sent, blocked, shut_wr;
+    /* while `hold`, received bytes are kept but not credited back */
+    bool hold;
+    size_t held;
     /* receive side */
     struct bytes pre; /* unclassified peer stream */
     struct bytes in;  /* WebTransport payload (prefix stripped) */
@@ -270,7 +274,8 @@ struct probe {
     /* options */
     double timeout;
     int draft;
-    bool insecure, grease;
+    bool insecure, grease, split_prefix;
+    size_t window; /* our initial per-stream receive window; 0 = default */
     const char *cafile;
     const char *host, *port, *scenario;
     char **args;
@@ -399,6 +404,7 @@ static struct pstream *wt_open(struct probe *p, uint64_t session_id, bool bidi,
         return NULL;
     }
     st->session_id = session_id;
+    st->prefix_len = (size_t)n;
     dbg("opened %s WebTransport stream %" PRId64 " for session %" PRIu64
         " (%zu bytes%s)",
         bidi ? "bidi" : "uni", st->id, session_id, len, fin ? " + FIN" : "");
@@ -952,7 +958,10 @@ static int stream_input(struct probe *p, struct pstream *st,
         return feed_h3(p, st->id, data, len, fin);
     case SK_WT:
         bytes_append(&st->in, data, len);
-        extend_credit(p, st->id, len);
+        if (st->hold)
+            st->held += len;
+        else
+            extend_credit(p, st->id, len);
         if (fin)
             st->fin_recv = true;
         return 0;
@@ -1124,21 +1133,16 @@ static int on_stream_reset(ngtcp2_conn *conn, int64_t stream_id,
     return 0;
 }
 
+/* ngtcp2 reports here our own STOP_SENDING, not the server's: ngtcp2 1.11
+ * has no callback for a received one (we notice it as SHUT_WR on write). */
 static int on_stream_stop_sending(ngtcp2_conn *conn, int64_t stream_id,
                                   uint64_t app_error_code, void *ud, void *sud)
 {
-    struct probe *p = ud;
     (void)conn;
+    (void)ud;
     (void)sud;
-    struct pstream *st = stream_find(p, stream_id);
-    note("stream %" PRId64 ": STOP_SENDING from server, code 0x%" PRIx64,
-         stream_id, app_error_code);
-    if (!st)
-        return 0;
-    st->stop_recv = true;
-    st->stop_code = app_error_code;
-    if (st->kind != SK_H3)
-        st->shut_wr = true;
+    dbg("stream %" PRId64 ": we stop reading it, code 0x%" PRIx64, stream_id,
+        app_error_code);
     return 0;
 }
 
@@ -1617,6 +1621,7 @@ static int write_packets(struct probe *p)
         nghttp3_vec vec[16];
         nghttp3_ssize cnt = 0;
         struct pstream *raw = NULL;
+        bool split = false;
         bool data_ok = ngtcp2_conn_get_max_data_left(p->conn) > 0;
 
         if (p->h3_bound && data_ok) {
@@ -1633,12 +1638,19 @@ static int write_packets(struct probe *p)
             if (raw) {
                 sid = raw->id;
                 cnt = 0;
+                fin = raw->out_fin;
                 if (raw->outsent < raw->outlen) {
                     vec[0].base = raw->out + raw->outsent;
                     vec[0].len = raw->outlen - raw->outsent;
                     cnt = 1;
+                    /* --split-prefix: one prefix byte per packet, so the
+                     * server must reassemble the stream signal */
+                    if (p->split_prefix && raw->outsent < raw->prefix_len) {
+                        vec[0].len = 1;
+                        fin = 0;
+                        split = true;
+                    }
                 }
-                fin = raw->out_fin;
             }
         }
         ngtcp2_pkt_info pi;
@@ -1678,7 +1690,7 @@ static int write_packets(struct probe *p)
             continue;
         }
 
-        uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
+        uint32_t flags = split ? 0 : NGTCP2_WRITE_STREAM_FLAG_MORE;
         if (fin)
             flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
         ngtcp2_ssize ndatalen = -1;
@@ -1977,7 +1989,8 @@ static int quic_init(struct probe *p)
         settings.log_printf = quic_log;
     ngtcp2_transport_params params;
     ngtcp2_transport_params_default(&params);
-    params.initial_max_stream_data_bidi_local = 4 * 1024 * 1024;
+    params.initial_max_stream_data_bidi_local =
+        p->window ? p->window : 4 * 1024 * 1024;
     params.initial_max_stream_data_bidi_remote = 1024 * 1024;
     params.initial_max_stream_data_uni = 1024 * 1024;
     params.initial_max_data = 16 * 1024 * 1024;
@@ -2848,6 +2861,210 @@ static void sc_draft(struct probe *p)
            p->a->draft_hdr, ids);
 }
 
+/* no-read PATH BYTES MAXSTALL: sends BYTES on a bidi stream without reading
+ * the echo (no flow-control credit back).  The server must stop accepting
+ * once its echo buffer and our window are full: the stall point must be at
+ * most MAXSTALL bytes.  Then we read, and the whole echo must arrive intact. */
+static struct echo *g_nr;
+static size_t g_nr_last;
+
+static void sc_no_read(struct probe *p)
+{
+    int i = 0;
+    const char *path = arg_path(p, &i);
+    size_t bytes, maxstall;
+    if (!arg_size(p, i, 0, &bytes) || !arg_size(p, i + 1, 0, &maxstall) ||
+        bytes == 0) {
+        finish(p, EXIT_USAGE, "%s: bad byte counts", current->name);
+        return;
+    }
+    if (need_session(p, &p->a, path, "A") <= 0)
+        return;
+    if (p->phase == 0) {
+        if (!g_nr)
+            g_nr = echo_start(p, p->a, bytes, 7, false);
+        if (echo_poll(p, g_nr) < 0) {
+            finish(p, EXIT_NOPASS, "%s FAIL: %s", current->name, g_nr->err);
+            return;
+        }
+        if (g_nr->state != 1) {
+            WAIT("waiting to open the stream");
+            return;
+        }
+        g_nr->st->hold = true;
+        g_nr_last = g_nr->st->outsent;
+        p->t_mark = now_ns();
+        p->phase = 1;
+    }
+    if (p->phase == 1) {
+        struct pstream *st = g_nr->st;
+        if (echo_poll(p, g_nr) < 0) {
+            finish(p, EXIT_NOPASS, "%s FAIL: %s", current->name, g_nr->err);
+            return;
+        }
+        if (st->outsent != g_nr_last) {
+            g_nr_last = st->outsent;
+            p->t_mark = now_ns();
+        }
+        if (st->outsent == st->outlen) {
+            finish(p, EXIT_NOPASS,
+                   "%s FAIL: all %zu bytes were accepted without reading "
+                   "(%zu echoed back unread)",
+                   current->name, bytes, st->in.len);
+            return;
+        }
+        if (now_ns() - p->t_mark < 500 * 1000000ULL) {
+            WAIT("waiting for the sender to stall");
+            return;
+        }
+        size_t stall = st->outsent - st->prefix_len;
+        if (stall > maxstall) {
+            finish(p, EXIT_NOPASS,
+                   "%s FAIL: stalled only after %zu bytes (limit %zu)",
+                   current->name, stall, maxstall);
+            return;
+        }
+        snprintf(p->saved, sizeof(p->saved),
+                 "stalled at %zu bytes (%zu echoed unread)", stall, st->in.len);
+        st->hold = false;
+        extend_credit(p, st->id, st->held);
+        st->held = 0;
+        p->phase = 2;
+    }
+    int r = echo_poll(p, g_nr);
+    if (r < 0) {
+        finish(p, EXIT_NOPASS, "%s FAIL: %s", current->name, g_nr->err);
+        return;
+    }
+    if (r == 0) {
+        WAIT("waiting for the echo after reading resumed");
+        return;
+    }
+    if (!session_intact(p, p->a, "A"))
+        return;
+    finish(p, EXIT_PASS, "%s ok: %s, then %zu bytes echoed intact",
+           current->name, p->saved, bytes);
+}
+
+/* reset-loop [PATH] ROUNDS BYTES: ROUNDS times, sends up to BYTES on a bidi
+ * stream without reading the echo, then resets it.  Whatever the server had
+ * received on those streams must be credited back at connection level, so a
+ * full-size echo still works afterwards. */
+static struct echo *g_rl_last;
+
+static void sc_reset_loop(struct probe *p)
+{
+    int i = 0;
+    const char *path = arg_path(p, &i);
+    size_t rounds, bytes;
+    if (!arg_size(p, i, 0, &rounds) || !arg_size(p, i + 1, 0, &bytes) ||
+        rounds == 0 || bytes == 0) {
+        finish(p, EXIT_USAGE, "%s: bad arguments", current->name);
+        return;
+    }
+    if (need_session(p, &p->a, path, "A") <= 0)
+        return;
+    while (p->counter < rounds) {
+        if (!p->probe_st) {
+            uint8_t *data = xmalloc(bytes);
+            fill_pattern(data, bytes, (uint32_t)p->counter);
+            p->probe_st = wt_open(p, (uint64_t)p->a->id, true, data, bytes,
+                                  false);
+            free(data);
+            if (!p->probe_st) {
+                WAIT("waiting for stream credit");
+                return;
+            }
+            p->probe_st->hold = true;
+            p->counter2 = 0;
+            p->t_mark = now_ns();
+        }
+        struct pstream *st = p->probe_st;
+        if (st->outsent != p->counter2) {
+            p->counter2 = st->outsent;
+            p->t_mark = now_ns();
+        }
+        if (st->outsent < st->outlen && now_ns() - p->t_mark < 200000000ULL) {
+            WAIT("waiting for the round's bytes to leave");
+            return;
+        }
+        int rv = ngtcp2_conn_shutdown_stream(p->conn, 0, st->id, 0x10c);
+        if (rv != 0) {
+            finish(p, EXIT_NOPASS, "%s FAIL: shutdown stream: %s",
+                   current->name, ngtcp2_strerror(rv));
+            return;
+        }
+        ngtcp2_conn_extend_max_offset(p->conn, st->held);
+        st->held = 0;
+        st->hold = false;
+        dbg("round %zu: reset stream %" PRId64 " after %zu bytes", p->counter,
+            st->id, st->outsent);
+        p->probe_st = NULL;
+        p->counter++;
+    }
+    if (!session_intact(p, p->a, "A"))
+        return;
+    if (need_echo(p, &g_rl_last, p->a, bytes * 4, 99, false, "final") <= 0)
+        return;
+    finish(p, EXIT_PASS, "%s ok: %zu resets of %zu-byte streams, then a %zu-byte "
+           "echo", current->name, rounds, bytes, bytes * 4);
+}
+
+/* stop-sending [PATH] BYTES: sends BYTES on a bidi stream and at once stops
+ * reading its echo (STOP_SENDING).  Echo must abort the other direction too:
+ * our sending side gets stopped instead of stalling on withheld credit.  The
+ * session keeps working. */
+static struct echo *g_ss_after;
+
+static void sc_stop_sending(struct probe *p)
+{
+    int i = 0;
+    const char *path = arg_path(p, &i);
+    size_t bytes;
+    if (!arg_size(p, i, 0, &bytes) || bytes == 0) {
+        finish(p, EXIT_USAGE, "%s: bad byte count", current->name);
+        return;
+    }
+    if (need_session(p, &p->a, path, "A") <= 0)
+        return;
+    if (!p->probe_st) {
+        uint8_t *data = xmalloc(bytes);
+        fill_pattern(data, bytes, 5);
+        p->probe_st = wt_open(p, (uint64_t)p->a->id, true, data, bytes, false);
+        free(data);
+        if (!p->probe_st) {
+            WAIT("waiting for stream credit");
+            return;
+        }
+        int rv = ngtcp2_conn_shutdown_stream_read(p->conn, 0, p->probe_st->id,
+                                                  wire_wt_error_to_h3(7));
+        if (rv != 0) {
+            finish(p, EXIT_NOPASS, "%s FAIL: shutdown read: %s", current->name,
+                   ngtcp2_strerror(rv));
+            return;
+        }
+    }
+    struct pstream *st = p->probe_st;
+    if (!st->shut_wr && !st->closed) {
+        if (st->outsent == st->outlen) {
+            finish(p, EXIT_NOPASS,
+                   "%s FAIL: all %zu bytes were accepted although nothing "
+                   "could be echoed",
+                   current->name, bytes);
+            return;
+        }
+        WAIT("waiting for the server to stop our sending side");
+        return;
+    }
+    if (!session_intact(p, p->a, "A"))
+        return;
+    if (need_echo(p, &g_ss_after, p->a, 1000, 3, false, "after") <= 0)
+        return;
+    finish(p, EXIT_PASS, "%s ok: sending stopped after %zu of %zu bytes; the "
+           "session still echoes", current->name,
+           st->outsent - st->prefix_len, bytes);
+}
+
 static const struct scenario scenarios[] = {
     {"echo-bidi", "[PATH] BYTES", 0, 2, sc_echo_bidi, NULL},
     {"echo-uni", "[PATH] BYTES", 0, 2, sc_echo_uni, NULL},
@@ -2866,6 +3083,9 @@ static const struct scenario scenarios[] = {
     {"close", "CODE [REASON]", 1, 2, sc_close, NULL},
     {"server-close", "[PATH] CODE REASON", 2, 3, sc_server_close, NULL},
     {"draft", "[PATH]", 0, 1, sc_draft, NULL},
+    {"no-read", "[PATH] BYTES MAXSTALL", 2, 3, sc_no_read, NULL},
+    {"reset-loop", "[PATH] ROUNDS BYTES", 2, 3, sc_reset_loop, NULL},
+    {"stop-sending", "[PATH] BYTES", 1, 2, sc_stop_sending, NULL},
 };
 
 static void scenario_step(struct probe *p)
@@ -2923,7 +3143,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: wtprobe [--timeout S] [--draft 02|07|15] [--insecure] "
-            "[--ca FILE] [--verbose] [--no-grease] HOST PORT SCENARIO "
+            "[--ca FILE] [--verbose] [--no-grease] [--split-prefix] "
+            "[--window BYTES] HOST PORT SCENARIO "
             "[ARGS...]\nscenarios:\n");
     for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         fprintf(stderr, "  %s %s\n", scenarios[i].name, scenarios[i].usage);
@@ -2960,6 +3181,14 @@ int main(int argc, char **argv)
             verbose = true;
         } else if (strcmp(o, "--no-grease") == 0) {
             p->grease = false;
+        } else if (strcmp(o, "--split-prefix") == 0) {
+            p->split_prefix = true;
+        } else if (strcmp(o, "--window") == 0 && i + 1 < argc) {
+            p->window = (size_t)strtoull(argv[++i], NULL, 10);
+            if (p->window < 1024) {
+                usage();
+                return EXIT_USAGE;
+            }
         } else if (strcmp(o, "--") == 0) {
             i++;
             break;
