@@ -433,9 +433,12 @@ static struct quic_conn *conn_new(struct quic_server *srv,
     params.initial_max_stream_data_bidi_local = cfg->max_buffer_bytes;
     params.initial_max_stream_data_uni = cfg->max_buffer_bytes;
     params.initial_max_data = cfg->max_connection_buffer_bytes;
-    /* One pool per connection; per-session counts are enforced in wt.c.
-     * Uni gets 3 more for the peer's control and QPACK streams. */
-    params.initial_max_streams_bidi = cfg->max_streams_per_session;
+    /* One pool per connection, sized so that one session can reach its own
+     * limit next to every session's CONNECT stream; per-session counts are
+     * enforced in wt.c.  Uni gets 3 more for the peer's control and QPACK
+     * streams. */
+    params.initial_max_streams_bidi =
+        cfg->max_streams_per_session + cfg->max_sessions_per_connection;
     params.initial_max_streams_uni = cfg->max_streams_per_session + 3;
     params.max_idle_timeout = cfg->idle_timeout_ms * NGTCP2_MILLISECONDS;
     /* Browsers close the connection when H3_DATAGRAM is on but QUIC

@@ -185,7 +185,7 @@ probe() {
     local opts=()
     while [ $# -gt 0 ]; do
         case "$1" in
-        --timeout | --draft | --ca | --window) opts+=("$1" "$2"); shift 2 ;;
+        --timeout | --draft | --ca | --window | --origin) opts+=("$1" "$2"); shift 2 ;;
         --*) opts+=("$1"); shift ;;
         *) break ;;
         esac
@@ -200,6 +200,30 @@ probe() {
     local rc=$?
     cat "$TMP/probe.out"
     return $rc
+}
+
+# probe_says TEXT PROBE-ARGS...: the probe passes and its result line
+# contains TEXT.
+probe_says() {
+    local want=$1 out
+    shift
+    out=$(probe "$@") || { echo "$out"; return 1; }
+    case "$out" in *"$want"*) return 0 ;; esac
+    echo "wanted \"$want\", got: $out"
+    return 1
+}
+
+# probe_fails TEXT PROBE-ARGS...: the probe reports a failed expectation
+# (exit 1) whose result line contains TEXT.
+probe_fails() {
+    local want=$1 out rc
+    shift
+    out=$(probe "$@")
+    rc=$?
+    [ $rc -eq 1 ] || { echo "wanted exit 1, got $rc: $out"; return 1; }
+    case "$out" in *"$want"*) return 0 ;; esac
+    echo "wanted a failure with \"$want\", got: $out"
+    return 1
 }
 
 probe6() {

@@ -277,6 +277,7 @@ struct probe {
     bool insecure, grease, split_prefix;
     size_t window; /* our initial per-stream receive window; 0 = default */
     const char *cafile;
+    const char *origin; /* "-": none */
     const char *host, *port, *scenario;
     char **args;
     int nargs;
@@ -729,7 +730,8 @@ static struct session *session_open(struct probe *p, const char *path,
         nva[n++] = mknv(":authority", authority);
     if (variant != REQ_NO_PATH)
         nva[n++] = mknv(":path", path);
-    nva[n++] = mknv("origin", "http://localhost");
+    if (strcmp(p->origin, "-") != 0)
+        nva[n++] = mknv("origin", p->origin);
     if (p->draft == 2)
         nva[n++] = mknv("sec-webtransport-http3-draft02", "1");
     static const nghttp3_data_reader dr = {.read_data = read_caps};
@@ -3065,6 +3067,117 @@ static void sc_stop_sending(struct probe *p)
            st->outsent - st->prefix_len, bytes);
 }
 
+/* sessions [PATH] N: opens N sessions on one connection at once and reports
+ * their response statuses in order ("statuses 200 200 429"); passes when every
+ * session got a status.  Accepted sessions must echo. */
+#define MAX_PSESSIONS 64
+static struct session *g_ss[MAX_PSESSIONS];
+static struct echo *g_se[MAX_PSESSIONS];
+
+static void sc_sessions(struct probe *p)
+{
+    int i = 0;
+    const char *path = arg_path(p, &i);
+    size_t n;
+    if (!arg_size(p, i, 2, &n) || n == 0 || n > MAX_PSESSIONS) {
+        finish(p, EXIT_USAGE, "%s: N must be 1..%d", current->name,
+               MAX_PSESSIONS);
+        return;
+    }
+    char f[128];
+    for (size_t k = 0; k < n; k++) {
+        if (!g_ss[k] && !(g_ss[k] = session_open(p, path, REQ_NORMAL))) {
+            finish(p, EXIT_NOPASS, "%s FAIL: cannot open session %zu",
+                   current->name, k + 1);
+            return;
+        }
+        struct session *s = g_ss[k];
+        if (!s->headers_done || !s->status) {
+            if (s->st->reset_recv || s->end_stream) {
+                finish(p, EXIT_NOPASS, "%s FAIL: session %zu got %s",
+                       current->name, k + 1,
+                       s->end_stream ? "FIN" : stream_fate(s->st, f, sizeof(f)));
+                return;
+            }
+            WAIT("waiting for the responses");
+            return;
+        }
+        if (s->status != 200)
+            continue;
+        int r = need_echo(p, &g_se[k], s, 100, (uint32_t)(200 + k), false,
+                          "session");
+        if (r <= 0)
+            return;
+    }
+    char *o = p->saved;
+    size_t left = sizeof(p->saved);
+    for (size_t k = 0; k < n && left > 5; k++) {
+        int w = snprintf(o, left, " %d", g_ss[k]->status);
+        o += w;
+        left -= (size_t)w;
+    }
+    finish(p, EXIT_PASS, "%s ok: statuses%s", current->name, p->saved);
+}
+
+/* open-streams [PATH] N: opens N bidi streams at once and keeps them open
+ * (no FIN); each must either echo its 10 bytes or be reset.  Reports
+ * "N echoing, M rejected (CODE)" with the first rejection code. */
+static struct pstream *g_os[MAX_ECHOES];
+
+static void sc_open_streams(struct probe *p)
+{
+    int i = 0;
+    const char *path = arg_path(p, &i);
+    size_t n;
+    if (!arg_size(p, i, 10, &n) || n == 0 || n > MAX_ECHOES) {
+        finish(p, EXIT_USAGE, "%s: N must be 1..%d", current->name, MAX_ECHOES);
+        return;
+    }
+    if (need_session(p, &p->a, path, "A") <= 0)
+        return;
+    static const uint8_t ten[10] = "0123456789";
+    while (p->counter < n) {
+        struct pstream *st =
+            wt_open(p, (uint64_t)p->a->id, true, ten, sizeof(ten), false);
+        if (!st) {
+            WAIT("waiting for stream credit");
+            return;
+        }
+        g_os[p->counter++] = st;
+    }
+    size_t echoing = 0, rejected = 0;
+    uint64_t code = 0;
+    for (size_t k = 0; k < n; k++) {
+        struct pstream *st = g_os[k];
+        if (st->reset_recv) {
+            if (rejected++ == 0)
+                code = st->reset_code;
+        } else if (st->in.len >= sizeof(ten)) {
+            if (memcmp(st->in.p, ten, sizeof(ten)) != 0) {
+                finish(p, EXIT_NOPASS, "%s FAIL: stream %" PRId64 " echoed "
+                       "other bytes", current->name, st->id);
+                return;
+            }
+            echoing++;
+        }
+    }
+    if (echoing + rejected < n) {
+        snprintf(p->info, sizeof(p->info),
+                 "waiting for echoes or resets (%zu + %zu of %zu)", echoing,
+                 rejected, n);
+        p->waiting = p->info;
+        return;
+    }
+    if (!session_intact(p, p->a, "A"))
+        return;
+    if (rejected)
+        finish(p, EXIT_PASS, "%s ok: %zu echoing, %zu rejected (0x%" PRIx64
+               ")", current->name, echoing, rejected, code);
+    else
+        finish(p, EXIT_PASS, "%s ok: %zu echoing, 0 rejected", current->name,
+               echoing);
+}
+
 static const struct scenario scenarios[] = {
     {"echo-bidi", "[PATH] BYTES", 0, 2, sc_echo_bidi, NULL},
     {"echo-uni", "[PATH] BYTES", 0, 2, sc_echo_uni, NULL},
@@ -3086,6 +3199,8 @@ static const struct scenario scenarios[] = {
     {"no-read", "[PATH] BYTES MAXSTALL", 2, 3, sc_no_read, NULL},
     {"reset-loop", "[PATH] ROUNDS BYTES", 2, 3, sc_reset_loop, NULL},
     {"stop-sending", "[PATH] BYTES", 1, 2, sc_stop_sending, NULL},
+    {"sessions", "[PATH] N", 0, 2, sc_sessions, NULL},
+    {"open-streams", "[PATH] N", 0, 2, sc_open_streams, NULL},
 };
 
 static void scenario_step(struct probe *p)
@@ -3144,7 +3259,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: wtprobe [--timeout S] [--draft 02|07|15] [--insecure] "
             "[--ca FILE] [--verbose] [--no-grease] [--split-prefix] "
-            "[--window BYTES] HOST PORT SCENARIO "
+            "[--window BYTES] [--origin ORIGIN|-] HOST PORT SCENARIO "
             "[ARGS...]\nscenarios:\n");
     for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         fprintf(stderr, "  %s %s\n", scenarios[i].name, scenarios[i].usage);
@@ -3157,6 +3272,7 @@ int main(int argc, char **argv)
     p->timeout = 10;
     p->draft = 2;
     p->grease = true;
+    p->origin = "http://localhost";
     p->fd = -1;
     int i = 1;
     for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
@@ -3181,6 +3297,8 @@ int main(int argc, char **argv)
             verbose = true;
         } else if (strcmp(o, "--no-grease") == 0) {
             p->grease = false;
+        } else if (strcmp(o, "--origin") == 0 && i + 1 < argc) {
+            p->origin = argv[++i];
         } else if (strcmp(o, "--split-prefix") == 0) {
             p->split_prefix = true;
         } else if (strcmp(o, "--window") == 0 && i + 1 < argc) {
