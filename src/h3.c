@@ -267,7 +267,7 @@ static const nghttp3_callbacks callbacks = {
 
 int h3_conn_init(struct quic_conn *qc)
 {
-    const struct config *cfg = qc->srv->cfg;
+    const struct config *cfg = qc->ep->cfg;
     struct h3_conn *h = &qc->h3;
     nghttp3_settings settings;
     int64_t qenc, qdec;

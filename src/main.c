@@ -15,7 +15,7 @@
 
 #define WTRELAYD_VERSION "0.1.0"
 
-static struct quic_server server;
+static struct quic_endpoint server;
 static ev_signal sigint_w, sigterm_w, sighup_w;
 static ev_timer shutdown_w, final_w, poll_w;
 static int signals_seen;
@@ -171,7 +171,7 @@ int main(int argc, char **argv)
 
     ev_run(loop, 0);
 
-    quic_server_free(&server);
+    quic_endpoint_free(&server);
     tls_ctx_free(tls);
     config_free(&cfg);
     log_info("stopped");

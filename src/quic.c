@@ -68,11 +68,11 @@ static size_t cid_hash(const uint8_t *p, size_t n)
     return (size_t)h;
 }
 
-static struct quic_cid_entry **cid_slot(struct quic_server *srv,
+static struct quic_cid_entry **cid_slot(struct quic_endpoint *ep,
                                         const uint8_t *p, size_t n)
 {
     struct quic_cid_entry **e =
-        &srv->cids[cid_hash(p, n) & (srv->ncid_buckets - 1)];
+        &ep->cids[cid_hash(p, n) & (ep->ncid_buckets - 1)];
 
     for (; *e; e = &(*e)->next)
         if ((*e)->cid.datalen == n && memcmp((*e)->cid.data, p, n) == 0)
@@ -80,15 +80,15 @@ static struct quic_cid_entry **cid_slot(struct quic_server *srv,
     return e;
 }
 
-static int cid_grow(struct quic_server *srv)
+static int cid_grow(struct quic_endpoint *ep)
 {
-    size_t nb = srv->ncid_buckets * 2;
+    size_t nb = ep->ncid_buckets * 2;
     struct quic_cid_entry **nt = calloc(nb, sizeof(*nt));
 
     if (!nt)
         return -1;
-    for (size_t i = 0; i < srv->ncid_buckets; i++) {
-        struct quic_cid_entry *e = srv->cids[i], *next;
+    for (size_t i = 0; i < ep->ncid_buckets; i++) {
+        struct quic_cid_entry *e = ep->cids[i], *next;
 
         for (; e; e = next) {
             size_t b = cid_hash(e->cid.data, e->cid.datalen) & (nb - 1);
@@ -98,20 +98,20 @@ static int cid_grow(struct quic_server *srv)
             nt[b] = e;
         }
     }
-    free(srv->cids);
-    srv->cids = nt;
-    srv->ncid_buckets = nb;
+    free(ep->cids);
+    ep->cids = nt;
+    ep->ncid_buckets = nb;
     return 0;
 }
 
-static int cid_add(struct quic_server *srv, const ngtcp2_cid *cid,
+static int cid_add(struct quic_endpoint *ep, const ngtcp2_cid *cid,
                    struct quic_conn *qc)
 {
     struct quic_cid_entry **slot, *e;
 
-    if (srv->ncids >= srv->ncid_buckets && cid_grow(srv) < 0)
+    if (ep->ncids >= ep->ncid_buckets && cid_grow(ep) < 0)
         return -1;
-    slot = cid_slot(srv, cid->data, cid->datalen);
+    slot = cid_slot(ep, cid->data, cid->datalen);
     if (*slot) {
         (*slot)->qc = qc;
         return 0;
@@ -123,25 +123,25 @@ static int cid_add(struct quic_server *srv, const ngtcp2_cid *cid,
     e->qc = qc;
     e->next = NULL;
     *slot = e;
-    srv->ncids++;
+    ep->ncids++;
     return 0;
 }
 
-static void cid_remove(struct quic_server *srv, const ngtcp2_cid *cid)
+static void cid_remove(struct quic_endpoint *ep, const ngtcp2_cid *cid)
 {
-    struct quic_cid_entry **slot = cid_slot(srv, cid->data, cid->datalen), *e;
+    struct quic_cid_entry **slot = cid_slot(ep, cid->data, cid->datalen), *e;
 
     if (!(e = *slot))
         return;
     *slot = e->next;
     free(e);
-    srv->ncids--;
+    ep->ncids--;
 }
 
-static struct quic_conn *cid_find(struct quic_server *srv, const uint8_t *p,
+static struct quic_conn *cid_find(struct quic_endpoint *ep, const uint8_t *p,
                                   size_t n)
 {
-    struct quic_cid_entry *e = *cid_slot(srv, p, n);
+    struct quic_cid_entry *e = *cid_slot(ep, p, n);
 
     return e ? e->qc : NULL;
 }
@@ -170,10 +170,10 @@ static int cb_get_new_cid(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
         return NGTCP2_ERR_CALLBACK_FAILURE;
     cid->datalen = cidlen;
     if (ngtcp2_crypto_generate_stateless_reset_token(
-            token, qc->srv->static_secret, sizeof(qc->srv->static_secret),
+            token, qc->ep->static_secret, sizeof(qc->ep->static_secret),
             cid) != 0)
         return NGTCP2_ERR_CALLBACK_FAILURE;
-    if (cid_add(qc->srv, cid, qc) < 0)
+    if (cid_add(qc->ep, cid, qc) < 0)
         return NGTCP2_ERR_CALLBACK_FAILURE;
     return 0;
 }
@@ -184,19 +184,31 @@ static int cb_remove_cid(ngtcp2_conn *conn, const ngtcp2_cid *cid,
     struct quic_conn *qc = user_data;
 
     (void)conn;
-    cid_remove(qc->srv, cid);
+    cid_remove(qc->ep, cid);
     return 0;
 }
 
 static int cb_handshake_completed(ngtcp2_conn *conn, void *user_data)
 {
     struct quic_conn *qc = user_data;
+    char err[200];
 
     (void)conn;
     qc->state = QC_ACTIVE;
     log_debug("conn %llu %s: handshake completed",
               (unsigned long long)qc->serial, qc->peer);
-    return 0;
+    if (qc->ep->role != QUIC_CLIENT)
+        return 0;
+    if (tls_session_verify(qc->ep->tls, qc->tls, qc->host, err, sizeof(err)) <
+        0) {
+        snprintf(qc->why, sizeof(qc->why), "TLS: %s", err);
+        /* bad_certificate (RFC 8446 §6.2) */
+        ngtcp2_ccerr_set_tls_alert(&qc->last_error, 42, NULL, 0);
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    }
+    /* The client's control and QPACK streams need the server's stream
+     * limits, known from here on. */
+    return h3_conn_init(qc) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
 }
 
 /* The server sends its SETTINGS in 0.5-RTT, as soon as 1-RTT keys exist. */
@@ -348,8 +360,9 @@ static int cb_recv_datagram(ngtcp2_conn *conn, uint32_t flags,
     return 0;
 }
 
-static const ngtcp2_callbacks callbacks = {
-    .recv_client_initial = ngtcp2_crypto_recv_client_initial_cb,
+static void callbacks_init(ngtcp2_callbacks *cb, enum quic_role role)
+{
+    static const ngtcp2_callbacks common = {
     .recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
     .handshake_completed = cb_handshake_completed,
     .encrypt = ngtcp2_crypto_encrypt_cb,
@@ -373,8 +386,17 @@ static const ngtcp2_callbacks callbacks = {
     .stream_stop_sending = cb_stream_stop_sending,
     .version_negotiation = ngtcp2_crypto_version_negotiation_cb,
     .recv_datagram = cb_recv_datagram,
-    .recv_tx_key = cb_recv_tx_key,
-};
+    };
+
+    *cb = common;
+    if (role == QUIC_SERVER) {
+        cb->recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
+        cb->recv_tx_key = cb_recv_tx_key;
+    } else {
+        cb->client_initial = ngtcp2_crypto_client_initial_cb;
+        cb->recv_retry = ngtcp2_crypto_recv_retry_cb;
+    }
+}
 
 /* ---- connection lifetime ---- */
 
@@ -389,123 +411,216 @@ static void path_of(struct quic_conn *qc, ngtcp2_path *path)
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
-static struct quic_conn *conn_new(struct quic_server *srv,
+/* What both roles share: the object, settings and transport parameters
+ * from the config. */
+static struct quic_conn *conn_alloc(struct quic_endpoint *ep,
+                                    ngtcp2_settings *settings,
+                                    ngtcp2_transport_params *params)
+{
+    const struct config *cfg = ep->cfg;
+    struct quic_conn *qc = calloc(1, sizeof(*qc));
+
+    if (!qc)
+        return NULL;
+    qc->ep = ep;
+    qc->serial = ++ep->next_serial;
+    qc->state = QC_HANDSHAKE;
+    qc->own_sock.fd = -1;
+    qc->scid.datalen = SCID_LEN;
+    if (fill_random(qc->scid.data, SCID_LEN) < 0) {
+        free(qc);
+        return NULL;
+    }
+    qc->conn_ref.get_conn = get_conn;
+    qc->conn_ref.user_data = qc;
+    ngtcp2_ccerr_default(&qc->last_error);
+    wt_conn_init(qc);
+    ev_init(&qc->timer, timer_cb);
+    qc->timer.data = qc;
+
+    ngtcp2_settings_default(settings);
+    settings->initial_ts = quic_now();
+    settings->handshake_timeout =
+        cfg->handshake_timeout_ms * NGTCP2_MILLISECONDS;
+    /* Windows grow up to the configured buffers, never past them: flow
+     * control is the memory limit (design.md). */
+    settings->max_stream_window = cfg->max_buffer_bytes;
+    settings->max_window = cfg->max_connection_buffer_bytes;
+
+    ngtcp2_transport_params_default(params);
+    params->initial_max_stream_data_bidi_remote = cfg->max_buffer_bytes;
+    params->initial_max_stream_data_bidi_local = cfg->max_buffer_bytes;
+    params->initial_max_stream_data_uni = cfg->max_buffer_bytes;
+    params->initial_max_data = cfg->max_connection_buffer_bytes;
+    /* One pool per connection, sized so that one session can reach its own
+     * limit next to every session's CONNECT stream; per-session counts are
+     * enforced in wt.c.  Uni gets 3 more for the peer's control and QPACK
+     * streams. */
+    params->initial_max_streams_bidi =
+        cfg->max_streams_per_session + cfg->max_sessions_per_connection;
+    params->initial_max_streams_uni = cfg->max_streams_per_session + 3;
+    params->max_idle_timeout = cfg->idle_timeout_ms * NGTCP2_MILLISECONDS;
+    /* Browsers close the connection when H3_DATAGRAM is on but QUIC
+     * datagrams are not (wt-protocol.md). */
+    params->max_datagram_frame_size = 65535;
+    params->active_connection_id_limit = 7;
+    return qc;
+}
+
+/* Registers a connection whose ngtcp2_conn and TLS session exist. */
+static int conn_link(struct quic_conn *qc)
+{
+    struct quic_endpoint *ep = qc->ep;
+
+    ngtcp2_conn_set_tls_native_handle(qc->conn, qc->tls);
+    if (cid_add(ep, &qc->scid, qc) < 0 ||
+        (qc->odcid.datalen && cid_add(ep, &qc->odcid, qc) < 0))
+        return -1;
+    LIST_INSERT_HEAD(&ep->conns, qc, link);
+    ep->nconns++;
+    log_debug("conn %llu %s: new connection", (unsigned long long)qc->serial,
+              qc->peer);
+    return 0;
+}
+
+static void conn_unmake(struct quic_conn *qc)
+{
+    cid_remove(qc->ep, &qc->scid);
+    if (qc->odcid.datalen)
+        cid_remove(qc->ep, &qc->odcid);
+    tls_session_free(qc->tls);
+    if (qc->conn)
+        ngtcp2_conn_del(qc->conn);
+    udp_close(&qc->own_sock);
+    free(qc->host);
+    free(qc);
+}
+
+static struct quic_conn *conn_new(struct quic_endpoint *ep,
                                   struct udp_sock *sock,
                                   const struct udp_addr *local,
                                   const struct udp_addr *remote,
                                   const ngtcp2_pkt_hd *hd)
 {
-    const struct config *cfg = srv->cfg;
-    struct quic_conn *qc = calloc(1, sizeof(*qc));
     ngtcp2_settings settings;
     ngtcp2_transport_params params;
+    ngtcp2_callbacks cb;
     ngtcp2_path path;
+    struct quic_conn *qc = conn_alloc(ep, &settings, &params);
 
     if (!qc)
         return NULL;
-    qc->srv = srv;
-    qc->serial = ++srv->next_serial;
     qc->sock = sock;
     qc->local = *local;
     qc->remote = *remote;
-    qc->state = QC_HANDSHAKE;
     udp_addr_str((const struct sockaddr *)&remote->ss, qc->peer,
                  sizeof(qc->peer));
     qc->odcid = hd->dcid;
-    qc->scid.datalen = SCID_LEN;
-    if (fill_random(qc->scid.data, SCID_LEN) < 0)
-        goto fail;
-    qc->conn_ref.get_conn = get_conn;
-    qc->conn_ref.user_data = qc;
-    ngtcp2_ccerr_default(&qc->last_error);
-    wt_conn_init(qc);
-
-    ngtcp2_settings_default(&settings);
-    settings.initial_ts = quic_now();
-    settings.handshake_timeout = cfg->handshake_timeout_ms * NGTCP2_MILLISECONDS;
-    /* Windows grow up to the configured buffers, never past them: flow
-     * control is the memory limit (design.md). */
-    settings.max_stream_window = cfg->max_buffer_bytes;
-    settings.max_window = cfg->max_connection_buffer_bytes;
-
-    ngtcp2_transport_params_default(&params);
-    params.initial_max_stream_data_bidi_remote = cfg->max_buffer_bytes;
-    params.initial_max_stream_data_bidi_local = cfg->max_buffer_bytes;
-    params.initial_max_stream_data_uni = cfg->max_buffer_bytes;
-    params.initial_max_data = cfg->max_connection_buffer_bytes;
-    /* One pool per connection, sized so that one session can reach its own
-     * limit next to every session's CONNECT stream; per-session counts are
-     * enforced in wt.c.  Uni gets 3 more for the peer's control and QPACK
-     * streams. */
-    params.initial_max_streams_bidi =
-        cfg->max_streams_per_session + cfg->max_sessions_per_connection;
-    params.initial_max_streams_uni = cfg->max_streams_per_session + 3;
-    params.max_idle_timeout = cfg->idle_timeout_ms * NGTCP2_MILLISECONDS;
-    /* Browsers close the connection when H3_DATAGRAM is on but QUIC
-     * datagrams are not (wt-protocol.md). */
-    params.max_datagram_frame_size = 65535;
-    params.active_connection_id_limit = 7;
     params.stateless_reset_token_present = 1;
     params.original_dcid = hd->dcid;
     params.original_dcid_present = 1;
     if (ngtcp2_crypto_generate_stateless_reset_token(
-            params.stateless_reset_token, srv->static_secret,
-            sizeof(srv->static_secret), &qc->scid) != 0)
+            params.stateless_reset_token, ep->static_secret,
+            sizeof(ep->static_secret), &qc->scid) != 0)
         goto fail;
 
     path_of(qc, &path);
+    callbacks_init(&cb, QUIC_SERVER);
     if (ngtcp2_conn_server_new(&qc->conn, &hd->scid, &qc->scid, &path,
-                               hd->version, &callbacks, &settings, &params,
-                               NULL, qc) != 0)
+                               hd->version, &cb, &settings, &params, NULL,
+                               qc) != 0)
         goto fail;
-    qc->tls = tls_session_new(srv->tls, &qc->conn_ref);
-    if (!qc->tls)
+    qc->tls = tls_session_new(ep->tls, &qc->conn_ref, NULL);
+    if (!qc->tls || conn_link(qc) < 0)
         goto fail;
-    ngtcp2_conn_set_tls_native_handle(qc->conn, qc->tls);
-
-    if (cid_add(srv, &qc->scid, qc) < 0 || cid_add(srv, &qc->odcid, qc) < 0)
-        goto fail;
-    ev_init(&qc->timer, timer_cb);
-    qc->timer.data = qc;
-    LIST_INSERT_HEAD(&srv->conns, qc, link);
-    srv->nconns++;
-    log_debug("conn %llu %s: new connection", (unsigned long long)qc->serial,
-              qc->peer);
     return qc;
 
 fail:
-    cid_remove(srv, &qc->scid);
-    cid_remove(srv, &qc->odcid);
-    tls_session_free(qc->tls);
-    if (qc->conn)
-        ngtcp2_conn_del(qc->conn);
-    free(qc);
+    conn_unmake(qc);
     return NULL;
+}
+
+static void ccerr_str(const ngtcp2_ccerr *e, char *buf, size_t len)
+{
+    int n;
+
+    switch (e->type) {
+    case NGTCP2_CCERR_TYPE_APPLICATION:
+        n = snprintf(buf, len, "HTTP/3 error 0x%llx",
+                     (unsigned long long)e->error_code);
+        break;
+    case NGTCP2_CCERR_TYPE_IDLE_CLOSE:
+        n = snprintf(buf, len, "idle timeout");
+        break;
+    case NGTCP2_CCERR_TYPE_VERSION_NEGOTIATION:
+        n = snprintf(buf, len, "no common QUIC version");
+        break;
+    default:
+        if (e->error_code == NGTCP2_CONNECTION_REFUSED)
+            n = snprintf(buf, len, "connection refused");
+        else if (e->error_code >= NGTCP2_CRYPTO_ERROR &&
+                 e->error_code < NGTCP2_CRYPTO_ERROR + 256)
+            n = snprintf(buf, len, "TLS alert %llu",
+                         (unsigned long long)(e->error_code -
+                                              NGTCP2_CRYPTO_ERROR));
+        else
+            n = snprintf(buf, len, "QUIC error 0x%llx",
+                         (unsigned long long)e->error_code);
+        break;
+    }
+    if (n > 0 && (size_t)n < len && e->reasonlen)
+        snprintf(buf + n, len - (size_t)n, ": %.*s",
+                 (int)(e->reasonlen > 200 ? 200 : e->reasonlen), e->reason);
+}
+
+/* Fills qc->why for ops->closed unless something more precise is there. */
+static void conn_describe_close(struct quic_conn *qc)
+{
+    char e[240];
+
+    if (qc->why[0])
+        return;
+    if (qc->state == QC_DRAINING) {
+        ccerr_str(ngtcp2_conn_get_ccerr(qc->conn), e, sizeof(e));
+        snprintf(qc->why, sizeof(qc->why), "closed by the peer: %s", e);
+        return;
+    }
+    if (qc->last_error.type == NGTCP2_CCERR_TYPE_IDLE_CLOSE ||
+        (qc->last_error.error_code != 0 &&
+         !(qc->last_error.type == NGTCP2_CCERR_TYPE_APPLICATION &&
+           qc->last_error.error_code == WIRE_H3_NO_ERROR))) {
+        ccerr_str(&qc->last_error, e, sizeof(e));
+        snprintf(qc->why, sizeof(qc->why), "%s", e);
+    }
 }
 
 /* Unlinks and frees now: only from the loop's own callbacks, never from
  * inside ngtcp2/nghttp3 callbacks (those mark QC_DEAD instead). */
 static void conn_free(struct quic_conn *qc)
 {
-    struct quic_server *srv = qc->srv;
+    struct quic_endpoint *ep = qc->ep;
     ngtcp2_cid scids[16];
     size_t n;
 
     log_debug("conn %llu %s: freed", (unsigned long long)qc->serial,
               qc->peer);
     wt_conn_free(qc);
+    if (qc->ops && qc->ops->closed) {
+        conn_describe_close(qc);
+        qc->ops->closed(qc, qc->why);
+    }
     h3_conn_free(qc);
-    ev_timer_stop(srv->loop, &qc->timer);
+    ev_timer_stop(ep->loop, &qc->timer);
+    if (qc->own_sock.fd >= 0)
+        ev_io_stop(ep->loop, &qc->io);
     n = ngtcp2_conn_get_scid(qc->conn, NULL);
     if (n <= 16) {
         ngtcp2_conn_get_scid(qc->conn, scids);
         for (size_t i = 0; i < n; i++)
-            cid_remove(srv, &scids[i]);
+            cid_remove(ep, &scids[i]);
     }
-    cid_remove(srv, &qc->scid);
-    cid_remove(srv, &qc->odcid);
     if (qc->dirty) {
-        struct quic_conn **p = &srv->dirty;
+        struct quic_conn **p = &ep->dirty;
 
         while (*p && *p != qc)
             p = &(*p)->dirty_next;
@@ -513,22 +628,20 @@ static void conn_free(struct quic_conn *qc)
             *p = qc->dirty_next;
     }
     LIST_REMOVE(qc, link);
-    srv->nconns--;
-    ngtcp2_conn_del(qc->conn);
-    tls_session_free(qc->tls);
+    ep->nconns--;
     free(qc->closebuf);
-    free(qc);
-    if (srv->shutting_down && srv->nconns == 0)
-        ev_break(srv->loop, EVBREAK_ALL);
+    conn_unmake(qc);
+    if (ep->shutting_down && ep->nconns == 0)
+        ev_break(ep->loop, EVBREAK_ALL);
 }
 
 static void closing_timer(struct quic_conn *qc)
 {
     ev_tstamp t = (ev_tstamp)ngtcp2_conn_get_pto(qc->conn) / NGTCP2_SECONDS * 3;
 
-    ev_timer_stop(qc->srv->loop, &qc->timer);
+    ev_timer_stop(qc->ep->loop, &qc->timer);
     ev_timer_set(&qc->timer, t, 0.);
-    ev_timer_start(qc->srv->loop, &qc->timer);
+    ev_timer_start(qc->ep->loop, &qc->timer);
 }
 
 static void send_closebuf(struct quic_conn *qc)
@@ -610,6 +723,8 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
             log_debug("conn %llu %s: idle timeout",
                       (unsigned long long)qc->serial, qc->peer);
             ngtcp2_ccerr_set_liberr(&qc->last_error, rv, NULL, 0);
+        } else if (rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT && !qc->why[0]) {
+            snprintf(qc->why, sizeof(qc->why), "handshake timeout");
         }
         conn_fail_liberr(qc, rv);
     } else {
@@ -627,9 +742,9 @@ static void conn_update_timer(struct quic_conn *qc)
     ngtcp2_tstamp expiry = ngtcp2_conn_get_expiry(qc->conn), now = quic_now();
     ev_tstamp t = expiry <= now ? 0. : (ev_tstamp)(expiry - now) / NGTCP2_SECONDS;
 
-    ev_timer_stop(qc->srv->loop, &qc->timer);
+    ev_timer_stop(qc->ep->loop, &qc->timer);
     ev_timer_set(&qc->timer, t, 0.);
-    ev_timer_start(qc->srv->loop, &qc->timer);
+    ev_timer_start(qc->ep->loop, &qc->timer);
 }
 
 void quic_conn_want_write(struct quic_conn *qc)
@@ -637,8 +752,8 @@ void quic_conn_want_write(struct quic_conn *qc)
     if (qc->dirty)
         return;
     qc->dirty = 1;
-    qc->dirty_next = qc->srv->dirty;
-    qc->srv->dirty = qc;
+    qc->dirty_next = qc->ep->dirty;
+    qc->ep->dirty = qc;
 }
 
 /* ---- the write loop ---- */
@@ -660,7 +775,7 @@ static int send_pkt(struct quic_conn *qc, const ngtcp2_pkt_info *pi,
 static void conn_write(struct quic_conn *qc)
 {
     ngtcp2_conn *conn = qc->conn;
-    uint8_t *out = qc->srv->txbuf;
+    uint8_t *out = qc->ep->txbuf;
     size_t maxpkt = ngtcp2_conn_get_max_tx_udp_payload_size(conn);
     size_t quantum = ngtcp2_conn_get_send_quantum(conn);
     size_t npkts = 0, maxpkts = quantum / maxpkt ? quantum / maxpkt : 1;
@@ -671,8 +786,8 @@ static void conn_write(struct quic_conn *qc)
     if (qc->state == QC_CLOSING || qc->state == QC_DRAINING ||
         qc->state == QC_DEAD)
         return;
-    if (maxpkt > sizeof(qc->srv->txbuf))
-        maxpkt = sizeof(qc->srv->txbuf);
+    if (maxpkt > sizeof(qc->ep->txbuf))
+        maxpkt = sizeof(qc->ep->txbuf);
     ngtcp2_path_storage_zero(&ps);
 
     for (;;) {
@@ -789,7 +904,7 @@ static void conn_write(struct quic_conn *qc)
 
 /* ---- reading ---- */
 
-static void send_version_negotiation(struct quic_server *srv,
+static void send_version_negotiation(struct quic_endpoint *ep,
                                      struct udp_sock *s,
                                      const struct udp_addr *local,
                                      const struct udp_addr *remote,
@@ -805,12 +920,12 @@ static void send_version_negotiation(struct quic_server *srv,
                                              vc->dcidlen, sv, 2);
     if (n > 0)
         udp_send(s, local, remote, 0, out, (size_t)n, 0);
-    (void)srv;
+    (void)ep;
 }
 
 /* CONNECTION_REFUSED without making a connection: over max_connections or
  * shutting down. */
-static void send_refused(struct quic_server *srv, struct udp_sock *s,
+static void send_refused(struct quic_endpoint *ep, struct udp_sock *s,
                          const struct udp_addr *local,
                          const struct udp_addr *remote,
                          const ngtcp2_pkt_hd *hd)
@@ -825,45 +940,18 @@ static void send_refused(struct quic_server *srv, struct udp_sock *s,
         NGTCP2_CONNECTION_REFUSED, NULL, 0);
     if (n > 0)
         udp_send(s, local, remote, 0, out, (size_t)n, 0);
-    (void)srv;
+    (void)ep;
 }
 
-static void read_pkt(struct quic_server *srv, struct udp_sock *s,
-                     const struct udp_addr *local,
-                     const struct udp_addr *remote, unsigned ecn,
-                     const uint8_t *p, size_t n)
+/* One packet for a known connection. */
+static void conn_input(struct quic_conn *qc, struct udp_sock *s,
+                       const struct udp_addr *local,
+                       const struct udp_addr *remote, unsigned ecn,
+                       const uint8_t *p, size_t n)
 {
-    ngtcp2_version_cid vc;
     ngtcp2_pkt_info pi = {.ecn = (uint8_t)ecn};
     ngtcp2_path path;
-    struct quic_conn *qc;
     int rv;
-
-    rv = ngtcp2_pkt_decode_version_cid(&vc, p, n, SCID_LEN);
-    if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
-        send_version_negotiation(srv, s, local, remote, &vc);
-        return;
-    }
-    if (rv != 0)
-        return; /* not QUIC, or garbage: silently dropped */
-
-    qc = cid_find(srv, vc.dcid, vc.dcidlen);
-    if (!qc) {
-        ngtcp2_pkt_hd hd;
-
-        if (ngtcp2_accept(&hd, p, n) != 0)
-            return; /* not a valid Initial: no state is created */
-        if (srv->shutting_down || srv->nconns >= srv->cfg->max_connections) {
-            log_debug("refusing a connection: %s",
-                      srv->shutting_down ? "shutting down"
-                                         : "max_connections reached");
-            send_refused(srv, s, local, remote, &hd);
-            return;
-        }
-        qc = conn_new(srv, s, local, remote, &hd);
-        if (!qc)
-            return;
-    }
 
     switch (qc->state) {
     case QC_CLOSING:
@@ -892,28 +980,68 @@ static void read_pkt(struct quic_server *srv, struct udp_sock *s,
             wt_conn_free(qc);
             qc->state = QC_DEAD;
         } else {
+            if (!qc->why[0] && rv != NGTCP2_ERR_CALLBACK_FAILURE)
+                snprintf(qc->why, sizeof(qc->why), "%s", ngtcp2_strerror(rv));
             conn_fail_liberr(qc, rv);
         }
     }
     quic_conn_want_write(qc);
 }
 
+static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
+                     const struct udp_addr *local,
+                     const struct udp_addr *remote, unsigned ecn,
+                     const uint8_t *p, size_t n)
+{
+    ngtcp2_version_cid vc;
+    struct quic_conn *qc;
+    int rv;
+
+    rv = ngtcp2_pkt_decode_version_cid(&vc, p, n, SCID_LEN);
+    if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
+        send_version_negotiation(ep, s, local, remote, &vc);
+        return;
+    }
+    if (rv != 0)
+        return; /* not QUIC, or garbage: silently dropped */
+
+    qc = cid_find(ep, vc.dcid, vc.dcidlen);
+    if (!qc && ep->role == QUIC_SERVER) {
+        ngtcp2_pkt_hd hd;
+
+        if (ngtcp2_accept(&hd, p, n) != 0)
+            return; /* not a valid Initial: no state is created */
+        if (ep->shutting_down || ep->nconns >= ep->cfg->max_connections) {
+            log_debug("refusing a connection: %s",
+                      ep->shutting_down ? "shutting down"
+                                         : "max_connections reached");
+            send_refused(ep, s, local, remote, &hd);
+            return;
+        }
+        qc = conn_new(ep, s, local, remote, &hd);
+    }
+    if (!qc)
+        return;
+
+    conn_input(qc, s, local, remote, ecn, p, n);
+}
+
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-    struct quic_server *srv = w->data;
-    struct udp_sock *s = &srv->socks[w - srv->io];
+    struct quic_endpoint *ep = w->data;
+    struct udp_sock *s = &ep->socks[w - ep->io];
 
     (void)loop;
     (void)revents;
     for (int i = 0; i < MAX_PKTS_PER_READ; i++) {
         struct udp_addr local, remote;
         unsigned ecn;
-        ssize_t n = udp_recv(s, srv->rxbuf, sizeof(srv->rxbuf), &local,
+        ssize_t n = udp_recv(s, ep->rxbuf, sizeof(ep->rxbuf), &local,
                              &remote, &ecn);
 
         if (n <= 0)
             break;
-        read_pkt(srv, s, &local, &remote, ecn, srv->rxbuf, (size_t)n);
+        read_pkt(ep, s, &local, &remote, ecn, ep->rxbuf, (size_t)n);
     }
 }
 
@@ -921,15 +1049,21 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
  * something to say, then collect what was closed meanwhile. */
 static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
-    struct quic_server *srv = w->data;
+    struct quic_endpoint *ep = w->data;
 
     (void)loop;
     (void)revents;
-    while (srv->dirty) {
-        struct quic_conn *qc = srv->dirty;
+    while (ep->dirty) {
+        struct quic_conn *qc = ep->dirty;
 
-        srv->dirty = qc->dirty_next;
+        ep->dirty = qc->dirty_next;
         qc->dirty = 0;
+        /* told here, outside ngtcp2's and nghttp3's callbacks */
+        if (qc->ready == 1 && qc->state == QC_ACTIVE) {
+            qc->ready = 2;
+            if (qc->ops && qc->ops->ready)
+                qc->ops->ready(qc);
+        }
         conn_write(qc);
         wt_conn_collect(qc);
         if (qc->state == QC_DEAD)
@@ -939,19 +1073,19 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     }
 }
 
-int quic_server_init(struct quic_server *srv, struct ev_loop *loop,
+int quic_server_init(struct quic_endpoint *ep, struct ev_loop *loop,
                      const struct config *cfg, struct tls_ctx *tls, char *err,
                      size_t errlen)
 {
-    memset(srv, 0, sizeof(*srv));
-    LIST_INIT(&srv->conns);
-    srv->loop = loop;
-    srv->cfg = cfg;
-    srv->tls = tls;
-    srv->ncid_buckets = 256;
-    srv->cids = calloc(srv->ncid_buckets, sizeof(*srv->cids));
-    if (!srv->cids || fill_random(srv->static_secret,
-                                  sizeof(srv->static_secret)) < 0) {
+    memset(ep, 0, sizeof(*ep));
+    LIST_INIT(&ep->conns);
+    ep->loop = loop;
+    ep->cfg = cfg;
+    ep->tls = tls;
+    ep->ncid_buckets = 256;
+    ep->cids = calloc(ep->ncid_buckets, sizeof(*ep->cids));
+    if (!ep->cids || fill_random(ep->static_secret,
+                                  sizeof(ep->static_secret)) < 0) {
         snprintf(err, errlen, "out of memory or no randomness");
         goto fail;
     }
@@ -959,32 +1093,32 @@ int quic_server_init(struct quic_server *srv, struct ev_loop *loop,
         const struct config_listen *l = &cfg->listen[i];
         char a[80];
 
-        if (udp_open(&srv->socks[i], (const struct sockaddr *)&l->addr,
+        if (udp_open(&ep->socks[i], (const struct sockaddr *)&l->addr,
                      l->addrlen, err, errlen) < 0)
             goto fail;
-        srv->nsocks++;
-        ev_io_init(&srv->io[i], io_cb, srv->socks[i].fd, EV_READ);
-        srv->io[i].data = srv;
-        ev_io_start(loop, &srv->io[i]);
+        ep->nsocks++;
+        ev_io_init(&ep->io[i], io_cb, ep->socks[i].fd, EV_READ);
+        ep->io[i].data = ep;
+        ev_io_start(loop, &ep->io[i]);
         log_info("listening on udp %s",
-                 udp_addr_str((struct sockaddr *)&srv->socks[i].bound.ss, a,
+                 udp_addr_str((struct sockaddr *)&ep->socks[i].bound.ss, a,
                               sizeof(a)));
     }
-    ev_prepare_init(&srv->prepare, prepare_cb);
-    srv->prepare.data = srv;
-    ev_prepare_start(loop, &srv->prepare);
+    ev_prepare_init(&ep->prepare, prepare_cb);
+    ep->prepare.data = ep;
+    ev_prepare_start(loop, &ep->prepare);
     return 0;
 
 fail:
-    quic_server_free(srv);
+    quic_endpoint_free(ep);
     return -1;
 }
 
-void quic_server_close_all(struct quic_server *srv)
+void quic_server_close_all(struct quic_endpoint *ep)
 {
     struct quic_conn *qc, *next;
 
-    for (qc = LIST_FIRST(&srv->conns); qc; qc = next) {
+    for (qc = LIST_FIRST(&ep->conns); qc; qc = next) {
         next = LIST_NEXT(qc, link);
         if (qc->state == QC_HANDSHAKE || qc->state == QC_ACTIVE) {
             conn_write(qc); /* flush CLOSE capsules already queued */
@@ -993,43 +1127,157 @@ void quic_server_close_all(struct quic_server *srv)
     }
 }
 
-void quic_server_shutdown(struct quic_server *srv)
+void quic_server_shutdown(struct quic_endpoint *ep)
 {
     struct quic_conn *qc;
 
-    srv->shutting_down = 1;
-    LIST_FOREACH(qc, &srv->conns, link) {
+    ep->shutting_down = 1;
+    LIST_FOREACH(qc, &ep->conns, link) {
         if (qc->state != QC_ACTIVE && qc->state != QC_HANDSHAKE)
             continue;
         h3_goaway(qc);
         wt_conn_drain(qc);
         quic_conn_want_write(qc);
     }
-    if (srv->nconns == 0)
-        ev_break(srv->loop, EVBREAK_ALL);
+    if (ep->nconns == 0)
+        ev_break(ep->loop, EVBREAK_ALL);
 }
 
-void quic_server_free(struct quic_server *srv)
+void quic_endpoint_free(struct quic_endpoint *ep)
 {
-    while (!LIST_EMPTY(&srv->conns))
-        conn_free(LIST_FIRST(&srv->conns));
-    for (size_t i = 0; i < srv->nsocks; i++) {
-        ev_io_stop(srv->loop, &srv->io[i]);
-        udp_close(&srv->socks[i]);
+    while (!LIST_EMPTY(&ep->conns))
+        conn_free(LIST_FIRST(&ep->conns));
+    for (size_t i = 0; i < ep->nsocks; i++) {
+        ev_io_stop(ep->loop, &ep->io[i]);
+        udp_close(&ep->socks[i]);
     }
-    srv->nsocks = 0;
-    if (srv->loop)
-        ev_prepare_stop(srv->loop, &srv->prepare);
-    if (srv->cids) {
-        for (size_t i = 0; i < srv->ncid_buckets; i++) {
-            struct quic_cid_entry *e = srv->cids[i], *next;
+    ep->nsocks = 0;
+    if (ep->loop)
+        ev_prepare_stop(ep->loop, &ep->prepare);
+    if (ep->cids) {
+        for (size_t i = 0; i < ep->ncid_buckets; i++) {
+            struct quic_cid_entry *e = ep->cids[i], *next;
 
             for (; e; e = next) {
                 next = e->next;
                 free(e);
             }
         }
-        free(srv->cids);
-        srv->cids = NULL;
+        free(ep->cids);
+        ep->cids = NULL;
     }
+}
+
+/* ---- client role ---- */
+
+static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct quic_conn *qc = w->data;
+    struct quic_endpoint *ep = qc->ep;
+
+    (void)loop;
+    (void)revents;
+    for (int i = 0; i < MAX_PKTS_PER_READ; i++) {
+        struct udp_addr local, remote;
+        unsigned ecn;
+        ssize_t n = udp_recv(&qc->own_sock, ep->rxbuf, sizeof(ep->rxbuf),
+                             &local, &remote, &ecn);
+
+        if (n <= 0)
+            break;
+        conn_input(qc, &qc->own_sock, &local, &remote, ecn, ep->rxbuf,
+                   (size_t)n);
+        if (qc->state == QC_DEAD || qc->state == QC_DRAINING)
+            break;
+    }
+}
+
+void quic_client_init(struct quic_endpoint *ep, struct ev_loop *loop,
+                      const struct config *cfg, struct tls_ctx *tls)
+{
+    memset(ep, 0, sizeof(*ep));
+    LIST_INIT(&ep->conns);
+    ep->role = QUIC_CLIENT;
+    ep->loop = loop;
+    ep->cfg = cfg;
+    ep->tls = tls;
+    ep->ncid_buckets = 64;
+    ep->cids = calloc(ep->ncid_buckets, sizeof(*ep->cids));
+    if (fill_random(ep->static_secret, sizeof(ep->static_secret)) < 0)
+        memset(ep->static_secret, 0x5a, sizeof(ep->static_secret));
+    ev_prepare_init(&ep->prepare, prepare_cb);
+    ep->prepare.data = ep;
+    ev_prepare_start(loop, &ep->prepare);
+}
+
+struct quic_conn *quic_connect(struct quic_endpoint *ep,
+                               const struct sockaddr *remote, socklen_t len,
+                               const char *host,
+                               const struct quic_conn_ops *ops, void *app,
+                               char *err, size_t errlen)
+{
+    ngtcp2_settings settings;
+    ngtcp2_transport_params params;
+    ngtcp2_callbacks cb;
+    ngtcp2_path path;
+    ngtcp2_cid dcid;
+    struct quic_conn *qc;
+
+    if (!ep->cids) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    qc = conn_alloc(ep, &settings, &params);
+    if (!qc) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    qc->ops = ops;
+    qc->app = app;
+    if (udp_connect(&qc->own_sock, remote, len, err, errlen) < 0)
+        goto fail;
+    qc->sock = &qc->own_sock;
+    qc->local = qc->own_sock.bound;
+    memcpy(&qc->remote.ss, remote, len);
+    qc->remote.len = len;
+    udp_addr_str(remote, qc->peer, sizeof(qc->peer));
+    if (!(qc->host = strdup(host ? host : ""))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    dcid.datalen = SCID_LEN;
+    if (fill_random(dcid.data, dcid.datalen) < 0) {
+        snprintf(err, errlen, "no randomness");
+        goto fail;
+    }
+    path_of(qc, &path);
+    callbacks_init(&cb, QUIC_CLIENT);
+    if (ngtcp2_conn_client_new(&qc->conn, &dcid, &qc->scid, &path,
+                               NGTCP2_PROTO_VER_V1, &cb, &settings, &params,
+                               NULL, qc) != 0) {
+        snprintf(err, errlen, "ngtcp2_conn_client_new failed");
+        goto fail;
+    }
+    qc->tls = tls_session_new(ep->tls, &qc->conn_ref, host);
+    if (!qc->tls || conn_link(qc) < 0) {
+        snprintf(err, errlen, "TLS session set-up failed");
+        goto fail;
+    }
+    ev_io_init(&qc->io, client_io_cb, qc->own_sock.fd, EV_READ);
+    qc->io.data = qc;
+    ev_io_start(ep->loop, &qc->io);
+    quic_conn_want_write(qc); /* the Initial */
+    return qc;
+
+fail:
+    conn_unmake(qc);
+    return NULL;
+}
+
+void quic_conn_settings_received(struct quic_conn *qc)
+{
+    if (qc->ep->role != QUIC_CLIENT || qc->ready)
+        return;
+    qc->ready = 1;
+    quic_conn_want_write(qc);
 }

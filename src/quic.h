@@ -22,6 +22,19 @@
 
 struct tls_ctx;
 struct quic_cid_entry;
+struct quic_conn;
+
+enum quic_role { QUIC_SERVER, QUIC_CLIENT };
+
+/* What a client application hears of one of its connections. */
+struct quic_conn_ops {
+    /* The handshake is done, the certificate checked and the server's
+     * SETTINGS arrived: sessions may be opened (wt_session_connect). */
+    void (*ready)(struct quic_conn *qc);
+    /* The connection ended; `why` is readable ("" for a clean close by us).
+     * The connection is freed right after this returns. */
+    void (*closed)(struct quic_conn *qc, const char *why);
+};
 
 enum quic_conn_state {
     QC_HANDSHAKE,
@@ -32,7 +45,7 @@ enum quic_conn_state {
 };
 
 struct quic_conn {
-    struct quic_server *srv;
+    struct quic_endpoint *ep;
     uint64_t serial; /* for logs: "conn 12" */
     ngtcp2_conn *conn;
     ngtcp2_crypto_conn_ref conn_ref;
@@ -50,11 +63,20 @@ struct quic_conn {
     int dirty; /* on the server's write list */
     struct h3_conn h3;
     struct wt_conn wt;
+    /* client connections */
+    const struct quic_conn_ops *ops;
+    void *app;
+    struct udp_sock own_sock; /* connected to the server */
+    ev_io io;
+    char *host;     /* for SNI and the certificate check */
+    int ready;      /* 1: SETTINGS seen, ops->ready due; 2: called */
+    char why[300];  /* why the connection ended, for ops->closed */
     LIST_ENTRY(quic_conn) link;   /* all connections */
     struct quic_conn *dirty_next; /* write list */
 };
 
-struct quic_server {
+struct quic_endpoint {
+    enum quic_role role;
     struct ev_loop *loop;
     const struct config *cfg;
     struct tls_ctx *tls;
@@ -74,15 +96,33 @@ struct quic_server {
     uint8_t txbuf[64 * 1024];
 };
 
-int quic_server_init(struct quic_server *srv, struct ev_loop *loop,
+int quic_server_init(struct quic_endpoint *ep, struct ev_loop *loop,
                      const struct config *cfg, struct tls_ctx *tls, char *err,
                      size_t errlen);
-void quic_server_free(struct quic_server *srv);
+/* Frees every connection (client ones tell ops->closed) and the sockets. */
+void quic_endpoint_free(struct quic_endpoint *ep);
 /* Starts a graceful shutdown: GOAWAY + DRAIN, then close every session.
  * The loop ends by itself once the last connection is gone. */
-void quic_server_shutdown(struct quic_server *srv);
+void quic_server_shutdown(struct quic_endpoint *ep);
 /* Closes every connection now (CONNECTION_CLOSE sent, no waiting). */
-void quic_server_close_all(struct quic_server *srv);
+void quic_server_close_all(struct quic_endpoint *ep);
+
+/*
+ * A client endpoint: connections made with quic_connect(), each on its own
+ * connected UDP socket.  `cfg` supplies the buffer and stream limits (its
+ * listen and route parts are unused).
+ */
+void quic_client_init(struct quic_endpoint *ep, struct ev_loop *loop,
+                      const struct config *cfg, struct tls_ctx *tls);
+/* Starts a connection; `host` is sent as SNI and checked against the
+ * certificate.  NULL with a message in err. */
+struct quic_conn *quic_connect(struct quic_endpoint *ep,
+                               const struct sockaddr *remote, socklen_t len,
+                               const char *host,
+                               const struct quic_conn_ops *ops, void *app,
+                               char *err, size_t errlen);
+/* For h3.c: the peer's SETTINGS arrived. */
+void quic_conn_settings_received(struct quic_conn *qc);
 
 /* Something was queued on this connection: write before the loop sleeps. */
 void quic_conn_want_write(struct quic_conn *qc);

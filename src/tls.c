@@ -12,7 +12,10 @@
 
 struct tls_ctx {
     gnutls_certificate_credentials_t cred;
-    char sha256[65];
+    int client;
+    char sha256[65];             /* server: our certificate's hash */
+    uint8_t want_hash[32];       /* client: --cert-hash */
+    int has_hash, insecure;
 };
 
 static const char alpn_h3[] = "h3";
@@ -92,6 +95,49 @@ const char *tls_ctx_cert_sha256(const struct tls_ctx *ctx)
     return ctx->sha256;
 }
 
+struct tls_ctx *tls_client_ctx_new(const struct tls_client_opts *o, char *err,
+                                   size_t errlen)
+{
+    struct tls_ctx *ctx = calloc(1, sizeof(*ctx));
+    int rv;
+
+    if (!ctx) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    ctx->client = 1;
+    ctx->insecure = o->insecure;
+    if (o->cert_hash) {
+        memcpy(ctx->want_hash, o->cert_hash, sizeof(ctx->want_hash));
+        ctx->has_hash = 1;
+    }
+    if ((rv = gnutls_certificate_allocate_credentials(&ctx->cred)) < 0) {
+        snprintf(err, errlen, "gnutls: %s", gnutls_strerror(rv));
+        goto fail;
+    }
+    if (o->cafile)
+        rv = gnutls_certificate_set_x509_trust_file(ctx->cred, o->cafile,
+                                                    GNUTLS_X509_FMT_PEM);
+    else if (!o->cert_hash && !o->insecure)
+        rv = gnutls_certificate_set_x509_system_trust(ctx->cred);
+    else
+        rv = 0;
+    if (rv < 0) {
+        snprintf(err, errlen, "%s: %s", o->cafile ? o->cafile : "system trust",
+                 gnutls_strerror(rv));
+        goto fail;
+    }
+    if (o->cafile && rv == 0) {
+        snprintf(err, errlen, "%s: no certificates", o->cafile);
+        goto fail;
+    }
+    return ctx;
+
+fail:
+    tls_ctx_free(ctx);
+    return NULL;
+}
+
 /* RFC 9114 §3.1: refuse a client that did not offer h3. */
 static int client_hello_cb(gnutls_session_t s, unsigned htype, unsigned when,
                            unsigned incoming, const gnutls_datum_t *msg)
@@ -110,27 +156,42 @@ static int client_hello_cb(gnutls_session_t s, unsigned htype, unsigned when,
     return 0;
 }
 
-void *tls_session_new(struct tls_ctx *ctx, ngtcp2_crypto_conn_ref *ref)
+void *tls_session_new(struct tls_ctx *ctx, ngtcp2_crypto_conn_ref *ref,
+                      const char *sni)
 {
     gnutls_session_t s;
     gnutls_datum_t alpn = {.data = (unsigned char *)alpn_h3,
                            .size = sizeof(alpn_h3) - 1};
+    unsigned flags = GNUTLS_NO_END_OF_EARLY_DATA;
 
-    if (gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET |
-                            GNUTLS_NO_END_OF_EARLY_DATA) != 0)
+    flags |= ctx->client ? GNUTLS_CLIENT
+                         : GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET;
+    if (gnutls_init(&s, flags) != 0)
         return NULL;
     if (gnutls_priority_set_direct(s, priority, NULL) != 0)
         goto fail;
-    gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_CLIENT_HELLO,
-                                       GNUTLS_HOOK_POST, client_hello_cb);
-    if (ngtcp2_crypto_gnutls_configure_server_session(s) != 0)
-        goto fail;
+    if (ctx->client) {
+        if (ngtcp2_crypto_gnutls_configure_client_session(s) != 0)
+            goto fail;
+        /* no SNI for IP literals (RFC 6066 §3) */
+        if (sni && !strchr(sni, ':') && strspn(sni, "0123456789.") != strlen(sni) &&
+            gnutls_server_name_set(s, GNUTLS_NAME_DNS, sni, strlen(sni)) != 0)
+            goto fail;
+    } else {
+        gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_CLIENT_HELLO,
+                                           GNUTLS_HOOK_POST, client_hello_cb);
+        if (ngtcp2_crypto_gnutls_configure_server_session(s) != 0)
+            goto fail;
+    }
     gnutls_session_set_ptr(s, ref);
     if (gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, ctx->cred) != 0)
         goto fail;
     if (gnutls_alpn_set_protocols(s, &alpn, 1,
                                   GNUTLS_ALPN_MANDATORY |
-                                      GNUTLS_ALPN_SERVER_PRECEDENCE) != 0)
+                                      (ctx->client
+                                           ? 0
+                                           : GNUTLS_ALPN_SERVER_PRECEDENCE)) !=
+        0)
         goto fail;
     return s;
 
@@ -143,4 +204,63 @@ void tls_session_free(void *session)
 {
     if (session)
         gnutls_deinit(session);
+}
+
+/*
+ * Checked once the handshake is complete, before any request is sent: the
+ * TLS stack stays backend-neutral (no verify callback plumbing), and nothing
+ * has been said to an unverified server yet.
+ */
+int tls_session_verify(struct tls_ctx *ctx, void *session, const char *host,
+                       char *err, size_t errlen)
+{
+    gnutls_session_t s = session;
+    const gnutls_datum_t *certs;
+    unsigned n = 0, status = 0;
+    gnutls_datum_t alpn, out = {0};
+    uint8_t md[32];
+
+    if (gnutls_alpn_get_selected_protocol(s, &alpn) != 0 ||
+        alpn.size != sizeof(alpn_h3) - 1 ||
+        memcmp(alpn.data, alpn_h3, alpn.size) != 0) {
+        snprintf(err, errlen, "the server did not select ALPN h3");
+        return -1;
+    }
+    if (ctx->insecure)
+        return 0;
+    if (ctx->has_hash) {
+        char got[65];
+
+        certs = gnutls_certificate_get_peers(s, &n);
+        if (!certs || n == 0) {
+            snprintf(err, errlen, "the server sent no certificate");
+            return -1;
+        }
+        if (gnutls_hash_fast(GNUTLS_DIG_SHA256, certs[0].data, certs[0].size,
+                             md) < 0) {
+            snprintf(err, errlen, "cannot hash the server's certificate");
+            return -1;
+        }
+        if (memcmp(md, ctx->want_hash, sizeof(md)) == 0)
+            return 0;
+        for (int i = 0; i < 32; i++)
+            snprintf(got + 2 * i, 3, "%02x", md[i]);
+        snprintf(err, errlen, "certificate hash mismatch: the server's is %s",
+                 got);
+        return -1;
+    }
+    if (gnutls_certificate_verify_peers3(s, host, &status) < 0) {
+        snprintf(err, errlen, "certificate verification failed");
+        return -1;
+    }
+    if (status == 0)
+        return 0;
+    if (gnutls_certificate_verification_status_print(
+            status, GNUTLS_CRT_X509, &out, 0) == 0) {
+        snprintf(err, errlen, "certificate: %s", out.data);
+        gnutls_free(out.data);
+    } else {
+        snprintf(err, errlen, "certificate not trusted (status 0x%x)", status);
+    }
+    return -1;
 }

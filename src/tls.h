@@ -19,12 +19,31 @@ void tls_ctx_free(struct tls_ctx *ctx);
  * what browsers take as serverCertificateHashes. */
 const char *tls_ctx_cert_sha256(const struct tls_ctx *ctx);
 
+/* Client side: how the server's certificate is checked.  With none of the
+ * three, the system's trust store and the host name. */
+struct tls_client_opts {
+    const uint8_t *cert_hash; /* 32 bytes: SHA-256 of the leaf's DER, as
+                                 browsers' serverCertificateHashes */
+    const char *cafile;       /* PEM bundle; the host name is checked */
+    int insecure;             /* no check at all */
+};
+
+struct tls_ctx *tls_client_ctx_new(const struct tls_client_opts *o, char *err,
+                                   size_t errlen);
+
 /*
- * A server-side TLS session for one QUIC connection, ALPN "h3" required.
- * `ref` must outlive the session.  Returns the native handle to give to
- * ngtcp2_conn_set_tls_native_handle(), or NULL.
+ * A TLS session for one QUIC connection, ALPN "h3" required, in the role of
+ * the context.  `ref` must outlive the session; `sni` (clients) is the server
+ * name to send, NULL or an IP literal for none.  Returns the native handle
+ * to give to ngtcp2_conn_set_tls_native_handle(), or NULL.
  */
-void *tls_session_new(struct tls_ctx *ctx, ngtcp2_crypto_conn_ref *ref);
+void *tls_session_new(struct tls_ctx *ctx, ngtcp2_crypto_conn_ref *ref,
+                      const char *sni);
 void tls_session_free(void *session);
+
+/* Client, after the handshake: ALPN is h3 and the certificate passes the
+ * context's check for `host`.  0, or -1 with a message in err. */
+int tls_session_verify(struct tls_ctx *ctx, void *session, const char *host,
+                       char *err, size_t errlen);
 
 #endif

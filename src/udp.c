@@ -54,6 +54,38 @@ fail:
     return -1;
 }
 
+int udp_connect(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,
+                char *err, size_t errlen)
+{
+    struct sockaddr_storage any;
+    socklen_t anylen;
+
+    /* Bound to the wildcard and an ephemeral port, then connected: the
+     * kernel picks the source address, and filters what arrives. */
+    memset(&any, 0, sizeof(any));
+    any.ss_family = sa->sa_family;
+    anylen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                       : sizeof(struct sockaddr_in);
+    if (udp_open(s, (struct sockaddr *)&any, anylen, err, errlen) < 0)
+        return -1;
+    if (connect(s->fd, sa, salen) < 0) {
+        char a[80];
+
+        snprintf(err, errlen, "connect %s: %s", udp_addr_str(sa, a, sizeof(a)),
+                 strerror(errno));
+        udp_close(s);
+        return -1;
+    }
+    s->bound.len = sizeof(s->bound.ss);
+    if (getsockname(s->fd, (struct sockaddr *)&s->bound.ss, &s->bound.len) <
+        0) {
+        snprintf(err, errlen, "getsockname: %s", strerror(errno));
+        udp_close(s);
+        return -1;
+    }
+    return 0;
+}
+
 void udp_close(struct udp_sock *s)
 {
     if (s->fd >= 0)

@@ -25,6 +25,10 @@ struct udp_sock {
 /* Opens and binds a non-blocking socket.  0, or -1 with a message in err. */
 int udp_open(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,
              char *err, size_t errlen);
+/* A client socket: ephemeral port, connected to `sa`; `bound` is the
+ * local address the kernel chose. */
+int udp_connect(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,
+                char *err, size_t errlen);
 void udp_close(struct udp_sock *s);
 
 /*

@@ -38,7 +38,7 @@ static const struct wt_handler_ops *ops_of(const struct wt_session *s)
 
 static const struct config *cfg_of(const struct quic_conn *qc)
 {
-    return qc->srv->cfg;
+    return qc->ep->cfg;
 }
 
 int wt_is_stream(const void *stream_user_data)
@@ -297,11 +297,11 @@ static void session_end(struct wt_session *s, uint32_t code,
          "closed by %s: code=%u reason=\"%.*s\" (%.3fs, %llu streams, "
          "%llu bytes in, %llu out, %llu/%llu datagrams in/out)",
          who, code, (int)(reasonlen > 200 ? 200 : reasonlen),
-         reason ? reason : "", ev_now(qc->srv->loop) - s->opened,
+         reason ? reason : "", ev_now(qc->ep->loop) - s->opened,
          (unsigned long long)s->streams_total,
          (unsigned long long)s->rx_bytes, (unsigned long long)s->tx_bytes,
          (unsigned long long)s->dgrams_in, (unsigned long long)s->dgrams_out);
-    ev_timer_stop(qc->srv->loop, &s->expire);
+    ev_timer_stop(qc->ep->loop, &s->expire);
     if (ops_of(s)->session_close)
         ops_of(s)->session_close(s, code, reason, reasonlen);
     /* draft-07 §6: CLOSE (and FIN) first; the streams are reset after, and
@@ -393,7 +393,7 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
         return respond(qc, req, 400, "missing :scheme, :authority or :path");
     if (strcmp(req->scheme, "https") != 0)
         return respond(qc, req, 400, ":scheme is not https");
-    if (qc->srv->shutting_down || qc->h3.goaway_sent)
+    if (qc->ep->shutting_down || qc->h3.goaway_sent)
         return respond(qc, req, 503, "shutting down");
     route = config_find_route(cfg, path, strlen(path));
     if (!route)
@@ -419,7 +419,7 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     s->draft = draft;
     s->route = route;
     s->open = 1;
-    s->opened = ev_now(qc->srv->loop);
+    s->opened = ev_now(qc->ep->loop);
     LIST_INIT(&s->streams);
     buf_init(&s->caps);
     ev_init(&s->expire, expire_cb);
@@ -444,7 +444,7 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     if (route->max_session_duration_ms) {
         ev_timer_set(&s->expire,
                      (ev_tstamp)route->max_session_duration_ms / 1000., 0.);
-        ev_timer_start(qc->srv->loop, &s->expire);
+        ev_timer_start(qc->ep->loop, &s->expire);
     }
     adopt_pending(s);
     return 0;
@@ -1050,7 +1050,7 @@ void wt_conn_collect(struct quic_conn *qc)
         struct wt_session *s = w->gc_sessions;
 
         w->gc_sessions = s->gc_next;
-        ev_timer_stop(qc->srv->loop, &s->expire);
+        ev_timer_stop(qc->ep->loop, &s->expire);
         buf_free(&s->caps);
         free(s);
     }
