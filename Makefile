@@ -1,5 +1,5 @@
 # wtrelayd — see README.md.
-#   make            build/wtrelayd
+#   make            build/wtrelayd, build/wtclient
 #   make test       all tests (unit, integration, browser); last line "N passed, N failed"
 #   make unit       unit tests only
 #   make asan       all tests against an AddressSanitizer/UBSan build
@@ -16,13 +16,14 @@ WFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-pa
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev
 
-SRCS     := $(filter-out src/main.c,$(wildcard src/*.c))
+PROGS    := src/main.c src/wtclient.c
+SRCS     := $(filter-out $(PROGS),$(wildcard src/*.c))
 OBJS     := $(SRCS:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test unit asan run deps cert install clean
-all: $(BUILD)/wtrelayd
+all: $(BUILD)/wtrelayd $(BUILD)/wtclient
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -c -o $@ $<
@@ -31,6 +32,9 @@ $(BUILD)/libwtrelayd.a: $(OBJS)
 	$(AR) rcs $@ $^
 
 $(BUILD)/wtrelayd: $(BUILD)/main.o $(BUILD)/libwtrelayd.a
+	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/wtclient: $(BUILD)/wtclient.o $(BUILD)/libwtrelayd.a
 	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(BUILD)/libwtrelayd.a | $(BUILD)/tests
@@ -72,4 +76,4 @@ install: all
 clean:
 	rm -rf build build-asan
 
--include $(OBJS:.o=.d) $(BUILD)/main.d
+-include $(OBJS:.o=.d) $(BUILD)/main.d $(BUILD)/wtclient.d

@@ -540,7 +540,7 @@ static char *reader(char *str, int num, void *stream)
 
 /* ---- load ---- */
 
-static void defaults(struct config *c)
+void config_defaults(struct config *c)
 {
     memset(c, 0, sizeof(*c));
     config_parse_addr("0.0.0.0:4433", &c->listen[0]);
@@ -565,7 +565,7 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
     const char *slash;
     int rv;
 
-    defaults(c);
+    config_defaults(c);
     err[0] = '\0';
     if (!(c->file = strdup(path)))
         return fail(&ps, 0, "out of memory"), -1;

@@ -66,6 +66,8 @@ struct config {
  * missing) and leaves nothing allocated.
  */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
+/* Built-in defaults only (no file, no routes): what clients start from. */
+void config_defaults(struct config *c);
 void config_free(struct config *c);
 
 /* Route for a request path (query string ignored), or NULL. */

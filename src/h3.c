@@ -23,9 +23,90 @@ int h3_is_stream(const void *stream_user_data)
     return stream_user_data == &h3_marker;
 }
 
-void h3_adopt_stream(struct quic_conn *qc, int64_t stream_id)
+void h3_adopt_stream(struct quic_conn *qc, int64_t stream_id, uint64_t type)
 {
     ngtcp2_conn_set_stream_user_data(qc->conn, stream_id, (void *)&h3_marker);
+    if (!ngtcp2_is_bidi_stream(stream_id) && type == WIRE_H3_STREAM_CONTROL &&
+        qc->h3.peer_ctrl_id < 0)
+        qc->h3.peer_ctrl_id = stream_id;
+}
+
+int h3_peer_setting(const struct quic_conn *qc, uint64_t id, uint64_t *value)
+{
+    for (size_t i = 0; i < qc->h3.npeer; i++) {
+        if (qc->h3.peer[i].id == id) {
+            *value = qc->h3.peer[i].value;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void settings_done(struct quic_conn *qc, const char *problem)
+{
+    struct h3_conn *h = &qc->h3;
+    char line[H3_MAX_PEER_SETTINGS * 40] = "";
+    size_t o = 0;
+
+    h->settings_recv = 1;
+    free(h->tee);
+    h->tee = NULL;
+    for (size_t i = 0; i < h->npeer && o < sizeof(line); i++)
+        o += (size_t)snprintf(line + o, sizeof(line) - o, " 0x%llx=%llu",
+                              (unsigned long long)h->peer[i].id,
+                              (unsigned long long)h->peer[i].value);
+    if (problem)
+        log_debug("conn %llu %s: peer SETTINGS not read: %s",
+                  (unsigned long long)qc->serial, qc->peer, problem);
+    else
+        log_debug("conn %llu %s: peer SETTINGS:%s",
+                  (unsigned long long)qc->serial, qc->peer, line);
+    quic_conn_settings_received(qc);
+}
+
+/* Collects the first bytes of the peer's control stream until its SETTINGS
+ * frame is whole (RFC 9114 §6.2.1: it comes first).  nghttp3 enforces the
+ * rules; this only keeps the values. */
+static void settings_tee(struct quic_conn *qc, const uint8_t *p, size_t n)
+{
+    struct h3_conn *h = &qc->h3;
+    uint64_t stype, ftype, flen;
+    ssize_t a, b;
+    size_t count = 0, take;
+
+    if (!h->tee && !(h->tee = malloc(H3_CTRL_TEE_MAX))) {
+        settings_done(qc, "out of memory");
+        return;
+    }
+    take = H3_CTRL_TEE_MAX - h->teelen < n ? H3_CTRL_TEE_MAX - h->teelen : n;
+    memcpy(h->tee + h->teelen, p, take);
+    h->teelen += take;
+    a = wire_varint_decode(h->tee, h->teelen, &stype);
+    if (a == WIRE_ERR_SHORT)
+        return;
+    b = a < 0 ? a
+              : wire_frame_header_decode(h->tee + a, h->teelen - (size_t)a,
+                                         &ftype, &flen);
+    if (b == WIRE_ERR_SHORT && h->teelen < H3_CTRL_TEE_MAX)
+        return;
+    if (b < 0 || ftype != WIRE_H3_FRAME_SETTINGS) {
+        settings_done(qc, "the control stream does not start with SETTINGS");
+        return;
+    }
+    if (flen > H3_CTRL_TEE_MAX - (size_t)(a + b)) {
+        settings_done(qc, "SETTINGS frame too large");
+        return;
+    }
+    if (h->teelen < (size_t)(a + b) + flen)
+        return;
+    if (wire_settings_decode(h->tee + a + b, (size_t)flen, h->peer,
+                             H3_MAX_PEER_SETTINGS, &count) < 0) {
+        h->npeer = 0;
+        settings_done(qc, "malformed SETTINGS");
+        return;
+    }
+    h->npeer = count < H3_MAX_PEER_SETTINGS ? count : H3_MAX_PEER_SETTINGS;
+    settings_done(qc, NULL);
 }
 
 static void request_free(struct h3_request *r)
@@ -114,7 +195,8 @@ static int cb_begin_headers(nghttp3_conn *conn, int64_t stream_id,
     struct quic_conn *qc = user_data;
     struct h3_request *r;
 
-    (void)stream_user_data;
+    if (stream_user_data)
+        return 0; /* a client's own request, or trailers */
     if (stream_id > qc->h3.max_client_bidi_id)
         qc->h3.max_client_bidi_id = stream_id;
     r = calloc(1, sizeof(*r));
@@ -151,12 +233,17 @@ static int cb_recv_header(nghttp3_conn *conn, int64_t stream_id, int32_t token,
     int rv = 0;
 
     (void)conn;
-    (void)stream_id;
     (void)flags;
-    (void)user_data;
     if (!r)
         return 0;
+    log_debug("conn %llu %s: stream %lld: %.*s: %.*s",
+              (unsigned long long)((struct quic_conn *)user_data)->serial,
+              ((struct quic_conn *)user_data)->peer, (long long)stream_id,
+              (int)n.len, n.base, (int)(v.len > 200 ? 200 : v.len), v.base);
     switch (token) {
+    case NGHTTP3_QPACK_TOKEN__STATUS:
+        r->status = v.len == 3 ? atoi((const char *)v.base) : 0;
+        break;
     case NGHTTP3_QPACK_TOKEN__METHOD:
         rv = set_field(&r->method, &v);
         break;
@@ -178,6 +265,8 @@ static int cb_recv_header(nghttp3_conn *conn, int64_t stream_id, int32_t token,
     default:
         if (name_is(&n, "sec-webtransport-http3-draft02"))
             r->draft02 = v.len == 1 && v.base[0] == '1';
+        else if (name_is(&n, "sec-webtransport-http3-draft"))
+            r->draft02_resp = v.len == 7 && memcmp(v.base, "draft02", 7) == 0;
         else if (name_is(&n, "wt-available-protocols") ||
                  name_is(&n, "webtransport-subprotocols-available"))
             rv = set_field(&r->subprotocols, &v);
@@ -195,6 +284,11 @@ static int cb_end_headers(nghttp3_conn *conn, int64_t stream_id, int fin,
     (void)conn;
     if (!r)
         return 0;
+    if (qc->ep->role == QUIC_CLIENT) {
+        if (r->status >= 100 && r->status < 200)
+            return 0; /* interim: the final response follows */
+        return r->session ? wt_on_response(r->session, fin) : 0;
+    }
     if (!r->method || strcmp(r->method, "CONNECT") != 0 || !r->protocol) {
         /* Plain HTTP/3 requests: this daemon serves WebTransport only. */
         log_debug("conn %llu: stream %lld: %s %s: not a WebTransport request",
@@ -295,6 +389,7 @@ int h3_conn_init(struct quic_conn *qc)
     if (h->h3)
         return 0;
     h->ctrl_id = -1;
+    h->peer_ctrl_id = -1;
     buf_init(&h->ctrl);
     LIST_INIT(&h->requests);
     nghttp3_settings_default(&settings);
@@ -304,11 +399,18 @@ int h3_conn_init(struct quic_conn *qc)
     settings.max_field_section_size = MAX_FIELD_SECTION;
     settings.enable_connect_protocol = 1;
     settings.h3_datagram = 1;
-    if (nghttp3_conn_server_new(&h->h3, &callbacks, &settings, NULL, qc) != 0)
-        return -1;
-    nghttp3_conn_set_max_client_streams_bidi(
-        h->h3,
-        ngtcp2_conn_get_local_transport_params(qc->conn)->initial_max_streams_bidi);
+    if (qc->ep->role == QUIC_CLIENT) {
+        if (nghttp3_conn_client_new(&h->h3, &callbacks, &settings, NULL, qc) !=
+            0)
+            return -1;
+    } else {
+        if (nghttp3_conn_server_new(&h->h3, &callbacks, &settings, NULL, qc) !=
+            0)
+            return -1;
+        nghttp3_conn_set_max_client_streams_bidi(
+            h->h3, ngtcp2_conn_get_local_transport_params(qc->conn)
+                       ->initial_max_streams_bidi);
+    }
 
     /*
      * nghttp3 1.8 writes only the settings it knows and has no way to add
@@ -341,6 +443,8 @@ void h3_conn_free(struct quic_conn *qc)
         nghttp3_conn_del(qc->h3.h3);
     qc->h3.h3 = NULL;
     buf_free(&qc->h3.ctrl);
+    free(qc->h3.tee);
+    qc->h3.tee = NULL;
 }
 
 /* ---- stream events from quic.c ---- */
@@ -348,7 +452,11 @@ void h3_conn_free(struct quic_conn *qc)
 int h3_read_stream(struct quic_conn *qc, int64_t stream_id, const uint8_t *p,
                    size_t n, int fin)
 {
-    nghttp3_ssize r = nghttp3_conn_read_stream(qc->h3.h3, stream_id, p, n, fin);
+    nghttp3_ssize r;
+
+    if (stream_id == qc->h3.peer_ctrl_id && !qc->h3.settings_recv && n)
+        settings_tee(qc, p, n);
+    r = nghttp3_conn_read_stream(qc->h3.h3, stream_id, p, n, fin);
 
     if (r < 0) {
         log_debug("conn %llu %s: nghttp3_conn_read_stream: %s",
@@ -414,7 +522,7 @@ int h3_unblock(struct quic_conn *qc, int64_t stream_id)
 
 void h3_set_max_client_streams_bidi(struct quic_conn *qc, uint64_t n)
 {
-    if (qc->h3.h3)
+    if (qc->h3.h3 && qc->ep->role == QUIC_SERVER)
         nghttp3_conn_set_max_client_streams_bidi(qc->h3.h3, n);
 }
 
@@ -484,6 +592,12 @@ static nghttp3_ssize read_capsules(nghttp3_conn *conn, int64_t stream_id,
     return wt_capsules_read(r->session, (struct iovec *)vec, veccnt, pflags);
 }
 
+static nghttp3_nv nv(const char *name, const char *value)
+{
+    return (nghttp3_nv){(const uint8_t *)name, (const uint8_t *)value,
+                        strlen(name), strlen(value), NGHTTP3_NV_FLAG_NONE};
+}
+
 int h3_respond(struct quic_conn *qc, int64_t stream_id, int status,
                const char *const *extra, size_t count, int body)
 {
@@ -494,14 +608,9 @@ int h3_respond(struct quic_conn *qc, int64_t stream_id, int status,
     int rv;
 
     snprintf(st, sizeof(st), "%03d", status);
-    nva[n++] = (nghttp3_nv){(const uint8_t *)":status", (const uint8_t *)st,
-                            7, 3, NGHTTP3_NV_FLAG_NONE};
+    nva[n++] = nv(":status", st);
     for (size_t i = 0; i < count && n < sizeof(nva) / sizeof(nva[0]); i++)
-        nva[n++] = (nghttp3_nv){(const uint8_t *)extra[2 * i],
-                                (const uint8_t *)extra[2 * i + 1],
-                                strlen(extra[2 * i]),
-                                strlen(extra[2 * i + 1]),
-                                NGHTTP3_NV_FLAG_NONE};
+        nva[n++] = nv(extra[2 * i], extra[2 * i + 1]);
     rv = nghttp3_conn_submit_response(qc->h3.h3, stream_id, nva, n,
                                       body ? &dr : NULL);
     if (rv != 0) {
@@ -514,6 +623,51 @@ int h3_respond(struct quic_conn *qc, int64_t stream_id, int status,
      * the response, reports ERR_QUIC_PROTOCOL_ERROR instead of the status.
      * Whatever the client still sends is read and dropped. */
     return 0;
+}
+
+struct h3_request *h3_connect(struct quic_conn *qc, int64_t stream_id,
+                              const char *protocol, const char *authority,
+                              const char *path, const char *origin,
+                              int draft02)
+{
+    nghttp3_data_reader dr = {.read_data = read_capsules};
+    nghttp3_nv nva[8];
+    size_t n = 0;
+    struct h3_request *r = calloc(1, sizeof(*r));
+    int rv;
+
+    if (!r)
+        return NULL;
+    r->stream_id = stream_id;
+    if (!(r->method = strdup("CONNECT")) || !(r->protocol = strdup(protocol)) ||
+        !(r->authority = strdup(authority)) || !(r->path = strdup(path))) {
+        LIST_INSERT_HEAD(&qc->h3.requests, r, link);
+        request_free(r);
+        return NULL;
+    }
+    LIST_INSERT_HEAD(&qc->h3.requests, r, link);
+    nva[n++] = nv(":method", "CONNECT");
+    nva[n++] = nv(":protocol", protocol);
+    nva[n++] = nv(":scheme", "https");
+    nva[n++] = nv(":authority", authority);
+    nva[n++] = nv(":path", path);
+    if (origin)
+        nva[n++] = nv("origin", origin);
+    if (draft02)
+        nva[n++] = nv("sec-webtransport-http3-draft02", "1");
+    rv = nghttp3_conn_submit_request(qc->h3.h3, stream_id, nva, n, &dr, r);
+    if (rv != 0) {
+        log_error("conn %llu %s: nghttp3_conn_submit_request: %s",
+                  (unsigned long long)qc->serial, qc->peer,
+                  nghttp3_strerror(rv));
+        request_free(r);
+        return NULL;
+    }
+    log_debug("conn %llu %s: stream %lld: CONNECT %s%s (:protocol %s)",
+              (unsigned long long)qc->serial, qc->peer, (long long)stream_id,
+              authority, path, protocol);
+    quic_conn_want_write(qc);
+    return r;
 }
 
 void h3_resume(struct quic_conn *qc, int64_t stream_id)

@@ -16,6 +16,10 @@
 #include <ngtcp2/ngtcp2.h>
 
 #include "buf.h"
+#include "wire.h"
+
+#define H3_MAX_PEER_SETTINGS 32
+#define H3_CTRL_TEE_MAX 2048
 
 struct quic_conn;
 struct wt_session;
@@ -28,6 +32,14 @@ struct h3_conn {
     int goaway_sent;
     int64_t max_client_bidi_id; /* highest request stream id seen */
     LIST_HEAD(, h3_request) requests; /* live ones, freed with the conn */
+    /* The peer's SETTINGS, read off its control stream on the way to
+     * nghttp3 (which keeps what it parses to itself). */
+    int64_t peer_ctrl_id;
+    uint8_t *tee;
+    size_t teelen;
+    int settings_recv;
+    struct wire_setting peer[H3_MAX_PEER_SETTINGS];
+    size_t npeer;
 };
 
 /* A request stream's header block as received (bounded by nghttp3's
@@ -37,6 +49,9 @@ struct h3_request {
     char *method, *protocol, *scheme, *authority, *path, *origin;
     int draft02;    /* sec-webtransport-http3-draft02: 1 */
     char *subprotocols; /* wt-available-protocols or its quiche spelling */
+    /* client role: the response */
+    int status;
+    int draft02_resp; /* sec-webtransport-http3-draft: draft02 */
     struct wt_session *session; /* once accepted; NULL otherwise */
     LIST_ENTRY(h3_request) link;
 };
@@ -47,8 +62,11 @@ void h3_conn_free(struct quic_conn *qc);
 /* True for the marker that ngtcp2 stream user data holds on streams that
  * belong to nghttp3. */
 int h3_is_stream(const void *stream_user_data);
-/* Marks a peer stream as nghttp3's (after classification). */
-void h3_adopt_stream(struct quic_conn *qc, int64_t stream_id);
+/* Marks a peer stream as nghttp3's (after classification); `type` is its
+ * first varint (the stream type of a uni stream). */
+void h3_adopt_stream(struct quic_conn *qc, int64_t stream_id, uint64_t type);
+/* The peer's value of a setting: 1 and *value, or 0 when absent. */
+int h3_peer_setting(const struct quic_conn *qc, uint64_t id, uint64_t *value);
 
 int h3_read_stream(struct quic_conn *qc, int64_t stream_id, const uint8_t *p,
                    size_t n, int fin);
@@ -73,6 +91,16 @@ void h3_shut_wr(struct quic_conn *qc, int64_t sid);
  */
 int h3_respond(struct quic_conn *qc, int64_t stream_id, int status,
                const char *const *extra, size_t count, int body);
+/*
+ * Client: sends an extended CONNECT on the new bidi stream `stream_id`; the
+ * request body is the session's capsules (wt_capsules_read).  Returns the
+ * request (owned by h3, like the server's) or NULL.
+ */
+struct h3_request *h3_connect(struct quic_conn *qc, int64_t stream_id,
+                              const char *protocol, const char *authority,
+                              const char *path, const char *origin,
+                              int draft02);
+
 /* More capsule bytes are queued for an accepted session's stream. */
 void h3_resume(struct quic_conn *qc, int64_t stream_id);
 /* Sends GOAWAY on our control stream (no new requests). */

@@ -23,8 +23,14 @@ struct wt_handler_ops {
                      char *err, size_t errlen);
     void (*route_free)(struct config_route *r);
 
-    /* 0 accepts the session; a negative value rejects it with 503. */
+    /* Server: 0 accepts the session; a negative value rejects it with 503.
+     * Client: the server accepted it; a negative value closes it again. */
     int (*session_open)(struct wt_session *s);
+    /* Client only: the server answered `status` (not 2xx), or 0 when the
+     * request ended without an answer (`why` says more).  Nothing more is
+     * heard of the session. */
+    void (*session_rejected)(struct wt_session *s, int status,
+                             const char *why);
     /* Runs once per session, before its streams are torn down. */
     void (*session_close)(struct wt_session *s, uint32_t code,
                           const char *reason, size_t reasonlen);

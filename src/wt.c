@@ -33,7 +33,7 @@ struct wt_dgram {
 
 static const struct wt_handler_ops *ops_of(const struct wt_session *s)
 {
-    return s->route->handler;
+    return s->ops;
 }
 
 static const struct config *cfg_of(const struct quic_conn *qc)
@@ -54,7 +54,7 @@ void wt_conn_init(struct quic_conn *qc)
     TAILQ_INIT(&qc->wt.wq);
 }
 
-static const char *draft_name(enum wt_draft d)
+const char *wt_draft_name(enum wt_draft d)
 {
     switch (d) {
     case WT_DRAFT02:
@@ -338,6 +338,25 @@ static void session_abort(struct wt_session *s, uint64_t h3code,
     ngtcp2_conn_shutdown_stream(s->qc->conn, 0, s->id, h3code);
 }
 
+/* A client session that never opened: the handler hears once, our side of
+ * the request stream ends, nothing else was set up. */
+static void session_fail(struct wt_session *s, int status, const char *why)
+{
+    if (!s->connecting)
+        return;
+    s->connecting = 0;
+    SLOG(debug, s, "rejected: %d %s", status, why);
+    s->qc->wt.gone[s->qc->wt.ngone++ % WT_GONE_RING] = (uint64_t)s->id;
+    queue_capsule(s, NULL, 0, 1);
+    for (struct wt_stream *p = s->qc->wt.pending, *next; p; p = next) {
+        next = p->p_next;
+        if (p->session_id == (uint64_t)s->id)
+            stream_abort(p, WIRE_WT_SESSION_GONE);
+    }
+    if (ops_of(s)->session_rejected)
+        ops_of(s)->session_rejected(s, status, why);
+}
+
 static void session_unlink(struct wt_session *s)
 {
     struct wt_conn *w = &s->qc->wt;
@@ -418,6 +437,7 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     s->id = req->stream_id;
     s->draft = draft;
     s->route = route;
+    s->ops = route->handler;
     s->open = 1;
     s->opened = ev_now(qc->ep->loop);
     LIST_INIT(&s->streams);
@@ -439,7 +459,7 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     LIST_INSERT_HEAD(&qc->wt.sessions, s, link);
     qc->wt.nopen++;
     SLOG(info, s, "opened %s (%s, origin %s, handler %s)", path,
-         draft_name(draft), req->origin ? req->origin : "-",
+         wt_draft_name(draft), req->origin ? req->origin : "-",
          route->handler->name);
     if (route->max_session_duration_ms) {
         ev_timer_set(&s->expire,
@@ -450,12 +470,139 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     return 0;
 }
 
+/* What the server's SETTINGS must say for a draft (wt-protocol.md). */
+static const char *client_settings_problem(const struct quic_conn *qc,
+                                           enum wt_draft draft)
+{
+    uint64_t v = 0;
+
+    if (!h3_peer_setting(qc, WIRE_SETTING_ENABLE_CONNECT_PROTOCOL, &v) ||
+        v != 1)
+        return "the server does not allow extended CONNECT";
+    if (!(h3_peer_setting(qc, WIRE_SETTING_H3_DATAGRAM, &v) && v == 1) &&
+        !(draft == WT_DRAFT02 &&
+          h3_peer_setting(qc, WIRE_SETTING_H3_DATAGRAM_DRAFT04, &v) && v == 1))
+        return "the server does not offer HTTP/3 datagrams";
+    switch (draft) {
+    case WT_DRAFT02:
+        if (h3_peer_setting(qc, WIRE_SETTING_ENABLE_WEBTRANSPORT, &v) && v == 1)
+            return NULL;
+        break;
+    case WT_DRAFT07:
+        if (h3_peer_setting(qc, WIRE_SETTING_WT_MAX_SESSIONS_D07, &v) && v > 0)
+            return NULL;
+        break;
+    case WT_DRAFT15:
+        if ((h3_peer_setting(qc, WIRE_SETTING_WT_ENABLED, &v) && v == 1) ||
+            (h3_peer_setting(qc, WIRE_SETTING_WT_MAX_SESSIONS_D13, &v) &&
+             v > 0))
+            return NULL;
+        break;
+    }
+    return "the server does not offer this WebTransport draft";
+}
+
+struct wt_session *wt_session_connect(struct quic_conn *qc,
+                                      const struct wt_connect_opts *o,
+                                      const struct wt_handler_ops *ops,
+                                      void *hdata, char *err, size_t errlen)
+{
+    const char *problem = client_settings_problem(qc, o->draft);
+    struct wt_session *s;
+    int64_t id;
+    int rv;
+
+    if (!qc->h3.settings_recv)
+        problem = "the server's SETTINGS have not arrived";
+    if (problem) {
+        snprintf(err, errlen, "%s (%s)", problem, wt_draft_name(o->draft));
+        return NULL;
+    }
+    rv = ngtcp2_conn_open_bidi_stream(qc->conn, &id, NULL);
+    if (rv != 0) {
+        snprintf(err, errlen, "cannot open a request stream: %s",
+                 ngtcp2_strerror(rv));
+        return NULL;
+    }
+    h3_adopt_stream(qc, id, 0);
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    s->qc = qc;
+    s->id = id;
+    s->draft = o->draft;
+    s->ops = ops;
+    s->hdata = hdata;
+    s->connecting = 1;
+    LIST_INIT(&s->streams);
+    buf_init(&s->caps);
+    ev_init(&s->expire, expire_cb);
+    s->expire.data = s;
+    s->req = h3_connect(qc, id,
+                        o->draft == WT_DRAFT15 ? "webtransport-h3"
+                                               : "webtransport",
+                        o->authority, o->path, o->origin,
+                        o->draft == WT_DRAFT02);
+    if (!s->req) {
+        snprintf(err, errlen, "cannot send the CONNECT request");
+        free(s);
+        goto fail;
+    }
+    s->req->session = s;
+    LIST_INSERT_HEAD(&qc->wt.sessions, s, link);
+    return s;
+
+fail:
+    ngtcp2_conn_shutdown_stream(qc->conn, 0, id, WIRE_H3_INTERNAL_ERROR);
+    return NULL;
+}
+
+int wt_on_response(struct wt_session *s, int fin)
+{
+    struct quic_conn *qc = s->qc;
+    int status = s->req ? s->req->status : 0;
+    char why[64];
+
+    if (!s->connecting)
+        return 0;
+    if (status < 200 || status > 299) {
+        snprintf(why, sizeof(why), "HTTP status %d", status);
+        session_fail(s, status, why);
+        return 0;
+    }
+    /* draft-02 servers confirm the draft; Chromium insists on it too. */
+    if (s->draft == WT_DRAFT02 && !s->req->draft02_resp) {
+        session_fail(s, status,
+                     "no sec-webtransport-http3-draft: draft02 in the answer");
+        return 0;
+    }
+    if (fin) {
+        session_fail(s, status, "the answer ended the request stream");
+        return 0;
+    }
+    s->connecting = 0;
+    s->open = 1;
+    s->opened = ev_now(qc->ep->loop);
+    qc->wt.nopen++;
+    SLOG(debug, s, "opened %s (%s)", s->req->path, wt_draft_name(s->draft));
+    if (ops_of(s)->session_open && ops_of(s)->session_open(s) < 0) {
+        wt_session_close(s, 0, "", 0);
+        return 0;
+    }
+    if (s->open)
+        adopt_pending(s);
+    return 0;
+}
+
 void wt_session_close(struct wt_session *s, uint32_t code, const char *reason,
                       size_t reasonlen)
 {
     if (reasonlen > WIRE_CLOSE_REASON_MAX)
         reasonlen = WIRE_CLOSE_REASON_MAX;
-    session_end(s, code, reason, reasonlen, 1, "server");
+    session_end(s, code, reason, reasonlen, 1,
+                s->qc->ep->role == QUIC_CLIENT ? "client" : "server");
 }
 
 uint64_t wt_session_max_buffer(const struct wt_session *s)
@@ -471,6 +618,8 @@ static void capsule_done(struct wt_session *s)
     const char *reason;
     size_t reasonlen;
 
+    SLOG(debug, s, "capsule 0x%llx, %llu bytes", (unsigned long long)s->ctype,
+         (unsigned long long)s->clen);
     switch (s->ctype) {
     case WIRE_CAPSULE_CLOSE_SESSION:
         if (wire_close_capsule_decode(s->cval, s->clen, &code, &reason,
@@ -547,6 +696,10 @@ int wt_on_capsule_data(struct wt_session *s, const uint8_t *p, size_t n)
 
 void wt_on_connect_fin(struct wt_session *s)
 {
+    if (s->connecting) {
+        session_fail(s, 0, "the request stream ended without a response");
+        return;
+    }
     if (s->cin || s->chdrlen) {
         session_abort(s, WIRE_H3_MESSAGE_ERROR, "truncated capsule");
         return;
@@ -557,6 +710,7 @@ void wt_on_connect_fin(struct wt_session *s)
 void wt_on_connect_closed(struct wt_session *s, uint64_t code)
 {
     (void)code;
+    session_fail(s, 0, "the request stream closed without a response");
     session_end(s, 0, "", 0, 0, "connection");
     s->req = NULL; /* nghttp3 frees the request right after this */
     session_unlink(s);
@@ -666,7 +820,7 @@ static void stream_attach(struct quic_conn *qc, struct wt_stream *st,
             deliver(st, p, n, fin);
         return;
     }
-    if (s || session_gone(qc, st->session_id)) {
+    if ((s && !s->connecting) || session_gone(qc, st->session_id)) {
         CLOG(debug, qc, "stream %lld: session %llu is gone", (long long)st->id,
              (unsigned long long)st->session_id);
         stream_abort(st, WIRE_WT_SESSION_GONE);
@@ -730,7 +884,7 @@ static int classify(struct quic_conn *qc, struct wt_stream *st,
         /* Not ours: nghttp3 gets every byte, the buffered ones first.  The
          * object was never linked anywhere, so it goes at once. */
         memcpy(saved, st->prefix, old);
-        h3_adopt_stream(qc, id);
+        h3_adopt_stream(qc, id, first);
         stream_free(st);
         if (old && h3_read_stream(qc, id, saved, old, 0) < 0)
             return -1;
@@ -1036,6 +1190,11 @@ size_t wt_conn_open_sessions(const struct quic_conn *qc)
     return qc->wt.nopen;
 }
 
+int wt_conn_has_sessions(const struct quic_conn *qc)
+{
+    return !LIST_EMPTY(&qc->wt.sessions);
+}
+
 void wt_conn_collect(struct quic_conn *qc)
 {
     struct wt_conn *w = &qc->wt;
@@ -1062,8 +1221,10 @@ void wt_conn_free(struct quic_conn *qc)
 
     struct wt_session *s;
 
-    LIST_FOREACH(s, &w->sessions, link)
+    LIST_FOREACH(s, &w->sessions, link) {
+        session_fail(s, 0, "the connection closed");
         session_end(s, 0, "", 0, 0, "connection");
+    }
     while (!LIST_EMPTY(&w->sessions))
         session_unlink(LIST_FIRST(&w->sessions));
     while (w->pending)

@@ -73,9 +73,11 @@ struct wt_session {
     struct h3_request *req; /* NULL once the CONNECT stream is closed */
     int64_t id;             /* = the CONNECT stream's id */
     enum wt_draft draft;
+    int connecting; /* client: CONNECT sent, no final response yet */
     int open; /* 0 once closed: handler told, streams detached */
     int draining;
-    const struct config_route *route;
+    const struct wt_handler_ops *ops;
+    const struct config_route *route; /* server sessions */
     void *hdata;
     struct buf caps; /* capsules to send on the CONNECT stream */
     int caps_fin;    /* FIN after them */
@@ -141,6 +143,27 @@ void wt_session_close(struct wt_session *s, uint32_t code, const char *reason,
                       size_t reasonlen);
 uint64_t wt_session_max_buffer(const struct wt_session *s);
 
+/* Client sessions. */
+struct wt_connect_opts {
+    const char *authority; /* "host:port" */
+    const char *path;
+    const char *origin; /* NULL: no Origin header */
+    enum wt_draft draft;
+};
+
+/*
+ * Opens a session on a client connection whose server SETTINGS are known
+ * (quic_conn_ops.ready): checks that the server offers WebTransport in the
+ * requested draft, sends the extended CONNECT, and later tells `ops`:
+ * session_open on a 2xx answer, session_rejected otherwise.  NULL with a
+ * message in err when it cannot even be sent.
+ */
+struct wt_session *wt_session_connect(struct quic_conn *qc,
+                                      const struct wt_connect_opts *o,
+                                      const struct wt_handler_ops *ops,
+                                      void *hdata, char *err, size_t errlen);
+const char *wt_draft_name(enum wt_draft d);
+
 static inline int64_t wt_stream_id(const struct wt_stream *st)
 {
     return st->id;
@@ -171,6 +194,8 @@ void wt_conn_drain(struct quic_conn *qc);
 void wt_conn_close_sessions(struct quic_conn *qc, uint32_t code,
                             const char *reason);
 size_t wt_conn_open_sessions(const struct quic_conn *qc);
+/* Any session object left, open or not (its CONNECT stream not closed)? */
+int wt_conn_has_sessions(const struct quic_conn *qc);
 
 int wt_is_stream(const void *stream_user_data);
 int wt_on_stream_data(struct quic_conn *qc, int64_t id, struct wt_stream *st,
@@ -197,6 +222,7 @@ void wt_datagram_pop(struct quic_conn *qc, int sent);
 
 /* From h3.c. */
 int wt_on_connect(struct quic_conn *qc, struct h3_request *req);
+int wt_on_response(struct wt_session *s, int fin);
 struct wt_session *wt_session_find(struct quic_conn *qc, int64_t id);
 int wt_on_capsule_data(struct wt_session *s, const uint8_t *p, size_t n);
 void wt_on_connect_fin(struct wt_session *s);

@@ -1,0 +1,706 @@
+/*
+ * wtclient: opens one WebTransport session with the daemon's own session
+ * layer in client role, moves the given data over it, and says how it went
+ * in its exit status.  The session logic is a handler (handler.h), like the
+ * daemon's echo: only the direction differs.
+ */
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "handler.h"
+#include "log.h"
+#include "quic.h"
+#include "tls.h"
+#include "wire.h"
+#include "wt.h"
+
+enum {
+    EXIT_OK = 0,
+    EXIT_TRANSFER = 1, /* reset stream, early close, timeout */
+    EXIT_USAGE = 2,
+    EXIT_CONNECT = 3,  /* resolve, handshake, TLS, no WebTransport */
+    EXIT_REJECTED = 4, /* the server answered the CONNECT with non-2xx */
+    EXIT_MISMATCH = 5, /* --verify: what came back differs */
+};
+
+#define CHUNK 65536
+#define MAX_DGRAMS 256
+
+/* One direction of data we send, and what comes back for it. */
+struct xfer {
+    const char *what; /* "bidi", "uni" */
+    const char *path; /* file name or "-" */
+    int fd;
+    int is_file;
+    ev_io rio; /* stdin / pipes */
+    int eof;
+    struct wt_stream *out; /* our stream */
+    struct wt_stream *in;  /* where the reply arrives (bidi: = out) */
+    uint64_t sent, received;
+    int fin_back;          /* the reply ended (FIN) */
+    /* --verify: sent bytes not yet matched by the reply (bounded by the
+     * flow-control windows in between) */
+    uint8_t *pend;
+    size_t pendoff, pendlen, pendcap; /* bytes at pend + pendoff */
+};
+
+struct client {
+    struct ev_loop *loop;
+    struct config cfg;
+    struct tls_ctx *tls;
+    struct quic_endpoint ep;
+    struct quic_conn *qc;
+    struct wt_session *s;
+    struct wt_connect_opts co;
+    char authority[300], host[256], port[16], path[1024];
+    struct xfer bidi, uni;
+    const char *dgrams[MAX_DGRAMS];
+    size_t ndgrams;
+    int dgram_back[MAX_DGRAMS];
+    size_t dgrams_back;
+    ev_tstamp dgram_sent_at;
+    int verify, wait_close;
+    uint32_t close_code;
+    const char *close_reason;
+    int closing, done;
+    int result;
+    ev_timer deadline, tick;
+};
+
+static struct client C;
+
+static void finish(int result)
+{
+    if (C.done)
+        return;
+    C.done = 1;
+    C.result = result;
+    /* the connection is closed after the loop, outside ngtcp2's callbacks */
+    ev_break(C.loop, EVBREAK_ALL);
+}
+
+static void fail(int result, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void fail(int result, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "wtclient: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    finish(result);
+}
+
+/* ---- sending ---- */
+
+static void pump(struct xfer *x);
+
+static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    pump(w->data);
+}
+
+static int pend_add(struct xfer *x, const uint8_t *p, size_t n)
+{
+    if (x->pendoff > 0 && x->pendoff + x->pendlen + n > x->pendcap) {
+        memmove(x->pend, x->pend + x->pendoff, x->pendlen);
+        x->pendoff = 0;
+    }
+    if (x->pendlen + n > x->pendcap) {
+        size_t cap = x->pendcap ? x->pendcap : CHUNK;
+        uint8_t *np;
+
+        while (cap < x->pendlen + n)
+            cap *= 2;
+        if (!(np = realloc(x->pend, cap)))
+            return -1;
+        x->pend = np;
+        x->pendcap = cap;
+    }
+    memcpy(x->pend + x->pendoff + x->pendlen, p, n);
+    x->pendlen += n;
+    return 0;
+}
+
+/* Moves file bytes into the stream while its send buffer takes them. */
+static void pump(struct xfer *x)
+{
+    uint8_t buf[CHUNK];
+    uint64_t room;
+
+    if (!x->out || x->eof || C.done)
+        return;
+    for (;;) {
+        uint64_t queued = x->sent - wt_stream_acked(x->out);
+        ssize_t n;
+
+        room = wt_session_max_buffer(C.s) - queued;
+        if (queued >= wt_session_max_buffer(C.s))
+            break; /* stream_writable brings us back */
+        n = read(x->fd, buf, room < sizeof(buf) ? (size_t)room : sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            ev_io_start(C.loop, &x->rio);
+            return;
+        }
+        if (n < 0) {
+            fail(EXIT_USAGE, "%s: %s", x->path, strerror(errno));
+            return;
+        }
+        if (C.verify && n > 0 && pend_add(x, buf, (size_t)n) < 0) {
+            fail(EXIT_TRANSFER, "out of memory");
+            return;
+        }
+        if (wt_stream_write(x->out, buf, (size_t)n, n == 0) < 0) {
+            fail(EXIT_TRANSFER, "%s stream: cannot send any more", x->what);
+            return;
+        }
+        x->sent += (uint64_t)n;
+        if (n == 0) {
+            x->eof = 1;
+            ev_io_stop(C.loop, &x->rio);
+            return;
+        }
+    }
+    ev_io_stop(C.loop, &x->rio);
+}
+
+static int open_stream(struct xfer *x, int bidi)
+{
+    if (!x->path || x->out)
+        return 0;
+    x->out = wt_session_open_stream(C.s, bidi);
+    if (!x->out)
+        return -1; /* stream limit: session_streams_available retries */
+    x->out->hdata = x;
+    if (bidi)
+        x->in = x->out;
+    log_debug("opened %s stream %lld", x->what, (long long)x->out->id);
+    pump(x);
+    return 0;
+}
+
+static void send_datagrams(void)
+{
+    for (size_t i = 0; i < C.ndgrams; i++)
+        if (wt_session_send_datagram(C.s, (const uint8_t *)C.dgrams[i],
+                                     strlen(C.dgrams[i])) < 0)
+            fprintf(stderr, "wtclient: datagram %zu not queued\n", i + 1);
+    C.dgram_sent_at = ev_now(C.loop);
+}
+
+/* ---- completion ---- */
+
+static int xfer_done(const struct xfer *x)
+{
+    return !x->path || (x->eof && x->fin_back);
+}
+
+static void check_done(void)
+{
+    int dgrams_done = C.dgrams_back == C.ndgrams ||
+                      (C.ndgrams && ev_now(C.loop) - C.dgram_sent_at > 2.0);
+
+    if (C.done || C.closing || !C.s || !xfer_done(&C.bidi) ||
+        !xfer_done(&C.uni) || !dgrams_done || C.wait_close)
+        return;
+    if (C.verify && C.dgrams_back < C.ndgrams) {
+        fail(EXIT_MISMATCH, "%zu of %zu datagrams did not come back",
+             C.ndgrams - C.dgrams_back, C.ndgrams);
+        return;
+    }
+    C.closing = 1;
+    log_debug("closing the session: code %u", C.close_code);
+    wt_session_close(C.s, C.close_code, C.close_reason,
+                     strlen(C.close_reason));
+}
+
+/* ---- the handler ---- */
+
+static int h_session_open(struct wt_session *s)
+{
+    log_debug("session %lld open", (long long)s->id);
+    if (open_stream(&C.bidi, 1) < 0 || open_stream(&C.uni, 0) < 0)
+        log_debug("stream limit reached; waiting");
+    send_datagrams();
+    check_done();
+    return 0;
+}
+
+static void h_session_rejected(struct wt_session *s, int status,
+                               const char *why)
+{
+    (void)s;
+    C.s = NULL;
+    if (status)
+        fail(EXIT_REJECTED, "session rejected: HTTP %d (%s)", status, why);
+    else
+        fail(EXIT_CONNECT, "session failed: %s", why);
+}
+
+static void h_session_close(struct wt_session *s, uint32_t code,
+                            const char *reason, size_t reasonlen)
+{
+    (void)s;
+    C.s = NULL;
+    if (C.closing)
+        return; /* ours: the connection closes once the CONNECT stream is */
+    fprintf(stderr, "wtclient: session closed by the server: code=%u "
+                    "reason=\"%.*s\"\n",
+            code, (int)reasonlen, reason ? reason : "");
+    C.closing = 1;
+    if (C.wait_close)
+        finish(EXIT_OK);
+    else if (!xfer_done(&C.bidi) || !xfer_done(&C.uni))
+        fail(EXIT_TRANSFER, "the session ended before the transfer did");
+}
+
+static void h_streams_available(struct wt_session *s)
+{
+    (void)s;
+    open_stream(&C.bidi, 1);
+    open_stream(&C.uni, 0);
+}
+
+static void h_stream_open(struct wt_stream *st)
+{
+    /* a server uni stream carries the reply to ours */
+    if (!st->bidi && C.uni.path && !C.uni.in) {
+        C.uni.in = st;
+        st->hdata = &C.uni;
+        return;
+    }
+    log_debug("stream %lld from the server: read and dropped",
+              (long long)st->id);
+}
+
+static void h_stream_data(struct wt_stream *st, const uint8_t *p, size_t n,
+                          int fin)
+{
+    struct xfer *x = st->hdata;
+
+    if (x && st == x->in) {
+        if (C.verify) {
+            if (n > x->pendlen || memcmp(x->pend + x->pendoff, p, n) != 0) {
+                fail(EXIT_MISMATCH,
+                     "%s stream: reply differs from what was sent, within "
+                     "bytes %llu..%llu",
+                     x->what, (unsigned long long)x->received,
+                     (unsigned long long)(x->received + n));
+                return;
+            }
+            x->pendoff += n;
+            x->pendlen -= n;
+            if (x->pendlen == 0)
+                x->pendoff = 0;
+        }
+        if (n && fwrite(p, 1, n, stdout) != n) {
+            fail(EXIT_TRANSFER, "stdout: %s", strerror(errno));
+            return;
+        }
+        x->received += n;
+        if (fin) {
+            x->fin_back = 1;
+            fflush(stdout);
+            if (C.verify && (x->pendlen || x->received != x->sent)) {
+                fail(EXIT_MISMATCH,
+                     "%s stream: %llu bytes came back, %llu were sent",
+                     x->what, (unsigned long long)x->received,
+                     (unsigned long long)x->sent);
+                return;
+            }
+            log_debug("%s stream: %llu bytes back", x->what,
+                      (unsigned long long)x->received);
+        }
+    }
+    wt_stream_consume(st, n);
+    check_done();
+}
+
+static void h_stream_reset(struct wt_stream *st, uint32_t code)
+{
+    struct xfer *x = st->hdata;
+
+    if (x)
+        fail(EXIT_TRANSFER, "%s stream %lld reset by the server (code %u)",
+             x->what, (long long)st->id, code);
+}
+
+static void h_stream_writable(struct wt_stream *st)
+{
+    struct xfer *x = st->hdata;
+
+    if (x && st == x->out)
+        pump(x);
+}
+
+static void h_stream_close(struct wt_stream *st)
+{
+    struct xfer *x = st->hdata;
+
+    if (!x)
+        return;
+    if (st == x->out)
+        x->out = NULL;
+    if (st == x->in)
+        x->in = NULL;
+}
+
+static void h_datagram(struct wt_session *s, const uint8_t *p, size_t n)
+{
+    (void)s;
+    for (size_t i = 0; i < C.ndgrams; i++) {
+        if (!C.dgram_back[i] && strlen(C.dgrams[i]) == n &&
+            memcmp(C.dgrams[i], p, n) == 0) {
+            C.dgram_back[i] = 1;
+            C.dgrams_back++;
+            break;
+        }
+    }
+    printf("%.*s\n", (int)n, (const char *)p);
+    fflush(stdout);
+    check_done();
+}
+
+static const struct wt_handler_ops client_ops = {
+    .name = "wtclient",
+    .session_open = h_session_open,
+    .session_rejected = h_session_rejected,
+    .session_close = h_session_close,
+    .session_streams_available = h_streams_available,
+    .stream_open = h_stream_open,
+    .stream_data = h_stream_data,
+    .stream_reset = h_stream_reset,
+    .stream_stop_sending = h_stream_reset,
+    .stream_writable = h_stream_writable,
+    .stream_close = h_stream_close,
+    .datagram = h_datagram,
+};
+
+/* ---- connection ---- */
+
+static void c_ready(struct quic_conn *qc)
+{
+    char err[256];
+
+    C.s = wt_session_connect(qc, &C.co, &client_ops, &C, err, sizeof(err));
+    if (!C.s)
+        fail(EXIT_CONNECT, "%s", err);
+}
+
+static void c_closed(struct quic_conn *qc, const char *why)
+{
+    (void)qc;
+    C.qc = NULL;
+    if (C.done)
+        return;
+    if (C.closing && (!why[0]))
+        finish(EXIT_OK);
+    else if (C.closing && !C.wait_close && xfer_done(&C.bidi) &&
+             xfer_done(&C.uni))
+        finish(EXIT_OK);
+    else
+        fail(C.s || C.closing ? EXIT_TRANSFER : EXIT_CONNECT,
+             "connection closed: %s", why[0] ? why : "no reason given");
+}
+
+static const struct quic_conn_ops conn_ops = {
+    .ready = c_ready,
+    .closed = c_closed,
+};
+
+static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    if (!C.qc || C.qc->state == QC_HANDSHAKE)
+        fail(EXIT_CONNECT, "timeout: no connection");
+    else if (!C.s && !C.closing)
+        fail(EXIT_CONNECT, "timeout: no session");
+    else
+        fail(EXIT_TRANSFER, "timeout (%s %llu/%llu bytes back, uni %llu/%llu)",
+             "bidi", (unsigned long long)C.bidi.received,
+             (unsigned long long)C.bidi.sent,
+             (unsigned long long)C.uni.received,
+             (unsigned long long)C.uni.sent);
+}
+
+/* Datagram waits, and the end once our CLOSE went through. */
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    check_done();
+    if (C.closing && C.qc && !wt_conn_has_sessions(C.qc))
+        finish(EXIT_OK);
+}
+
+/* ---- arguments ---- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: wtclient [options] https://HOST:PORT/PATH\n"
+            "  --send FILE|-        send FILE on a bidi stream; its reply "
+            "goes to stdout\n"
+            "  --uni FILE|-         send FILE on a uni stream; the server's "
+            "uni reply goes to stdout\n"
+            "  --datagram TEXT      send a datagram (repeatable); datagrams "
+            "received are printed, one a line\n"
+            "  --close CODE:REASON  close the session with this code and "
+            "reason (default 0:)\n"
+            "  --wait-close         wait for the server to close the session\n"
+            "  --verify             the replies must equal what was sent "
+            "(echo routes)\n"
+            "  --cert-hash HEX      accept the certificate with this SHA-256 "
+            "(as serverCertificateHashes)\n"
+            "  --cafile FILE        trust these CAs (default: system store)\n"
+            "  --insecure           accept any certificate\n"
+            "  --draft 02|07|15     WebTransport draft to offer (default 02, "
+            "as Chromium)\n"
+            "  --origin ORIGIN      send an Origin header\n"
+            "  --timeout SECONDS    give up after this long (default 30)\n"
+            "  -v                   print the handshake, SETTINGS, headers "
+            "and capsules\n"
+            "exit: 0 ok, 1 transfer failed, 2 usage, 3 connect failed, "
+            "4 session rejected, 5 data mismatch\n");
+}
+
+static int parse_hash(const char *hex, uint8_t out[32])
+{
+    size_t j = 0;
+
+    for (size_t i = 0; hex[i] && j < 64; i++) {
+        int v;
+
+        if (hex[i] == ':')
+            continue;
+        if (hex[i] >= '0' && hex[i] <= '9')
+            v = hex[i] - '0';
+        else if (hex[i] >= 'a' && hex[i] <= 'f')
+            v = hex[i] - 'a' + 10;
+        else if (hex[i] >= 'A' && hex[i] <= 'F')
+            v = hex[i] - 'A' + 10;
+        else
+            return -1;
+        if (j % 2 == 0)
+            out[j / 2] = (uint8_t)(v << 4);
+        else
+            out[j / 2] |= (uint8_t)v;
+        j++;
+    }
+    return j == 64 ? 0 : -1;
+}
+
+/* https://host:port/path, host possibly [v6]. */
+static int parse_url(const char *url)
+{
+    const char *h, *e, *p;
+
+    if (strncmp(url, "https://", 8) != 0)
+        return -1;
+    h = url + 8;
+    p = strchr(h, '/');
+    if (!p)
+        p = h + strlen(h);
+    if ((size_t)(p - h) >= sizeof(C.authority))
+        return -1;
+    memcpy(C.authority, h, (size_t)(p - h));
+    C.authority[p - h] = '\0';
+    snprintf(C.path, sizeof(C.path), "%s", *p ? p : "/");
+    if (C.authority[0] == '[') {
+        e = strchr(C.authority, ']');
+        if (!e || (size_t)(e - C.authority - 1) >= sizeof(C.host))
+            return -1;
+        memcpy(C.host, C.authority + 1, (size_t)(e - C.authority - 1));
+        C.host[e - C.authority - 1] = '\0';
+        e++;
+    } else {
+        e = strrchr(C.authority, ':');
+        if (!e)
+            e = C.authority + strlen(C.authority);
+        if ((size_t)(e - C.authority) >= sizeof(C.host))
+            return -1;
+        memcpy(C.host, C.authority, (size_t)(e - C.authority));
+        C.host[e - C.authority] = '\0';
+    }
+    if (*e == ':')
+        snprintf(C.port, sizeof(C.port), "%s", e + 1);
+    else if (*e == '\0')
+        snprintf(C.port, sizeof(C.port), "443");
+    else
+        return -1;
+    return C.host[0] && C.port[0] ? 0 : -1;
+}
+
+static int open_input(struct xfer *x)
+{
+    struct stat sb;
+
+    x->fd = strcmp(x->path, "-") == 0 ? 0 : open(x->path, O_RDONLY | O_CLOEXEC);
+    if (x->fd < 0) {
+        fprintf(stderr, "wtclient: %s: %s\n", x->path, strerror(errno));
+        return -1;
+    }
+    x->is_file = fstat(x->fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    if (!x->is_file)
+        fcntl(x->fd, F_SETFL, fcntl(x->fd, F_GETFL) | O_NONBLOCK);
+    ev_io_init(&x->rio, rio_cb, x->fd, EV_READ);
+    x->rio.data = x;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct tls_client_opts to = {0};
+    uint8_t hash[32];
+    double timeout = 30;
+    const char *url = NULL;
+    struct addrinfo hints = {0}, *ai = NULL;
+    char err[256];
+    int rv;
+
+    C.co.draft = WT_DRAFT02;
+    C.close_reason = "";
+    C.bidi.what = "bidi";
+    C.uni.what = "uni";
+    log_level = LOG_LVL_WARN;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            log_level = LOG_LVL_DEBUG;
+        } else if (strcmp(a, "--insecure") == 0) {
+            to.insecure = 1;
+        } else if (strcmp(a, "--verify") == 0) {
+            C.verify = 1;
+        } else if (strcmp(a, "--wait-close") == 0) {
+            C.wait_close = 1;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        } else if (a[0] == '-' && a[1] == '-' && !v) {
+            fprintf(stderr, "wtclient: %s needs a value\n", a);
+            return EXIT_USAGE;
+        } else if (strcmp(a, "--send") == 0) {
+            C.bidi.path = argv[++i];
+        } else if (strcmp(a, "--uni") == 0) {
+            C.uni.path = argv[++i];
+        } else if (strcmp(a, "--datagram") == 0) {
+            if (C.ndgrams == MAX_DGRAMS) {
+                fprintf(stderr, "wtclient: at most %d datagrams\n", MAX_DGRAMS);
+                return EXIT_USAGE;
+            }
+            C.dgrams[C.ndgrams++] = argv[++i];
+        } else if (strcmp(a, "--close") == 0) {
+            char *end;
+            unsigned long long code = strtoull(v, &end, 10);
+
+            if (end == v || *end != ':' || code > 0xffffffffULL) {
+                fprintf(stderr, "wtclient: --close wants CODE:REASON\n");
+                return EXIT_USAGE;
+            }
+            C.close_code = (uint32_t)code;
+            C.close_reason = end + 1;
+            i++;
+        } else if (strcmp(a, "--cert-hash") == 0) {
+            if (parse_hash(v, hash) < 0) {
+                fprintf(stderr, "wtclient: --cert-hash wants 64 hex digits\n");
+                return EXIT_USAGE;
+            }
+            to.cert_hash = hash;
+            i++;
+        } else if (strcmp(a, "--cafile") == 0) {
+            to.cafile = argv[++i];
+        } else if (strcmp(a, "--draft") == 0) {
+            int d = atoi(v);
+
+            if (d != 2 && d != 7 && d != 15) {
+                fprintf(stderr, "wtclient: --draft is 02, 07 or 15\n");
+                return EXIT_USAGE;
+            }
+            C.co.draft = (enum wt_draft)d;
+            i++;
+        } else if (strcmp(a, "--origin") == 0) {
+            C.co.origin = argv[++i];
+        } else if (strcmp(a, "--timeout") == 0) {
+            timeout = atof(v);
+            if (timeout <= 0) {
+                fprintf(stderr, "wtclient: bad --timeout\n");
+                return EXIT_USAGE;
+            }
+            i++;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "wtclient: unknown option %s\n", a);
+            usage(stderr);
+            return EXIT_USAGE;
+        } else if (!url) {
+            url = a;
+        } else {
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (!url || parse_url(url) < 0) {
+        fprintf(stderr, "wtclient: want a URL https://HOST:PORT/PATH\n");
+        return EXIT_USAGE;
+    }
+    if ((C.bidi.path && open_input(&C.bidi) < 0) ||
+        (C.uni.path && open_input(&C.uni) < 0))
+        return EXIT_USAGE;
+    C.co.authority = C.authority;
+    C.co.path = C.path;
+
+    hints.ai_socktype = SOCK_DGRAM;
+    if ((rv = getaddrinfo(C.host, C.port, &hints, &ai)) != 0) {
+        fprintf(stderr, "wtclient: %s: %s\n", C.host, gai_strerror(rv));
+        return EXIT_CONNECT;
+    }
+    config_defaults(&C.cfg);
+    C.cfg.max_streams_per_session = 1000000; /* the server's limits rule */
+    if (!(C.tls = tls_client_ctx_new(&to, err, sizeof(err)))) {
+        fprintf(stderr, "wtclient: %s\n", err);
+        freeaddrinfo(ai);
+        return EXIT_USAGE;
+    }
+    C.loop = EV_DEFAULT;
+    quic_client_init(&C.ep, C.loop, &C.cfg, C.tls);
+    C.qc = quic_connect(&C.ep, ai->ai_addr, ai->ai_addrlen, C.host, &conn_ops,
+                        &C, err, sizeof(err));
+    freeaddrinfo(ai);
+    if (!C.qc) {
+        fprintf(stderr, "wtclient: %s\n", err);
+        C.result = EXIT_CONNECT;
+    } else {
+        ev_timer_init(&C.deadline, deadline_cb, timeout, 0.);
+        ev_timer_start(C.loop, &C.deadline);
+        ev_timer_init(&C.tick, tick_cb, 0.05, 0.05);
+        ev_timer_start(C.loop, &C.tick);
+        ev_run(C.loop, 0);
+        if (C.qc) /* sends CONNECTION_CLOSE at once */
+            quic_conn_close_app(C.qc, WIRE_H3_NO_ERROR, NULL);
+    }
+    quic_endpoint_free(&C.ep);
+    tls_ctx_free(C.tls);
+    free(C.bidi.pend);
+    free(C.uni.pend);
+    ev_loop_destroy(C.loop);
+    return C.result;
+}
