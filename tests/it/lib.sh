@@ -8,6 +8,8 @@
 #   check NAME CMD...             # prints "ok NAME" or "FAIL NAME: why"
 #   probe [PROBE OPTIONS] SCENARIO ARGS...   # wtprobe against 127.0.0.1
 #   probe6 ...                    # the same against [::1]
+#   client PATH [WTCLIENT OPTIONS] # build/wtclient --insecure, 127.0.0.1
+#   client_exit WANT PATH [OPTS]  # ...whose exit status must be WANT
 #   log_has STRING                # daemon.log contains STRING (waits 3 s)
 #   it_finish                     # daemon still alive? stop it, exit status
 #
@@ -100,6 +102,7 @@ it_setup() {
     trap 'exit 130' INT TERM
     [ -x "$BUILD/wtrelayd" ] || it_abort "$BUILD/wtrelayd not built"
     [ -x "$BUILD/wtprobe" ] || it_abort "$BUILD/wtprobe not built"
+    [ -x "$BUILD/wtclient" ] || it_abort "$BUILD/wtclient not built"
     it_make_cert "$TMP" || it_abort "cannot make a certificate"
 }
 
@@ -200,6 +203,43 @@ probe() {
     local rc=$?
     cat "$TMP/probe.out"
     return $rc
+}
+
+# client PATH [OPTIONS...]: wtclient against https://$CLIENT_HOST:$PORT$PATH
+# (--insecure unless the options bring their own trust).  Stdout goes to
+# $TMP/client.out, stderr to $TMP/client.err; returns wtclient's status and
+# prints its last stderr line on failure.
+CLIENT_HOST=127.0.0.1
+client() {
+    local path=$1 trust=--insecure a rc
+    shift
+    for a in "$@"; do
+        case "$a" in --cert-hash | --cafile) trust= ;; esac
+    done
+    timeout -k 2 $((PROBE_TIMEOUT + 30)) "$BUILD/wtclient" --timeout "$PROBE_TIMEOUT" \
+        ${trust:+"$trust"} "$@" "https://$CLIENT_HOST:$PORT$path" \
+        >"$TMP/client.out" 2>"$TMP/client.err"
+    rc=$?
+    [ $rc -eq 0 ] || tail -n 1 "$TMP/client.err"
+    return $rc
+}
+
+# client_exit WANT PATH [OPTIONS...]: wtclient exits with status WANT.
+client_exit() {
+    local want=$1 rc
+    shift
+    client "$@" >/dev/null
+    rc=$?
+    [ $rc -eq "$want" ] && return 0
+    echo "wtclient exit $rc, wanted $want: $(tail -n 1 "$TMP/client.err")"
+    return 1
+}
+
+# client_err_has TEXT: wtclient's stderr (last run) contains TEXT.
+client_err_has() {
+    grep -qF -- "$1" "$TMP/client.err" && return 0
+    echo "wtclient stderr lacks: $1 (has: $(tail -n 1 "$TMP/client.err"))"
+    return 1
 }
 
 # probe_says TEXT PROBE-ARGS...: the probe passes and its result line

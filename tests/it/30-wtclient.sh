@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# wtclient against the daemon: echo with byte verification over every
+# transport and draft, trust options, close codes both ways, refusals, and
+# its exit statuses (0 ok, 3 connect failed, 4 rejected).
+. "$(dirname "$0")/lib.sh"
+it_setup
+start_daemon
+
+head -c 1 /dev/urandom >"$TMP/1B"
+head -c 65536 /dev/urandom >"$TMP/64K"
+head -c 16777216 /dev/urandom >"$TMP/16M"
+head -c 104857600 /dev/urandom >"$TMP/100M"
+
+same_as() { # same_as FILE: the client's stdout equals FILE
+    cmp -s "$1" "$TMP/client.out" && return 0
+    echo "output differs from $(basename "$1") ($(stat -c %s "$TMP/client.out") bytes)"
+    return 1
+}
+echo_file() { # echo_file FILE [OPTIONS]: bidi echo, verified in the client and here
+    local f=$1
+    shift
+    client /echo --send "$f" --verify "$@" && same_as "$f"
+}
+
+check wtclient-bidi-1B echo_file "$TMP/1B"
+check wtclient-bidi-64KiB echo_file "$TMP/64K"
+check wtclient-bidi-16MiB echo_file "$TMP/16M"
+check wtclient-bidi-100MiB echo_file "$TMP/100M"
+uni() { client /echo --uni "$TMP/64K" --verify && same_as "$TMP/64K"; }
+check wtclient-uni-64KiB uni
+stdin_pipe() {
+    head -c 3000000 /dev/urandom | tee "$TMP/piped" |
+        client /echo --send - --verify && same_as "$TMP/piped"
+}
+check wtclient-stdin-pipe stdin_pipe
+dgrams() {
+    local args=() i
+    for i in $(seq 1 20); do args+=(--datagram "datagram number $i"); done
+    client /echo "${args[@]}" --verify || return 1
+    [ "$(wc -l <"$TMP/client.out")" -eq 20 ] || { echo "$(wc -l <"$TMP/client.out") datagrams printed"; return 1; }
+}
+check wtclient-datagrams-20 dgrams
+check wtclient-draft-07 echo_file "$TMP/64K" --draft 07
+check wtclient-draft-07-logged log_has '(draft-07,'
+check wtclient-draft-15 echo_file "$TMP/64K" --draft 15
+check wtclient-draft-15-logged log_has '(draft-15,'
+ipv6() { CLIENT_HOST='[::1]' echo_file "$TMP/64K"; }
+check wtclient-ipv6 ipv6
+
+# trust: the serverCertificateHashes model, a CA file, nothing
+HASH=$(openssl x509 -in "$CERT" -outform der | sha256sum | cut -d' ' -f1)
+check wtclient-cert-hash echo_file "$TMP/64K" --cert-hash "$HASH"
+check wtclient-cert-hash-wrong client_exit 3 /echo --cert-hash "$(printf '%064d' 0)"
+check wtclient-cert-hash-wrong-says client_err_has "certificate hash mismatch"
+cafile() { CLIENT_HOST=localhost echo_file "$TMP/64K" --cafile "$CERT"; }
+check wtclient-cafile cafile
+check wtclient-untrusted client_exit 3 /echo --cafile /etc/ssl/certs/ca-certificates.crt
+
+# close codes both ways
+check wtclient-close-code client /echo --close "4242:bye from wtclient"
+check wtclient-close-code-logged log_has 'closed by peer: code=4242 reason="bye from wtclient"'
+check wtclient-server-close client /expire --wait-close
+check wtclient-server-close-says client_err_has 'code=4343 reason="expired by test"'
+
+# refusals and failures
+check wtclient-404 client_exit 4 /nope
+check wtclient-404-says client_err_has "HTTP 404"
+noserver() { local PORT; PORT=$(it_free_port); PROBE_TIMEOUT=3 client_exit 3 /echo; }
+check wtclient-no-server noserver
+check wtclient-bad-url client_exit 2 /echo --draft 3
+it_finish
