@@ -1,5 +1,5 @@
 # wtrelayd — see README.md.
-#   make            build/wtrelayd, build/wtclient
+#   make            build/wtrelayd, build/wtclient, build/wtbench
 #   make test       all tests (unit, integration, browser); last line "N passed, N failed"
 #   make unit       unit tests only
 #   make asan       all tests against an AddressSanitizer/UBSan build
@@ -16,14 +16,14 @@ WFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-pa
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev
 
-PROGS    := src/main.c src/wtclient.c
+PROGS    := src/main.c src/wtclient.c src/wtbench.c
 SRCS     := $(filter-out $(PROGS),$(wildcard src/*.c))
 OBJS     := $(SRCS:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test unit asan run deps cert install clean
-all: $(BUILD)/wtrelayd $(BUILD)/wtclient
+all: $(BUILD)/wtrelayd $(BUILD)/wtclient $(BUILD)/wtbench
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -c -o $@ $<
@@ -35,6 +35,9 @@ $(BUILD)/wtrelayd: $(BUILD)/main.o $(BUILD)/libwtrelayd.a
 	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/wtclient: $(BUILD)/wtclient.o $(BUILD)/libwtrelayd.a
+	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/wtbench: $(BUILD)/wtbench.o $(BUILD)/libwtrelayd.a
 	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(BUILD)/libwtrelayd.a | $(BUILD)/tests
@@ -76,4 +79,4 @@ install: all
 clean:
 	rm -rf build build-asan
 
--include $(OBJS:.o=.d) $(BUILD)/main.d $(BUILD)/wtclient.d
+-include $(OBJS:.o=.d) $(BUILD)/main.d $(BUILD)/wtclient.d $(BUILD)/wtbench.d

@@ -1097,6 +1097,12 @@ int quic_server_init(struct quic_endpoint *ep, struct ev_loop *loop,
                      l->addrlen, err, errlen) < 0)
             goto fail;
         ep->nsocks++;
+        if (cfg->socket_buffer_bytes &&
+            (size_t)udp_set_buffers(&ep->socks[i], cfg->socket_buffer_bytes) <
+                cfg->socket_buffer_bytes)
+            log_warn("udp %s: receive buffer capped by net.core.rmem_max",
+                     udp_addr_str((struct sockaddr *)&ep->socks[i].bound.ss, a,
+                                  sizeof(a)));
         ev_io_init(&ep->io[i], io_cb, ep->socks[i].fd, EV_READ);
         ep->io[i].data = ep;
         ev_io_start(loop, &ep->io[i]);
@@ -1237,6 +1243,7 @@ struct quic_conn *quic_connect(struct quic_endpoint *ep,
     if (udp_connect(&qc->own_sock, remote, len, err, errlen) < 0)
         goto fail;
     qc->sock = &qc->own_sock;
+    udp_set_buffers(&qc->own_sock, ep->cfg->socket_buffer_bytes);
     qc->local = qc->own_sock.bound;
     memcpy(&qc->remote.ss, remote, len);
     qc->remote.len = len;

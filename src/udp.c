@@ -86,6 +86,23 @@ int udp_connect(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,
     return 0;
 }
 
+int udp_set_buffers(struct udp_sock *s, size_t bytes)
+{
+    int v = bytes > 0x3fffffff ? 0x3fffffff : (int)bytes, got = 0;
+    socklen_t len = sizeof(got);
+
+    if (v > 0) {
+        /* A burst of handshakes is ~100 Initials of 1200 bytes at once:
+         * the default ~208 KiB drops some, and each drop costs a 1 s PTO. */
+        if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0)
+            setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+        if (setsockopt(s->fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) < 0)
+            setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+    }
+    getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &got, &len);
+    return got;
+}
+
 void udp_close(struct udp_sock *s)
 {
     if (s->fd >= 0)

@@ -30,6 +30,10 @@ int udp_open(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,
 int udp_connect(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,
                 char *err, size_t errlen);
 void udp_close(struct udp_sock *s);
+/* Kernel buffers of `bytes` each way (0: the system default).  As root
+ * past net.core.rmem_max/wmem_max; otherwise capped by them.  Returns the
+ * receive buffer size the kernel reports (it doubles what it is asked). */
+int udp_set_buffers(struct udp_sock *s, size_t bytes);
 
 /*
  * Receives one datagram.  Returns its length, 0 when nothing is pending
