@@ -12,6 +12,8 @@
 
 struct tls_ctx {
     gnutls_certificate_credentials_t cred;
+    /* parsed once: gnutls_priority_set_direct costs ~8 KiB per session */
+    gnutls_priority_t prio;
     int client;
     char sha256[65];             /* server: our certificate's hash */
     uint8_t want_hash[32];       /* client: --cert-hash */
@@ -62,7 +64,8 @@ struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err,
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if ((rv = gnutls_certificate_allocate_credentials(&ctx->cred)) < 0) {
+    if ((rv = gnutls_certificate_allocate_credentials(&ctx->cred)) < 0 ||
+        (rv = gnutls_priority_init(&ctx->prio, priority, NULL)) < 0) {
         snprintf(err, errlen, "gnutls: %s", gnutls_strerror(rv));
         goto fail;
     }
@@ -87,6 +90,8 @@ void tls_ctx_free(struct tls_ctx *ctx)
         return;
     if (ctx->cred)
         gnutls_certificate_free_credentials(ctx->cred);
+    if (ctx->prio)
+        gnutls_priority_deinit(ctx->prio);
     free(ctx);
 }
 
@@ -111,7 +116,8 @@ struct tls_ctx *tls_client_ctx_new(const struct tls_client_opts *o, char *err,
         memcpy(ctx->want_hash, o->cert_hash, sizeof(ctx->want_hash));
         ctx->has_hash = 1;
     }
-    if ((rv = gnutls_certificate_allocate_credentials(&ctx->cred)) < 0) {
+    if ((rv = gnutls_certificate_allocate_credentials(&ctx->cred)) < 0 ||
+        (rv = gnutls_priority_init(&ctx->prio, priority, NULL)) < 0) {
         snprintf(err, errlen, "gnutls: %s", gnutls_strerror(rv));
         goto fail;
     }
@@ -168,7 +174,7 @@ void *tls_session_new(struct tls_ctx *ctx, ngtcp2_crypto_conn_ref *ref,
                          : GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET;
     if (gnutls_init(&s, flags) != 0)
         return NULL;
-    if (gnutls_priority_set_direct(s, priority, NULL) != 0)
+    if (gnutls_priority_set(s, ctx->prio) != 0)
         goto fail;
     if (ctx->client) {
         if (ngtcp2_crypto_gnutls_configure_client_session(s) != 0)
