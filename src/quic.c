@@ -197,6 +197,10 @@ static int cb_handshake_completed(ngtcp2_conn *conn, void *user_data)
     qc->state = QC_ACTIVE;
     log_debug("conn %llu %s: handshake completed",
               (unsigned long long)qc->serial, qc->peer);
+    /* The TLS session is dropped after this callback (see
+     * cb_recv_crypto_data): a third of an idle connection's memory. */
+    qc->tls_release = 1;
+    quic_conn_want_write(qc);
     if (qc->ep->role != QUIC_CLIENT)
         return 0;
     if (tls_session_verify(qc->ep->tls, qc->tls, qc->host, err, sizeof(err)) <
@@ -219,6 +223,39 @@ static int cb_recv_tx_key(ngtcp2_conn *conn, ngtcp2_encryption_level level,
     if (level != NGTCP2_ENCRYPTION_LEVEL_1RTT)
         return 0;
     return h3_conn_init(user_data) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+/*
+ * Once the handshake is complete the TLS session has nothing left to do in
+ * QUIC: keys are derived and key updates need only ngtcp2's crypto context.
+ * What may still arrive is a post-handshake message (a server's
+ * NewSessionTicket; we neither resume nor ask for client certificates), so
+ * after the session is freed CRYPTO data is read and dropped.
+ */
+static int cb_recv_crypto_data(ngtcp2_conn *conn,
+                               ngtcp2_encryption_level level, uint64_t offset,
+                               const uint8_t *data, size_t datalen,
+                               void *user_data)
+{
+    struct quic_conn *qc = user_data;
+
+    if (!qc->tls) {
+        log_debug("conn %llu %s: %zu bytes of post-handshake TLS dropped",
+                  (unsigned long long)qc->serial, qc->peer, datalen);
+        return 0;
+    }
+    return ngtcp2_crypto_recv_crypto_data_cb(conn, level, offset, data,
+                                             datalen, user_data);
+}
+
+static void conn_release_tls(struct quic_conn *qc)
+{
+    qc->tls_release = 0;
+    if (!qc->tls)
+        return;
+    ngtcp2_conn_set_tls_native_handle(qc->conn, NULL);
+    tls_session_free(qc->tls);
+    qc->tls = NULL;
 }
 
 static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags,
@@ -363,7 +400,7 @@ static int cb_recv_datagram(ngtcp2_conn *conn, uint32_t flags,
 static void callbacks_init(ngtcp2_callbacks *cb, enum quic_role role)
 {
     static const ngtcp2_callbacks common = {
-    .recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
+    .recv_crypto_data = cb_recv_crypto_data,
     .handshake_completed = cb_handshake_completed,
     .encrypt = ngtcp2_crypto_encrypt_cb,
     .decrypt = ngtcp2_crypto_decrypt_cb,
@@ -1058,7 +1095,9 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 
         ep->dirty = qc->dirty_next;
         qc->dirty = 0;
-        /* told here, outside ngtcp2's and nghttp3's callbacks */
+        /* both done here, outside ngtcp2's and nghttp3's callbacks */
+        if (qc->tls_release)
+            conn_release_tls(qc);
         if (qc->ready == 1 && qc->state == QC_ACTIVE) {
             qc->ready = 2;
             if (qc->ops && qc->ops->ready)

@@ -49,7 +49,8 @@ struct quic_conn {
     uint64_t serial; /* for logs: "conn 12" */
     ngtcp2_conn *conn;
     ngtcp2_crypto_conn_ref conn_ref;
-    void *tls;
+    void *tls;       /* NULL once the handshake is complete */
+    int tls_release; /* handshake complete: free tls before the next write */
     ngtcp2_cid scid;  /* our first connection ID */
     ngtcp2_cid odcid; /* the client's first DCID: also finds us */
     struct udp_sock *sock;
