@@ -797,22 +797,66 @@ void quic_conn_want_write(struct quic_conn *qc)
 
 enum wsrc { SRC_NONE, SRC_H3, SRC_WT };
 
-static int send_pkt(struct quic_conn *qc, const ngtcp2_pkt_info *pi,
-                    const uint8_t *p, size_t n)
-{
-    int rv = udp_send(qc->sock, &qc->local, &qc->remote, pi->ecn, p, n, 0);
+/*
+ * Packets of one write pass are laid out back to back in txbuf and leave
+ * in as few system calls as UDP GSO allows: a run of equal-sized packets,
+ * the last possibly shorter, is one send.
+ */
+#define MAX_GSO_SEGS 64
 
-    if (rv < 0)
-        log_debug("conn %llu %s: sendmsg: %s", (unsigned long long)qc->serial,
-                  qc->peer, strerror(errno));
+struct txbatch {
+    size_t off;  /* bytes of packets in txbuf */
+    size_t seg;  /* their size (the first packet's) */
+    size_t nseg;
+};
+
+static int batch_flush(struct quic_conn *qc, struct txbatch *b)
+{
+    int rv = 0;
+
+    if (b->off) {
+        rv = udp_send(qc->sock, &qc->local, &qc->remote, 0, qc->ep->txbuf,
+                      b->off, b->nseg > 1 ? b->seg : 0);
+        if (rv < 0)
+            log_debug("conn %llu %s: sendmsg: %s",
+                      (unsigned long long)qc->serial, qc->peer,
+                      strerror(errno));
+    }
+    b->off = b->seg = b->nseg = 0;
     /* A full socket buffer is loss to QUIC: ngtcp2 retransmits. */
     return rv;
+}
+
+/* A packet of n bytes was just written at txbuf + b->off. */
+static int batch_add(struct quic_conn *qc, struct txbatch *b, size_t n,
+                     size_t maxpkt)
+{
+    uint8_t *tx = qc->ep->txbuf;
+
+    if (b->nseg && n > b->seg) {
+        /* larger than the run: the run leaves first, this packet (just
+         * past it) starts the next */
+        size_t at = b->off;
+
+        if (batch_flush(qc, b) != 0)
+            return -1;
+        memmove(tx, tx + at, n);
+    }
+    if (!b->nseg)
+        b->seg = n;
+    b->off += n;
+    b->nseg++;
+    if (n < b->seg || b->nseg == MAX_GSO_SEGS ||
+        sizeof(qc->ep->txbuf) - b->off < maxpkt)
+        return batch_flush(qc, b);
+    return 0;
 }
 
 static void conn_write(struct quic_conn *qc)
 {
     ngtcp2_conn *conn = qc->conn;
-    uint8_t *out = qc->ep->txbuf;
+    uint8_t *out;
+    struct txbatch batch = {0, 0, 0};
     size_t maxpkt = ngtcp2_conn_get_max_tx_udp_payload_size(conn);
     size_t quantum = ngtcp2_conn_get_send_quantum(conn);
     size_t npkts = 0, maxpkts = quantum / maxpkt ? quantum / maxpkt : 1;
@@ -835,6 +879,8 @@ static void conn_write(struct quic_conn *qc)
         enum wsrc src = SRC_NONE;
         struct wt_stream *wst = NULL;
         ngtcp2_ssize nwrite, ndatalen = -1;
+
+        out = qc->ep->txbuf + batch.off;
 
         if (qc->h3.h3 && ngtcp2_conn_get_max_data_left(conn) > 0) {
             ngtcp2_ssize r = h3_writev(qc, &sid, &fin, vec, 16);
@@ -931,11 +977,12 @@ static void conn_write(struct quic_conn *qc)
         if (nwrite == 0)
             break;
     send:
-        if (send_pkt(qc, &pi, out, (size_t)nwrite) != 0)
+        if (batch_add(qc, &batch, (size_t)nwrite, maxpkt) != 0)
             break;
         if (++npkts >= maxpkts)
             break; /* pacing: the timer brings the next burst */
     }
+    batch_flush(qc, &batch);
     ngtcp2_conn_update_pkt_tx_time(conn, ts);
 }
 
@@ -1073,12 +1120,16 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
     for (int i = 0; i < MAX_PKTS_PER_READ; i++) {
         struct udp_addr local, remote;
         unsigned ecn;
+        size_t seg;
         ssize_t n = udp_recv(s, ep->rxbuf, sizeof(ep->rxbuf), &local,
-                             &remote, &ecn);
+                             &remote, &ecn, &seg);
 
         if (n <= 0)
             break;
-        read_pkt(ep, s, &local, &remote, ecn, ep->rxbuf, (size_t)n);
+        /* GRO: several packets of one sender in one read */
+        for (size_t off = 0; off < (size_t)n; off += seg)
+            read_pkt(ep, s, &local, &remote, ecn, ep->rxbuf + off,
+                     (size_t)n - off < seg ? (size_t)n - off : seg);
     }
 }
 
@@ -1225,13 +1276,18 @@ static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     for (int i = 0; i < MAX_PKTS_PER_READ; i++) {
         struct udp_addr local, remote;
         unsigned ecn;
+        size_t seg;
         ssize_t n = udp_recv(&qc->own_sock, ep->rxbuf, sizeof(ep->rxbuf),
-                             &local, &remote, &ecn);
+                             &local, &remote, &ecn, &seg);
 
         if (n <= 0)
             break;
-        conn_input(qc, &qc->own_sock, &local, &remote, ecn, ep->rxbuf,
-                   (size_t)n);
+        for (size_t off = 0; off < (size_t)n && qc->state != QC_DEAD &&
+                             qc->state != QC_DRAINING;
+             off += seg)
+            conn_input(qc, &qc->own_sock, &local, &remote, ecn,
+                       ep->rxbuf + off,
+                       (size_t)n - off < seg ? (size_t)n - off : seg);
         if (qc->state == QC_DEAD || qc->state == QC_DRAINING)
             break;
     }

@@ -14,6 +14,9 @@
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 int udp_open(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,
              char *err, size_t errlen)
@@ -40,6 +43,10 @@ int udp_open(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,
     }
     if (bind(fd, sa, salen) < 0)
         goto fail;
+    /* Coalesced receive and segmented send: one system call for a burst
+     * of packets.  Both are optional (old kernels). */
+    setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof(on));
+    s->gso = 1;
     s->bound.len = sizeof(s->bound.ss);
     if (getsockname(fd, (struct sockaddr *)&s->bound.ss, &s->bound.len) < 0)
         goto fail;
@@ -112,12 +119,12 @@ void udp_close(struct udp_sock *s)
 
 ssize_t udp_recv(struct udp_sock *s, uint8_t *buf, size_t cap,
                  struct udp_addr *local, struct udp_addr *remote,
-                 unsigned *ecn)
+                 unsigned *ecn, size_t *seg)
 {
     union {
         struct cmsghdr align;
         uint8_t b[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
-                  CMSG_SPACE(sizeof(int))];
+                  CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(int))];
     } cbuf;
     struct iovec iov = {.iov_base = buf, .iov_len = cap};
     struct msghdr m = {
@@ -138,8 +145,15 @@ ssize_t udp_recv(struct udp_sock *s, uint8_t *buf, size_t cap,
     remote->len = m.msg_namelen;
     *local = s->bound;
     *ecn = 0;
+    *seg = (size_t)n;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+            int g = 0;
+
+            memcpy(&g, CMSG_DATA(c), sizeof(g));
+            if (g > 0 && (size_t)g < (size_t)n)
+                *seg = (size_t)g;
+        } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
             struct in_pktinfo pi;
             struct sockaddr_in *sin = (struct sockaddr_in *)&local->ss;
 
@@ -210,6 +224,17 @@ int udp_send(struct udp_sock *s, const struct udp_addr *local,
         memcpy(CMSG_DATA(c), &pi, sizeof(pi));
     }
     clen += CMSG_SPACE(c->cmsg_len - CMSG_LEN(0));
+    if (gso_size > 0 && gso_size < len && !s->gso) {
+        /* no GSO here: one datagram at a time */
+        for (size_t off = 0; off < len; off += gso_size) {
+            int rv = udp_send(s, local, remote, ecn, p + off,
+                              len - off < gso_size ? len - off : gso_size, 0);
+
+            if (rv != 0)
+                return rv;
+        }
+        return 0;
+    }
     if (gso_size > 0 && gso_size < len) {
         uint16_t seg = (uint16_t)gso_size;
 
@@ -229,6 +254,11 @@ int udp_send(struct udp_sock *s, const struct udp_addr *local,
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
             return 1;
+        if (gso_size > 0 && gso_size < len && s->gso &&
+            (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP)) {
+            s->gso = 0; /* the kernel or the device refuses it */
+            return udp_send(s, local, remote, ecn, p, len, gso_size);
+        }
         return -1;
     }
     return 0;

@@ -19,6 +19,7 @@ struct udp_addr {
 struct udp_sock {
     int fd;
     int family;
+    int gso; /* the kernel takes UDP_SEGMENT on this socket */
     struct udp_addr bound; /* the address as bound (port filled in) */
 };
 
@@ -36,18 +37,22 @@ void udp_close(struct udp_sock *s);
 int udp_set_buffers(struct udp_sock *s, size_t bytes);
 
 /*
- * Receives one datagram.  Returns its length, 0 when nothing is pending
- * (EAGAIN), -1 on a socket error.  `local` is the address it was sent to,
- * `remote` the sender; *ecn gets the ECN bits of the IP header.
+ * Receives one datagram, or with GRO several coalesced ones from the same
+ * sender: *seg is then the size of each (the last may be shorter), else the
+ * whole length.  Returns the length, 0 when nothing is pending (EAGAIN), -1
+ * on a socket error.  `local` is the address it was sent to, `remote` the
+ * sender; *ecn gets the ECN bits of the IP header.
  */
 ssize_t udp_recv(struct udp_sock *s, uint8_t *buf, size_t cap,
                  struct udp_addr *local, struct udp_addr *remote,
-                 unsigned *ecn);
+                 unsigned *ecn, size_t *seg);
 
 /*
  * Sends `len` bytes as one datagram, or as several of `gso_size` bytes each
- * (the last may be shorter) when gso_size > 0 and < len.  Returns 0, 1 when
- * the socket buffer is full (EAGAIN: try again later), -1 on other errors.
+ * (the last may be shorter) when gso_size > 0 and < len: one system call
+ * (UDP GSO), or one per datagram where the kernel refuses GSO.  Returns 0,
+ * 1 when the socket buffer is full (EAGAIN: try again later), -1 on other
+ * errors.
  */
 int udp_send(struct udp_sock *s, const struct udp_addr *local,
              const struct udp_addr *remote, unsigned ecn, const uint8_t *p,
