@@ -1262,6 +1262,7 @@ void quic_endpoint_free(struct quic_endpoint *ep)
         free(ep->cids);
         ep->cids = NULL;
     }
+    wt_dgram_pool_free();
 }
 
 /* ---- client role ---- */

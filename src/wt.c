@@ -23,6 +23,53 @@ struct wt_dgram {
     uint8_t data[];
 };
 
+/*
+ * Datagrams of up to one packet come from a free list, not malloc: echo
+ * and broadcast queue one per received packet.  The list is bounded; larger
+ * datagrams (rare: they must still fit a packet) are malloc'd.
+ */
+#define DGRAM_POOL_SIZE 1500
+#define DGRAM_POOL_MAX 1024
+
+static struct wt_dgram *dgram_pool;
+static size_t dgram_npool;
+
+static struct wt_dgram *dgram_alloc(size_t n)
+{
+    struct wt_dgram *d;
+
+    if (n > DGRAM_POOL_SIZE)
+        return malloc(sizeof(*d) + n);
+    if ((d = dgram_pool)) {
+        dgram_pool = d->next;
+        dgram_npool--;
+        return d;
+    }
+    return malloc(sizeof(*d) + DGRAM_POOL_SIZE);
+}
+
+static void dgram_release(struct wt_dgram *d)
+{
+    if (d->len > DGRAM_POOL_SIZE || dgram_npool >= DGRAM_POOL_MAX) {
+        free(d);
+        return;
+    }
+    d->next = dgram_pool;
+    dgram_pool = d;
+    dgram_npool++;
+}
+
+void wt_dgram_pool_free(void)
+{
+    while (dgram_pool) {
+        struct wt_dgram *d = dgram_pool;
+
+        dgram_pool = d->next;
+        free(d);
+    }
+    dgram_npool = 0;
+}
+
 #define SLOG(lvl, s, fmt, ...)                                                 \
     log_##lvl("conn %llu %s: session %lld: " fmt,                              \
               (unsigned long long)(s)->qc->serial, (s)->qc->peer,              \
@@ -254,7 +301,7 @@ static void dgram_purge(struct wt_session *s)
     while ((d = *p)) {
         if (d->session == s) {
             *p = d->next;
-            free(d);
+            dgram_release(d);
         } else {
             w->dq_tail = d;
             p = &d->next;
@@ -1106,18 +1153,18 @@ int wt_session_send_datagram(struct wt_session *s, const uint8_t *p, size_t n)
         w->dgrams_dropped++; /* no flow control: a full queue drops */
         return -1;
     }
-    d = malloc(sizeof(*d) + n);
+    d = dgram_alloc(n);
     if (!d)
         return -1;
+    d->len = n;
     h = wire_datagram_header_encode(d->hdr, sizeof(d->hdr), (uint64_t)s->id);
     if (h < 0) {
-        free(d);
+        dgram_release(d);
         return -1;
     }
     d->hdrlen = (uint8_t)h;
     d->next = NULL;
     d->session = s;
-    d->len = n;
     memcpy(d->data, p, n);
     if (w->dq_tail)
         w->dq_tail->next = d;
@@ -1158,7 +1205,7 @@ void wt_datagram_pop(struct quic_conn *qc, int sent)
     d->session->ndgrams--;
     if (!sent)
         qc->wt.dgrams_dropped++;
-    free(d);
+    dgram_release(d);
 }
 
 /* ---- connection-wide ---- */
