@@ -482,6 +482,7 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     s->qc = qc;
     s->req = req;
     s->id = req->stream_id;
+    s->stream_prefix_id = (uint64_t)s->id;
     s->draft = draft;
     s->route = route;
     s->ops = route->handler;
@@ -579,6 +580,7 @@ struct wt_session *wt_session_connect(struct quic_conn *qc,
     }
     s->qc = qc;
     s->id = id;
+    s->stream_prefix_id = (uint64_t)id;
     s->draft = o->draft;
     s->ops = ops;
     s->hdata = hdata;
@@ -640,6 +642,14 @@ int wt_on_response(struct wt_session *s, int fin)
     }
     if (s->open)
         adopt_pending(s);
+    return 0;
+}
+
+int wt_session_send_raw(struct wt_session *s, const uint8_t *p, size_t n)
+{
+    if (s->caps_fin || !s->req)
+        return -1;
+    queue_capsule(s, p, n, 0);
     return 0;
 }
 
@@ -747,6 +757,8 @@ void wt_on_connect_fin(struct wt_session *s)
         session_fail(s, 0, "the request stream ended without a response");
         return;
     }
+    if (!s->open)
+        return; /* already ended (by a CLOSE, or aborted) */
     if (s->cin || s->chdrlen) {
         session_abort(s, WIRE_H3_MESSAGE_ERROR, "truncated capsule");
         return;
@@ -1103,7 +1115,7 @@ struct wt_stream *wt_session_open_stream(struct wt_session *s, int bidi)
         stream_free(st);
         return NULL; /* NGTCP2_ERR_STREAM_ID_BLOCKED: wait for credit */
     }
-    n = wire_stream_prefix_encode(pre, sizeof(pre), bidi, (uint64_t)s->id);
+    n = wire_stream_prefix_encode(pre, sizeof(pre), bidi, s->stream_prefix_id);
     if (n < 0 || buf_append(&st->out, pre, (size_t)n) < 0) {
         ngtcp2_conn_shutdown_stream(qc->conn, 0, st->id,
                                     WIRE_H3_INTERNAL_ERROR);

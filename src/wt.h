@@ -74,6 +74,9 @@ struct wt_session {
     int64_t id;             /* = the CONNECT stream's id */
     enum wt_draft draft;
     int connecting; /* client: CONNECT sent, no final response yet */
+    /* the session id our streams name: s->id, unless a test tool wants
+     * them to name another */
+    uint64_t stream_prefix_id;
     int open; /* 0 once closed: handler told, streams detached */
     int draining;
     const struct wt_handler_ops *ops;
@@ -138,6 +141,9 @@ struct wt_stream *wt_session_open_stream(struct wt_session *s, int bidi);
 /* Queues a datagram; -1 when dropped (queue full or too large). */
 int wt_session_send_datagram(struct wt_session *s, const uint8_t *p,
                              size_t n);
+/* Queues raw bytes (capsules, or anything: test tools) on the session's
+ * request stream.  -1 when the stream is already finished. */
+int wt_session_send_raw(struct wt_session *s, const uint8_t *p, size_t n);
 /* Closes the session with a CLOSE_WEBTRANSPORT_SESSION capsule. */
 void wt_session_close(struct wt_session *s, uint32_t code, const char *reason,
                       size_t reasonlen);

@@ -69,6 +69,9 @@ struct client {
     size_t dgrams_back;
     ev_tstamp dgram_sent_at;
     int verify, wait_close;
+    uint8_t raw[1024]; /* --capsule */
+    size_t rawlen;
+    int64_t stream_session; /* --stream-session, -1: ours */
     uint32_t close_code;
     const char *close_reason;
     int closing, done;
@@ -234,6 +237,10 @@ static void check_done(void)
 static int h_session_open(struct wt_session *s)
 {
     log_debug("session %lld open", (long long)s->id);
+    if (C.stream_session >= 0)
+        s->stream_prefix_id = (uint64_t)C.stream_session;
+    if (C.rawlen && wt_session_send_raw(s, C.raw, C.rawlen) < 0)
+        fprintf(stderr, "wtclient: --capsule bytes not queued\n");
     if (open_stream(&C.bidi, 1) < 0 || open_stream(&C.uni, 0) < 0)
         log_debug("stream limit reached; waiting");
     send_datagrams();
@@ -257,7 +264,7 @@ static void h_session_close(struct wt_session *s, uint32_t code,
 {
     (void)s;
     C.s = NULL;
-    if (C.closing)
+    if (C.closing || C.done)
         return; /* ours: the connection closes once the CONNECT stream is */
     fprintf(stderr, "wtclient: session closed by the server: code=%u "
                     "reason=\"%.*s\"\n",
@@ -466,6 +473,10 @@ static void usage(FILE *f)
             "  --close CODE:REASON  close the session with this code and "
             "reason (default 0:)\n"
             "  --wait-close         wait for the server to close the session\n"
+            "  --capsule HEX        send these raw bytes on the request "
+            "stream once the session is open\n"
+            "  --stream-session ID  our streams name session ID instead "
+            "(tests of the server)\n"
             "  --verify             the replies must equal what was sent "
             "(echo routes)\n"
             "  --cert-hash HEX      accept the certificate with this SHA-256 "
@@ -578,6 +589,7 @@ int main(int argc, char **argv)
 
     C.co.draft = WT_DRAFT02;
     C.close_reason = "";
+    C.stream_session = -1;
     C.bidi.what = "bidi";
     C.uni.what = "uni";
     log_level = LOG_LVL_WARN;
@@ -626,6 +638,33 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
             }
             to.cert_hash = hash;
+            i++;
+        } else if (strcmp(a, "--capsule") == 0) {
+            size_t len = strlen(v);
+
+            if (len % 2 || len / 2 > sizeof(C.raw)) {
+                fprintf(stderr, "wtclient: --capsule wants hex bytes\n");
+                return EXIT_USAGE;
+            }
+            for (size_t k = 0; k < len / 2; k++) {
+                unsigned x;
+
+                if (sscanf(v + 2 * k, "%2x", &x) != 1) {
+                    fprintf(stderr, "wtclient: --capsule wants hex bytes\n");
+                    return EXIT_USAGE;
+                }
+                C.raw[k] = (uint8_t)x;
+            }
+            C.rawlen = len / 2;
+            i++;
+        } else if (strcmp(a, "--stream-session") == 0) {
+            char *end;
+
+            C.stream_session = (int64_t)strtoll(v, &end, 10);
+            if (*end || C.stream_session < 0) {
+                fprintf(stderr, "wtclient: bad --stream-session\n");
+                return EXIT_USAGE;
+            }
             i++;
         } else if (strcmp(a, "--cafile") == 0) {
             to.cafile = argv[++i];

@@ -68,4 +68,17 @@ check wtclient-404-says client_err_has "HTTP 404"
 noserver() { local PORT; PORT=$(it_free_port); PROBE_TIMEOUT=3 client_exit 3 /echo; }
 check wtclient-no-server noserver
 check wtclient-bad-url client_exit 2 /echo --draft 3
+
+# protocol errors the server must contain: an oversized CLOSE capsule
+# (type 0x2843, length 4000) aborts that session only
+check wtclient-oversized-capsule client /echo --capsule 68434fa0 --wait-close
+check wtclient-oversized-capsule-logged log_has 'closed by protocol error: code=0 reason="oversized capsule"'
+check wtclient-after-bad-capsule echo_file "$TMP/64K"
+stop_daemon
+# a stream naming a session that does not exist, with no room to wait
+start_daemon "max_pending_streams = 0"
+check wtclient-unknown-session-stream client_exit 1 /echo --send "$TMP/64K" --stream-session 4000
+check wtclient-unknown-session-says client_err_has "reset by the server"
+check wtclient-unknown-session-logged log_has "too many streams waiting for sessions"
+check wtclient-after-unknown-session echo_file "$TMP/64K"
 it_finish
