@@ -3,6 +3,7 @@
 #   make test       all tests (unit, integration, browser); last line "N passed, N failed"
 #   make unit       unit tests only
 #   make asan       all tests against an AddressSanitizer/UBSan build
+#   make bench      benchmarks with baselines; writes BENCHMARKS.md
 #   make run        install deps, build, make a dev certificate, run the daemon
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -22,7 +23,7 @@ OBJS     := $(SRCS:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit asan run deps cert install clean
+.PHONY: all test unit asan bench run deps cert install clean
 all: $(BUILD)/wtrelayd $(BUILD)/wtclient $(BUILD)/wtbench
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
@@ -48,6 +49,10 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(BUILD)/libwtrelayd.a | $(BUILD
 $(BUILD)/wtprobe: tests/tools/wtprobe.c $(BUILD)/libwtrelayd.a | $(BUILD)
 	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libwtrelayd.a $(LDLIBS)
 
+# The loopback UDP ceiling for make bench.
+$(BUILD)/udpblast: tests/bench/udpblast.c | $(BUILD)
+	$(CC) $(WFLAGS) $(CFLAGS) -pthread -o $@ $<
+
 $(BUILD) $(BUILD)/tests:
 	mkdir -p $@
 
@@ -61,6 +66,10 @@ asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		LDFLAGS="-fsanitize=address,undefined" all build-asan/wtprobe $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BIN))
 	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 tests/run.sh unit it browser
+
+bench: all $(BUILD)/udpblast
+	scripts/install-deps.sh --bench
+	BUILD=$(BUILD) scripts/bench.sh
 
 deps:
 	scripts/install-deps.sh

@@ -3,13 +3,16 @@
 # Idempotent: installs only what is missing; uses sudo only when not root.
 #   scripts/install-deps.sh          build + run dependencies
 #   scripts/install-deps.sh --test   also the test tools (browsers, node packages)
+#   scripts/install-deps.sh --bench  also the benchmark baseline (ngtcp2's examples)
 set -euo pipefail
 
 want_test=0
+want_bench=0
 for a in "$@"; do
     case "$a" in
     --test) want_test=1 ;;
-    *) echo "usage: $0 [--test]" >&2; exit 2 ;;
+    --bench) want_bench=1 ;;
+    *) echo "usage: $0 [--test] [--bench]" >&2; exit 2 ;;
     esac
 done
 
@@ -20,6 +23,8 @@ export DEBIAN_FRONTEND=noninteractive
 build_pkgs="build-essential pkg-config libev-dev libinih-dev libgnutls28-dev openssl"
 bp_pkgs="libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev"
 test_pkgs="chromium firefox-esr"
+# ngtcp2's own HTTP/3 example server and client, the same 1.11 libraries
+[ "$want_bench" = 1 ] && bp_pkgs="$bp_pkgs ngtcp2-server ngtcp2-client"
 
 missing() {
     local out=""
