@@ -108,6 +108,20 @@ void buf_mark_sent(struct buf *b, size_t n)
     }
 }
 
+void buf_release_idle(struct buf *b)
+{
+    struct buf_chunk *c = b->head, *next;
+
+    if (b->acked != b->end)
+        return;
+    for (; c; c = next) {
+        next = c->next;
+        free(c);
+    }
+    b->head = b->tail = b->send = NULL;
+    b->head_off = b->send_off = 0;
+}
+
 void buf_ack(struct buf *b, size_t n)
 {
     b->acked += n;

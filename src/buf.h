@@ -34,6 +34,9 @@ size_t buf_peek(const struct buf *b, struct iovec *iov, size_t niov);
 void buf_mark_sent(struct buf *b, size_t n);
 /* The next n unsent bytes are no longer wanted by anyone. */
 void buf_ack(struct buf *b, size_t n);
+/* Frees the chunks when every byte is acknowledged (buffers that are mostly
+ * idle: control streams, capsules); offsets carry on. */
+void buf_release_idle(struct buf *b);
 
 static inline uint64_t buf_unsent(const struct buf *b)
 {

@@ -475,6 +475,7 @@ int h3_acked(struct quic_conn *qc, int64_t stream_id, uint64_t n)
 {
     if (stream_id == qc->h3.ctrl_id) {
         buf_ack(&qc->h3.ctrl, n);
+        buf_release_idle(&qc->h3.ctrl);
         return 0;
     }
     if (!qc->h3.h3)

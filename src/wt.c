@@ -725,8 +725,14 @@ int wt_on_capsule_data(struct wt_session *s, const uint8_t *p, size_t n)
             s->cgot = 0;
             if ((s->ctype == WIRE_CAPSULE_CLOSE_SESSION ||
                  s->ctype == WIRE_CAPSULE_DRAIN_SESSION) &&
-                s->clen > sizeof(s->cval)) {
+                s->clen > WT_CVAL_MAX) {
                 session_abort(s, WIRE_H3_MESSAGE_ERROR, "oversized capsule");
+                return 0;
+            }
+            if ((s->ctype == WIRE_CAPSULE_CLOSE_SESSION ||
+                 s->ctype == WIRE_CAPSULE_DRAIN_SESSION) &&
+                !s->cval && !(s->cval = malloc(WT_CVAL_MAX))) {
+                session_abort(s, WIRE_H3_INTERNAL_ERROR, "out of memory");
                 return 0;
             }
         }
@@ -743,9 +749,10 @@ int wt_on_capsule_data(struct wt_session *s, const uint8_t *p, size_t n)
         }
         if (s->cgot == s->clen) {
             s->cin = 0;
-            if (!s->open)
-                continue; /* after CLOSE nothing more is acted on */
-            capsule_done(s);
+            if (s->open)
+                capsule_done(s); /* after CLOSE nothing is acted on */
+            free(s->cval);
+            s->cval = NULL;
         }
     }
     return 0;
@@ -793,6 +800,7 @@ ssize_t wt_capsules_read(struct wt_session *s, struct iovec *vec, size_t nvec,
 void wt_capsules_acked(struct wt_session *s, uint64_t n)
 {
     buf_ack(&s->caps, n);
+    buf_release_idle(&s->caps);
 }
 
 /* ---- incoming streams ---- */
@@ -1270,6 +1278,7 @@ void wt_conn_collect(struct quic_conn *qc)
         w->gc_sessions = s->gc_next;
         ev_timer_stop(qc->ep->loop, &s->expire);
         buf_free(&s->caps);
+        free(s->cval);
         free(s);
     }
 }

@@ -89,7 +89,8 @@ struct wt_session {
     size_t chdrlen;
     int cin;       /* inside a capsule value */
     uint64_t ctype, clen, cgot;
-    uint8_t cval[4 + 1024]; /* values we parse (CLOSE); others skipped */
+    uint8_t *cval; /* the value of a CLOSE/DRAIN being read (WT_CVAL_MAX);
+                      allocated per capsule: idle sessions stay small */
     struct wt_stream_list streams;
     size_t nstreams;
     size_t ndgrams; /* queued for sending */
@@ -104,6 +105,7 @@ struct wt_session {
 LIST_HEAD(wt_session_list, wt_session);
 
 #define WT_GONE_RING 32
+#define WT_CVAL_MAX (4 + 1024) /* code + the longest reason a CLOSE has */
 
 struct wt_conn {
     struct wt_stream_list all;       /* every wt_stream, for teardown */

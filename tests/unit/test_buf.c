@@ -92,9 +92,42 @@ T_TEST(interleaved_small_writes)
     T_EQ(b.end, 0);
 }
 
+/* An idle buffer gives its memory back; offsets carry on. */
+T_TEST(release_idle)
+{
+    struct buf b;
+    uint8_t out[64];
+
+    buf_init(&b);
+    T_EQ(buf_append(&b, "settings", 8), 0);
+    buf_mark_sent(&b, 8);
+    buf_release_idle(&b); /* not acked yet: kept */
+    T_CHECK(b.head != NULL);
+    buf_ack(&b, 5);
+    buf_release_idle(&b);
+    T_CHECK(b.head != NULL);
+    buf_ack(&b, 3);
+    buf_release_idle(&b);
+    T_CHECK(b.head == NULL && b.tail == NULL && b.send == NULL);
+    T_EQ(buf_unacked(&b), 0);
+    T_EQ(b.end, 8);
+
+    T_EQ(buf_append(&b, "goaway", 6), 0);
+    T_EQ(buf_unsent(&b), 6);
+    T_EQ(gather(&b, out, sizeof(out)), 6);
+    T_MEMEQ(out, "goaway", 6);
+    buf_mark_sent(&b, 6);
+    buf_ack(&b, 6);
+    T_EQ(b.acked, 14);
+    buf_release_idle(&b);
+    T_CHECK(b.head == NULL);
+    buf_free(&b);
+}
+
 int main(void)
 {
     T_RUN(append_peek_send_ack);
     T_RUN(interleaved_small_writes);
+    T_RUN(release_idle);
     T_DONE();
 }
