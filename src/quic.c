@@ -15,7 +15,9 @@
 #include "wire.h"
 
 #define SCID_LEN 18
-#define MAX_PKTS_PER_READ 64
+/* recvmmsg calls per readiness event: UDP_BATCH messages each, a fair
+ * share before other sockets and timers get their turn */
+#define MAX_READS 8
 /* Short header (1 + 20-byte CID + 4-byte packet number), AEAD tag (16),
  * DATAGRAM frame type and length (1 + 4): what a datagram needs besides
  * its own bytes to fit a packet. */
@@ -1110,6 +1112,14 @@ static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
     conn_input(qc, s, local, remote, ecn, p, n);
 }
 
+static void rx_init(struct quic_endpoint *ep)
+{
+    for (size_t i = 0; i < UDP_BATCH; i++) {
+        ep->rx[i].buf = ep->rxbuf[i];
+        ep->rx[i].cap = sizeof(ep->rxbuf[i]);
+    }
+}
+
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct quic_endpoint *ep = w->data;
@@ -1117,19 +1127,19 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 
     (void)loop;
     (void)revents;
-    for (int i = 0; i < MAX_PKTS_PER_READ; i++) {
-        struct udp_addr local, remote;
-        unsigned ecn;
-        size_t seg;
-        ssize_t n = udp_recv(s, ep->rxbuf, sizeof(ep->rxbuf), &local,
-                             &remote, &ecn, &seg);
+    for (int i = 0; i < MAX_READS; i++) {
+        int got = udp_recv_batch(s, ep->rx, UDP_BATCH);
 
-        if (n <= 0)
+        for (int k = 0; k < got; k++) {
+            const struct udp_msg *m = &ep->rx[k];
+
+            /* GRO: several packets of one sender in one message */
+            for (size_t off = 0; off < m->len; off += m->seg)
+                read_pkt(ep, s, &m->local, &m->remote, m->ecn, m->buf + off,
+                         m->len - off < m->seg ? m->len - off : m->seg);
+        }
+        if (got < UDP_BATCH)
             break;
-        /* GRO: several packets of one sender in one read */
-        for (size_t off = 0; off < (size_t)n; off += seg)
-            read_pkt(ep, s, &local, &remote, ecn, ep->rxbuf + off,
-                     (size_t)n - off < seg ? (size_t)n - off : seg);
     }
 }
 
@@ -1170,6 +1180,7 @@ int quic_server_init(struct quic_endpoint *ep, struct ev_loop *loop,
     memset(ep, 0, sizeof(*ep));
     LIST_INIT(&ep->conns);
     ep->loop = loop;
+    rx_init(ep);
     ep->cfg = cfg;
     ep->tls = tls;
     ep->ncid_buckets = 256;
@@ -1274,25 +1285,25 @@ static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 
     (void)loop;
     (void)revents;
-    for (int i = 0; i < MAX_PKTS_PER_READ; i++) {
-        struct udp_addr local, remote;
-        unsigned ecn;
-        size_t seg;
-        ssize_t n = udp_recv(&qc->own_sock, ep->rxbuf, sizeof(ep->rxbuf),
-                             &local, &remote, &ecn, &seg);
+    for (int i = 0; i < MAX_READS; i++) {
+        int got = udp_recv_batch(&qc->own_sock, ep->rx, UDP_BATCH);
 
-        if (n <= 0)
-            break;
-        for (size_t off = 0; off < (size_t)n && qc->state != QC_DEAD &&
-                             qc->state != QC_DRAINING;
-             off += seg)
-            conn_input(qc, &qc->own_sock, &local, &remote, ecn,
-                       ep->rxbuf + off,
-                       (size_t)n - off < seg ? (size_t)n - off : seg);
-        if (qc->state == QC_DEAD || qc->state == QC_DRAINING)
+        for (int k = 0; k < got; k++) {
+            const struct udp_msg *m = &ep->rx[k];
+
+            for (size_t off = 0; off < m->len; off += m->seg) {
+                if (qc->state == QC_DEAD || qc->state == QC_DRAINING)
+                    return;
+                conn_input(qc, &qc->own_sock, &m->local, &m->remote, m->ecn,
+                           m->buf + off,
+                           m->len - off < m->seg ? m->len - off : m->seg);
+            }
+        }
+        if (got < UDP_BATCH)
             break;
     }
 }
+
 
 void quic_client_init(struct quic_endpoint *ep, struct ev_loop *loop,
                       const struct config *cfg, struct tls_ctx *tls)
@@ -1301,6 +1312,7 @@ void quic_client_init(struct quic_endpoint *ep, struct ev_loop *loop,
     LIST_INIT(&ep->conns);
     ep->role = QUIC_CLIENT;
     ep->loop = loop;
+    rx_init(ep);
     ep->cfg = cfg;
     ep->tls = tls;
     ep->ncid_buckets = 64;

@@ -93,7 +93,8 @@ struct quic_endpoint {
     size_t nconns;
     uint64_t next_serial;
     int shutting_down;
-    uint8_t rxbuf[65536];
+    struct udp_msg rx[UDP_BATCH]; /* recvmmsg into rxbuf */
+    uint8_t rxbuf[UDP_BATCH][65536];
     uint8_t txbuf[64 * 1024];
 };
 

@@ -117,52 +117,34 @@ void udp_close(struct udp_sock *s)
     s->fd = -1;
 }
 
-ssize_t udp_recv(struct udp_sock *s, uint8_t *buf, size_t cap,
-                 struct udp_addr *local, struct udp_addr *remote,
-                 unsigned *ecn, size_t *seg)
-{
-    union {
-        struct cmsghdr align;
-        uint8_t b[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
-                  CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(int))];
-    } cbuf;
-    struct iovec iov = {.iov_base = buf, .iov_len = cap};
-    struct msghdr m = {
-        .msg_name = &remote->ss,
-        .msg_namelen = sizeof(remote->ss),
-        .msg_iov = &iov,
-        .msg_iovlen = 1,
-        .msg_control = cbuf.b,
-        .msg_controllen = sizeof(cbuf.b),
-    };
-    ssize_t n;
+#define CMSG_RX_SPACE                                                          \
+    (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int)) +        \
+     CMSG_SPACE(sizeof(int)))
 
-    do
-        n = recvmsg(s->fd, &m, 0);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
-    remote->len = m.msg_namelen;
-    *local = s->bound;
-    *ecn = 0;
-    *seg = (size_t)n;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+/* The local address, ECN bits and GRO segment size of a received message. */
+static void rx_cmsgs(const struct udp_sock *s, struct msghdr *m,
+                     struct udp_msg *u)
+{
+    u->local = s->bound;
+    u->ecn = 0;
+    u->seg = u->len;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
         if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
             int g = 0;
 
             memcpy(&g, CMSG_DATA(c), sizeof(g));
-            if (g > 0 && (size_t)g < (size_t)n)
-                *seg = (size_t)g;
+            if (g > 0 && (size_t)g < u->len)
+                u->seg = (size_t)g;
         } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
             struct in_pktinfo pi;
-            struct sockaddr_in *sin = (struct sockaddr_in *)&local->ss;
+            struct sockaddr_in *sin = (struct sockaddr_in *)&u->local.ss;
 
             memcpy(&pi, CMSG_DATA(c), sizeof(pi));
             sin->sin_addr = pi.ipi_addr;
         } else if (c->cmsg_level == IPPROTO_IPV6 &&
                    c->cmsg_type == IPV6_PKTINFO) {
             struct in6_pktinfo pi;
-            struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&local->ss;
+            struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&u->local.ss;
 
             memcpy(&pi, CMSG_DATA(c), sizeof(pi));
             sin6->sin6_addr = pi.ipi6_addr;
@@ -175,10 +157,45 @@ ssize_t udp_recv(struct udp_sock *s, uint8_t *buf, size_t cap,
                    c->cmsg_len - CMSG_LEN(0) < sizeof(v)
                        ? c->cmsg_len - CMSG_LEN(0)
                        : sizeof(v));
-            *ecn = (unsigned)v & 0x3;
+            u->ecn = (unsigned)v & 0x3;
         }
     }
-    return n;
+}
+
+int udp_recv_batch(struct udp_sock *s, struct udp_msg *msgs, size_t n)
+{
+    struct mmsghdr mm[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    union {
+        struct cmsghdr align;
+        uint8_t b[CMSG_RX_SPACE];
+    } cbuf[UDP_BATCH];
+    int got;
+
+    if (n > UDP_BATCH)
+        n = UDP_BATCH;
+    memset(mm, 0, sizeof(mm[0]) * n);
+    for (size_t i = 0; i < n; i++) {
+        iov[i].iov_base = msgs[i].buf;
+        iov[i].iov_len = msgs[i].cap;
+        mm[i].msg_hdr.msg_name = &msgs[i].remote.ss;
+        mm[i].msg_hdr.msg_namelen = sizeof(msgs[i].remote.ss);
+        mm[i].msg_hdr.msg_iov = &iov[i];
+        mm[i].msg_hdr.msg_iovlen = 1;
+        mm[i].msg_hdr.msg_control = cbuf[i].b;
+        mm[i].msg_hdr.msg_controllen = sizeof(cbuf[i].b);
+    }
+    do
+        got = recvmmsg(s->fd, mm, (unsigned)n, 0, NULL);
+    while (got < 0 && errno == EINTR);
+    if (got < 0)
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+    for (int i = 0; i < got; i++) {
+        msgs[i].len = mm[i].msg_len;
+        msgs[i].remote.len = mm[i].msg_hdr.msg_namelen;
+        rx_cmsgs(s, &mm[i].msg_hdr, &msgs[i]);
+    }
+    return got;
 }
 
 int udp_send(struct udp_sock *s, const struct udp_addr *local,

@@ -36,16 +36,23 @@ void udp_close(struct udp_sock *s);
  * receive buffer size the kernel reports (it doubles what it is asked). */
 int udp_set_buffers(struct udp_sock *s, size_t bytes);
 
-/*
- * Receives one datagram, or with GRO several coalesced ones from the same
- * sender: *seg is then the size of each (the last may be shorter), else the
- * whole length.  Returns the length, 0 when nothing is pending (EAGAIN), -1
- * on a socket error.  `local` is the address it was sent to, `remote` the
- * sender; *ecn gets the ECN bits of the IP header.
- */
-ssize_t udp_recv(struct udp_sock *s, uint8_t *buf, size_t cap,
-                 struct udp_addr *local, struct udp_addr *remote,
-                 unsigned *ecn, size_t *seg);
+#define UDP_BATCH 8
+
+/* One received message: with GRO several coalesced datagrams of one sender,
+ * each `seg` bytes (the last may be shorter); else seg == len. */
+struct udp_msg {
+    uint8_t *buf; /* in: where it goes */
+    size_t cap;
+    size_t len, seg;
+    struct udp_addr local; /* the address it was sent to */
+    struct udp_addr remote;
+    unsigned ecn; /* ECN bits of the IP header */
+};
+
+/* Receives up to n (<= UDP_BATCH) messages in one system call (recvmmsg).
+ * Returns how many, 0 when nothing is pending (EAGAIN), -1 on a socket
+ * error. */
+int udp_recv_batch(struct udp_sock *s, struct udp_msg *msgs, size_t n);
 
 /*
  * Sends `len` bytes as one datagram, or as several of `gso_size` bytes each
