@@ -81,4 +81,37 @@ check wtclient-unknown-session-stream client_exit 1 /echo --send "$TMP/64K" --st
 check wtclient-unknown-session-says client_err_has "reset by the server"
 check wtclient-unknown-session-logged log_has "too many streams waiting for sessions"
 check wtclient-after-unknown-session echo_file "$TMP/64K"
+stop_daemon
+
+# --verify notices what did not come back: with room for one queued
+# datagram per session, a burst of 50 echoes mostly gets dropped (exit 5)
+start_daemon "max_datagram_queue = 1"
+dgram_burst() {
+    local args=() i
+    for i in $(seq 1 50); do args+=(--datagram "burst datagram $i"); done
+    client_exit 5 /echo "${args[@]}" --verify
+}
+check wtclient-datagram-loss-is-mismatch dgram_burst
+check wtclient-datagram-loss-says client_err_has "datagrams did not come back"
+
+# shutdown: a waiting client hears DRAIN, then CLOSE with the reason
+shutdown_close() {
+    local before cpid rc _
+    before=$(grep -c "opened /echo" "$TMP/daemon.log")
+    timeout 20 "$BUILD/wtclient" --insecure --wait-close -v \
+        "https://127.0.0.1:$PORT/echo" >"$TMP/client.out" 2>"$TMP/client.err" &
+    cpid=$!
+    for _ in $(seq 1 100); do
+        [ "$(grep -c "opened /echo" "$TMP/daemon.log")" -gt "$before" ] && break
+        sleep 0.05
+    done
+    stop_daemon
+    wait $cpid
+    rc=$?
+    [ $rc -eq 0 ] || { echo "wtclient exit $rc: $(tail -n 1 "$TMP/client.err")"; return 1; }
+    grep -q "peer sent DRAIN_WEBTRANSPORT_SESSION" "$TMP/client.err" || { echo "no DRAIN seen"; return 1; }
+    client_err_has 'code=0 reason="server shutting down"'
+}
+check wtclient-close-on-shutdown shutdown_close
+start_daemon
 it_finish
