@@ -54,8 +54,8 @@ done:
     return rv < 0 ? -1 : 0;
 }
 
-struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err,
-                            size_t errlen)
+/* What both roles start from: credentials and the parsed priorities. */
+static struct tls_ctx *ctx_alloc(char *err, size_t errlen)
 {
     struct tls_ctx *ctx = calloc(1, sizeof(*ctx));
     int rv;
@@ -67,8 +67,20 @@ struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err,
     if ((rv = gnutls_certificate_allocate_credentials(&ctx->cred)) < 0 ||
         (rv = gnutls_priority_init(&ctx->prio, priority, NULL)) < 0) {
         snprintf(err, errlen, "gnutls: %s", gnutls_strerror(rv));
-        goto fail;
+        tls_ctx_free(ctx);
+        return NULL;
     }
+    return ctx;
+}
+
+struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err,
+                            size_t errlen)
+{
+    struct tls_ctx *ctx = ctx_alloc(err, errlen);
+    int rv;
+
+    if (!ctx)
+        return NULL;
     rv = gnutls_certificate_set_x509_key_file(ctx->cred, cert, key,
                                               GNUTLS_X509_FMT_PEM);
     if (rv < 0) {
@@ -103,23 +115,16 @@ const char *tls_ctx_cert_sha256(const struct tls_ctx *ctx)
 struct tls_ctx *tls_client_ctx_new(const struct tls_client_opts *o, char *err,
                                    size_t errlen)
 {
-    struct tls_ctx *ctx = calloc(1, sizeof(*ctx));
+    struct tls_ctx *ctx = ctx_alloc(err, errlen);
     int rv;
 
-    if (!ctx) {
-        snprintf(err, errlen, "out of memory");
+    if (!ctx)
         return NULL;
-    }
     ctx->client = 1;
     ctx->insecure = o->insecure;
     if (o->cert_hash) {
         memcpy(ctx->want_hash, o->cert_hash, sizeof(ctx->want_hash));
         ctx->has_hash = 1;
-    }
-    if ((rv = gnutls_certificate_allocate_credentials(&ctx->cred)) < 0 ||
-        (rv = gnutls_priority_init(&ctx->prio, priority, NULL)) < 0) {
-        snprintf(err, errlen, "gnutls: %s", gnutls_strerror(rv));
-        goto fail;
     }
     if (o->cafile)
         rv = gnutls_certificate_set_x509_trust_file(ctx->cred, o->cafile,
@@ -142,6 +147,34 @@ struct tls_ctx *tls_client_ctx_new(const struct tls_client_opts *o, char *err,
 fail:
     tls_ctx_free(ctx);
     return NULL;
+}
+
+int tls_cert_hash_parse(const char *hex, uint8_t out[32])
+{
+    size_t j = 0;
+
+    for (; *hex; hex++) {
+        int v;
+
+        if (*hex == ':')
+            continue;
+        if (*hex >= '0' && *hex <= '9')
+            v = *hex - '0';
+        else if (*hex >= 'a' && *hex <= 'f')
+            v = *hex - 'a' + 10;
+        else if (*hex >= 'A' && *hex <= 'F')
+            v = *hex - 'A' + 10;
+        else
+            return -1;
+        if (j == 64)
+            return -1;
+        if (j % 2 == 0)
+            out[j / 2] = (uint8_t)(v << 4);
+        else
+            out[j / 2] |= (uint8_t)v;
+        j++;
+    }
+    return j == 64 ? 0 : -1;
 }
 
 /* RFC 9114 §3.1: refuse a client that did not offer h3. */

@@ -6,6 +6,7 @@
 #define WTRELAYD_TLS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <ngtcp2/ngtcp2_crypto.h>
 
@@ -30,6 +31,8 @@ struct tls_client_opts {
 
 struct tls_ctx *tls_client_ctx_new(const struct tls_client_opts *o, char *err,
                                    size_t errlen);
+/* "ab12..." (64 hex digits, ':' separators allowed) -> 32 bytes.  0/-1. */
+int tls_cert_hash_parse(const char *hex, uint8_t out[32]);
 
 /*
  * A TLS session for one QUIC connection, ALPN "h3" required, in the role of

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "quic.h"
 #include "tls.h"
+#include "url.h"
 #include "wire.h"
 #include "wt.h"
 
@@ -67,7 +68,7 @@ static struct {
     int json, verbose;
     long server_pid;
     struct wt_connect_opts co;
-    char authority[300], host[256], port[16], path[1024];
+    struct url url;
     struct addrinfo *ai;
     /* state */
     struct ev_loop *loop;
@@ -421,7 +422,7 @@ static void start_conns(void)
         struct bconn *c = &B.c[B.started++];
 
         c->t0 = now_ns();
-        c->qc = quic_connect(&B.ep, B.ai->ai_addr, B.ai->ai_addrlen, B.host,
+        c->qc = quic_connect(&B.ep, B.ai->ai_addr, B.ai->ai_addrlen, B.url.host,
                              &conn_ops, c, err, sizeof(err));
         if (!c->qc) {
             error_note("connect: %s", err);
@@ -703,39 +704,6 @@ static int size_arg(const char *s, uint64_t *v)
     return config_parse_size(s, v);
 }
 
-static int parse_url(const char *url)
-{
-    const char *h, *p, *e;
-
-    if (strncmp(url, "https://", 8) != 0)
-        return -1;
-    h = url + 8;
-    p = strchr(h, '/');
-    if (!p)
-        p = h + strlen(h);
-    if ((size_t)(p - h) >= sizeof(B.authority))
-        return -1;
-    memcpy(B.authority, h, (size_t)(p - h));
-    B.authority[p - h] = '\0';
-    snprintf(B.path, sizeof(B.path), "%s", *p ? p : "/");
-    if (B.authority[0] == '[') {
-        e = strchr(B.authority, ']');
-        if (!e || (size_t)(e - B.authority - 1) >= sizeof(B.host))
-            return -1;
-        memcpy(B.host, B.authority + 1, (size_t)(e - B.authority - 1));
-        B.host[e - B.authority - 1] = '\0';
-        e++;
-    } else {
-        e = strrchr(B.authority, ':');
-        if (!e)
-            e = B.authority + strlen(B.authority);
-        memcpy(B.host, B.authority, (size_t)(e - B.authority));
-        B.host[e - B.authority] = '\0';
-    }
-    snprintf(B.port, sizeof(B.port), "%s", *e == ':' ? e + 1 : "443");
-    return B.host[0] ? 0 : -1;
-}
-
 int main(int argc, char **argv)
 {
     struct tls_client_opts to = {0};
@@ -838,14 +806,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--cert-hash") == 0) {
             NEEDV();
             to.cert_hash = hash;
-            for (int k = 0; k < 32; k++) {
-                unsigned x;
-
-                if (strlen(v) != 64 || sscanf(v + 2 * k, "%2x", &x) != 1) {
-                    fprintf(stderr, "wtbench: --cert-hash wants 64 hex digits\n");
-                    return 2;
-                }
-                hash[k] = (uint8_t)x;
+            if (tls_cert_hash_parse(v, hash) < 0) {
+                fprintf(stderr, "wtbench: --cert-hash wants 64 hex digits\n");
+                return 2;
             }
         } else if (strcmp(a, "--cafile") == 0) {
             NEEDV();
@@ -868,15 +831,15 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!url || parse_url(url) < 0) {
+    if (!url || url_parse(url, &B.url) < 0) {
         fprintf(stderr, "wtbench: want a URL https://HOST:PORT/PATH\n");
         return 2;
     }
-    B.co.authority = B.authority;
-    B.co.path = B.path;
+    B.co.authority = B.url.authority;
+    B.co.path = B.url.path;
     hints.ai_socktype = SOCK_DGRAM;
-    if ((rv = getaddrinfo(B.host, B.port, &hints, &B.ai)) != 0) {
-        fprintf(stderr, "wtbench: %s: %s\n", B.host, gai_strerror(rv));
+    if ((rv = getaddrinfo(B.url.host, B.url.port, &hints, &B.ai)) != 0) {
+        fprintf(stderr, "wtbench: %s: %s\n", B.url.host, gai_strerror(rv));
         return 3;
     }
     /* one socket per connection */

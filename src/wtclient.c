@@ -20,6 +20,7 @@
 #include "log.h"
 #include "quic.h"
 #include "tls.h"
+#include "url.h"
 #include "wire.h"
 #include "wt.h"
 
@@ -61,7 +62,7 @@ struct client {
     struct quic_conn *qc;
     struct wt_session *s;
     struct wt_connect_opts co;
-    char authority[300], host[256], port[16], path[1024];
+    struct url url;
     struct xfer bidi, uni;
     const char *dgrams[MAX_DGRAMS];
     size_t ndgrams;
@@ -493,73 +494,6 @@ static void usage(FILE *f)
             "4 session rejected, 5 data mismatch\n");
 }
 
-static int parse_hash(const char *hex, uint8_t out[32])
-{
-    size_t j = 0;
-
-    for (size_t i = 0; hex[i] && j < 64; i++) {
-        int v;
-
-        if (hex[i] == ':')
-            continue;
-        if (hex[i] >= '0' && hex[i] <= '9')
-            v = hex[i] - '0';
-        else if (hex[i] >= 'a' && hex[i] <= 'f')
-            v = hex[i] - 'a' + 10;
-        else if (hex[i] >= 'A' && hex[i] <= 'F')
-            v = hex[i] - 'A' + 10;
-        else
-            return -1;
-        if (j % 2 == 0)
-            out[j / 2] = (uint8_t)(v << 4);
-        else
-            out[j / 2] |= (uint8_t)v;
-        j++;
-    }
-    return j == 64 ? 0 : -1;
-}
-
-/* https://host:port/path, host possibly [v6]. */
-static int parse_url(const char *url)
-{
-    const char *h, *e, *p;
-
-    if (strncmp(url, "https://", 8) != 0)
-        return -1;
-    h = url + 8;
-    p = strchr(h, '/');
-    if (!p)
-        p = h + strlen(h);
-    if ((size_t)(p - h) >= sizeof(C.authority))
-        return -1;
-    memcpy(C.authority, h, (size_t)(p - h));
-    C.authority[p - h] = '\0';
-    snprintf(C.path, sizeof(C.path), "%s", *p ? p : "/");
-    if (C.authority[0] == '[') {
-        e = strchr(C.authority, ']');
-        if (!e || (size_t)(e - C.authority - 1) >= sizeof(C.host))
-            return -1;
-        memcpy(C.host, C.authority + 1, (size_t)(e - C.authority - 1));
-        C.host[e - C.authority - 1] = '\0';
-        e++;
-    } else {
-        e = strrchr(C.authority, ':');
-        if (!e)
-            e = C.authority + strlen(C.authority);
-        if ((size_t)(e - C.authority) >= sizeof(C.host))
-            return -1;
-        memcpy(C.host, C.authority, (size_t)(e - C.authority));
-        C.host[e - C.authority] = '\0';
-    }
-    if (*e == ':')
-        snprintf(C.port, sizeof(C.port), "%s", e + 1);
-    else if (*e == '\0')
-        snprintf(C.port, sizeof(C.port), "443");
-    else
-        return -1;
-    return C.host[0] && C.port[0] ? 0 : -1;
-}
-
 static int open_input(struct xfer *x)
 {
     struct stat sb;
@@ -633,7 +567,7 @@ int main(int argc, char **argv)
             C.close_reason = end + 1;
             i++;
         } else if (strcmp(a, "--cert-hash") == 0) {
-            if (parse_hash(v, hash) < 0) {
+            if (tls_cert_hash_parse(v, hash) < 0) {
                 fprintf(stderr, "wtclient: --cert-hash wants 64 hex digits\n");
                 return EXIT_USAGE;
             }
@@ -697,19 +631,19 @@ int main(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (!url || parse_url(url) < 0) {
+    if (!url || url_parse(url, &C.url) < 0) {
         fprintf(stderr, "wtclient: want a URL https://HOST:PORT/PATH\n");
         return EXIT_USAGE;
     }
     if ((C.bidi.path && open_input(&C.bidi) < 0) ||
         (C.uni.path && open_input(&C.uni) < 0))
         return EXIT_USAGE;
-    C.co.authority = C.authority;
-    C.co.path = C.path;
+    C.co.authority = C.url.authority;
+    C.co.path = C.url.path;
 
     hints.ai_socktype = SOCK_DGRAM;
-    if ((rv = getaddrinfo(C.host, C.port, &hints, &ai)) != 0) {
-        fprintf(stderr, "wtclient: %s: %s\n", C.host, gai_strerror(rv));
+    if ((rv = getaddrinfo(C.url.host, C.url.port, &hints, &ai)) != 0) {
+        fprintf(stderr, "wtclient: %s: %s\n", C.url.host, gai_strerror(rv));
         return EXIT_CONNECT;
     }
     config_defaults(&C.cfg);
@@ -721,7 +655,7 @@ int main(int argc, char **argv)
     }
     C.loop = EV_DEFAULT;
     quic_client_init(&C.ep, C.loop, &C.cfg, C.tls);
-    C.qc = quic_connect(&C.ep, ai->ai_addr, ai->ai_addrlen, C.host, &conn_ops,
+    C.qc = quic_connect(&C.ep, ai->ai_addr, ai->ai_addrlen, C.url.host, &conn_ops,
                         &C, err, sizeof(err));
     freeaddrinfo(ai);
     if (!C.qc) {
