@@ -79,7 +79,7 @@ static struct {
     unsigned started, ready, closed_conns, sess_open, sess_failed;
     uint64_t t_start, t_first_open, t_all_open, t_end;
     uint64_t tx, rx, streams_done, requests_started, requests_done;
-    uint64_t dgrams_sent, dgrams_back, dgrams_dropped;
+    uint64_t dgrams_sent, dgrams_back, dgrams_dropped, t_last_back;
     uint64_t *lat;
     size_t nlat;
     uint64_t errors, mismatches;
@@ -348,7 +348,8 @@ static void h_datagram(struct wt_session *s, const uint8_t *p, size_t n)
         return;
     memcpy(&t, p, 8);
     B.dgrams_back++;
-    lat_add(now_ns() - t);
+    B.t_last_back = now_ns();
+    lat_add(B.t_last_back - t);
 }
 
 static const struct wt_handler_ops bench_ops = {
@@ -606,6 +607,9 @@ static void report(void)
     unsigned total = B.conns * B.sessions;
     double mbps = el > 0 ? (double)(B.tx + B.rx) / el / 1e6 : 0;
     double rps = el > 0 ? (double)B.requests_done / el : 0;
+    double dg_rate = B.t_last_back > t0 ? (double)B.dgrams_back /
+                                              secs(B.t_last_back - t0)
+                                        : 0;
     double loss = B.dgrams_sent
                       ? 100.0 * (double)(B.dgrams_sent - B.dgrams_back) /
                             (double)B.dgrams_sent
@@ -626,6 +630,7 @@ static void report(void)
                "\"mbytes_per_s_both\":%.2f,\"streams_done\":%llu,"
                "\"requests\":%llu,\"rps\":%.1f,"
                "\"dgrams_sent\":%llu,\"dgrams_back\":%llu,\"loss_pct\":%.3f,"
+               "\"dgram_round_trips_per_s\":%.1f,"
                "\"lat_us\":{\"n\":%zu,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,"
                "\"max\":%.1f},"
                "\"server_rss_kb_before\":%ld,\"server_rss_kb_after\":%ld,"
@@ -637,7 +642,7 @@ static void report(void)
                (unsigned long long)B.streams_done,
                (unsigned long long)B.requests_done, rps,
                (unsigned long long)B.dgrams_sent,
-               (unsigned long long)B.dgrams_back, loss, B.nlat, pct(50),
+               (unsigned long long)B.dgrams_back, loss, dg_rate, B.nlat, pct(50),
                pct(90), pct(99), pct(100), B.rss_before, B.rss_after,
                per_sess, (unsigned long long)B.errors,
                (unsigned long long)B.mismatches, B.first_error);
@@ -658,9 +663,10 @@ static void report(void)
         printf("requests        %llu in %.3f s: %.0f req/s\n",
                (unsigned long long)B.requests_done, el, rps);
     if (B.mode == M_DGRAM)
-        printf("datagrams       %llu sent, %llu back, %.2f %% lost\n",
+        printf("datagrams       %llu sent, %llu back (%.0f round trips/s), "
+               "%.2f %% lost\n",
                (unsigned long long)B.dgrams_sent,
-               (unsigned long long)B.dgrams_back, loss);
+               (unsigned long long)B.dgrams_back, dg_rate, loss);
     if (B.nlat)
         printf("latency (us)    p50 %.0f  p90 %.0f  p99 %.0f  max %.0f  "
                "(%zu samples)\n",
