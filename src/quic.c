@@ -810,6 +810,7 @@ struct txbatch {
     size_t off;  /* bytes of packets in txbuf */
     size_t seg;  /* their size (the first packet's) */
     size_t nseg;
+    unsigned ecn; /* one ECN codepoint per send */
 };
 
 static int batch_flush(struct quic_conn *qc, struct txbatch *b)
@@ -817,8 +818,8 @@ static int batch_flush(struct quic_conn *qc, struct txbatch *b)
     int rv = 0;
 
     if (b->off) {
-        rv = udp_send(qc->sock, &qc->local, &qc->remote, 0, qc->ep->txbuf,
-                      b->off, b->nseg > 1 ? b->seg : 0);
+        rv = udp_send(qc->sock, &qc->local, &qc->remote, b->ecn,
+                      qc->ep->txbuf, b->off, b->nseg > 1 ? b->seg : 0);
         if (rv < 0)
             log_debug("conn %llu %s: sendmsg: %s",
                       (unsigned long long)qc->serial, qc->peer,
@@ -831,21 +832,23 @@ static int batch_flush(struct quic_conn *qc, struct txbatch *b)
 
 /* A packet of n bytes was just written at txbuf + b->off. */
 static int batch_add(struct quic_conn *qc, struct txbatch *b, size_t n,
-                     size_t maxpkt)
+                     unsigned ecn, size_t maxpkt)
 {
     uint8_t *tx = qc->ep->txbuf;
 
-    if (b->nseg && n > b->seg) {
-        /* larger than the run: the run leaves first, this packet (just
-         * past it) starts the next */
+    if (b->nseg && (n > b->seg || ecn != b->ecn)) {
+        /* larger than the run, or another ECN codepoint: the run leaves
+         * first, this packet (just past it) starts the next */
         size_t at = b->off;
 
         if (batch_flush(qc, b) != 0)
             return -1;
         memmove(tx, tx + at, n);
     }
-    if (!b->nseg)
+    if (!b->nseg) {
         b->seg = n;
+        b->ecn = ecn;
+    }
     b->off += n;
     b->nseg++;
     if (n < b->seg || b->nseg == MAX_GSO_SEGS ||
@@ -858,7 +861,7 @@ static void conn_write(struct quic_conn *qc)
 {
     ngtcp2_conn *conn = qc->conn;
     uint8_t *out;
-    struct txbatch batch = {0, 0, 0};
+    struct txbatch batch = {0, 0, 0, 0};
     size_t maxpkt = ngtcp2_conn_get_max_tx_udp_payload_size(conn);
     size_t quantum = ngtcp2_conn_get_send_quantum(conn);
     size_t npkts = 0, maxpkts = quantum / maxpkt ? quantum / maxpkt : 1;
@@ -979,7 +982,7 @@ static void conn_write(struct quic_conn *qc)
         if (nwrite == 0)
             break;
     send:
-        if (batch_add(qc, &batch, (size_t)nwrite, maxpkt) != 0)
+        if (batch_add(qc, &batch, (size_t)nwrite, pi.ecn, maxpkt) != 0)
             break;
         if (++npkts >= maxpkts)
             break; /* pacing: the timer brings the next burst */

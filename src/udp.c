@@ -205,7 +205,7 @@ int udp_send(struct udp_sock *s, const struct udp_addr *local,
     union {
         struct cmsghdr align;
         uint8_t b[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
-                  CMSG_SPACE(sizeof(uint16_t))];
+                  CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(int))];
     } cbuf;
     struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
     struct msghdr m = {
@@ -262,8 +262,18 @@ int udp_send(struct udp_sock *s, const struct udp_addr *local,
         memcpy(CMSG_DATA(c), &seg, sizeof(seg));
         clen += CMSG_SPACE(sizeof(seg));
     }
+    if (ecn) {
+        /* ECN codepoint for ngtcp2's ECN validation and congestion signal */
+        int tos = (int)(ecn & 0x3);
+
+        c = CMSG_NXTHDR(&m, c);
+        c->cmsg_level = s->family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
+        c->cmsg_type = s->family == AF_INET ? IP_TOS : IPV6_TCLASS;
+        c->cmsg_len = CMSG_LEN(sizeof(tos));
+        memcpy(CMSG_DATA(c), &tos, sizeof(tos));
+        clen += CMSG_SPACE(sizeof(tos));
+    }
     m.msg_controllen = clen;
-    (void)ecn; /* ECN marking comes with the fast path */
 
     do
         n = sendmsg(s->fd, &m, 0);
