@@ -2,6 +2,7 @@
 #include "quic.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,6 +451,21 @@ static void path_of(struct quic_conn *qc, ngtcp2_path *path)
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
+/* ngtcp2's own frame-level trace, for protocol debugging only:
+ * WTRELAYD_NGTCP2_LOG=1 in the environment (very verbose). */
+static void ngtcp2_trace(void *user_data, const char *fmt, ...)
+{
+    struct quic_conn *qc = user_data;
+    char line[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "ngtcp2 conn %llu: %s\n", (unsigned long long)qc->serial,
+            line);
+}
+
 /* What both roles share: the object, settings and transport parameters
  * from the config. */
 static struct quic_conn *conn_alloc(struct quic_endpoint *ep,
@@ -485,6 +501,8 @@ static struct quic_conn *conn_alloc(struct quic_endpoint *ep,
      * control is the memory limit (design.md). */
     settings->max_stream_window = cfg->max_buffer_bytes;
     settings->max_window = cfg->max_connection_buffer_bytes;
+    if (getenv("WTRELAYD_NGTCP2_LOG"))
+        settings->log_printf = ngtcp2_trace;
 
     ngtcp2_transport_params_default(params);
     params->initial_max_stream_data_bidi_remote = cfg->max_buffer_bytes;
