@@ -2337,17 +2337,24 @@ static void to_echo_dgram(struct probe *p)
         dgram_verdict(p, p->a, " (at the deadline)");
 }
 
-/* streams PATH N */
-static void sc_streams(struct probe *p)
+/* [PATH] N (1..MAX_ECHOES, default 10), then session A on PATH:
+ * 1 = ready, 0 = waiting, -1 = finished. */
+static int need_stream_count(struct probe *p, size_t *n)
 {
     int i = 0;
     const char *path = arg_path(p, &i);
-    size_t n;
-    if (!arg_size(p, i, 10, &n) || n == 0 || n > MAX_ECHOES) {
+    if (!arg_size(p, i, 10, n) || *n == 0 || *n > MAX_ECHOES) {
         finish(p, EXIT_USAGE, "%s: N must be 1..%d", current->name, MAX_ECHOES);
-        return;
+        return -1;
     }
-    if (need_session(p, &p->a, path, "A") <= 0)
+    return need_session(p, &p->a, path, "A");
+}
+
+/* streams PATH N */
+static void sc_streams(struct probe *p)
+{
+    size_t n;
+    if (need_stream_count(p, &n) <= 0)
         return;
     if (p->nechoes == 0)
         for (size_t k = 0; k < n; k++)
@@ -3126,14 +3133,8 @@ static struct pstream *g_os[MAX_ECHOES];
 
 static void sc_open_streams(struct probe *p)
 {
-    int i = 0;
-    const char *path = arg_path(p, &i);
     size_t n;
-    if (!arg_size(p, i, 10, &n) || n == 0 || n > MAX_ECHOES) {
-        finish(p, EXIT_USAGE, "%s: N must be 1..%d", current->name, MAX_ECHOES);
-        return;
-    }
-    if (need_session(p, &p->a, path, "A") <= 0)
+    if (need_stream_count(p, &n) <= 0)
         return;
     static const uint8_t ten[10] = "0123456789";
     while (p->counter < n) {
