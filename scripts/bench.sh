@@ -16,9 +16,9 @@ BUILD=${BUILD:-build}
 QUICK=0
 [ "${1:-}" = "--quick" ] && QUICK=1
 if [ $QUICK = 1 ]; then
-    BULK_MB=256 RUNS=1 SESSIONS=1000 RPS_N=20000 DGRAMS=3000
+    BULK_MB=256 RUNS=1 SESSIONS=1000 RPS_N=20000 DGRAMS=3000 IDLE_N=100
 else
-    BULK_MB=1024 RUNS=3 SESSIONS=10000 RPS_N=100000 DGRAMS=10000
+    BULK_MB=1024 RUNS=3 SESSIONS=10000 RPS_N=100000 DGRAMS=10000 IDLE_N=200
 fi
 
 log() { printf '%s\n' "$*" >&2; }
@@ -97,11 +97,14 @@ wtbench() { timeout -k 5 300 "$BUILD/wtbench" --insecure --json "$@"; }
 log "udp ceiling (udpblast, 3 s each)..."
 UDP=$("$BUILD/udpblast" -t 3) || die "udpblast failed"
 UDPG=$("$BUILD/udpblast" -t 3 -g) || UDPG=""
+log "udp round trip (udpblast -p), $DGRAMS at 1000/s..."
+PING=$("$BUILD/udpblast" -p "$DGRAMS" -r 1000) || die "udpblast -p failed"
 
 # ---- ngtcp2 example: h3 download of the same total size ----
 log "ngtcp2 example h3 download, $BULK_MB MiB x $RUNS..."
-NG=$(scripts/bench-baseline.sh "$BULK_MB" "$RUNS") || die "bench-baseline.sh failed"
+NG=$(scripts/bench-baseline.sh "$BULK_MB" "$RUNS" "$RPS_N" "$IDLE_N") || die "bench-baseline.sh failed"
 NG_RATE=$(jget "$NG" mbytes_per_s)
+NG_RPS=$(jget "$NG" rps)
 NG_TOOL=$(jget "$NG" tool)
 
 # ---- bulk echo: BULK_MB in all, half each way, one stream ----
@@ -116,8 +119,8 @@ J=$(wtbench -c 4 -s 4 -m 8 -b 1M "$URL") || die "wtbench bulk many failed"
 MANY_RATE=$(jget "$J" mbytes_per_s_both)
 
 # ---- request/response ----
-log "rps, $RPS_N requests, 10 streams at once..."
-J=$(wtbench --mode rps -m 10 -n "$RPS_N" "$URL") || die "wtbench rps failed: $J"
+log "rps, $RPS_N requests, 100 streams at once..."
+J=$(wtbench --mode rps -m 100 -n "$RPS_N" "$URL") || die "wtbench rps failed: $J"
 RPS=$(jget "$J" rps)
 RPS_P50=$(printf '%s' "$J" | sed -n 's/.*"p50":\([0-9.]*\).*/\1/p')
 RPS_P99=$(printf '%s' "$J" | sed -n 's/.*"p99":\([0-9.]*\).*/\1/p')
@@ -180,9 +183,9 @@ T_DG=$(awk -v p="$DG_P99" 'BEGIN { print (p > 0 && p < 1000) }')
     echo "|---|---|---|---|---|"
     echo "| bulk echo, 1 stream, $BULK_MB MiB in all (sent + echoed), median of $RUNS | $BULK_RATE MB/s | $NG_TOOL: $NG_RATE MB/s download of $BULK_MB MiB | $(ratio "$BULK_RATE" "$NG_RATE") | >= 0.90: $(verdict "$T_BULK") |"
     echo "| bulk echo, 16 sessions x 8 streams x 1 MiB | $MANY_RATE MB/s both ways, $UDP_HALF MB/s each way | loopback UDP ceiling, one way: $UDP_RATE MB/s (1200-byte datagrams, sendmmsg)$([ -n "$UDPG_RATE" ] && echo ", $UDPG_RATE MB/s with GSO") | $(ratio "$UDP_HALF" "$UDP_RATE") (each way / sendmmsg) | |"
-    echo "| request/response, 32 B, 10 streams at once | $RPS req/s, p50 $RPS_P50 us, p99 $RPS_P99 us | | | |"
-    echo "| datagram round trip at 1000/s, 64 B, $DGRAMS | p50 $DG_P50 us, p99 $DG_P99 us, max $DG_MAX us, loss $DG_LOSS % | | | p99 < 1000 us: $(verdict "$T_DG") |"
-    echo "| $SESSIONS idle sessions, 1 per connection | daemon RSS $((S1_RSS / 1024)) MB ($((S1_BASE / 1024)) MB before), $S1_PER bytes/session, $S1_HS handshakes/s ($S1_OPEN open) | | | < 300 MB: $(mverdict "$T_MEM1") |"
+    echo "| request/response, 32 B echo streams, 100 at once, $RPS_N | $RPS req/s, p50 $RPS_P50 us, p99 $RPS_P99 us | ngtcp2 example: $NG_RPS GET/s of a 32-byte file, 100 at once | $(ratio "$RPS" "$NG_RPS") | |"
+    echo "| datagram round trip at 1000/s, 64 B, $DGRAMS | p50 $DG_P50 us, p99 $DG_P99 us, max $DG_MAX us, loss $DG_LOSS % | plain UDP ping-pong between two processes at 1000/s: p50 $(jget "$PING" p50_us) us, p99 $(jget "$PING" p99_us) us | p99 $(ratio "$DG_P99" "$(jget "$PING" p99_us)")x | p99 < 1000 us: $(verdict "$T_DG") |"
+    echo "| $SESSIONS idle sessions, 1 per connection | daemon RSS $((S1_RSS / 1024)) MB ($((S1_BASE / 1024)) MB before), $S1_PER bytes/session, $S1_HS handshakes/s ($S1_OPEN open) | ngtcp2 example server: $(jget "$NG" rss_bytes_per_idle_conn) bytes per idle HTTP/3 connection ($IDLE_N held) | $(ratio "$S1_PER" "$(jget "$NG" rss_bytes_per_idle_conn)") | < 300 MB: $(mverdict "$T_MEM1") |"
     echo "| $SESSIONS idle sessions, 16 per connection | daemon RSS $((S16_RSS / 1024)) MB, $S16_PER bytes/session ($S16_OPEN open) | | | < 300 MB: $(mverdict "$T_MEM16") |"
     echo
     echo "Daemon peak RSS during the throughput runs: $((BULK_PEAK / 1024)) MB (windows: 1 MiB per stream, 16 MiB per connection)."
@@ -193,6 +196,7 @@ T_DG=$(awk -v p="$DG_P99" 'BEGIN { print (p > 0 && p < 1000) }')
     echo "$NG"
     echo "$UDP"
     [ -n "$UDPG" ] && echo "$UDPG"
+    echo "$PING"
     echo '```'
 } >"$TMP/BENCHMARKS.md"
 cp "$TMP/BENCHMARKS.md" BENCHMARKS.md

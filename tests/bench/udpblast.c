@@ -5,6 +5,10 @@
  * prints one JSON line with what arrived.
  *
  *   udpblast [-t SECONDS] [-s PAYLOAD] [-g]
+ *   udpblast -p COUNT [-r RATE] [-s PAYLOAD]
+ *
+ * -p: COUNT ping-pongs of one datagram between two threads instead, the
+ * loopback round trip that a QUIC datagram echo is compared with.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -14,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,10 +32,81 @@
 #define BUFSZ (4 * 1024 * 1024)
 
 static double seconds = 3;
+static long ping_rate = 1000;
 static size_t payload = 1200;
 static int gso;
 static atomic_int stop;
 static unsigned long long sent_pkts, recv_pkts, recv_bytes;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static void *ponger(void *arg)
+{
+    int fd = *(int *)arg;
+    unsigned char buf[2048];
+    struct sockaddr_in from;
+
+    while (!atomic_load(&stop)) {
+        socklen_t flen = sizeof(from);
+        ssize_t n = recvfrom(fd, buf, sizeof(buf), 0,
+                             (struct sockaddr *)&from, &flen);
+
+        if (n > 0)
+            sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, flen);
+    }
+    return NULL;
+}
+
+static double now(void);
+
+/* COUNT round trips, one at a time; the echo side is another process,
+ * as the daemon is for wtbench. */
+static int pingpong(int rx, int tx, long count)
+{
+    double *rtt = calloc((size_t)count, sizeof(double));
+    unsigned char buf[2048] = {0};
+    pid_t child;
+    long got = 0;
+
+    if (!rtt || (child = fork()) < 0) {
+        free(rtt);
+        return -1;
+    }
+    if (child == 0) {
+        alarm(120); /* bounded even if the parent dies */
+        ponger(&rx);
+        _exit(0);
+    }
+    for (long i = 0; i < count; i++) {
+        double t0;
+        /* paced like wtbench's datagram mode: idle between round trips
+         * is part of what a round trip costs */
+        struct timespec gap = {0, (long)(1e9 / (double)ping_rate)};
+
+        nanosleep(&gap, NULL);
+        t0 = now();
+
+        if (send(tx, buf, payload, 0) < 0 || recv(tx, buf, sizeof(buf), 0) < 0)
+            continue; /* lost: the receive timeout ends the wait */
+        rtt[got++] = (now() - t0) * 1e6;
+    }
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    qsort(rtt, (size_t)got, sizeof(double), cmp_double);
+    if (got)
+        printf("{\"mode\":\"pingpong\",\"payload\":%zu,\"rate\":%ld,"
+               "\"n\":%ld,\"p50_us\":%.1f,\"p99_us\":%.1f,"
+               "\"max_us\":%.1f}\n",
+               payload, ping_rate, got, rtt[(got - 1) / 2],
+               rtt[(got * 99 - 1) / 100], rtt[got - 1]);
+    free(rtt);
+    return got ? 0 : -1;
+}
 
 static double now(void)
 {
@@ -130,10 +207,17 @@ int main(int argc, char **argv)
     unsigned char *buf = NULL;
     pthread_t th;
     int rx = -1, tx = -1, opt, rv = 1, started = 0;
+    long pings = 0;
     double t0, el;
 
-    while ((opt = getopt(argc, argv, "t:s:g")) != -1) {
+    while ((opt = getopt(argc, argv, "t:s:gp:r:")) != -1) {
         switch (opt) {
+        case 'r':
+            ping_rate = atol(optarg);
+            break;
+        case 'p':
+            pings = atol(optarg);
+            break;
         case 't':
             seconds = atof(optarg);
             break;
@@ -148,8 +232,11 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (seconds <= 0 || seconds > 60 || payload < 16 || payload > 1472) {
-        fprintf(stderr, "udpblast: -t in (0, 60], -s in [16, 1472]\n");
+    if (seconds <= 0 || seconds > 60 || payload < 16 || payload > 1472 ||
+        pings < 0 || pings > 10000000 || ping_rate < 1 ||
+        ping_rate > 1000000) {
+        fprintf(stderr, "udpblast: -t in (0, 60], -s in [16, 1472], "
+                        "-p up to 10000000\n");
         return 2;
     }
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -164,6 +251,13 @@ int main(int argc, char **argv)
     bufs(rx);
     bufs(tx);
     setsockopt(rx, SOL_SOCKET, SO_RCVTIMEO, &rto, sizeof(rto));
+    if (pings) {
+        setsockopt(tx, SOL_SOCKET, SO_RCVTIMEO, &rto, sizeof(rto));
+        if (payload == 1200)
+            payload = 64;
+        rv = pingpong(rx, tx, pings) == 0 ? 0 : 1;
+        goto done;
+    }
     if (!(buf = calloc(BATCH, payload))) {
         perror("udpblast");
         goto done;
