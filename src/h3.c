@@ -242,7 +242,12 @@ static int cb_recv_header(nghttp3_conn *conn, int64_t stream_id, int32_t token,
               (int)n.len, n.base, (int)(v.len > 200 ? 200 : v.len), v.base);
     switch (token) {
     case NGHTTP3_QPACK_TOKEN__STATUS:
-        r->status = v.len == 3 ? atoi((const char *)v.base) : 0;
+        r->status = 0;
+        if (v.len == 3 && v.base[0] >= '1' && v.base[0] <= '9' &&
+            v.base[1] >= '0' && v.base[1] <= '9' && v.base[2] >= '0' &&
+            v.base[2] <= '9')
+            r->status = (v.base[0] - '0') * 100 + (v.base[1] - '0') * 10 +
+                        (v.base[2] - '0');
         break;
     case NGHTTP3_QPACK_TOKEN__METHOD:
         rv = set_field(&r->method, &v);
