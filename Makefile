@@ -83,6 +83,8 @@ run: deps all
 
 install: all
 	install -D -m 0755 $(BUILD)/wtrelayd $(DESTDIR)$(PREFIX)/bin/wtrelayd
+	install -D -m 0755 $(BUILD)/wtclient $(DESTDIR)$(PREFIX)/bin/wtclient
+	install -D -m 0755 $(BUILD)/wtbench $(DESTDIR)$(PREFIX)/bin/wtbench
 	install -D -m 0644 conf/wtrelayd.ini $(DESTDIR)/etc/wtrelayd/wtrelayd.ini
 
 clean:
