@@ -813,6 +813,25 @@ void quic_conn_want_write(struct quic_conn *qc)
     qc->ep->dirty = qc;
 }
 
+/* Simulated loss (test and benchmark clients): true for a fraction
+ * ep->loss of packets, from a seeded generator so runs repeat. */
+static int ep_drops(struct quic_endpoint *ep)
+{
+    if (ep->loss <= 0)
+        return 0;
+    /* xorshift64 */
+    ep->loss_state ^= ep->loss_state << 13;
+    ep->loss_state ^= ep->loss_state >> 7;
+    ep->loss_state ^= ep->loss_state << 17;
+    return (double)(ep->loss_state >> 11) / 9007199254740992.0 < ep->loss;
+}
+
+void quic_endpoint_set_loss(struct quic_endpoint *ep, double p, uint64_t seed)
+{
+    ep->loss = p;
+    ep->loss_state = seed ? seed : 0x9e3779b97f4a7c15ULL;
+}
+
 /* ---- the write loop ---- */
 
 enum wsrc { SRC_NONE, SRC_H3, SRC_WT };
@@ -1000,6 +1019,10 @@ static void conn_write(struct quic_conn *qc)
         if (nwrite == 0)
             break;
     send:
+        if (ep_drops(qc->ep)) {
+            npkts++; /* "lost": the next packet overwrites it */
+            continue;
+        }
         if (batch_add(qc, &batch, (size_t)nwrite, pi.ecn, maxpkt) != 0)
             break;
         if (++npkts >= maxpkts)
@@ -1060,6 +1083,8 @@ static void conn_input(struct quic_conn *qc, struct udp_sock *s,
     ngtcp2_path path;
     int rv;
 
+    if (ep_drops(qc->ep))
+        return;
     switch (qc->state) {
     case QC_CLOSING:
         send_closebuf(qc);

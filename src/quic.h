@@ -93,6 +93,8 @@ struct quic_endpoint {
     size_t nconns;
     uint64_t next_serial;
     int shutting_down;
+    double loss; /* simulated loss, each way (clients, for tests) */
+    uint64_t loss_state;
     struct udp_msg rx[UDP_BATCH]; /* recvmmsg into rxbuf */
     uint8_t rxbuf[UDP_BATCH][65536];
     uint8_t txbuf[64 * 1024];
@@ -123,6 +125,9 @@ struct quic_conn *quic_connect(struct quic_endpoint *ep,
                                const char *host,
                                const struct quic_conn_ops *ops, void *app,
                                char *err, size_t errlen);
+/* Drops a fraction p of this endpoint's packets in each direction, as a
+ * lossy path would (clients: tests and benchmarks; no netem needed). */
+void quic_endpoint_set_loss(struct quic_endpoint *ep, double p, uint64_t seed);
 /* For h3.c: the peer's SETTINGS arrived. */
 void quic_conn_settings_received(struct quic_conn *qc);
 

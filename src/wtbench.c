@@ -64,7 +64,7 @@ static struct {
     enum mode mode;
     unsigned conns, sessions, streams, inflight;
     uint64_t bytes, requests, size, rate;
-    double duration, hold;
+    double duration, hold, loss;
     int json, verbose;
     long server_pid;
     struct wt_connect_opts co;
@@ -700,6 +700,8 @@ static void usage(FILE *f)
             "  --server-pid P  sessions mode: read the server's RSS\n"
             "  -t S   --duration: stop after S seconds (default 60)\n"
             "  --window S      flow-control window per stream (default 1M)\n"
+            "  --loss P        drop a fraction P of packets each way (a lossy "
+            "path)\n"
             "  --draft 02|07|15, --insecure, --cert-hash HEX, --cafile FILE\n"
             "  --json          the summary as one JSON line\n"
             "  -v              protocol debug log\n");
@@ -786,6 +788,13 @@ int main(int argc, char **argv)
             NUM(B.inflight, 1, 100000);
         } else if (strcmp(a, "--window") == 0) {
             NUM(window, 4096, 1ULL << 30);
+        } else if (strcmp(a, "--loss") == 0) {
+            NEEDV();
+            B.loss = atof(v);
+            if (B.loss < 0 || B.loss > 0.5) {
+                fprintf(stderr, "wtbench: --loss is a fraction, 0 to 0.5\n");
+                return 2;
+            }
         } else if (strcmp(a, "--server-pid") == 0) {
             NEEDV();
             B.server_pid = atol(v);
@@ -876,6 +885,7 @@ int main(int argc, char **argv)
         }
     B.loop = EV_DEFAULT;
     quic_client_init(&B.ep, B.loop, &B.cfg, B.tls);
+    quic_endpoint_set_loss(&B.ep, B.loss, 42);
     ev_timer_init(&B.progress, progress_cb, 1., 1.);
     ev_timer_start(B.loop, &B.progress);
     ev_timer_init(&B.deadline, end_cb, B.duration, 0.);

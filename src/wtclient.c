@@ -70,6 +70,7 @@ struct client {
     size_t dgrams_back;
     ev_tstamp dgram_sent_at;
     int verify, wait_close;
+    double loss; /* --loss */
     uint8_t raw[1024]; /* --capsule */
     size_t rawlen;
     int64_t stream_session; /* --stream-session, -1: ours */
@@ -488,6 +489,8 @@ static void usage(FILE *f)
             "as Chromium)\n"
             "  --origin ORIGIN      send an Origin header\n"
             "  --timeout SECONDS    give up after this long (default 30)\n"
+            "  --loss P             drop a fraction P of packets each way "
+            "(tests)\n"
             "  -v                   print the handshake, SETTINGS, headers "
             "and capsules\n"
             "exit: 0 ok, 1 transfer failed, 2 usage, 3 connect failed, "
@@ -611,6 +614,13 @@ int main(int argc, char **argv)
             }
             C.co.draft = (enum wt_draft)d;
             i++;
+        } else if (strcmp(a, "--loss") == 0) {
+            C.loss = atof(v);
+            if (C.loss < 0 || C.loss > 0.5) {
+                fprintf(stderr, "wtclient: --loss is a fraction, 0 to 0.5\n");
+                return EXIT_USAGE;
+            }
+            i++;
         } else if (strcmp(a, "--origin") == 0) {
             C.co.origin = argv[++i];
         } else if (strcmp(a, "--timeout") == 0) {
@@ -655,6 +665,7 @@ int main(int argc, char **argv)
     }
     C.loop = EV_DEFAULT;
     quic_client_init(&C.ep, C.loop, &C.cfg, C.tls);
+    quic_endpoint_set_loss(&C.ep, C.loss, 42);
     C.qc = quic_connect(&C.ep, ai->ai_addr, ai->ai_addrlen, C.url.host, &conn_ops,
                         &C, err, sizeof(err));
     freeaddrinfo(ai);
