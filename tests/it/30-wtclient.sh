@@ -47,6 +47,15 @@ check wtclient-draft-15-logged log_has '(draft-15,'
 ipv6() { CLIENT_HOST='[::1]' echo_file "$TMP/64K"; }
 check wtclient-ipv6 ipv6
 
+# -v: the handshake, the server's SETTINGS (WebTransport ones included),
+# the response headers and the capsules, in that order of events
+check wtclient-verbose echo_file "$TMP/1B" -v --close "4141:verbose"
+check wtclient-verbose-handshake client_err_has "handshake completed"
+check wtclient-verbose-settings client_err_has "0x2b603742=1"
+check wtclient-verbose-status client_err_has ":status: 200"
+check wtclient-verbose-draft-header client_err_has "sec-webtransport-http3-draft: draft02"
+check wtclient-verbose-capsule client_err_has "closing the session: code 4141"
+
 # trust: the serverCertificateHashes model, a CA file, nothing
 HASH=$(openssl x509 -in "$CERT" -outform der | sha256sum | cut -d' ' -f1)
 check wtclient-cert-hash echo_file "$TMP/64K" --cert-hash "$HASH"
