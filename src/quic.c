@@ -390,6 +390,20 @@ static int cb_extend_max_local_streams(ngtcp2_conn *conn,
     return 0;
 }
 
+/* The peer forgot the connection (restart, or our close went unheard). */
+static int cb_recv_stateless_reset(ngtcp2_conn *conn,
+                                   const ngtcp2_pkt_stateless_reset *sr,
+                                   void *user_data)
+{
+    struct quic_conn *qc = user_data;
+
+    (void)conn;
+    (void)sr;
+    snprintf(qc->why, sizeof(qc->why),
+             "stateless reset: the peer no longer has this connection");
+    return 0;
+}
+
 static int cb_recv_datagram(ngtcp2_conn *conn, uint32_t flags,
                             const uint8_t *data, size_t datalen,
                             void *user_data)
@@ -426,6 +440,7 @@ static void callbacks_init(ngtcp2_callbacks *cb, enum quic_role role)
     .stream_stop_sending = cb_stream_stop_sending,
     .version_negotiation = ngtcp2_crypto_version_negotiation_cb,
     .recv_datagram = cb_recv_datagram,
+    .recv_stateless_reset = cb_recv_stateless_reset,
     };
 
     *cb = common;
@@ -661,6 +676,7 @@ static void conn_free(struct quic_conn *qc)
 
     log_debug("conn %llu %s: freed", (unsigned long long)qc->serial,
               qc->peer);
+    qc->ending = 1;
     wt_conn_free(qc);
     if (qc->ops && qc->ops->closed) {
         conn_describe_close(qc);
@@ -718,6 +734,7 @@ static void conn_close(struct quic_conn *qc)
     if (qc->state == QC_CLOSING || qc->state == QC_DRAINING ||
         qc->state == QC_DEAD)
         return;
+    qc->ending = 1;
     wt_conn_free(qc); /* sessions see the close before the connection goes */
     if (qc->last_error.type == NGTCP2_CCERR_TYPE_IDLE_CLOSE ||
         ngtcp2_conn_in_draining_period(qc->conn)) {
@@ -1073,6 +1090,71 @@ static void send_refused(struct quic_endpoint *ep, struct udp_sock *s,
     (void)ep;
 }
 
+/*
+ * A short-header packet for a connection this process does not have: the
+ * daemon was restarted, or the connection is gone and the peer missed the
+ * close.  A stateless reset (RFC 9000 §10.3) tells the peer now rather than
+ * after its idle timeout; the token matches the one we handed out because
+ * static_secret survives restarts (tls_ctx_secret).  Each reset is smaller
+ * than the packet that caused it, so two endpoints cannot keep resetting
+ * each other, and at most RESETS_PER_S leave per second, so a flood of
+ * unknown packets costs bounded work and sends bounded bytes.
+ */
+#define RESETS_PER_S 1000
+/* ngtcp2_pkt_write_stateless_reset() writes randlen + token bytes (the
+ * first byte is one of the random ones).  The smallest packet a peer can
+ * send us is 1 + our CID + 4 (packet number) + 16 (sample): 39 bytes, and
+ * the reset must be one byte shorter than a trigger of up to 43 bytes;
+ * larger ones get 42 bytes, the size of a short packet with a 20-byte
+ * CID and a minimal payload, as RFC 9000 §10.3 suggests. */
+#define RESET_MIN_TRIGGER (SCID_LEN + 21)
+#define RESET_MAX_RANDLEN (NGTCP2_MAX_CIDLEN + 22 - NGTCP2_STATELESS_RESET_TOKENLEN)
+
+static void send_stateless_reset(struct quic_endpoint *ep, struct udp_sock *s,
+                                 const struct udp_addr *local,
+                                 const struct udp_addr *remote,
+                                 const uint8_t *dcid, size_t dcidlen,
+                                 size_t pktlen)
+{
+    uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN], rnd[RESET_MAX_RANDLEN];
+    uint8_t out[RESET_MAX_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN];
+    size_t randlen = RESET_MAX_RANDLEN;
+    double now = ev_now(ep->loop);
+    ngtcp2_ssize n;
+    ngtcp2_cid cid;
+
+    if (pktlen < RESET_MIN_TRIGGER || dcidlen != SCID_LEN)
+        return;
+    if (now - ep->reset_window >= 1.0) {
+        ep->reset_window = now;
+        ep->resets = 0;
+    }
+    if (ep->resets >= RESETS_PER_S)
+        return;
+    if (pktlen - 1 < RESET_MAX_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN)
+        randlen = pktlen - 1 - NGTCP2_STATELESS_RESET_TOKENLEN;
+    ngtcp2_cid_init(&cid, dcid, dcidlen);
+    if (ngtcp2_crypto_generate_stateless_reset_token(
+            token, ep->static_secret, sizeof(ep->static_secret), &cid) != 0 ||
+        fill_random(rnd, randlen) < 0)
+        return;
+    n = ngtcp2_pkt_write_stateless_reset(out, sizeof(out), token, rnd,
+                                         randlen);
+    if (n <= 0)
+        return;
+    ep->resets++;
+    if (log_level >= LOG_LVL_DEBUG) {
+        char a[80];
+
+        log_debug("stateless reset to %s: no connection for its %zu-byte "
+                  "packet",
+                  udp_addr_str((const struct sockaddr *)&remote->ss, a,
+                               sizeof(a)),
+                  pktlen);
+    }
+    udp_send(s, local, remote, 0, out, (size_t)n, 0);
+}
+
 /* One packet for a known connection. */
 static void conn_input(struct quic_conn *qc, struct udp_sock *s,
                        const struct udp_addr *local,
@@ -1104,6 +1186,7 @@ static void conn_input(struct quic_conn *qc, struct udp_sock *s,
     if (rv != 0) {
         log_debug("conn %llu %s: read_pkt: %s", (unsigned long long)qc->serial,
                   qc->peer, ngtcp2_strerror(rv));
+        qc->ending = 1;
         if (rv == NGTCP2_ERR_DRAINING) {
             wt_conn_free(qc);
             qc->state = QC_DRAINING;
@@ -1141,8 +1224,13 @@ static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
     if (!qc && ep->role == QUIC_SERVER) {
         ngtcp2_pkt_hd hd;
 
-        if (ngtcp2_accept(&hd, p, n) != 0)
-            return; /* not a valid Initial: no state is created */
+        if (ngtcp2_accept(&hd, p, n) != 0) {
+            /* not a valid Initial: no state is created */
+            if (!(p[0] & 0x80))
+                send_stateless_reset(ep, s, local, remote, vc.dcid,
+                                     vc.dcidlen, n);
+            return;
+        }
         if (ep->shutting_down || ep->nconns >= ep->cfg->max_connections) {
             log_debug("refusing a connection: %s",
                       ep->shutting_down ? "shutting down"
@@ -1231,11 +1319,11 @@ int quic_server_init(struct quic_endpoint *ep, struct ev_loop *loop,
     ep->tls = tls;
     ep->ncid_buckets = 256;
     ep->cids = calloc(ep->ncid_buckets, sizeof(*ep->cids));
-    if (!ep->cids || fill_random(ep->static_secret,
-                                  sizeof(ep->static_secret)) < 0) {
-        snprintf(err, errlen, "out of memory or no randomness");
+    if (!ep->cids) {
+        snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    memcpy(ep->static_secret, tls_ctx_secret(tls), sizeof(ep->static_secret));
     for (size_t i = 0; i < cfg->nlisten; i++) {
         const struct config_listen *l = &cfg->listen[i];
         char a[80];

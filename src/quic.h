@@ -57,6 +57,9 @@ struct quic_conn {
     struct udp_addr local, remote;
     char peer[64];
     enum quic_conn_state state;
+    /* Set before sessions are torn down because the connection itself
+     * ends (closed, reset, timed out): they did not end by a capsule. */
+    int ending;
     ev_timer timer;
     ngtcp2_ccerr last_error;
     uint8_t *closebuf; /* the CONNECTION_CLOSE packet, resent on input */
@@ -85,7 +88,9 @@ struct quic_endpoint {
     ev_io io[CONFIG_MAX_LISTEN];
     size_t nsocks;
     ev_prepare prepare; /* flushes the write list once per loop turn */
-    uint8_t static_secret[32];
+    uint8_t static_secret[32]; /* server: tls_ctx_secret(); client: random */
+    double reset_window;       /* start of the current second of resets */
+    unsigned resets;           /* stateless resets sent in that second */
     struct quic_cid_entry **cids; /* chained hash of connection IDs */
     size_t ncid_buckets, ncids;
     LIST_HEAD(, quic_conn) conns;

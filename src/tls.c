@@ -18,6 +18,7 @@ struct tls_ctx {
     char sha256[65];             /* server: our certificate's hash */
     uint8_t want_hash[32];       /* client: --cert-hash */
     int has_hash, insecure;
+    uint8_t secret[32];          /* server: see tls_ctx_secret() */
 };
 
 static const char alpn_h3[] = "h3";
@@ -73,6 +74,35 @@ static struct tls_ctx *ctx_alloc(char *err, size_t errlen)
     return ctx;
 }
 
+/*
+ * Stateless reset tokens must be the same in the process that handed out a
+ * connection ID and in the one that answers for it after a restart, or a
+ * client of a restarted daemon waits out its idle timeout instead of
+ * learning at once that its connection is gone.  A secret only this server
+ * knows and that survives restarts is already here: the private key.  A MAC
+ * keyed with the key file and a fixed label keeps the two uses apart; a new
+ * key simply starts a new series of tokens.
+ */
+static int derive_secret(struct tls_ctx *ctx, const char *key, char *err,
+                         size_t errlen)
+{
+    static const char label[] = "wtrelayd stateless reset secret v1";
+    gnutls_datum_t d = {NULL, 0};
+    int rv;
+
+    if ((rv = gnutls_load_file(key, &d)) < 0 ||
+        (rv = gnutls_hmac_fast(GNUTLS_MAC_SHA256, d.data, d.size, label,
+                               sizeof(label) - 1, ctx->secret)) < 0) {
+        snprintf(err, errlen, "%s: %s", key, gnutls_strerror(rv));
+        rv = -1;
+    }
+    if (d.data) {
+        gnutls_memset(d.data, 0, d.size);
+        gnutls_free(d.data);
+    }
+    return rv < 0 ? -1 : 0;
+}
+
 struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err,
                             size_t errlen)
 {
@@ -87,7 +117,8 @@ struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err,
         snprintf(err, errlen, "%s / %s: %s", cert, key, gnutls_strerror(rv));
         goto fail;
     }
-    if (cert_hash(ctx, cert, err, errlen) < 0)
+    if (cert_hash(ctx, cert, err, errlen) < 0 ||
+        derive_secret(ctx, key, err, errlen) < 0)
         goto fail;
     return ctx;
 
@@ -104,12 +135,18 @@ void tls_ctx_free(struct tls_ctx *ctx)
         gnutls_certificate_free_credentials(ctx->cred);
     if (ctx->prio)
         gnutls_priority_deinit(ctx->prio);
+    gnutls_memset(ctx->secret, 0, sizeof(ctx->secret));
     free(ctx);
 }
 
 const char *tls_ctx_cert_sha256(const struct tls_ctx *ctx)
 {
     return ctx->sha256;
+}
+
+const uint8_t *tls_ctx_secret(const struct tls_ctx *ctx)
+{
+    return ctx->secret;
 }
 
 struct tls_ctx *tls_client_ctx_new(const struct tls_client_opts *o, char *err,

@@ -19,6 +19,9 @@ void tls_ctx_free(struct tls_ctx *ctx);
 /* Lowercase hex SHA-256 of the leaf certificate's DER (65 bytes with NUL):
  * what browsers take as serverCertificateHashes. */
 const char *tls_ctx_cert_sha256(const struct tls_ctx *ctx);
+/* Server: 32 secret bytes derived from the private key, the same in every
+ * process that loads that key (stateless reset tokens). */
+const uint8_t *tls_ctx_secret(const struct tls_ctx *ctx);
 
 /* Client side: how the server's certificate is checked.  With none of the
  * three, the system's trust store and the host name. */

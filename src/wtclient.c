@@ -77,6 +77,7 @@ struct client {
     uint32_t close_code;
     const char *close_reason;
     int closing, done;
+    int lost; /* the connection ended under an open session */
     int result;
     ev_timer deadline, tick;
 };
@@ -268,6 +269,10 @@ static void h_session_close(struct wt_session *s, uint32_t code,
     C.s = NULL;
     if (C.closing || C.done)
         return; /* ours: the connection closes once the CONNECT stream is */
+    if (s->qc->ending) {
+        C.lost = 1; /* no CLOSE capsule: c_closed() says why */
+        return;
+    }
     fprintf(stderr, "wtclient: session closed by the server: code=%u "
                     "reason=\"%.*s\"\n",
             code, (int)reasonlen, reason ? reason : "");
@@ -317,7 +322,9 @@ static void h_stream_data(struct wt_stream *st, const uint8_t *p, size_t n,
             if (x->pendlen == 0)
                 x->pendoff = 0;
         }
-        if (n && fwrite(p, 1, n, stdout) != n) {
+        /* flushed as it arrives: interactive use (--send - from a
+         * terminal or a pipe) sees each reply at once */
+        if (n && (fwrite(p, 1, n, stdout) != n || fflush(stdout) != 0)) {
             fail(EXIT_TRANSFER, "stdout: %s", strerror(errno));
             return;
         }
@@ -423,7 +430,7 @@ static void c_closed(struct quic_conn *qc, const char *why)
              xfer_done(&C.uni))
         finish(EXIT_OK);
     else
-        fail(C.s || C.closing ? EXIT_TRANSFER : EXIT_CONNECT,
+        fail(C.s || C.closing || C.lost ? EXIT_TRANSFER : EXIT_CONNECT,
              "connection closed: %s", why[0] ? why : "no reason given");
 }
 
