@@ -49,6 +49,10 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(BUILD)/libwtrelayd.a | $(BUILD
 $(BUILD)/wtprobe: tests/tools/wtprobe.c $(BUILD)/libwtrelayd.a | $(BUILD)
 	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libwtrelayd.a $(LDLIBS)
 
+# A Retry token the daemon can read but must refuse (tests/it/35-retry.sh).
+$(BUILD)/mktoken: tests/tools/mktoken.c $(BUILD)/libwtrelayd.a | $(BUILD)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libwtrelayd.a $(LDLIBS)
+
 # The loopback UDP ceiling for make bench.
 $(BUILD)/udpblast: tests/bench/udpblast.c | $(BUILD)
 	$(CC) $(WFLAGS) $(CFLAGS) -pthread -o $@ $<
@@ -59,12 +63,12 @@ $(BUILD) $(BUILD)/tests:
 unit: $(UNIT_BIN)
 	BUILD=$(BUILD) tests/run.sh unit
 
-test: all $(UNIT_BIN) $(BUILD)/wtprobe
+test: all $(UNIT_BIN) $(BUILD)/wtprobe $(BUILD)/mktoken
 	BUILD=$(BUILD) tests/run.sh
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" all build-asan/wtprobe $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BIN))
+		LDFLAGS="-fsanitize=address,undefined" all build-asan/wtprobe build-asan/mktoken $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BIN))
 	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 tests/run.sh unit it browser
 
 bench: all $(BUILD)/udpblast

@@ -292,6 +292,7 @@ static const struct num_key server_nums[] = {
      600000, K_DURATION},
     {"shutdown_timeout", offsetof(struct config, shutdown_timeout_ms), 0,
      3600000, K_DURATION},
+    NUMKEY(retry_handshakes, 1, 1000000, K_COUNT),
 };
 
 static int set_num(struct parse *ps, const struct num_key *k, const char *val,
@@ -384,6 +385,17 @@ static int server_key(struct parse *ps, const char *name, const char *val)
                         val);
         c->log_level = l;
         return 1;
+    }
+    if (strcmp(name, "retry") == 0) {
+        static const char *const modes[] = {"off", "on", "auto"};
+
+        for (int i = 0; i < 3; i++)
+            if (strcmp(val, modes[i]) == 0) {
+                c->retry = i;
+                return 1;
+            }
+        return fail(ps, ps->line, "retry: '%s' is not one of off, on, auto",
+                    val);
     }
     for (size_t i = 0; i < sizeof(server_nums) / sizeof(server_nums[0]); i++)
         if (strcmp(name, server_nums[i].name) == 0)
@@ -559,6 +571,8 @@ void config_defaults(struct config *c)
     c->idle_timeout_ms = 30000;
     c->handshake_timeout_ms = 10000;
     c->shutdown_timeout_ms = 5000;
+    c->retry = CONFIG_RETRY_AUTO;
+    c->retry_handshakes = 1000;
 }
 
 int config_load(struct config *c, const char *path, char *err, size_t errlen)

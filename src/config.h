@@ -39,6 +39,9 @@ struct config_route {
     struct config_route *next;
 };
 
+/* Address validation by Retry for new connections (config key `retry`). */
+enum { CONFIG_RETRY_OFF, CONFIG_RETRY_ON, CONFIG_RETRY_AUTO };
+
 struct config {
     char *file; /* path of the loaded file */
     struct config_listen listen[CONFIG_MAX_LISTEN];
@@ -57,6 +60,8 @@ struct config {
     uint64_t idle_timeout_ms;
     uint64_t handshake_timeout_ms;
     uint64_t shutdown_timeout_ms; /* grace for sessions on SIGTERM */
+    int retry;                    /* CONFIG_RETRY_* */
+    uint64_t retry_handshakes;    /* auto: Retry from this many on */
     struct config_route *routes;  /* in file order */
 };
 

@@ -198,6 +198,10 @@ static int cb_handshake_completed(ngtcp2_conn *conn, void *user_data)
 
     (void)conn;
     qc->state = QC_ACTIVE;
+    if (qc->counted) {
+        qc->counted = 0;
+        qc->ep->nhandshakes--;
+    }
     log_debug("conn %llu %s: handshake completed",
               (unsigned long long)qc->serial, qc->peer);
     /* The TLS session is dropped after this callback (see
@@ -390,6 +394,17 @@ static int cb_extend_max_local_streams(ngtcp2_conn *conn,
     return 0;
 }
 
+/* Client: the server wants our address validated first. */
+static int cb_recv_retry(ngtcp2_conn *conn, const ngtcp2_pkt_hd *hd,
+                         void *user_data)
+{
+    struct quic_conn *qc = user_data;
+
+    log_debug("conn %llu %s: Retry: the server validates our address",
+              (unsigned long long)qc->serial, qc->peer);
+    return ngtcp2_crypto_recv_retry_cb(conn, hd, user_data);
+}
+
 /* The peer forgot the connection (restart, or our close went unheard). */
 static int cb_recv_stateless_reset(ngtcp2_conn *conn,
                                    const ngtcp2_pkt_stateless_reset *sr,
@@ -449,7 +464,7 @@ static void callbacks_init(ngtcp2_callbacks *cb, enum quic_role role)
         cb->recv_tx_key = cb_recv_tx_key;
     } else {
         cb->client_initial = ngtcp2_crypto_client_initial_cb;
-        cb->recv_retry = ngtcp2_crypto_recv_retry_cb;
+        cb->recv_retry = cb_recv_retry;
     }
 }
 
@@ -550,6 +565,10 @@ static int conn_link(struct quic_conn *qc)
         return -1;
     LIST_INSERT_HEAD(&ep->conns, qc, link);
     ep->nconns++;
+    if (ep->role == QUIC_SERVER) {
+        qc->counted = 1;
+        ep->nhandshakes++;
+    }
     log_debug("conn %llu %s: new connection", (unsigned long long)qc->serial,
               qc->peer);
     return 0;
@@ -572,7 +591,8 @@ static struct quic_conn *conn_new(struct quic_endpoint *ep,
                                   struct udp_sock *sock,
                                   const struct udp_addr *local,
                                   const struct udp_addr *remote,
-                                  const ngtcp2_pkt_hd *hd)
+                                  const ngtcp2_pkt_hd *hd,
+                                  const ngtcp2_cid *retry_odcid)
 {
     ngtcp2_settings settings;
     ngtcp2_transport_params params;
@@ -587,10 +607,20 @@ static struct quic_conn *conn_new(struct quic_endpoint *ep,
     qc->remote = *remote;
     udp_addr_str((const struct sockaddr *)&remote->ss, qc->peer,
                  sizeof(qc->peer));
+    /* the client's DCID until it learns ours (after a Retry: the SCID of
+     * the Retry) */
     qc->odcid = hd->dcid;
     params.stateless_reset_token_present = 1;
-    params.original_dcid = hd->dcid;
+    params.original_dcid = retry_odcid ? *retry_odcid : hd->dcid;
     params.original_dcid_present = 1;
+    if (retry_odcid) {
+        /* the address is proven: no anti-amplification limit */
+        params.retry_scid = hd->dcid;
+        params.retry_scid_present = 1;
+        settings.token = hd->token;
+        settings.tokenlen = hd->tokenlen;
+        settings.token_type = NGTCP2_TOKEN_TYPE_RETRY;
+    }
     if (ngtcp2_crypto_generate_stateless_reset_token(
             params.stateless_reset_token, ep->static_secret,
             sizeof(ep->static_secret), &qc->scid) != 0)
@@ -612,6 +642,27 @@ fail:
     return NULL;
 }
 
+/* RFC 9000 §20.1, as logs and wtclient show them */
+static const char *const transport_errors[] = {
+    [0x0] = "no error",
+    [0x1] = "INTERNAL_ERROR",
+    [0x2] = "connection refused",
+    [0x3] = "FLOW_CONTROL_ERROR",
+    [0x4] = "STREAM_LIMIT_ERROR",
+    [0x5] = "STREAM_STATE_ERROR",
+    [0x6] = "FINAL_SIZE_ERROR",
+    [0x7] = "FRAME_ENCODING_ERROR",
+    [0x8] = "TRANSPORT_PARAMETER_ERROR",
+    [0x9] = "CONNECTION_ID_LIMIT_ERROR",
+    [0xa] = "PROTOCOL_VIOLATION",
+    [0xb] = "INVALID_TOKEN (address validation failed)",
+    [0xc] = "APPLICATION_ERROR",
+    [0xd] = "CRYPTO_BUFFER_EXCEEDED",
+    [0xe] = "KEY_UPDATE_ERROR",
+    [0xf] = "AEAD_LIMIT_REACHED",
+    [0x10] = "NO_VIABLE_PATH",
+};
+
 static void ccerr_str(const ngtcp2_ccerr *e, char *buf, size_t len)
 {
     int n;
@@ -628,8 +679,10 @@ static void ccerr_str(const ngtcp2_ccerr *e, char *buf, size_t len)
         n = snprintf(buf, len, "no common QUIC version");
         break;
     default:
-        if (e->error_code == NGTCP2_CONNECTION_REFUSED)
-            n = snprintf(buf, len, "connection refused");
+        if (e->error_code < sizeof(transport_errors) /
+                                 sizeof(transport_errors[0]) &&
+            transport_errors[e->error_code])
+            n = snprintf(buf, len, "%s", transport_errors[e->error_code]);
         else if (e->error_code >= NGTCP2_CRYPTO_ERROR &&
                  e->error_code < NGTCP2_CRYPTO_ERROR + 256)
             n = snprintf(buf, len, "TLS alert %llu",
@@ -702,6 +755,8 @@ static void conn_free(struct quic_conn *qc)
     }
     LIST_REMOVE(qc, link);
     ep->nconns--;
+    if (qc->counted)
+        ep->nhandshakes--;
     free(qc->closebuf);
     conn_unmake(qc);
     if (ep->shutting_down && ep->nconns == 0)
@@ -1070,24 +1125,113 @@ static void send_version_negotiation(struct quic_endpoint *ep,
     (void)ep;
 }
 
-/* CONNECTION_REFUSED without making a connection: over max_connections or
- * shutting down. */
-static void send_refused(struct quic_endpoint *ep, struct udp_sock *s,
-                         const struct udp_addr *local,
-                         const struct udp_addr *remote,
-                         const ngtcp2_pkt_hd *hd)
+/* A CONNECTION_CLOSE with `code` answering an Initial, without making a
+ * connection: CONNECTION_REFUSED (over max_connections, shutting down) or
+ * INVALID_TOKEN. */
+static void send_initial_close(struct udp_sock *s,
+                               const struct udp_addr *local,
+                               const struct udp_addr *remote,
+                               const ngtcp2_pkt_hd *hd, uint64_t code)
 {
     uint8_t out[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
     ngtcp2_ssize n;
 
     /* The client's own DCID keys the Initial packet: the only keys it can
      * decrypt with before it has heard from us. */
-    n = ngtcp2_crypto_write_connection_close(
-        out, sizeof(out), hd->version, &hd->scid, &hd->dcid,
-        NGTCP2_CONNECTION_REFUSED, NULL, 0);
+    n = ngtcp2_crypto_write_connection_close(out, sizeof(out), hd->version,
+                                             &hd->scid, &hd->dcid, code, NULL,
+                                             0);
     if (n > 0)
         udp_send(s, local, remote, 0, out, (size_t)n, 0);
-    (void)ep;
+}
+
+/*
+ * Address validation (RFC 9000 §8.1.2).  Until a client has proved that it
+ * receives at the address it sends from, a spoofed Initial costs us a
+ * connection's state and a TLS handshake; a Retry costs the client one
+ * round trip and us nothing but this stateless token.  `retry = auto`
+ * (the default) spends that round trip only while retry_handshakes or more
+ * handshakes are in progress, which a flood of spoofed Initials causes and
+ * normal load does not.
+ */
+#define RETRY_TOKEN_TIMEOUT (10 * NGTCP2_SECONDS)
+
+static void send_retry(struct quic_endpoint *ep, struct udp_sock *s,
+                       const struct udp_addr *local,
+                       const struct udp_addr *remote, const ngtcp2_pkt_hd *hd)
+{
+    uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN2];
+    uint8_t out[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
+    ngtcp2_ssize tokenlen, n;
+    ngtcp2_cid scid;
+
+    scid.datalen = SCID_LEN;
+    if (fill_random(scid.data, scid.datalen) < 0)
+        return;
+    tokenlen = ngtcp2_crypto_generate_retry_token2(
+        token, ep->static_secret, sizeof(ep->static_secret), hd->version,
+        (const ngtcp2_sockaddr *)&remote->ss, remote->len, &scid, &hd->dcid,
+        quic_now());
+    if (tokenlen < 0)
+        return;
+    n = ngtcp2_crypto_write_retry(out, sizeof(out), hd->version, &hd->scid,
+                                  &scid, &hd->dcid, token, (size_t)tokenlen);
+    if (n <= 0)
+        return;
+    if (log_level >= LOG_LVL_DEBUG) {
+        char a[80];
+
+        log_debug("retry sent to %s (%zu handshakes in progress)",
+                  udp_addr_str((const struct sockaddr *)&remote->ss, a,
+                               sizeof(a)),
+                  ep->nhandshakes);
+    }
+    udp_send(s, local, remote, 0, out, (size_t)n, 0);
+}
+
+/*
+ * What a new client's Initial needs before it gets a connection.  1: it
+ * carries our valid Retry token (*odcid is the DCID of its first Initial);
+ * 0: no validation needed; -1: answered (Retry, INVALID_TOKEN) or dropped.
+ * A Retry token is honoured in every mode: the client has already accepted
+ * our Retry and checks that the handshake says so.
+ */
+static int address_check(struct quic_endpoint *ep, struct udp_sock *s,
+                         const struct udp_addr *local,
+                         const struct udp_addr *remote,
+                         const ngtcp2_pkt_hd *hd, ngtcp2_cid *odcid)
+{
+    const struct config *cfg = ep->cfg;
+    char a[80];
+    int rv;
+
+    if (hd->tokenlen && hd->token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY2) {
+        rv = ngtcp2_crypto_verify_retry_token2(
+            odcid, hd->token, hd->tokenlen, ep->static_secret,
+            sizeof(ep->static_secret), hd->version,
+            (const ngtcp2_sockaddr *)&remote->ss, remote->len, &hd->dcid,
+            RETRY_TOKEN_TIMEOUT, quic_now());
+        if (rv == 0)
+            return 1;
+        udp_addr_str((const struct sockaddr *)&remote->ss, a, sizeof(a));
+        if (rv == NGTCP2_CRYPTO_ERR_VERIFY_TOKEN) {
+            /* ours, but expired or for another address: the client cannot
+             * take a second Retry, so it is told (RFC 9000 §8.1.2) */
+            log_debug("%s: retry token expired or not for this address", a);
+            send_initial_close(s, local, remote, hd, NGTCP2_INVALID_TOKEN);
+            return -1;
+        }
+        /* unreadable: as if there were none */
+        log_debug("%s: unreadable retry token ignored", a);
+    }
+    if (cfg->retry == CONFIG_RETRY_ON ||
+        (cfg->retry == CONFIG_RETRY_AUTO &&
+         ep->nhandshakes >= cfg->retry_handshakes)) {
+        if (hd->type == NGTCP2_PKT_INITIAL)
+            send_retry(ep, s, local, remote, hd);
+        return -1; /* 0-RTT before the Initial: dropped */
+    }
+    return 0;
 }
 
 /*
@@ -1223,6 +1367,7 @@ static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
     qc = cid_find(ep, vc.dcid, vc.dcidlen);
     if (!qc && ep->role == QUIC_SERVER) {
         ngtcp2_pkt_hd hd;
+        ngtcp2_cid odcid;
 
         if (ngtcp2_accept(&hd, p, n) != 0) {
             /* not a valid Initial: no state is created */
@@ -1235,10 +1380,14 @@ static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
             log_debug("refusing a connection: %s",
                       ep->shutting_down ? "shutting down"
                                          : "max_connections reached");
-            send_refused(ep, s, local, remote, &hd);
+            send_initial_close(s, local, remote, &hd,
+                               NGTCP2_CONNECTION_REFUSED);
             return;
         }
-        qc = conn_new(ep, s, local, remote, &hd);
+        rv = address_check(ep, s, local, remote, &hd, &odcid);
+        if (rv < 0)
+            return;
+        qc = conn_new(ep, s, local, remote, &hd, rv == 1 ? &odcid : NULL);
     }
     if (!qc)
         return;
@@ -1495,10 +1644,15 @@ struct quic_conn *quic_connect(struct quic_endpoint *ep,
         goto fail;
     }
     dcid.datalen = SCID_LEN;
-    if (fill_random(dcid.data, dcid.datalen) < 0) {
+    if (ep->dcidlen >= NGTCP2_MIN_INITIAL_DCIDLEN &&
+        ep->dcidlen <= NGTCP2_MAX_CIDLEN)
+        ngtcp2_cid_init(&dcid, ep->dcid, ep->dcidlen);
+    else if (fill_random(dcid.data, dcid.datalen) < 0) {
         snprintf(err, errlen, "no randomness");
         goto fail;
     }
+    settings.token = ep->token;
+    settings.tokenlen = ep->tokenlen;
     path_of(qc, &path);
     callbacks_init(&cb, QUIC_CLIENT);
     if (ngtcp2_conn_client_new(&qc->conn, &dcid, &qc->scid, &path,

@@ -60,6 +60,7 @@ struct quic_conn {
     /* Set before sessions are torn down because the connection itself
      * ends (closed, reset, timed out): they did not end by a capsule. */
     int ending;
+    int counted; /* in ep->nhandshakes */
     ev_timer timer;
     ngtcp2_ccerr last_error;
     uint8_t *closebuf; /* the CONNECTION_CLOSE packet, resent on input */
@@ -96,9 +97,14 @@ struct quic_endpoint {
     LIST_HEAD(, quic_conn) conns;
     struct quic_conn *dirty;
     size_t nconns;
+    size_t nhandshakes; /* server connections still in their handshake */
     uint64_t next_serial;
     int shutting_down;
     double loss; /* simulated loss, each way (clients, for tests) */
+    /* clients, for tests of the server: a token for the first Initial,
+     * and a fixed first DCID instead of a random one */
+    const uint8_t *token, *dcid;
+    size_t tokenlen, dcidlen;
     uint64_t loss_state;
     struct udp_msg rx[UDP_BATCH]; /* recvmmsg into rxbuf */
     uint8_t rxbuf[UDP_BATCH][65536];

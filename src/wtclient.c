@@ -4,6 +4,7 @@
  * in its exit status.  The session logic is a handler (handler.h), like the
  * daemon's echo: only the direction differs.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <ev.h>
 #include <fcntl.h>
@@ -72,6 +73,10 @@ struct client {
     int verify, wait_close;
     double loss; /* --loss */
     uint8_t raw[1024]; /* --capsule */
+    size_t tokenlen;
+    uint8_t token[256]; /* --token */
+    size_t dcidlen;
+    uint8_t dcid[20]; /* --dcid */
     size_t rawlen;
     int64_t stream_session; /* --stream-session, -1: ours */
     uint32_t close_code;
@@ -469,6 +474,30 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- arguments ---- */
 
+/* OPT HEX -> bytes; -1 with a message when it is not hex or too long. */
+static int hex_arg(const char *opt, const char *v, uint8_t *out, size_t cap,
+                   size_t *len)
+{
+    size_t n = strlen(v);
+
+    if (n % 2 || n / 2 > cap)
+        goto bad;
+    for (size_t k = 0; k < n / 2; k++) {
+        unsigned x;
+
+        if (!isxdigit((unsigned char)v[2 * k]) ||
+            !isxdigit((unsigned char)v[2 * k + 1]) ||
+            sscanf(v + 2 * k, "%2x", &x) != 1)
+            goto bad;
+        out[k] = (uint8_t)x;
+    }
+    *len = n / 2;
+    return 0;
+bad:
+    fprintf(stderr, "wtclient: %s wants up to %zu hex bytes\n", opt, cap);
+    return -1;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -485,6 +514,10 @@ static void usage(FILE *f)
             "  --capsule HEX        send these raw bytes on the request "
             "stream once the session is open\n"
             "  --stream-session ID  our streams name session ID instead "
+            "(tests of the server)\n"
+            "  --token HEX          send this token in the first Initial "
+            "(tests of the server)\n"
+            "  --dcid HEX           the first Destination Connection ID "
             "(tests of the server)\n"
             "  --verify             the replies must equal what was sent "
             "(echo routes)\n"
@@ -584,22 +617,19 @@ int main(int argc, char **argv)
             to.cert_hash = hash;
             i++;
         } else if (strcmp(a, "--capsule") == 0) {
-            size_t len = strlen(v);
-
-            if (len % 2 || len / 2 > sizeof(C.raw)) {
-                fprintf(stderr, "wtclient: --capsule wants hex bytes\n");
+            if (hex_arg(a, v, C.raw, sizeof(C.raw), &C.rawlen) < 0)
+                return EXIT_USAGE;
+            i++;
+        } else if (strcmp(a, "--token") == 0) {
+            if (hex_arg(a, v, C.token, sizeof(C.token), &C.tokenlen) < 0)
+                return EXIT_USAGE;
+            i++;
+        } else if (strcmp(a, "--dcid") == 0) {
+            if (hex_arg(a, v, C.dcid, sizeof(C.dcid), &C.dcidlen) < 0 ||
+                C.dcidlen < 8) {
+                fprintf(stderr, "wtclient: --dcid wants 8 to 20 bytes\n");
                 return EXIT_USAGE;
             }
-            for (size_t k = 0; k < len / 2; k++) {
-                unsigned x;
-
-                if (sscanf(v + 2 * k, "%2x", &x) != 1) {
-                    fprintf(stderr, "wtclient: --capsule wants hex bytes\n");
-                    return EXIT_USAGE;
-                }
-                C.raw[k] = (uint8_t)x;
-            }
-            C.rawlen = len / 2;
             i++;
         } else if (strcmp(a, "--stream-session") == 0) {
             char *end;
@@ -673,6 +703,10 @@ int main(int argc, char **argv)
     C.loop = EV_DEFAULT;
     quic_client_init(&C.ep, C.loop, &C.cfg, C.tls);
     quic_endpoint_set_loss(&C.ep, C.loss, 42);
+    C.ep.token = C.token;
+    C.ep.tokenlen = C.tokenlen;
+    C.ep.dcid = C.dcid;
+    C.ep.dcidlen = C.dcidlen;
     C.qc = quic_connect(&C.ep, ai->ai_addr, ai->ai_addrlen, C.url.host, &conn_ops,
                         &C, err, sizeof(err));
     freeaddrinfo(ai);

@@ -48,9 +48,9 @@ async function freePort() {
 }
 
 class Daemon {
-  constructor(tmp, port, cert, key) {
+  constructor(tmp, port, cert, key, extra = []) {
     this.log = path.join(tmp, `daemon-${Date.now()}.log`);
-    this.conf = path.join(tmp, 'wtrelayd.ini');
+    this.conf = path.join(tmp, `wtrelayd-${Date.now()}.ini`);
     fs.writeFileSync(this.conf, [
       '[server]',
       `listen = 127.0.0.1:${port}, [::1]:${port}`,
@@ -59,6 +59,7 @@ class Daemon {
       'log_level = debug',
       'idle_timeout = 30s',
       'shutdown_timeout = 1s',
+      ...extra,
       '[route /echo]',
       'handler = echo',
       '[route /expire]',
@@ -216,6 +217,34 @@ async function runBrowser(name, tmp, port, hash, cert, key, pageUrl) {
   }
 }
 
+// Address validation: the page again, every connection through a Retry
+// round trip first (retry = on).
+async function runRetry(name, tmp, hash, cert, key, pageUrl) {
+  const port = await freePort();
+  const daemon = new Daemon(tmp, port, cert, key, ['retry = on']);
+  const label = `bidi 64 KiB and datagrams after a Retry [${name}]`;
+  let browser;
+  try {
+    await daemon.start();
+    browser = await withTimeout(launch(name, tmp, path.join(tmp, `netlog-${name}-retry.json`)),
+                                30000, `launching ${name}`);
+    const page = await browser.newPage();
+    await page.goto(`${pageUrl}?port=${port}&hash=${hash}`);
+    const b = await withTimeout(page.evaluate(() => window.cases.bidi(65536)), 20000, 'bidi');
+    const d = await withTimeout(page.evaluate(() => window.cases.datagrams(10)), 20000, 'datagrams');
+    const retried = /retry sent to/.test(daemon.text());
+    const ok = b.ok && d.ok && retried;
+    report(label, ok, `${b.detail}; ${d.detail}; ` +
+           (retried ? 'the daemon sent a Retry' : 'no Retry in the daemon log') +
+           (ok ? '' : '\n' + daemon.tail(12)));
+  } catch (e) {
+    report(label, false, e.message.split('\n')[0] + '\n' + daemon.tail(12));
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+    await daemon.stop();
+  }
+}
+
 async function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wtrelayd-browser-'));
   const server = http.createServer((req, res) => {
@@ -232,6 +261,7 @@ async function main() {
     for (const name of BROWSERS) {
       const port = await freePort();
       await runBrowser(name, tmp, port, hash, cert, key, pageUrl);
+      await runRetry(name, tmp, hash, cert, key, pageUrl);
     }
   } finally {
     server.close();

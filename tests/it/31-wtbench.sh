@@ -6,17 +6,6 @@
 it_setup
 start_daemon "max_streams_per_session = 1000" "max_sessions_per_connection = 8"
 
-bench() { # bench WANT-JSON-FRAGMENT... -- WTBENCH ARGS
-    local wants=() out
-    while [ "$1" != "--" ]; do wants+=("$1"); shift; done
-    shift
-    out=$(timeout -k 2 60 "$BUILD/wtbench" --insecure --json -t 30 "$@" \
-        "https://127.0.0.1:$PORT/echo" 2>"$TMP/bench.err") ||
-        { echo "wtbench failed: $out"; return 1; }
-    for w in "${wants[@]}"; do
-        case "$out" in *"$w"*) ;; *) echo "wanted $w in $out"; return 1 ;; esac
-    done
-}
 check bench-4-sessions-one-conn bench '"sessions_open":4,' '"streams_done":40,' '"mismatches":0' -- -s 4 -m 10 -b 256k
 check bench-1000-streams-one-session bench '"sessions_open":1,' '"streams_done":1000,' -- -m 1000 -b 1k
 check bench-8-sessions-2-conns bench '"sessions_open":16,' '"bytes_echoed":16777216,' -- -c 2 -s 8 -b 1M

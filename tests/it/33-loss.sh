@@ -17,16 +17,6 @@ check loss-5pct-uni-256KiB lossy_uni
 check loss-10pct-close-code client /echo --loss 0.1 --close "4343:through loss"
 check loss-10pct-close-code-logged log_has 'closed by peer: code=4343 reason="through loss"'
 
-bench() { # bench WANT -- ARGS: wtbench exits 0 and its JSON has WANT
-    local want=$1 out
-    shift 2
-    out=$(timeout -k 2 90 "$BUILD/wtbench" --insecure --json -t 60 "$@" \
-        "https://127.0.0.1:$PORT/echo" 2>"$TMP/bench.err") ||
-        { echo "wtbench failed: $out"; return 1; }
-    case "$out" in *"$want"*) return 0 ;; esac
-    echo "wanted $want in $out"
-    return 1
-}
 check loss-3pct-bulk-2x2x4 bench '"streams_done":16,' -- --loss 0.03 -c 2 -s 2 -m 4 -b 256k
 check loss-5pct-rps bench '"requests":2000,' -- --loss 0.05 --mode rps -m 10 -n 2000
 check loss-10pct-handshakes bench '"sessions_open":40,' -- --loss 0.1 --mode sessions -c 20 -s 2 --hold 0.2

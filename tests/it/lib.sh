@@ -242,6 +242,20 @@ client_err_has() {
     return 1
 }
 
+# bench WANT... -- WTBENCH-ARGS...: wtbench against /echo exits 0 and its
+# JSON summary contains every WANT.
+bench() {
+    local wants=() out w
+    while [ "$1" != "--" ]; do wants+=("$1"); shift; done
+    shift
+    out=$(timeout -k 2 90 "$BUILD/wtbench" --insecure --json -t 60 "$@" \
+        "https://$CLIENT_HOST:$PORT/echo" 2>"$TMP/bench.err") ||
+        { echo "wtbench failed: $out $(tail -n 1 "$TMP/bench.err")"; return 1; }
+    for w in "${wants[@]}"; do
+        case "$out" in *"$w"*) ;; *) echo "wanted $w in $out"; return 1 ;; esac
+    done
+}
+
 # probe_says TEXT PROBE-ARGS...: the probe passes and its result line
 # contains TEXT.
 probe_says() {

@@ -94,6 +94,8 @@ T_TEST(full_file)
               "idle_timeout = 250ms\n"
               "handshake_timeout = 2s\n"
               "shutdown_timeout = 1m\n"
+              "retry = on\n"
+              "retry_handshakes = 50\n"
               "[route /echo]\n"
               "handler = echo\n"
               "allowed_origins = https://a.example, http://localhost:8080\n"
@@ -121,6 +123,8 @@ T_TEST(full_file)
     T_EQ(c.idle_timeout_ms, 250);
     T_EQ(c.handshake_timeout_ms, 2000);
     T_EQ(c.shutdown_timeout_ms, 60000);
+    T_EQ(c.retry, CONFIG_RETRY_ON);
+    T_EQ(c.retry_handshakes, 50);
     r = config_find_route(&c, "/echo?x=1", 9);
     T_CHECK(r != NULL);
     T_CHECK(r->handler == handler_find("echo"));
@@ -147,6 +151,8 @@ T_TEST(defaults)
     T_EQ(c.log_level, LOG_LVL_INFO);
     T_EQ(c.max_buffer_bytes, 1024 * 1024);
     T_EQ(c.idle_timeout_ms, 30000);
+    T_EQ(c.retry, CONFIG_RETRY_AUTO);
+    T_EQ(c.retry_handshakes, 1000);
     T_CHECK(c.routes == NULL);
     config_free(&c);
 }
@@ -165,6 +171,9 @@ T_TEST(errors_with_lines)
     T_CHECK(fails_at(BASE "max_connections = 0\n", 4, "out of range"));
     T_CHECK(fails_at(BASE "max_buffer_bytes = 16G\n", 4, "out of range"));
     T_CHECK(fails_at(BASE "log_level = loud\n", 4, "log_level"));
+    T_CHECK(fails_at(BASE "retry = sometimes\n", 4,
+                     "retry: 'sometimes' is not one of off, on, auto"));
+    T_CHECK(fails_at(BASE "retry_handshakes = 0\n", 4, "out of range"));
     T_CHECK(fails_at(BASE "listen = 1.2.3.4\n", 4, "not an address:port"));
     T_CHECK(fails_at(BASE "listen = [::1]\n", 4, "not an address:port"));
     T_CHECK(fails_at(BASE "listen = 1.2.3.4:0\n", 4, "not an address:port"));
