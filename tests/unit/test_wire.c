@@ -1,6 +1,7 @@
 /* Unit tests of src/wire.c: byte-exact encodings, every truncation point,
  * malformed input. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "t.h"
@@ -316,6 +317,90 @@ T_TEST(error_code_mapping)
     }
 }
 
+/*
+ * Every decoder on 200 000 seeded random inputs, each in a heap block of
+ * exactly its size (so the sanitizer build catches any read past the end),
+ * half of them starting with a valid prefix so that the deeper paths run:
+ * results stay within the input, and what decodes re-encodes.
+ */
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return rnd_state;
+}
+
+T_TEST(random_input_stays_in_bounds)
+{
+    for (int iter = 0; iter < 200000; iter++) {
+        size_t n = rnd() % 48, pre = 0;
+        uint8_t *p = malloc(n ? n : 1), tmp[16];
+        uint64_t a, b, sid, first;
+        struct wire_setting set[4];
+        size_t count, reasonlen;
+        enum wire_stream_kind kind;
+        const char *reason;
+        uint32_t code;
+        ssize_t r;
+
+        T_CHECK(p != NULL);
+        for (size_t i = 0; i < n; i++)
+            p[i] = (uint8_t)rnd();
+        if (iter % 2 && n > 0) { /* a valid prefix, then noise */
+            switch (rnd() % 3) {
+            case 0:
+                r = wire_stream_prefix_encode(tmp, sizeof(tmp), rnd() % 2,
+                                              (rnd() % 1000) * 4);
+                break;
+            case 1:
+                /* CLOSE_WEBTRANSPORT_SESSION capsule type */
+                r = wire_varint_encode(tmp, sizeof(tmp), 0x2843);
+                break;
+            default:
+                r = wire_varint_encode(tmp, sizeof(tmp), rnd() % 64);
+                break;
+            }
+            pre = r > 0 ? (size_t)r : 0;
+            memcpy(p, tmp, pre < n ? pre : n);
+        }
+
+        r = wire_varint_decode(p, n, &a);
+        T_CHECK(r < 0 || ((r == 1 || r == 2 || r == 4 || r == 8) &&
+                          (size_t)r <= n && wire_varint_len(a) <= (size_t)r));
+        if (r > 0) {
+            T_EQ(wire_varint_encode(tmp, sizeof(tmp), a),
+                 (ssize_t)wire_varint_len(a));
+        }
+        r = wire_frame_header_decode(p, n, &a, &b);
+        T_CHECK(r < 0 || (size_t)r <= n);
+        r = wire_settings_decode(p, n, set, 4, &count);
+        T_CHECK(r < 0 || (size_t)r == n);
+        r = wire_capsule_header_decode(p, n, &a, &b);
+        T_CHECK(r < 0 || (size_t)r <= n);
+        if (wire_close_capsule_decode(p, n, &code, &reason, &reasonlen) == 0) {
+            T_CHECK(n >= 4 && reasonlen <= n - 4);
+            T_CHECK(reasonlen == 0 || (reason >= (const char *)p + 4 &&
+                                       reason + reasonlen <=
+                                           (const char *)p + n));
+        }
+        for (int bidi = 0; bidi < 2; bidi++) {
+            r = wire_stream_prefix_decode(p, n, bidi, &kind, &sid, &first);
+            T_CHECK(r < 0 || (size_t)r <= n);
+            if (r > 0 && kind == WIRE_STREAM_WT)
+                T_CHECK(r <= 16);
+        }
+        r = wire_datagram_decode(p, n, &sid);
+        T_CHECK(r < 0 || ((size_t)r <= n && sid % 4 == 0));
+        a = rnd() & WIRE_VARINT_MAX;
+        if (wire_wt_error_from_h3(a, &code) == 0)
+            T_EQ(wire_wt_error_to_h3(code), a);
+        free(p);
+    }
+}
+
 int main(void)
 {
     T_RUN(varint_vectors);
@@ -332,5 +417,6 @@ int main(void)
     T_RUN(stream_prefix_other_and_bad);
     T_RUN(datagram_framing);
     T_RUN(error_code_mapping);
+    T_RUN(random_input_stays_in_bounds);
     T_DONE();
 }
