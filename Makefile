@@ -63,7 +63,12 @@ $(BUILD) $(BUILD)/tests:
 unit: $(UNIT_BIN)
 	BUILD=$(BUILD) tests/run.sh unit
 
-test: all $(UNIT_BIN) $(BUILD)/wtprobe $(BUILD)/mktoken
+# Installs what is missing first (a fresh machine: apt, npm), then builds;
+# in the recipe rather than as prerequisites so that make -j cannot build
+# before the libraries are there.
+test:
+	scripts/install-deps.sh --test
+	$(MAKE) all $(UNIT_BIN) $(BUILD)/wtprobe $(BUILD)/mktoken
 	BUILD=$(BUILD) tests/run.sh
 
 asan:
@@ -81,7 +86,9 @@ deps:
 cert:
 	scripts/gen-dev-cert.sh
 
-run: deps all
+run:
+	scripts/install-deps.sh
+	$(MAKE) all
 	scripts/gen-dev-cert.sh
 	$(BUILD)/wtrelayd -c conf/wtrelayd.ini
 
