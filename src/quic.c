@@ -191,6 +191,27 @@ static int cb_remove_cid(ngtcp2_conn *conn, const ngtcp2_cid *cid,
     return 0;
 }
 
+/*
+ * A token for the client's next connection (NEW_TOKEN): it proves the
+ * address then, so that connection skips the Retry round trip and the
+ * anti-amplification limit.  Bound to the client's IP address, valid for
+ * NEW_TOKEN_TIMEOUT; losing it costs the client one Retry at most.
+ */
+#define NEW_TOKEN_TIMEOUT (3600 * NGTCP2_SECONDS)
+
+static void send_new_token(struct quic_conn *qc)
+{
+    uint8_t token[NGTCP2_CRYPTO_MAX_REGULAR_TOKENLEN];
+    ngtcp2_ssize n;
+
+    n = ngtcp2_crypto_generate_regular_token(
+        token, qc->ep->static_secret, sizeof(qc->ep->static_secret),
+        (const ngtcp2_sockaddr *)&qc->remote.ss, qc->remote.len, quic_now());
+    if (n > 0 && ngtcp2_conn_submit_new_token(qc->conn, token, (size_t)n) != 0)
+        log_debug("conn %llu %s: no memory for NEW_TOKEN",
+                  (unsigned long long)qc->serial, qc->peer);
+}
+
 static int cb_handshake_completed(ngtcp2_conn *conn, void *user_data)
 {
     struct quic_conn *qc = user_data;
@@ -202,6 +223,8 @@ static int cb_handshake_completed(ngtcp2_conn *conn, void *user_data)
         qc->counted = 0;
         qc->ep->nhandshakes--;
     }
+    if (qc->ep->role == QUIC_SERVER)
+        send_new_token(qc);
     log_debug("conn %llu %s: handshake completed",
               (unsigned long long)qc->serial, qc->peer);
     /* The TLS session is dropped after this callback (see
@@ -394,6 +417,25 @@ static int cb_extend_max_local_streams(ngtcp2_conn *conn,
     return 0;
 }
 
+/* Client: a token for our next connection to this server (what browsers
+ * do too); quic_connect() sends it. */
+static int cb_recv_new_token(ngtcp2_conn *conn, const uint8_t *token,
+                             size_t tokenlen, void *user_data)
+{
+    struct quic_conn *qc = user_data;
+    struct quic_endpoint *ep = qc->ep;
+
+    (void)conn;
+    if (!ep->keep_tokens || tokenlen > sizeof(ep->token_buf))
+        return 0;
+    memcpy(ep->token_buf, token, tokenlen);
+    ep->token = ep->token_buf;
+    ep->tokenlen = tokenlen;
+    log_debug("conn %llu %s: NEW_TOKEN of %zu bytes kept",
+              (unsigned long long)qc->serial, qc->peer, tokenlen);
+    return 0;
+}
+
 /* Client: the server wants our address validated first. */
 static int cb_recv_retry(ngtcp2_conn *conn, const ngtcp2_pkt_hd *hd,
                          void *user_data)
@@ -465,6 +507,7 @@ static void callbacks_init(ngtcp2_callbacks *cb, enum quic_role role)
     } else {
         cb->client_initial = ngtcp2_crypto_client_initial_cb;
         cb->recv_retry = cb_recv_retry;
+        cb->recv_new_token = cb_recv_new_token;
     }
 }
 
@@ -592,7 +635,7 @@ static struct quic_conn *conn_new(struct quic_endpoint *ep,
                                   const struct udp_addr *local,
                                   const struct udp_addr *remote,
                                   const ngtcp2_pkt_hd *hd,
-                                  const ngtcp2_cid *retry_odcid)
+                                  const ngtcp2_cid *odcid, int validated)
 {
     ngtcp2_settings settings;
     ngtcp2_transport_params params;
@@ -611,15 +654,18 @@ static struct quic_conn *conn_new(struct quic_endpoint *ep,
      * the Retry) */
     qc->odcid = hd->dcid;
     params.stateless_reset_token_present = 1;
-    params.original_dcid = retry_odcid ? *retry_odcid : hd->dcid;
+    params.original_dcid = validated == 1 ? *odcid : hd->dcid;
     params.original_dcid_present = 1;
-    if (retry_odcid) {
-        /* the address is proven: no anti-amplification limit */
+    if (validated == 1) {
         params.retry_scid = hd->dcid;
         params.retry_scid_present = 1;
+    }
+    if (validated) {
+        /* the address is proven: no anti-amplification limit */
         settings.token = hd->token;
         settings.tokenlen = hd->tokenlen;
-        settings.token_type = NGTCP2_TOKEN_TYPE_RETRY;
+        settings.token_type = validated == 1 ? NGTCP2_TOKEN_TYPE_RETRY
+                                             : NGTCP2_TOKEN_TYPE_NEW_TOKEN;
     }
     if (ngtcp2_crypto_generate_stateless_reset_token(
             params.stateless_reset_token, ep->static_secret,
@@ -1192,7 +1238,8 @@ static void send_retry(struct quic_endpoint *ep, struct udp_sock *s,
 /*
  * What a new client's Initial needs before it gets a connection.  1: it
  * carries our valid Retry token (*odcid is the DCID of its first Initial);
- * 0: no validation needed; -1: answered (Retry, INVALID_TOKEN) or dropped.
+ * 2: our valid NEW_TOKEN token; 0: no validation needed; -1: answered
+ * (Retry, INVALID_TOKEN) or dropped.
  * A Retry token is honoured in every mode: the client has already accepted
  * our Retry and checks that the handshake says so.
  */
@@ -1205,7 +1252,26 @@ static int address_check(struct quic_endpoint *ep, struct udp_sock *s,
     char a[80];
     int rv;
 
-    if (hd->tokenlen && hd->token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY2) {
+    if (hd->tokenlen && hd->token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_REGULAR) {
+        if (ngtcp2_crypto_verify_regular_token(
+                hd->token, hd->tokenlen, ep->static_secret,
+                sizeof(ep->static_secret),
+                (const ngtcp2_sockaddr *)&remote->ss, remote->len,
+                NEW_TOKEN_TIMEOUT, quic_now()) == 0) {
+            if (log_level >= LOG_LVL_DEBUG)
+                log_debug("%s: address validated by a NEW_TOKEN token",
+                          udp_addr_str((const struct sockaddr *)&remote->ss,
+                                       a, sizeof(a)));
+            return 2;
+        }
+        /* expired, another address, not ours: as if there were none
+         * (RFC 9000 §8.1.3: never a reason to close) */
+        if (log_level >= LOG_LVL_DEBUG)
+            log_debug("%s: NEW_TOKEN token not valid here, ignored",
+                      udp_addr_str((const struct sockaddr *)&remote->ss, a,
+                                   sizeof(a)));
+    } else if (hd->tokenlen &&
+               hd->token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY2) {
         rv = ngtcp2_crypto_verify_retry_token2(
             odcid, hd->token, hd->tokenlen, ep->static_secret,
             sizeof(ep->static_secret), hd->version,
@@ -1387,7 +1453,7 @@ static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
         rv = address_check(ep, s, local, remote, &hd, &odcid);
         if (rv < 0)
             return;
-        qc = conn_new(ep, s, local, remote, &hd, rv == 1 ? &odcid : NULL);
+        qc = conn_new(ep, s, local, remote, &hd, &odcid, rv);
     }
     if (!qc)
         return;

@@ -105,6 +105,10 @@ struct quic_endpoint {
      * and a fixed first DCID instead of a random one */
     const uint8_t *token, *dcid;
     size_t tokenlen, dcidlen;
+    /* clients: keep the server's newest NEW_TOKEN token for the next
+     * connection, as browsers do */
+    int keep_tokens;
+    uint8_t token_buf[256];
     uint64_t loss_state;
     struct udp_msg rx[UDP_BATCH]; /* recvmmsg into rxbuf */
     uint8_t rxbuf[UDP_BATCH][65536];

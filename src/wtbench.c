@@ -886,6 +886,8 @@ int main(int argc, char **argv)
     B.loop = EV_DEFAULT;
     quic_client_init(&B.ep, B.loop, &B.cfg, B.tls);
     quic_endpoint_set_loss(&B.ep, B.loss, 42);
+    /* later connections present the server's NEW_TOKEN, as browsers do */
+    B.ep.keep_tokens = 1;
     ev_timer_init(&B.progress, progress_cb, 1., 1.);
     ev_timer_start(B.loop, &B.progress);
     ev_timer_init(&B.deadline, end_cb, B.duration, 0.);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Address validation by Retry: `retry = on` sends every new client through a
 # Retry round trip, `auto` only while retry_handshakes handshakes are in
-# progress, `off` never.  Tokens that are not ours are ignored; ours that do
-# not fit the client (another address, another connection ID) end the
-# attempt with INVALID_TOKEN.  Sessions work the same either way.
+# progress, `off` never.  Tokens that are not ours are ignored; Retry tokens
+# of ours that do not fit the client (another address, another connection
+# ID) end the attempt with INVALID_TOKEN; NEW_TOKEN tokens spare a returning
+# client the Retry.  Sessions work the same either way.
 . "$(dirname "$0")/lib.sh"
 it_setup
 head -c 65536 /dev/urandom >"$TMP/64K"
@@ -38,6 +39,24 @@ check retry-bad-token client_exit 3 /echo --token "$TOKEN" --dcid "$DCID"
 check retry-bad-token-says client_err_has "INVALID_TOKEN"
 check retry-bad-token-logged log_has "retry token expired or not for this address"
 check retry-after-bad-token client /echo --send "$TMP/64K" --verify
+# NEW_TOKEN: after its first connection, wtbench presents the server's
+# token (as browsers do) and later connections skip the Retry
+new_tokens() {
+    local r0 v0 r v
+    r0=$(retries)
+    v0=$(grep -c "validated by a NEW_TOKEN token" "$TMP/daemon.log")
+    bench '"sessions_open":20,' '"errors":0' -- --mode sessions -c 20 --inflight 1 --hold 0.1 || return 1
+    r=$(($(retries) - r0))
+    v=$(($(grep -c "validated by a NEW_TOKEN token" "$TMP/daemon.log") - v0))
+    echo "20 connections: $r Retry, $v by NEW_TOKEN"
+    [ "$r" -ge 1 ] && [ "$r" -le 3 ] && [ "$v" -ge 17 ]
+}
+check retry-new-token-skips-retry new_tokens
+# a NEW_TOKEN token of ours for another address: ignored, never fatal
+read -r NTOKEN _ < <("$BUILD/mktoken" "$CERT" "$KEY" new-token)
+check retry-foreign-new-token client /echo --send "$TMP/64K" --verify --token "$NTOKEN" -v
+check retry-foreign-new-token-logged log_has "NEW_TOKEN token not valid here, ignored"
+check retry-foreign-new-token-retried client_err_has "Retry: the server validates our address"
 stop_daemon
 
 # ---- retry = off: no Retry, whatever the token ----

@@ -1,10 +1,12 @@
 /*
- * mktoken CERT KEY: prints, in hex, a Retry token that wtrelayd, loaded with
+ * mktoken CERT KEY [new-token]: prints, in hex, a Retry token that wtrelayd, loaded with
  * this key, can decrypt but must refuse, and the connection ID it is bound
  * to: the token names a client address (192.0.2.1:9) no test client has.
  * The integration tests send it with wtclient --token --dcid to drive the
  * INVALID_TOKEN path, which forged bytes never reach (ngtcp2 authenticates
- * the connection ID, so those are merely unreadable).
+ * the connection ID, so those are merely unreadable).  With "new-token":
+ * a NEW_TOKEN token for that address instead (no connection ID), which the
+ * daemon must ignore.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -25,8 +27,8 @@ int main(int argc, char **argv)
     ngtcp2_ssize n;
     char err[256];
 
-    if (argc != 3) {
-        fprintf(stderr, "usage: mktoken CERT KEY\n");
+    if (argc != 3 && !(argc == 4 && strcmp(argv[3], "new-token") == 0)) {
+        fprintf(stderr, "usage: mktoken CERT KEY [new-token]\n");
         return 2;
     }
     ctx = tls_ctx_new(argv[1], argv[2], err, sizeof(err));
@@ -37,9 +39,15 @@ int main(int argc, char **argv)
     inet_pton(AF_INET, "192.0.2.1", &sa.sin_addr);
     memset(scid.data, 0x5c, scid.datalen);
     memset(odcid.data, 0x0d, odcid.datalen);
-    n = ngtcp2_crypto_generate_retry_token2(
-        token, tls_ctx_secret(ctx), 32, NGTCP2_PROTO_VER_V1,
-        (const ngtcp2_sockaddr *)&sa, sizeof(sa), &scid, &odcid, quic_now());
+    if (argc == 4)
+        n = ngtcp2_crypto_generate_regular_token(
+            token, tls_ctx_secret(ctx), 32, (const ngtcp2_sockaddr *)&sa,
+            sizeof(sa), quic_now());
+    else
+        n = ngtcp2_crypto_generate_retry_token2(
+            token, tls_ctx_secret(ctx), 32, NGTCP2_PROTO_VER_V1,
+            (const ngtcp2_sockaddr *)&sa, sizeof(sa), &scid, &odcid,
+            quic_now());
     tls_ctx_free(ctx);
     if (n < 0) {
         fprintf(stderr, "mktoken: cannot make a token\n");
