@@ -191,6 +191,15 @@ static int cb_remove_cid(ngtcp2_conn *conn, const ngtcp2_cid *cid,
     return 0;
 }
 
+/* How a new client's address stands (address_check()). */
+enum addr_check {
+    ADDR_ANSWERED = -1, /* no connection: Retry or INVALID_TOKEN sent, or
+                           dropped */
+    ADDR_UNPROVEN = 0,  /* go ahead, anti-amplification limit applies */
+    ADDR_RETRY = 1,     /* our Retry token */
+    ADDR_NEW_TOKEN = 2, /* our NEW_TOKEN token */
+};
+
 /*
  * A token for the client's next connection (NEW_TOKEN): it proves the
  * address then, so that connection skips the Retry round trip and the
@@ -635,7 +644,8 @@ static struct quic_conn *conn_new(struct quic_endpoint *ep,
                                   const struct udp_addr *local,
                                   const struct udp_addr *remote,
                                   const ngtcp2_pkt_hd *hd,
-                                  const ngtcp2_cid *odcid, int validated)
+                                  const ngtcp2_cid *odcid,
+                                  enum addr_check validated)
 {
     ngtcp2_settings settings;
     ngtcp2_transport_params params;
@@ -654,18 +664,19 @@ static struct quic_conn *conn_new(struct quic_endpoint *ep,
      * the Retry) */
     qc->odcid = hd->dcid;
     params.stateless_reset_token_present = 1;
-    params.original_dcid = validated == 1 ? *odcid : hd->dcid;
+    params.original_dcid = validated == ADDR_RETRY ? *odcid : hd->dcid;
     params.original_dcid_present = 1;
-    if (validated == 1) {
+    if (validated == ADDR_RETRY) {
         params.retry_scid = hd->dcid;
         params.retry_scid_present = 1;
     }
-    if (validated) {
+    if (validated != ADDR_UNPROVEN) {
         /* the address is proven: no anti-amplification limit */
         settings.token = hd->token;
         settings.tokenlen = hd->tokenlen;
-        settings.token_type = validated == 1 ? NGTCP2_TOKEN_TYPE_RETRY
-                                             : NGTCP2_TOKEN_TYPE_NEW_TOKEN;
+        settings.token_type = validated == ADDR_RETRY
+                                  ? NGTCP2_TOKEN_TYPE_RETRY
+                                  : NGTCP2_TOKEN_TYPE_NEW_TOKEN;
     }
     if (ngtcp2_crypto_generate_stateless_reset_token(
             params.stateless_reset_token, ep->static_secret,
@@ -1236,17 +1247,17 @@ static void send_retry(struct quic_endpoint *ep, struct udp_sock *s,
 }
 
 /*
- * What a new client's Initial needs before it gets a connection.  1: it
- * carries our valid Retry token (*odcid is the DCID of its first Initial);
- * 2: our valid NEW_TOKEN token; 0: no validation needed; -1: answered
- * (Retry, INVALID_TOKEN) or dropped.
+ * What a new client's Initial needs before it gets a connection (see
+ * enum addr_check; on ADDR_RETRY *odcid is the DCID of its first Initial).
  * A Retry token is honoured in every mode: the client has already accepted
  * our Retry and checks that the handshake says so.
  */
-static int address_check(struct quic_endpoint *ep, struct udp_sock *s,
-                         const struct udp_addr *local,
-                         const struct udp_addr *remote,
-                         const ngtcp2_pkt_hd *hd, ngtcp2_cid *odcid)
+static enum addr_check address_check(struct quic_endpoint *ep,
+                                     struct udp_sock *s,
+                                     const struct udp_addr *local,
+                                     const struct udp_addr *remote,
+                                     const ngtcp2_pkt_hd *hd,
+                                     ngtcp2_cid *odcid)
 {
     const struct config *cfg = ep->cfg;
     char a[80];
@@ -1262,7 +1273,7 @@ static int address_check(struct quic_endpoint *ep, struct udp_sock *s,
                 log_debug("%s: address validated by a NEW_TOKEN token",
                           udp_addr_str((const struct sockaddr *)&remote->ss,
                                        a, sizeof(a)));
-            return 2;
+            return ADDR_NEW_TOKEN;
         }
         /* expired, another address, not ours: as if there were none
          * (RFC 9000 §8.1.3: never a reason to close) */
@@ -1278,14 +1289,14 @@ static int address_check(struct quic_endpoint *ep, struct udp_sock *s,
             (const ngtcp2_sockaddr *)&remote->ss, remote->len, &hd->dcid,
             RETRY_TOKEN_TIMEOUT, quic_now());
         if (rv == 0)
-            return 1;
+            return ADDR_RETRY;
         udp_addr_str((const struct sockaddr *)&remote->ss, a, sizeof(a));
         if (rv == NGTCP2_CRYPTO_ERR_VERIFY_TOKEN) {
             /* ours, but expired or for another address: the client cannot
              * take a second Retry, so it is told (RFC 9000 §8.1.2) */
             log_debug("%s: retry token expired or not for this address", a);
             send_initial_close(s, local, remote, hd, NGTCP2_INVALID_TOKEN);
-            return -1;
+            return ADDR_ANSWERED;
         }
         /* unreadable: as if there were none */
         log_debug("%s: unreadable retry token ignored", a);
@@ -1295,9 +1306,9 @@ static int address_check(struct quic_endpoint *ep, struct udp_sock *s,
          ep->nhandshakes >= cfg->retry_handshakes)) {
         if (hd->type == NGTCP2_PKT_INITIAL)
             send_retry(ep, s, local, remote, hd);
-        return -1; /* 0-RTT before the Initial: dropped */
+        return ADDR_ANSWERED; /* 0-RTT before the Initial: dropped */
     }
-    return 0;
+    return ADDR_UNPROVEN;
 }
 
 /*
@@ -1434,6 +1445,7 @@ static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
     if (!qc && ep->role == QUIC_SERVER) {
         ngtcp2_pkt_hd hd;
         ngtcp2_cid odcid;
+        enum addr_check check;
 
         if (ngtcp2_accept(&hd, p, n) != 0) {
             /* not a valid Initial: no state is created */
@@ -1450,10 +1462,10 @@ static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
                                NGTCP2_CONNECTION_REFUSED);
             return;
         }
-        rv = address_check(ep, s, local, remote, &hd, &odcid);
-        if (rv < 0)
+        check = address_check(ep, s, local, remote, &hd, &odcid);
+        if (check == ADDR_ANSWERED)
             return;
-        qc = conn_new(ep, s, local, remote, &hd, &odcid, rv);
+        qc = conn_new(ep, s, local, remote, &hd, &odcid, check);
     }
     if (!qc)
         return;
