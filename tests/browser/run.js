@@ -217,32 +217,60 @@ async function runBrowser(name, tmp, port, hash, cert, key, pageUrl) {
   }
 }
 
-// Address validation: the page again, every connection through a Retry
-// round trip first (retry = on).
-async function runRetry(name, tmp, hash, cert, key, pageUrl) {
+// One more scenario against its own daemon: `body(daemon, page)` returns
+// {ok, detail}; the daemon's log tail is added when it fails.
+async function scenario(name, tmp, hash, cert, key, pageUrl, label, extra, body) {
   const port = await freePort();
-  const daemon = new Daemon(tmp, port, cert, key, ['retry = on']);
-  const label = `bidi 64 KiB and datagrams after a Retry [${name}]`;
+  const ctx = { daemon: new Daemon(tmp, port, cert, key, extra), port };
   let browser;
   try {
-    await daemon.start();
-    browser = await withTimeout(launch(name, tmp, path.join(tmp, `netlog-${name}-retry.json`)),
+    await ctx.daemon.start();
+    browser = await withTimeout(launch(name, tmp, path.join(tmp, `netlog-${name}-${Date.now()}.json`)),
                                 30000, `launching ${name}`);
     const page = await browser.newPage();
     await page.goto(`${pageUrl}?port=${port}&hash=${hash}`);
-    const b = await withTimeout(page.evaluate(() => window.cases.bidi(65536)), 20000, 'bidi');
-    const d = await withTimeout(page.evaluate(() => window.cases.datagrams(10)), 20000, 'datagrams');
-    const retried = /retry sent to/.test(daemon.text());
-    const ok = b.ok && d.ok && retried;
-    report(label, ok, `${b.detail}; ${d.detail}; ` +
-           (retried ? 'the daemon sent a Retry' : 'no Retry in the daemon log') +
-           (ok ? '' : '\n' + daemon.tail(12)));
+    const r = await body(ctx, page);
+    report(`${label} [${name}]`, r.ok, r.detail + (r.ok ? '' : '\n' + ctx.daemon.tail(12)));
   } catch (e) {
-    report(label, false, e.message.split('\n')[0] + '\n' + daemon.tail(12));
+    report(`${label} [${name}]`, false, e.message.split('\n')[0] + '\n' + ctx.daemon.tail(12));
   } finally {
     if (browser) await browser.close().catch(() => {});
-    await daemon.stop();
+    await ctx.daemon.stop();
   }
+}
+
+// Address validation: the page again, every connection through a Retry
+// round trip first (retry = on).
+function runRetry(name, tmp, hash, cert, key, pageUrl) {
+  return scenario(name, tmp, hash, cert, key, pageUrl, 'bidi 64 KiB and datagrams after a Retry',
+                  ['retry = on'], async (ctx, page) => {
+    const b = await withTimeout(page.evaluate(() => window.cases.bidi(65536)), 20000, 'bidi');
+    const d = await withTimeout(page.evaluate(() => window.cases.datagrams(10)), 20000, 'datagrams');
+    const retried = /retry sent to/.test(ctx.daemon.text());
+    return { ok: b.ok && d.ok && retried,
+             detail: `${b.detail}; ${d.detail}; ` +
+                     (retried ? 'the daemon sent a Retry' : 'no Retry in the daemon log') };
+  });
+}
+
+// The daemon is killed (SIGKILL: no CONNECTION_CLOSE) and restarted on the
+// same port under an open session: the page's next bytes are answered with
+// a stateless reset the browser recognises (the token comes from the key),
+// so the session ends at once instead of after the 30 s idle timeout.
+function runRestart(name, tmp, hash, cert, key, pageUrl) {
+  return scenario(name, tmp, hash, cert, key, pageUrl, 'daemon restart ends the session at once',
+                  [], async (ctx, page) => {
+    const open = await withTimeout(page.evaluate(() => window.cases.restartOpen()), 20000, 'open');
+    if (!open.ok) return open;
+    ctx.daemon.proc.kill('SIGKILL');
+    await ctx.daemon.exited;
+    ctx.daemon = new Daemon(tmp, ctx.port, cert, key);
+    await ctx.daemon.start();
+    const r = await withTimeout(page.evaluate(() => window.cases.restartWait()), 20000, 'session end');
+    const reset = await ctx.daemon.waitLog(/stateless reset to/);
+    return { ok: r.ok && reset,
+             detail: `${r.detail}; ` + (reset ? 'the daemon sent a stateless reset' : 'no stateless reset in the daemon log') };
+  });
 }
 
 async function main() {
@@ -262,6 +290,7 @@ async function main() {
       const port = await freePort();
       await runBrowser(name, tmp, port, hash, cert, key, pageUrl);
       await runRetry(name, tmp, hash, cert, key, pageUrl);
+      await runRestart(name, tmp, hash, cert, key, pageUrl);
     }
   } finally {
     server.close();
