@@ -533,7 +533,10 @@ static char *reader(char *str, int num, void *stream)
         return NULL;
     ps->line++;
     if (n > num - 1) { /* inih's line buffer is fixed (INI_MAX_LINE) */
-        fail(ps, ps->line, "line longer than %d bytes", num - 2);
+        fail(ps, ps->line,
+             "line longer than %d bytes (a long list can go on several "
+             "lines of the same key)",
+             num - 2);
         str[0] = '\0';
         return str;
     }

@@ -99,6 +99,7 @@ T_TEST(full_file)
               "[route /echo]\n"
               "handler = echo\n"
               "allowed_origins = https://a.example, http://localhost:8080\n"
+              "allowed_origins = https://b.example\n" /* adds to the list */
               "max_session_duration = 2s\n"
               "expire_code = 4294967295\n"
               "expire_reason = over and out\n"
@@ -128,8 +129,9 @@ T_TEST(full_file)
     r = config_find_route(&c, "/echo?x=1", 9);
     T_CHECK(r != NULL);
     T_CHECK(r->handler == handler_find("echo"));
-    T_EQ(r->norigins, 2);
+    T_EQ(r->norigins, 3);
     T_STREQ(r->origins[1], "http://localhost:8080");
+    T_STREQ(r->origins[2], "https://b.example");
     T_EQ(r->max_session_duration_ms, 2000);
     T_EQ(r->expire_code, 0xffffffffu);
     T_STREQ(r->expire_reason, "over and out");
