@@ -786,7 +786,6 @@ static void conn_free(struct quic_conn *qc)
 
     log_debug("conn %llu %s: freed", (unsigned long long)qc->serial,
               qc->peer);
-    qc->ending = 1;
     wt_conn_free(qc);
     if (qc->ops && qc->ops->closed) {
         conn_describe_close(qc);
@@ -846,7 +845,6 @@ static void conn_close(struct quic_conn *qc)
     if (qc->state == QC_CLOSING || qc->state == QC_DRAINING ||
         qc->state == QC_DEAD)
         return;
-    qc->ending = 1;
     wt_conn_free(qc); /* sessions see the close before the connection goes */
     if (qc->last_error.type == NGTCP2_CCERR_TYPE_IDLE_CLOSE ||
         ngtcp2_conn_in_draining_period(qc->conn)) {
@@ -1407,7 +1405,6 @@ static void conn_input(struct quic_conn *qc, struct udp_sock *s,
     if (rv != 0) {
         log_debug("conn %llu %s: read_pkt: %s", (unsigned long long)qc->serial,
                   qc->peer, ngtcp2_strerror(rv));
-        qc->ending = 1;
         if (rv == NGTCP2_ERR_DRAINING) {
             wt_conn_free(qc);
             qc->state = QC_DRAINING;

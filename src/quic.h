@@ -57,8 +57,9 @@ struct quic_conn {
     struct udp_addr local, remote;
     char peer[64];
     enum quic_conn_state state;
-    /* Set before sessions are torn down because the connection itself
-     * ends (closed, reset, timed out): they did not end by a capsule. */
+    /* Set by wt_conn_free(): the sessions being torn down end because
+     * the connection itself ends (closed, reset, timed out), not by a
+     * capsule. */
     int ending;
     int counted; /* in ep->nhandshakes */
     ev_timer timer;

@@ -1286,9 +1286,9 @@ void wt_conn_collect(struct quic_conn *qc)
 void wt_conn_free(struct quic_conn *qc)
 {
     struct wt_conn *w = &qc->wt;
-
     struct wt_session *s;
 
+    qc->ending = 1; /* handlers: these sessions end with their connection */
     LIST_FOREACH(s, &w->sessions, link) {
         session_fail(s, 0, "the connection closed");
         session_end(s, 0, "", 0, 0, "connection");
