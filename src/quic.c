@@ -1213,7 +1213,8 @@ static void send_initial_close(struct udp_sock *s,
 
 static void send_retry(struct quic_endpoint *ep, struct udp_sock *s,
                        const struct udp_addr *local,
-                       const struct udp_addr *remote, const ngtcp2_pkt_hd *hd)
+                       const struct udp_addr *remote, const ngtcp2_pkt_hd *hd,
+                       const char *peer)
 {
     uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN2];
     uint8_t out[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
@@ -1233,14 +1234,8 @@ static void send_retry(struct quic_endpoint *ep, struct udp_sock *s,
                                   &scid, &hd->dcid, token, (size_t)tokenlen);
     if (n <= 0)
         return;
-    if (log_level >= LOG_LVL_DEBUG) {
-        char a[80];
-
-        log_debug("retry sent to %s (%zu handshakes in progress)",
-                  udp_addr_str((const struct sockaddr *)&remote->ss, a,
-                               sizeof(a)),
-                  ep->nhandshakes);
-    }
+    log_debug("retry sent to %s (%zu handshakes in progress)", peer,
+              ep->nhandshakes);
     udp_send(s, local, remote, 0, out, (size_t)n, 0);
 }
 
@@ -1259,6 +1254,11 @@ static enum addr_check address_check(struct quic_endpoint *ep,
 {
     const struct config *cfg = ep->cfg;
     char a[80];
+    /* for the debug lines only: not formatted otherwise */
+    const char *peer =
+        log_level >= LOG_LVL_DEBUG
+            ? udp_addr_str((const struct sockaddr *)&remote->ss, a, sizeof(a))
+            : "";
     int rv;
 
     if (hd->tokenlen && hd->token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_REGULAR) {
@@ -1267,18 +1267,12 @@ static enum addr_check address_check(struct quic_endpoint *ep,
                 sizeof(ep->static_secret),
                 (const ngtcp2_sockaddr *)&remote->ss, remote->len,
                 NEW_TOKEN_TIMEOUT, quic_now()) == 0) {
-            if (log_level >= LOG_LVL_DEBUG)
-                log_debug("%s: address validated by a NEW_TOKEN token",
-                          udp_addr_str((const struct sockaddr *)&remote->ss,
-                                       a, sizeof(a)));
+            log_debug("%s: address validated by a NEW_TOKEN token", peer);
             return ADDR_NEW_TOKEN;
         }
         /* expired, another address, not ours: as if there were none
          * (RFC 9000 §8.1.3: never a reason to close) */
-        if (log_level >= LOG_LVL_DEBUG)
-            log_debug("%s: NEW_TOKEN token not valid here, ignored",
-                      udp_addr_str((const struct sockaddr *)&remote->ss, a,
-                                   sizeof(a)));
+        log_debug("%s: NEW_TOKEN token not valid here, ignored", peer);
     } else if (hd->tokenlen &&
                hd->token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY2) {
         rv = ngtcp2_crypto_verify_retry_token2(
@@ -1288,22 +1282,22 @@ static enum addr_check address_check(struct quic_endpoint *ep,
             RETRY_TOKEN_TIMEOUT, quic_now());
         if (rv == 0)
             return ADDR_RETRY;
-        udp_addr_str((const struct sockaddr *)&remote->ss, a, sizeof(a));
         if (rv == NGTCP2_CRYPTO_ERR_VERIFY_TOKEN) {
             /* ours, but expired or for another address: the client cannot
              * take a second Retry, so it is told (RFC 9000 §8.1.2) */
-            log_debug("%s: retry token expired or not for this address", a);
+            log_debug("%s: retry token expired or not for this address",
+                      peer);
             send_initial_close(s, local, remote, hd, NGTCP2_INVALID_TOKEN);
             return ADDR_ANSWERED;
         }
         /* unreadable: as if there were none */
-        log_debug("%s: unreadable retry token ignored", a);
+        log_debug("%s: unreadable retry token ignored", peer);
     }
     if (cfg->retry == CONFIG_RETRY_ON ||
         (cfg->retry == CONFIG_RETRY_AUTO &&
          ep->nhandshakes >= cfg->retry_handshakes)) {
         if (hd->type == NGTCP2_PKT_INITIAL)
-            send_retry(ep, s, local, remote, hd);
+            send_retry(ep, s, local, remote, hd, peer);
         return ADDR_ANSWERED; /* 0-RTT before the Initial: dropped */
     }
     return ADDR_UNPROVEN;
