@@ -389,9 +389,9 @@ static int server_key(struct parse *ps, const char *name, const char *val)
     if (strcmp(name, "retry") == 0) {
         static const char *const modes[] = {"off", "on", "auto"};
 
-        for (int i = 0; i < 3; i++)
+        for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
             if (strcmp(val, modes[i]) == 0) {
-                c->retry = i;
+                c->retry = (int)i;
                 return 1;
             }
         return fail(ps, ps->line, "retry: '%s' is not one of off, on, auto",
