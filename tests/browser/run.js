@@ -217,8 +217,9 @@ async function runBrowser(name, tmp, port, hash, cert, key, pageUrl) {
   }
 }
 
-// One more scenario against its own daemon: `body(daemon, page)` returns
-// {ok, detail}; the daemon's log tail is added when it fails.
+// One more scenario against its own daemon: `body(ctx, page)` returns
+// {ok, detail}; ctx holds the daemon (which body may replace) and its port;
+// the daemon's log tail is added when it fails.
 async function scenario(name, tmp, hash, cert, key, pageUrl, label, extra, body) {
   const port = await freePort();
   const ctx = { daemon: new Daemon(tmp, port, cert, key, extra), port };

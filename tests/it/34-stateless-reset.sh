@@ -13,17 +13,9 @@ start_daemon idle_timeout=60s
 # same port with the same certificate and key.  Runs in this shell, not
 # inside check, so that DAEMON_PID follows the new process.
 restart() {
-    local _
     kill -KILL "$DAEMON_PID"
     wait "$DAEMON_PID" 2>/dev/null
-    : >"$TMP/daemon.log"
-    "$BUILD/wtrelayd" -c "$TMP/wtrelayd.ini" 2>"$TMP/daemon.log" &
-    DAEMON_PID=$!
-    for _ in $(seq 1 100); do
-        grep -q listening "$TMP/daemon.log" && return 0
-        sleep 0.05
-    done
-    it_abort "the restarted daemon is not listening"
+    spawn_daemon || it_abort "the restarted daemon exited at start-up"
 }
 
 # A transfer in progress when the daemon dies: its next packet is answered

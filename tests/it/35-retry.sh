@@ -9,7 +9,6 @@
 it_setup
 head -c 65536 /dev/urandom >"$TMP/64K"
 [ -x "$BUILD/mktoken" ] || it_abort "$BUILD/mktoken not built"
-export CLIENT_HOST
 
 retries() { grep -c "retry sent to" "$TMP/daemon.log"; }
 no_retry() {

@@ -134,26 +134,29 @@ start_daemon() {
     for _ in 1 2 3; do
         PORT=$(it_free_port) || it_abort "no free UDP port"
         it_write_conf "$@"
-        "$BUILD/wtrelayd" -c "$TMP/wtrelayd.ini" 2>"$TMP/daemon.log" &
-        DAEMON_PID=$!
-        for _ in $(seq 1 100); do
-            if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
-                wait "$DAEMON_PID" 2>/dev/null
-                DAEMON_PID=
-                break
-            fi
-            if grep -q 'listening' "$TMP/daemon.log" 2>/dev/null; then
-                return 0
-            fi
-            sleep 0.05
-        done
-        if [ -n "$DAEMON_PID" ]; then
-            it_abort "daemon did not log 'listening' within 5 s"
-        fi
+        spawn_daemon && return 0
         # exited: a port clash is worth another try, anything else is not
         grep -qi 'in use' "$TMP/daemon.log" || break
     done
     it_abort "daemon exited at start-up"
+}
+
+# spawn_daemon: starts $BUILD/wtrelayd on the current $TMP/wtrelayd.ini (a
+# fresh daemon.log) and waits for "listening": 0, or 1 when it exited first.
+spawn_daemon() {
+    local _
+    "$BUILD/wtrelayd" -c "$TMP/wtrelayd.ini" 2>"$TMP/daemon.log" &
+    DAEMON_PID=$!
+    for _ in $(seq 1 100); do
+        if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+            wait "$DAEMON_PID" 2>/dev/null
+            DAEMON_PID=
+            return 1
+        fi
+        grep -q 'listening' "$TMP/daemon.log" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    it_abort "daemon did not log 'listening' within 5 s"
 }
 
 daemon_alive() {
