@@ -64,6 +64,7 @@ static struct {
     enum mode mode;
     unsigned conns, sessions, streams, inflight;
     uint64_t bytes, requests, size, rate;
+    int rate_set; /* rps: --rate paces the requests */
     double duration, hold, loss;
     int json, verbose;
     long server_pid;
@@ -195,6 +196,18 @@ static int start_stream(struct bsess *bs, uint64_t bytes)
     return 0;
 }
 
+/* rps: how many requests may have started by now (all of them unless
+ * --rate paces them, as a client that must be served steadily does) */
+static uint64_t rps_due(void)
+{
+    if (!B.rate_set)
+        return B.requests;
+    if (!B.t_all_open)
+        return 0;
+    return 1 + (uint64_t)((double)(now_ns() - B.t_all_open) / 1e9 *
+                          (double)B.rate);
+}
+
 /* Starts what the mode wants in flight on this session. */
 static void fill(struct bsess *bs)
 {
@@ -208,7 +221,8 @@ static void fill(struct bsess *bs)
             bs->opened++;
         }
     } else if (B.mode == M_RPS) {
-        while (bs->active < B.streams && B.requests_started < B.requests)
+        while (bs->active < B.streams && B.requests_started < B.requests &&
+               B.requests_started < rps_due())
             if (start_stream(bs, B.size) < 0)
                 return;
     }
@@ -448,6 +462,11 @@ static void pacer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     if (B.stopping || !B.t_all_open)
         return;
+    if (B.mode == M_RPS) {
+        for (unsigned i = 0; i < B.conns * B.sessions; i++)
+            fill(&B.c[i / B.sessions].sess[i % B.sessions]);
+        return;
+    }
     due = (uint64_t)((double)(now_ns() - B.t_all_open) / 1e9 * (double)B.rate);
     if (due > B.requests)
         due = B.requests;
@@ -693,7 +712,9 @@ static void usage(FILE *f)
             "  -n N   requests (rps) or datagrams (datagram) in all "
             "(default 10000)\n"
             "  --size S        request / datagram size (default 32)\n"
-            "  --rate R        datagrams per second in all (default 1000)\n"
+            "  --rate R        datagrams per second in all (default 1000); "
+            "rps: requests\n"
+            "                  per second in all (default: back to back)\n"
             "  --inflight N    handshakes at once (default 100)\n"
             "  --hold S        sessions mode: hold the sessions S seconds "
             "(default 1)\n"
@@ -784,6 +805,7 @@ int main(int argc, char **argv)
             NUM(B.size, 1, 65000);
         } else if (strcmp(a, "--rate") == 0) {
             NUM(B.rate, 1, 10000000);
+            B.rate_set = 1;
         } else if (strcmp(a, "--inflight") == 0) {
             NUM(B.inflight, 1, 100000);
         } else if (strcmp(a, "--window") == 0) {
@@ -895,7 +917,9 @@ int main(int argc, char **argv)
     ev_init(&B.holdw, end_cb);
     ev_init(&B.grace, end_cb);
     ev_timer_init(&B.pacer, pacer_cb, 0., 0.0005);
-    if (B.mode == M_DGRAM)
+    if (B.mode == M_RPS && B.rate_set) /* paced requests: 100 turns/s do */
+        ev_timer_set(&B.pacer, 0., 0.01);
+    if (B.mode == M_DGRAM || (B.mode == M_RPS && B.rate_set))
         ev_timer_start(B.loop, &B.pacer);
     {
         static ev_timer tick;

@@ -11,6 +11,8 @@
 #   client PATH [WTCLIENT OPTIONS] # build/wtclient --insecure, 127.0.0.1
 #   client_exit WANT PATH [OPTS]  # ...whose exit status must be WANT
 #   log_has STRING                # daemon.log contains STRING (waits 3 s)
+#   witness_start SECS            # a well-behaved client beside an attack ...
+#   witness_check                 # ... was served throughout (see below)
 #   it_finish                     # daemon still alive? stop it, exit status
 #
 # Every test line goes through `check`, so tests/run.sh counts them.
@@ -141,11 +143,11 @@ start_daemon() {
     it_abort "daemon exited at start-up"
 }
 
-# spawn_daemon: starts $BUILD/wtrelayd on the current $TMP/wtrelayd.ini (a
+# spawn_daemon: starts $BUILD/${DAEMON_BIN:-wtrelayd} on the current $TMP/wtrelayd.ini (a
 # fresh daemon.log) and waits for "listening": 0, or 1 when it exited first.
 spawn_daemon() {
     local _
-    "$BUILD/wtrelayd" -c "$TMP/wtrelayd.ini" 2>"$TMP/daemon.log" &
+    "$BUILD/${DAEMON_BIN:-wtrelayd}" -c "$TMP/wtrelayd.ini" 2>"$TMP/daemon.log" &
     DAEMON_PID=$!
     for _ in $(seq 1 100); do
         if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
@@ -184,14 +186,16 @@ stop_daemon() {
     return 0
 }
 
-# probe [--timeout S] [--draft N] [--window BYTES] [--verbose] [--no-grease] SCENARIO ARGS...
+# probe [--timeout S] [--draft N] [--window BYTES] [--verbose] [--no-grease]
+#       [--max-data N] [--uni-streams N] [--uni-window N] [--bind ADDR] SCENARIO ARGS...
 # Output: $TMP/probe.out (result line), $TMP/probe.err (diagnostics).
 PROBE_HOST=127.0.0.1
 probe() {
     local opts=()
     while [ $# -gt 0 ]; do
         case "$1" in
-        --timeout | --draft | --ca | --window | --origin) opts+=("$1" "$2"); shift 2 ;;
+        --timeout | --draft | --ca | --window | --origin | --max-data | --uni-streams | \
+            --uni-window | --bind) opts+=("$1" "$2"); shift 2 ;;
         --*) opts+=("$1"); shift ;;
         *) break ;;
         esac
@@ -257,6 +261,44 @@ bench() {
     for w in "${wants[@]}"; do
         case "$out" in *"$w"*) ;; *) echo "wanted $w in $out"; return 1 ;; esac
     done
+}
+
+# witness_start SECS: a well-behaved client runs beside whatever the test
+# does next: WITNESS_RATE (default 50) request/response round trips a
+# second on /echo for SECS seconds, from its own connection.
+# witness_check: waits for it; every request must have been answered, none
+# later than WITNESS_MAX_MS (default 2000) — one client must never hurt
+# another, whether by a crash, a hang or by starving it.
+witness_start() {
+    local secs=$1 rate=${WITNESS_RATE:-50}
+    rm -f "$TMP/witness.rc"
+    WITNESS_WAIT=$((secs + 40))
+    (
+        timeout -k 2 $((secs + 30)) "$BUILD/wtbench" --insecure --json --mode rps \
+            --rate "$rate" -n $((secs * rate)) -t $((secs + 20)) \
+            "https://$CLIENT_HOST:$PORT/echo" >"$TMP/witness.out" 2>"$TMP/witness.err"
+        echo $? >"$TMP/witness.rc"
+    ) &
+}
+
+# (runs under check, in a subshell: the status comes through a file)
+witness_check() {
+    local rc out n max _
+    for _ in $(seq 1 $((${WITNESS_WAIT:-60} * 10))); do
+        [ -s "$TMP/witness.rc" ] && break
+        sleep 0.1
+    done
+    [ -s "$TMP/witness.rc" ] || { echo "witness: still running"; return 1; }
+    rc=$(cat "$TMP/witness.rc")
+    out=$(cat "$TMP/witness.out")
+    [ "$rc" -eq 0 ] || { echo "witness: exit $rc: $out $(tail -n 1 "$TMP/witness.err")"; return 1; }
+    n=$(printf '%s' "$out" | sed -n 's/.*"lat_us":{"n":\([0-9]*\).*/\1/p')
+    max=$(printf '%s' "$out" | sed -n 's/.*"lat_us":{[^}]*"max":\([0-9.]*\)}.*/\1/p')
+    [ -n "$n" ] && [ -n "$max" ] || { echo "witness: no figures in: $out"; return 1; }
+    if awk -v m="$max" -v lim="${WITNESS_MAX_MS:-2000}" 'BEGIN { exit !(m > lim * 1000) }'; then
+        echo "witness: a request took $max us (limit ${WITNESS_MAX_MS:-2000} ms): $out"
+        return 1
+    fi
 }
 
 # probe_says TEXT PROBE-ARGS...: the probe passes and its result line

@@ -38,7 +38,19 @@
  *   server-close [PATH] CODE REASON  waits for the server's CLOSE capsule
  *   draft [PATH]               the --draft's SETTINGS id, 200, draft-02
  *                              response header, echo
+ *   no-read, reset-loop, stop-sending, sessions, open-streams: flow
+ *                              control and limits (see each one's comment)
+ * Misbehaving on purpose (the security review's attacks; see each one's
+ * comment): capsule-merged, critical-stream, spoof-path, rebind, uni-hoard,
+ * early-uni, slot-wait, refused-streams, pending-timeout, adopt-limit,
+ * prefix-reset, connect-reset, connect-trailer.
  * Scenarios that involve a second session check that it is unaffected.
+ *
+ * Options for those: --max-data N (our initial_max_data, and no more
+ * connection credit until the scenario releases it), --uni-streams N and
+ * --uni-window N (the uni streams the server may open, and their credit),
+ * --hold-uni (never credit the server's WebTransport uni streams), --bind
+ * ADDR (our source address, any of 127.0.0.0/8).
  *
  * Environment: WTPROBE_QUIC_LOG=1 prints ngtcp2's packet log to stderr.
  */
@@ -209,6 +221,12 @@ struct pstream {
     size_t outlen, outsent;
     size_t prefix_len; /* WebTransport prefix at the start of `out` */
     bool out_fin, fin_sent, blocked, shut_wr;
+    /* raw bytes after nghttp3's on a request stream (`out`, once): what
+     * nghttp3 wrote comes first; acks past it are not nghttp3's */
+    bool rawtx;
+    uint64_t h3_sent, acked;
+    uint64_t utype; /* a server uni stream's type (first varint) */
+    bool h3_gone;   /* stopped on purpose: its end is not nghttp3's news */
     /* while `hold`, received bytes are kept but not credited back */
     bool hold;
     size_t held;
@@ -276,6 +294,13 @@ struct probe {
     int draft;
     bool insecure, grease, split_prefix;
     size_t window; /* our initial per-stream receive window; 0 = default */
+    uint64_t max_data;   /* --max-data: initial_max_data; 0 = default */
+    bool max_data_released; /* ... and no more until this is set */
+    int64_t uni_streams; /* --uni-streams: uni streams the server may open */
+    int64_t uni_window;  /* --uni-window: credit on each of them */
+    const char *bind_addr; /* --bind: our local IPv4 address */
+    bool hold_uni;         /* --hold-uni: server WT uni streams get no
+                              credit past --uni-window */
     const char *cafile;
     const char *origin; /* "-": none */
     const char *host, *port, *scenario;
@@ -296,6 +321,10 @@ struct probe {
     nghttp3_conn *h3;
     bool handshake_done, h3_bound, conn_dead, finished;
     char conn_err[300];
+    bool close_app;      /* the server's CONNECTION_CLOSE, when it sent one */
+    uint64_t close_code;
+    int spoof_fd;        /* spoof-path: another source address */
+    size_t spoof_got;    /* packets the server sent there */
     struct pstream *streams, *rr;
     /* the server's control stream */
     struct bytes ctl;
@@ -329,6 +358,23 @@ struct probe {
 static void finish(struct probe *p, int result, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+struct scenario {
+    const char *name;
+    const char *usage;
+    int minargs, maxargs;
+    void (*step)(struct probe *p);
+    void (*timeout)(struct probe *p); /* optional: judge at the deadline */
+    /* optional: runs as soon as HTTP/3 is set up, without waiting for the
+     * server's SETTINGS */
+    bool early;
+    /* optional: judges the connection's end (the scenario expects the
+     * server to close it) */
+    void (*closed)(struct probe *p);
+};
+
+static const struct scenario *current;
+
+
 /* ------------------------------------------------------------------ */
 /* streams */
 
@@ -360,7 +406,10 @@ static void extend_credit(struct probe *p, int64_t id, size_t n)
     if (n == 0)
         return;
     ngtcp2_conn_extend_max_stream_offset(p->conn, id, n);
-    ngtcp2_conn_extend_max_offset(p->conn, n);
+    /* --max-data: the server gets no more connection credit than that
+     * until the scenario says so */
+    if (!p->max_data || p->max_data_released)
+        ngtcp2_conn_extend_max_offset(p->conn, n);
 }
 
 /* Opens a raw QUIC stream carrying `out` (ownership taken).  NULL while the
@@ -649,6 +698,37 @@ static void session_send_capsule(struct probe *p, struct session *s,
     fill_pattern(buf + a + b, vlen, 77);
     session_send_raw(p, s, buf, (size_t)(a + b) + vlen, fin);
     free(buf);
+}
+
+/* Appends one HTTP/3 frame (type, length, payload) at b; returns its size. */
+static size_t frame_put(uint8_t *b, uint64_t type, const uint8_t *pl,
+                        size_t n)
+{
+    ssize_t a = wire_varint_encode(b, 8, type);
+    ssize_t c = wire_varint_encode(b + a, 8, n);
+    memcpy(b + a + c, pl, n);
+    return (size_t)(a + c) + n;
+}
+
+/* Raw HTTP/3 frames on a session's request stream after what nghttp3 wrote
+ * (ownership of `out` taken; once per session, and nghttp3 writes nothing
+ * there afterwards).  Lets a test put several frames in one STREAM frame,
+ * or frames nghttp3 would never write. */
+static void session_send_frames(struct probe *p, struct session *s,
+                                uint8_t *out, size_t len, bool fin)
+{
+    struct pstream *st = s->st;
+    (void)p;
+    if (st->rawtx) {
+        note("session %" PRId64 ": raw frames already sent", s->id);
+        free(out);
+        return;
+    }
+    st->rawtx = true;
+    st->out = out;
+    st->outlen = len;
+    st->outsent = 0;
+    st->out_fin = fin;
 }
 
 static nghttp3_ssize read_caps(nghttp3_conn *conn, int64_t stream_id,
@@ -1008,10 +1088,16 @@ static int stream_input(struct probe *p, struct pstream *st,
             " for session %" PRIu64,
             st->bidi ? "bidi" : "uni", st->id, sid);
         bytes_append(&st->in, pre.p + n, pre.len - (size_t)n);
-        extend_credit(p, st->id, pre.len);
+        if (p->hold_uni && !st->bidi) {
+            st->hold = true; /* --hold-uni: never read */
+            st->held += pre.len;
+        } else {
+            extend_credit(p, st->id, pre.len);
+        }
         if (fin)
             st->fin_recv = true;
     } else if (!st->bidi) {
+        st->utype = first;
         if (first == WIRE_H3_STREAM_CONTROL) {
             st->kind = SK_H3CTRL;
             dbg("server control stream is %" PRId64, st->id);
@@ -1062,10 +1148,18 @@ static int on_acked_stream_data_offset(ngtcp2_conn *conn, int64_t stream_id,
 {
     struct probe *p = ud;
     (void)conn;
-    (void)offset;
     (void)sud;
     struct pstream *st = stream_find(p, stream_id);
-    if (st && st->kind == SK_H3) {
+    if (st)
+        st->acked += datalen;
+    if (st && st->kind == SK_H3 && st->rawtx) {
+        /* nghttp3 hears only of the bytes it wrote */
+        uint64_t end = offset + datalen;
+        datalen = end <= st->h3_sent ? datalen
+                  : offset >= st->h3_sent ? 0
+                                          : st->h3_sent - offset;
+    }
+    if (st && st->kind == SK_H3 && datalen) {
         int rv = nghttp3_conn_add_ack_offset(p->h3, stream_id, datalen);
         if (rv != 0) {
             note("nghttp3_conn_add_ack_offset: %s", nghttp3_strerror(rv));
@@ -1089,7 +1183,8 @@ static int on_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t stream_id,
         st->shut_wr = true;
     }
     dbg("stream %" PRId64 " closed (0x%" PRIx64 ")", stream_id, app_error_code);
-    bool h3 = st && (st->kind == SK_H3 || st->kind == SK_H3CTRL);
+    bool h3 = st && (st->kind == SK_H3 || st->kind == SK_H3CTRL) &&
+              !st->h3_gone;
     if (h3) {
         int rv = nghttp3_conn_close_stream(p->h3, stream_id, app_error_code);
         if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND) {
@@ -1516,6 +1611,8 @@ static void conn_died(struct probe *p)
         return;
     p->conn_dead = true;
     const ngtcp2_ccerr *e = ngtcp2_conn_get_ccerr(p->conn);
+    p->close_app = e->type == NGTCP2_CCERR_TYPE_APPLICATION;
+    p->close_code = e->error_code;
     if (p->conn_err[0] == 0) {
         snprintf(p->conn_err, sizeof(p->conn_err),
                  "server closed the connection: %s error 0x%" PRIx64
@@ -1591,7 +1688,8 @@ static struct pstream *next_raw(struct probe *p, bool data_ok)
         for (struct pstream *st = from; st; st = st->next) {
             if (pass == 1 && st == start)
                 break;
-            if (!st->local || (st->kind != SK_WT && st->kind != SK_OWNCTRL))
+            if (!st->local ||
+                (st->kind != SK_WT && st->kind != SK_OWNCTRL && !st->rawtx))
                 continue;
             if (st->shut_wr || st->blocked)
                 continue;
@@ -1729,6 +1827,9 @@ static int write_packets(struct probe *p)
                 if (raw->outsent == raw->outlen && raw->out_fin)
                     raw->fin_sent = true;
             } else {
+                struct pstream *hs = stream_find(p, sid);
+                if (hs)
+                    hs->h3_sent += (uint64_t)ndatalen;
                 int rv = nghttp3_conn_add_write_offset(p->h3, sid,
                                                        (uint64_t)ndatalen);
                 if (rv != 0) {
@@ -1809,6 +1910,10 @@ static void after_event(struct probe *p)
         scenario_step(p);
     if (p->finished)
         return;
+    if (p->conn_dead && current->closed)
+        current->closed(p);
+    if (p->finished)
+        return;
     if (p->conn_dead) {
         finish(p, p->handshake_done ? EXIT_NOPASS : EXIT_USAGE, "%s",
                p->conn_err);
@@ -1878,7 +1983,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
                p->host, p->port);
         return;
     }
-    if (!p->settings_recv) {
+    if (!p->settings_recv && !current->early) {
         finish(p, EXIT_NOPASS, "timeout: no SETTINGS from the server");
         return;
     }
@@ -1994,10 +2099,12 @@ static int quic_init(struct probe *p)
     params.initial_max_stream_data_bidi_local =
         p->window ? p->window : 4 * 1024 * 1024;
     params.initial_max_stream_data_bidi_remote = 1024 * 1024;
-    params.initial_max_stream_data_uni = 1024 * 1024;
-    params.initial_max_data = 16 * 1024 * 1024;
+    params.initial_max_stream_data_uni =
+        p->uni_window >= 0 ? (uint64_t)p->uni_window : 1024 * 1024;
+    params.initial_max_data = p->max_data ? p->max_data : 16 * 1024 * 1024;
     params.initial_max_streams_bidi = 100;
-    params.initial_max_streams_uni = 103;
+    params.initial_max_streams_uni =
+        p->uni_streams >= 0 ? (uint64_t)p->uni_streams : 103;
     params.max_idle_timeout = 30 * NGTCP2_SECONDS;
     params.max_datagram_frame_size = 65535;
     ngtcp2_path path = {
@@ -2014,6 +2121,22 @@ static int quic_init(struct probe *p)
     ngtcp2_conn_set_tls_native_handle(p->conn, p->tls);
     p->ref.get_conn = get_conn;
     p->ref.user_data = p;
+    return 0;
+}
+
+/* Binds an IPv4 socket to ADDR (any loopback address: 127.0.0.0/8). */
+static int bind_local(int fd, const char *addr)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    if (inet_pton(AF_INET, addr, &a.sin_addr) != 1 ||
+        (ntohl(a.sin_addr.s_addr) >> 24) != 127) {
+        note("--bind: want an address in 127.0.0.0/8, not %s", addr);
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        note("bind %s: %s", addr, strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
@@ -2060,6 +2183,8 @@ static int sock_init(struct probe *p)
     int sz = 4 * 1024 * 1024;
     setsockopt(p->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
     setsockopt(p->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    if (p->bind_addr && bind_local(p->fd, p->bind_addr) != 0)
+        return -1;
     if (connect(p->fd, (struct sockaddr *)&p->remote, p->remotelen) != 0) {
         note("connect: %s", strerror(errno));
         return -1;
@@ -2075,15 +2200,6 @@ static int sock_init(struct probe *p)
 /* ------------------------------------------------------------------ */
 /* scenarios */
 
-struct scenario {
-    const char *name;
-    const char *usage;
-    int minargs, maxargs;
-    void (*step)(struct probe *p);
-    void (*timeout)(struct probe *p); /* optional: judge at the deadline */
-};
-
-static const struct scenario *current;
 
 static const char *arg_path(struct probe *p, int *i)
 {
@@ -2636,6 +2752,28 @@ static void sc_bad_capsule(struct probe *p, int kind)
             session_send_raw(p, p->a, hdr, (size_t)(a + b), false);
             session_send_raw(p, p->a, v, 5000, false);
             free(v);
+        } else if (kind == 3) {
+            /* [DATA: a CLOSE header claiming 5000 bytes][DATA: 64 bytes] in
+             * one STREAM frame, so both reach the server in one read (as a
+             * retransmission after loss merges them): once the parser has
+             * refused the capsule, the second frame must find it in a state
+             * that ignores it */
+            size_t type = WIRE_CAPSULE_CLOSE_SESSION;
+            if (p->nargs > 0 && !arg_size(p, 0, type, &type)) {
+                finish(p, EXIT_USAGE, "capsule-merged: bad TYPE");
+                return;
+            }
+            uint8_t hdr[16], z[64];
+            ssize_t a = wire_varint_encode(hdr, 16, type);
+            ssize_t b = wire_varint_encode(hdr + a, 16, 5000);
+            uint8_t *out = xmalloc(128);
+            size_t o = frame_put(out, WIRE_H3_FRAME_DATA, hdr, (size_t)(a + b));
+            memset(z, 'z', sizeof(z));
+            o += frame_put(out + o, WIRE_H3_FRAME_DATA, z, sizeof(z));
+            note("session A: DATA[capsule 0x%zx claiming 5000 bytes] + "
+                 "DATA[64 bytes] in one STREAM frame",
+                 type);
+            session_send_frames(p, p->a, out, o, false);
         } else {
             uint64_t type = 0x1f * 0x1234 + 0x21;
             note("session A: reserved capsule type 0x%" PRIx64 ", 300 bytes",
@@ -2706,6 +2844,7 @@ static void sc_capsule_grease(struct probe *p)
 {
     sc_bad_capsule(p, 2);
 }
+static void sc_capsule_merged(struct probe *p);
 
 /* dgram-unknown-session [COUNT] */
 static void sc_dgram_unknown(struct probe *p)
@@ -3179,29 +3318,877 @@ static void sc_open_streams(struct probe *p)
                echoing);
 }
 
+/* ------------------------------------------------------------------ */
+/* misbehaving on purpose: the attacks of the security review (issue 8)
+ * and their siblings; tests/it/4x-*.sh run each beside a well-behaved
+ * client that must stay served. */
+
+/* The next bidi stream id ngtcp2 will give us: a session opened next gets
+ * it, so streams can name a session before its CONNECT is sent. */
+static int64_t next_bidi_id(struct probe *p)
+{
+    int64_t next = 0;
+    for (struct pstream *st = p->streams; st; st = st->next)
+        if (st->local && st->bidi && st->id + 4 > next)
+            next = st->id + 4;
+    return next;
+}
+
+/* A stream ngtcp2 has closed is dropped from our list (long scenarios
+ * open thousands). */
+static void stream_forget(struct probe *p, struct pstream *st)
+{
+    for (struct pstream **pp = &p->streams; *pp; pp = &(*pp)->next) {
+        if (*pp == st) {
+            *pp = st->next;
+            break;
+        }
+    }
+    if (p->rr == st)
+        p->rr = NULL;
+    free(st->out);
+    bytes_free(&st->pre);
+    bytes_free(&st->in);
+    free(st);
+}
+
+static void sc_capsule_merged(struct probe *p)
+{
+    sc_bad_capsule(p, 3);
+}
+
+/* critical-stream ACTION: ends one of the HTTP/3 streams that must live as
+ * long as the connection (RFC 9114 §6.2.1, RFC 9204 §4.2) and expects the
+ * server to close the connection with H3_CLOSED_CRITICAL_STREAM:
+ *   stop-control, stop-qpack-enc, stop-qpack-dec: STOP_SENDING on the
+ *     server's stream (with --max-data 1 the server's control stream still
+ *     holds unsent bytes then: MAX_DATA follows the STOP_SENDING);
+ *   fin-control, reset-control: our own control stream ends. */
+static void sc_critical(struct probe *p)
+{
+    const char *act = p->args[0];
+    struct pstream *target = NULL;
+
+    if (p->phase == 0) {
+        /* once the handshake has settled (a STOP_SENDING queued in the
+         * very first 1-RTT flight is not sent by ngtcp2 1.11) */
+        if (!p->t_mark)
+            p->t_mark = now_ns();
+        if (now_ns() - p->t_mark < 100000000ULL) {
+            WAIT("waiting for the handshake to settle");
+            return;
+        }
+        if (strncmp(act, "stop-", 5) == 0) {
+            uint64_t want = strcmp(act, "stop-control") == 0 ? WIRE_H3_STREAM_CONTROL
+                            : strcmp(act, "stop-qpack-enc") == 0
+                                ? WIRE_H3_STREAM_QPACK_ENC
+                                : WIRE_H3_STREAM_QPACK_DEC;
+            for (struct pstream *st = p->streams; st; st = st->next)
+                if (!st->local && !st->bidi &&
+                    (st->kind == SK_H3CTRL || st->kind == SK_H3) &&
+                    st->utype == want)
+                    target = st;
+            if (!target) {
+                WAIT("waiting for the server's stream");
+                return;
+            }
+            int rv = ngtcp2_conn_shutdown_stream_read(p->conn, 0, target->id,
+                                                      NGHTTP3_H3_NO_ERROR);
+            target->h3_gone = true; /* our nghttp3 would close on it */
+            if (rv != 0) {
+                finish(p, EXIT_USAGE, "%s: shutdown_stream_read: %s",
+                       current->name, ngtcp2_strerror(rv));
+                return;
+            }
+            note("STOP_SENDING on server stream %" PRId64 " (type 0x%" PRIx64
+                 ")%s",
+                 target->id, want, p->max_data ? " and MAX_DATA" : "");
+        } else if (strcmp(act, "fin-control") == 0 ||
+                   strcmp(act, "reset-control") == 0) {
+            for (struct pstream *st = p->streams; st; st = st->next)
+                if (st->kind == SK_OWNCTRL)
+                    target = st;
+            if (!target) {
+                finish(p, EXIT_USAGE, "%s: no control stream", current->name);
+                return;
+            }
+            if (act[0] == 'f') {
+                target->out_fin = true;
+                note("FIN on our control stream %" PRId64, target->id);
+            } else {
+                ngtcp2_conn_shutdown_stream_write(p->conn, 0, target->id,
+                                                  NGHTTP3_H3_NO_ERROR);
+                note("RESET_STREAM on our control stream %" PRId64,
+                     target->id);
+            }
+        } else {
+            finish(p, EXIT_USAGE, "%s: unknown action %s", current->name, act);
+            return;
+        }
+        p->phase = 1;
+        p->t_mark = now_ns();
+    }
+    if (p->phase == 1) {
+        /* in the same flight as the STOP_SENDING: the server may write
+         * again while its stream is stopped but not yet gone */
+        if (p->max_data) {
+            p->max_data_released = true;
+            ngtcp2_conn_extend_max_offset(p->conn, 16 * 1024 * 1024);
+        }
+        p->phase = 2;
+    }
+    WAIT("waiting for the server to close the connection");
+}
+
+static void cl_critical(struct probe *p)
+{
+    if (p->close_app && p->close_code == NGHTTP3_H3_CLOSED_CRITICAL_STREAM)
+        finish(p, EXIT_PASS,
+               "%s ok: %s: connection closed with H3_CLOSED_CRITICAL_STREAM",
+               current->name, p->args[0]);
+    else
+        finish(p, EXIT_NOPASS,
+               "%s FAIL: %s: connection closed with %s error 0x%" PRIx64
+               ", expected H3_CLOSED_CRITICAL_STREAM (0x104)",
+               current->name, p->args[0],
+               p->close_app ? "application" : "transport", p->close_code);
+}
+
+/* spoof-path [PATH] BYTES: while a bulk echo runs, garbage short-header
+ * packets carrying the connection's CID arrive from another address
+ * (127.0.0.2).  They cannot be authenticated: the server must neither
+ * answer there nor move the connection; the echo completes. */
+#define SPOOF_PKTS 40
+static void spoof_read(struct probe *p)
+{
+    uint8_t buf[2048];
+    while (p->spoof_fd >= 0 &&
+           recv(p->spoof_fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+        p->spoof_got++;
+}
+
+static void sc_spoof_path(struct probe *p)
+{
+    int i = 0;
+    const char *path = arg_path(p, &i);
+    size_t bytes;
+    if (!arg_size(p, i, 4 << 20, &bytes) || bytes == 0 ||
+        p->remote.ss_family != AF_INET) {
+        finish(p, EXIT_USAGE, "%s: BYTES, against 127.0.0.1", current->name);
+        return;
+    }
+    if (need_session(p, &p->a, path, "A") <= 0)
+        return;
+    if (p->phase == 0) {
+        p->spoof_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (p->spoof_fd < 0 || bind_local(p->spoof_fd, "127.0.0.2") != 0) {
+            finish(p, EXIT_USAGE, "%s: no socket on 127.0.0.2", current->name);
+            return;
+        }
+        p->phase = 1;
+    }
+    spoof_read(p);
+    int r = echo_poll(p, g_e1 ? g_e1 : (g_e1 = echo_start(p, p->a, bytes, 41, false)));
+    if (r < 0) {
+        finish(p, EXIT_NOPASS, "%s FAIL: echo: %s", current->name, g_e1->err);
+        return;
+    }
+    if (p->phase == 1 && g_e1->st && g_e1->st->in.len > 0 &&
+        p->counter < SPOOF_PKTS && now_ns() - p->t_mark > 5000000ULL) {
+        /* short header, fixed bit, the server's CID, random rest */
+        uint8_t pkt[1200];
+        const ngtcp2_cid *dcid = ngtcp2_conn_get_dcid(p->conn);
+        (void)gnutls_rnd(GNUTLS_RND_NONCE, pkt, sizeof(pkt));
+        pkt[0] = (uint8_t)(0x40 | (pkt[0] & 0x3f));
+        memcpy(pkt + 1, dcid->data, dcid->datalen);
+        sendto(p->spoof_fd, pkt, sizeof(pkt), 0,
+               (struct sockaddr *)&p->remote, p->remotelen);
+        p->counter++;
+        p->t_mark = now_ns();
+    }
+    if (r == 0) {
+        WAIT("waiting for the echo");
+        return;
+    }
+    if (p->phase == 1) {
+        p->phase = 2;
+        p->t_mark = now_ns();
+    }
+    if (now_ns() - p->t_mark < 300000000ULL) {
+        WAIT("listening on the spoofed address");
+        return;
+    }
+    if (p->spoof_got)
+        finish(p, EXIT_NOPASS,
+               "%s FAIL: the server sent %zu packets to the spoofed address "
+               "after %zu spoofed packets",
+               current->name, p->spoof_got, p->counter);
+    else
+        finish(p, EXIT_PASS,
+               "%s ok: %zu spoofed packets, none answered, the connection "
+               "stayed; %zu-byte echo intact",
+               current->name, p->counter, bytes);
+}
+
+/* rebind [PATH] BYTES [ADDR]: NAT rebinding in the middle of a bulk echo:
+ * our packets leave from a new address (default 127.0.0.3) while our QUIC
+ * stack still believes in the old one, as behind a NAT.  The server must
+ * validate the new path and carry on there. */
+static void sc_rebind(struct probe *p)
+{
+    int i = 0;
+    const char *path = arg_path(p, &i);
+    size_t bytes;
+    const char *addr = i + 1 < p->nargs ? p->args[i + 1] : "127.0.0.3";
+    if (!arg_size(p, i, 4 << 20, &bytes) || bytes == 0 ||
+        p->remote.ss_family != AF_INET) {
+        finish(p, EXIT_USAGE, "%s: BYTES [ADDR], against 127.0.0.1",
+               current->name);
+        return;
+    }
+    if (need_session(p, &p->a, path, "A") <= 0)
+        return;
+    if (need_echo(p, &g_e1, p->a, bytes, 43, false, "bulk") < 0)
+        return;
+    if (p->phase == 0 && g_e1->st && g_e1->st->in.len >= bytes / 4) {
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int sz = 4 * 1024 * 1024;
+        if (fd < 0 || bind_local(fd, addr) != 0 ||
+            connect(fd, (struct sockaddr *)&p->remote, p->remotelen) != 0) {
+            finish(p, EXIT_USAGE, "%s: cannot rebind to %s", current->name,
+                   addr);
+            if (fd >= 0)
+                close(fd);
+            return;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+        ev_io_stop(p->loop, &p->rev);
+        close(p->fd);
+        p->fd = fd;
+        ev_io_set(&p->rev, fd, EV_READ);
+        ev_io_start(p->loop, &p->rev);
+        note("rebound to %s after %zu echoed bytes", addr, g_e1->st->in.len);
+        p->phase = 1;
+    }
+    if (g_e1->state != 2)
+        return;
+    if (p->phase == 0) {
+        finish(p, EXIT_USAGE, "%s: the echo ended before the rebinding",
+               current->name);
+        return;
+    }
+    finish(p, EXIT_PASS, "%s ok: %zu-byte echo completed across a rebinding "
+           "to %s", current->name, bytes, addr);
+}
+
+/* uni-hoard [PATH] COUNT BYTES fin|reset [LIMIT]: opens COUNT uni streams of
+ * BYTES each (16 at a time), each ended by FIN or by a reset once its bytes
+ * are out.  Run with --uni-streams 3 the server can open no stream to echo
+ * them on; with --uni-window 0 it can open them and never send.  Reports
+ * how much the server accepted before it stopped giving credit; with LIMIT
+ * more than LIMIT bytes fails. */
+#define HOARD_INFLIGHT 16
+static struct pstream *g_uh[HOARD_INFLIGHT];
+
+static void sc_uni_hoard(struct probe *p)
+{
+    int i = 0;
+    const char *path = arg_path(p, &i);
+    size_t count, bytes, limit = 0;
+    bool reset;
+    if (!arg_size(p, i, 0, &count) || !arg_size(p, i + 1, 0, &bytes) ||
+        count == 0 || bytes == 0 || i + 2 >= p->nargs ||
+        (strcmp(p->args[i + 2], "fin") != 0 &&
+         strcmp(p->args[i + 2], "reset") != 0) ||
+        !arg_size(p, i + 3, 0, &limit)) {
+        finish(p, EXIT_USAGE, "%s: COUNT BYTES fin|reset [LIMIT]",
+               current->name);
+        return;
+    }
+    reset = p->args[i + 2][0] == 'r';
+    if (need_session(p, &p->a, path, "A") <= 0)
+        return;
+    if (!p->t_mark)
+        p->t_mark = now_ns();
+    uint64_t total = 0;
+    size_t active = 0;
+    for (size_t k = 0; k < HOARD_INFLIGHT; k++) {
+        struct pstream *st = g_uh[k];
+        if (!st)
+            continue;
+        if (reset && !st->shut_wr && st->outsent == st->outlen) {
+            ngtcp2_conn_shutdown_stream_write(p->conn, 0, st->id,
+                                              wire_wt_error_to_h3(9));
+            st->shut_wr = true;
+        }
+        if (st->outsent == st->outlen && (reset || st->fin_sent)) {
+            p->info[0] = 0;
+            p->counter2 += st->outsent - st->prefix_len; /* done: counted */
+            g_uh[k] = NULL;
+            continue;
+        }
+        total += st->outsent > st->prefix_len ? st->outsent - st->prefix_len : 0;
+        active++;
+    }
+    total += p->counter2;
+    while (active < HOARD_INFLIGHT && p->counter < count) {
+        uint8_t *data = xmalloc(bytes);
+        fill_pattern(data, bytes, (uint32_t)p->counter);
+        struct pstream *st =
+            wt_open(p, (uint64_t)p->a->id, false, data, bytes, !reset);
+        free(data);
+        if (!st)
+            break; /* the server's uni stream limit */
+        for (size_t k = 0; k < HOARD_INFLIGHT; k++)
+            if (!g_uh[k]) {
+                g_uh[k] = st;
+                break;
+            }
+        p->counter++;
+        active++;
+    }
+    /* the streams ngtcp2 is done with go, and their buffers with them */
+    for (struct pstream *st = p->streams, *next; st; st = next) {
+        next = st->next;
+        bool ours = false;
+        for (size_t k = 0; k < HOARD_INFLIGHT; k++)
+            ours |= g_uh[k] == st;
+        if (st->closed && st->local && !st->bidi && st->kind == SK_WT && !ours)
+            stream_forget(p, st);
+    }
+    static uint64_t last_total;
+    if (total != last_total) {
+        last_total = total; /* progress */
+        p->t_mark = now_ns();
+    }
+    bool stalled = now_ns() - p->t_mark > 1500000000ULL;
+    if (!stalled && (p->counter < count || active > 0)) {
+        snprintf(p->info, sizeof(p->info),
+                 "hoarding: %zu streams opened, %" PRIu64 " bytes taken",
+                 p->counter, total);
+        p->waiting = p->info;
+        return;
+    }
+    if (limit && total > limit) {
+        finish(p, EXIT_NOPASS,
+               "%s FAIL: the server took %" PRIu64 " bytes in %zu streams "
+               "(limit %zu)",
+               current->name, total, p->counter, limit);
+        return;
+    }
+    finish(p, EXIT_PASS, "%s ok: %zu streams, %" PRIu64 " bytes taken, %s",
+           current->name, p->counter, total,
+           stalled ? "then the server gave no more credit" : "all sent");
+}
+
+/* early-uni [PATH] BYTES: a uni stream with BYTES and FIN naming the
+ * session we open next, completely delivered (and so closed by QUIC)
+ * before its CONNECT is even sent.  Its bytes must survive until the
+ * session exists: the echo arrives. */
+static void sc_early_uni(struct probe *p)
+{
+    int i = 0;
+    const char *path = arg_path(p, &i);
+    size_t bytes;
+    if (!arg_size(p, i, 1000, &bytes) || bytes == 0) {
+        finish(p, EXIT_USAGE, "%s: bad byte count", current->name);
+        return;
+    }
+    switch (p->phase) {
+    case 0:
+        g_e1 = echo_start(p, NULL, bytes, 51, true);
+        p->counter2 = (size_t)next_bidi_id(p);
+        p->probe_st = wt_open(p, p->counter2, false, g_e1->data, bytes, true);
+        if (!p->probe_st) {
+            finish(p, EXIT_USAGE, "%s: no uni stream", current->name);
+            return;
+        }
+        p->phase = 1;
+        /* fall through */
+    case 1:
+        if (!p->probe_st->closed) {
+            WAIT("waiting for the early stream to be acknowledged");
+            return;
+        }
+        note("early uni stream %" PRId64 " fully acknowledged: now the "
+             "CONNECT",
+             p->probe_st->id);
+        p->phase = 2;
+        /* fall through */
+    case 2:
+        if (need_session(p, &p->a, path, "A") <= 0)
+            return;
+        if ((size_t)p->a->id != p->counter2) {
+            finish(p, EXIT_USAGE, "%s: the session got id %" PRId64
+                   ", not %zu", current->name, p->a->id, p->counter2);
+            return;
+        }
+        g_e1->s = p->a;
+        g_e1->st = p->probe_st;
+        g_e1->state = 1;
+        p->phase = 3;
+        /* fall through */
+    case 3:
+        if (need_echo(p, &g_e1, p->a, bytes, 51, true, "early") <= 0)
+            return;
+        finish(p, EXIT_PASS, "%s ok: a %zu-byte uni stream sent before its "
+               "CONNECT was echoed", current->name, bytes);
+    }
+}
+
+/* slot-wait: for max_streams_per_session = 2.  A bidi stream stays open
+ * (echoing), then a uni stream with FIN arrives: its echo needs a third
+ * stream and must wait; once the bidi stream finishes, the slot it frees
+ * must bring the uni echo. */
+static void sc_slot_wait(struct probe *p)
+{
+    static const uint8_t ten[10] = "0123456789";
+    switch (p->phase) {
+    case 0:
+        if (need_session(p, &p->a, "/echo", "A") <= 0)
+            return;
+        p->probe_st = wt_open(p, (uint64_t)p->a->id, true, ten, 10, false);
+        if (!p->probe_st) {
+            WAIT("waiting for stream credit");
+            return;
+        }
+        p->phase = 1;
+        /* fall through */
+    case 1:
+        if (p->probe_st->reset_recv || p->probe_st->stop_recv) {
+            finish(p, EXIT_NOPASS, "%s FAIL: the bidi stream was refused",
+                   current->name);
+            return;
+        }
+        if (p->probe_st->in.len < 10) {
+            WAIT("waiting for the bidi echo");
+            return;
+        }
+        g_e1 = echo_start(p, p->a, 100, 52, true);
+        if (echo_poll(p, g_e1) < 0) {
+            finish(p, EXIT_NOPASS, "%s FAIL: uni: %s", current->name,
+                   g_e1->err);
+            return;
+        }
+        p->t_mark = now_ns();
+        p->phase = 2;
+        /* fall through */
+    case 2:
+        if (now_ns() - p->t_mark < 300000000ULL) {
+            WAIT("letting the uni echo wait for a slot");
+            return;
+        }
+        note("ending the bidi stream (FIN): its slot frees");
+        p->probe_st->out_fin = true;
+        p->phase = 3;
+        /* fall through */
+    case 3:
+        if (need_echo(p, &g_e1, p->a, 100, 52, true, "uni") <= 0)
+            return;
+        if (!p->probe_st->fin_recv) {
+            WAIT("waiting for the bidi stream's FIN");
+            return;
+        }
+        finish(p, EXIT_PASS, "%s ok: the uni echo came once a slot freed",
+               current->name);
+    }
+}
+
+/* refused-streams [N]: N times, a CONNECT for a path with no route (404)
+ * and, in the same flight, a bidi stream and a uni stream with FIN naming
+ * it.  Each bidi stream must be refused with WT_SESSION_GONE (not left
+ * waiting, not BUFFERED_STREAM_REJECTED once the waiting list is full);
+ * then session A still echoes a stream sent before its own CONNECT. */
+#define MAX_REFUSED 100
+static struct session *g_rs[MAX_REFUSED];
+static struct pstream *g_rst[MAX_REFUSED];
+
+static void sc_refused_streams(struct probe *p)
+{
+    size_t n;
+    char f[128];
+    if (!arg_size(p, 0, 40, &n) || n == 0 || n > MAX_REFUSED) {
+        finish(p, EXIT_USAGE, "%s: N must be 1..%d", current->name,
+               MAX_REFUSED);
+        return;
+    }
+    static const uint8_t ten[10] = "0123456789";
+    while (p->counter < n) {
+        size_t k = p->counter;
+        if (ngtcp2_conn_get_streams_bidi_left(p->conn) < 2 ||
+            ngtcp2_conn_get_streams_uni_left(p->conn) < 1) {
+            WAIT("waiting for stream credit");
+            return;
+        }
+        g_rs[k] = session_open(p, "/nope", REQ_NORMAL);
+        if (!g_rs[k]) {
+            finish(p, EXIT_USAGE, "%s: cannot open session", current->name);
+            return;
+        }
+        g_rst[k] = wt_open(p, (uint64_t)g_rs[k]->id, true, ten, 10, false);
+        wt_open(p, (uint64_t)g_rs[k]->id, false, ten, 10, true);
+        p->counter++;
+    }
+    size_t refused = 0;
+    for (size_t k = 0; k < n; k++) {
+        struct pstream *st = g_rst[k];
+        if (!st || !(st->reset_recv || st->stop_recv))
+            continue;
+        if ((st->reset_recv && st->reset_code != WIRE_WT_SESSION_GONE) ||
+            (st->stop_recv && st->stop_code != WIRE_WT_SESSION_GONE)) {
+            finish(p, EXIT_NOPASS,
+                   "%s FAIL: the stream naming refused session %" PRId64
+                   " got %s, expected WT_SESSION_GONE",
+                   current->name, g_rs[k]->id, stream_fate(st, f, sizeof(f)));
+            return;
+        }
+        if (g_rs[k]->headers_done && g_rs[k]->status != 404) {
+            finish(p, EXIT_NOPASS, "%s FAIL: /nope answered %d",
+                   current->name, g_rs[k]->status);
+            return;
+        }
+        refused++;
+    }
+    if (refused < n) {
+        snprintf(p->info, sizeof(p->info),
+                 "waiting for the streams to be refused (%zu of %zu)",
+                 refused, n);
+        p->waiting = p->info;
+        return;
+    }
+    /* the waiting list is not full of them: an early stream still works */
+    if (p->phase == 0) {
+        g_e1 = echo_start(p, NULL, 100, 53, false);
+        p->counter2 = (size_t)next_bidi_id(p) + 4; /* after this stream */
+        g_e1->st = wt_open(p, p->counter2, true, g_e1->data, 100, true);
+        if (!g_e1->st) {
+            WAIT("waiting for stream credit");
+            return;
+        }
+        g_e1->state = 1;
+        p->phase = 1;
+    }
+    if (need_session(p, &p->a, "/echo", "A") <= 0)
+        return;
+    g_e1->s = p->a;
+    if ((size_t)p->a->id != p->counter2) {
+        finish(p, EXIT_USAGE, "%s: session A got id %" PRId64 ", not %zu",
+               current->name, p->a->id, p->counter2);
+        return;
+    }
+    if (need_echo(p, &g_e1, p->a, 100, 53, false, "early stream of A") <= 0)
+        return;
+    finish(p, EXIT_PASS, "%s ok: %zu streams naming refused sessions got "
+           "WT_SESSION_GONE; an early stream of session A echoes",
+           current->name, n);
+}
+
+/* pending-timeout MINMS MAXMS: a bidi stream naming a session that never
+ * comes (id 4000) must be refused with WT_BUFFERED_STREAM_REJECTED after
+ * the server's pending_timeout: between MINMS and MAXMS. */
+static void sc_pending_timeout(struct probe *p)
+{
+    size_t minms, maxms;
+    char f[128];
+    if (!arg_size(p, 0, 0, &minms) || !arg_size(p, 1, 0, &maxms) ||
+        maxms < minms) {
+        finish(p, EXIT_USAGE, "%s: MINMS MAXMS", current->name);
+        return;
+    }
+    if (!p->probe_st) {
+        static const uint8_t ten[10] = "0123456789";
+        p->probe_st = wt_open(p, 4000, true, ten, 10, false);
+        if (!p->probe_st) {
+            finish(p, EXIT_USAGE, "%s: no stream", current->name);
+            return;
+        }
+        p->t_mark = now_ns();
+    }
+    struct pstream *st = p->probe_st;
+    if (!st->reset_recv && !st->stop_recv) {
+        WAIT("waiting for the stream to be refused");
+        return;
+    }
+    double ms = (double)(now_ns() - p->t_mark) / 1e6;
+    uint64_t code = st->reset_recv ? st->reset_code : st->stop_code;
+    if (code != WIRE_WT_BUFFERED_STREAM_REJECTED || ms < (double)minms ||
+        ms > (double)maxms) {
+        finish(p, EXIT_NOPASS, "%s FAIL: %s after %.0f ms (want "
+               "WT_BUFFERED_STREAM_REJECTED within %zu..%zu ms)",
+               current->name, stream_fate(st, f, sizeof(f)), ms, minms, maxms);
+        return;
+    }
+    finish(p, EXIT_PASS, "%s ok: refused after %.0f ms with %s", current->name,
+           ms, stream_fate(st, f, sizeof(f)));
+}
+
+/* adopt-limit N: N bidi streams naming the next session arrive before its
+ * CONNECT; when it opens, no more than max_streams_per_session of them may
+ * be taken, the rest refused with WT_BUFFERED_STREAM_REJECTED.  Reports
+ * "E adopted, R rejected". */
+static void sc_adopt_limit(struct probe *p)
+{
+    size_t n;
+    static const uint8_t ten[10] = "0123456789";
+    if (!arg_size(p, 0, 4, &n) || n == 0 || n > MAX_ECHOES) {
+        finish(p, EXIT_USAGE, "%s: N must be 1..%d", current->name,
+               MAX_ECHOES);
+        return;
+    }
+    if (p->phase == 0) {
+        /* the session's stream comes after the n we open first */
+        p->counter2 = (size_t)next_bidi_id(p) + 4 * n;
+        while (p->counter < n) {
+            struct pstream *st =
+                wt_open(p, p->counter2, true, ten, sizeof(ten), false);
+            if (!st) {
+                finish(p, EXIT_USAGE, "%s: no stream credit", current->name);
+                return;
+            }
+            g_os[p->counter++] = st;
+        }
+        p->phase = 1;
+    }
+    if (p->phase == 1) {
+        for (size_t k = 0; k < n; k++)
+            if (g_os[k]->acked < g_os[k]->outlen) {
+                WAIT("waiting for the early streams to be acknowledged");
+                return;
+            }
+        p->phase = 2;
+    }
+    if (need_session(p, &p->a, "/echo", "A") <= 0)
+        return;
+    if ((size_t)p->a->id != p->counter2) {
+        finish(p, EXIT_USAGE, "%s: session A got id %" PRId64 ", not %zu",
+               current->name, p->a->id, p->counter2);
+        return;
+    }
+    size_t echoing = 0, rejected = 0;
+    uint64_t code = 0;
+    for (size_t k = 0; k < n; k++) {
+        struct pstream *st = g_os[k];
+        if (st->reset_recv || st->stop_recv) {
+            uint64_t c = st->reset_recv ? st->reset_code : st->stop_code;
+            if (rejected++ == 0)
+                code = c;
+            else if (c != code)
+                code = 0;
+        } else if (st->in.len >= sizeof(ten)) {
+            echoing++;
+        }
+    }
+    if (echoing + rejected < n) {
+        snprintf(p->info, sizeof(p->info),
+                 "waiting for echoes or resets (%zu + %zu of %zu)", echoing,
+                 rejected, n);
+        p->waiting = p->info;
+        return;
+    }
+    if (rejected && code != WIRE_WT_BUFFERED_STREAM_REJECTED) {
+        finish(p, EXIT_NOPASS, "%s FAIL: %zu adopted, %zu rejected with 0x%"
+               PRIx64 ", expected WT_BUFFERED_STREAM_REJECTED",
+               current->name, echoing, rejected, code);
+        return;
+    }
+    finish(p, EXIT_PASS, "%s ok: %zu adopted, %zu rejected", current->name,
+           echoing, rejected);
+}
+
+/* prefix-reset [COUNT]: COUNT bidi streams each send 9 bytes of a 10-byte
+ * WebTransport prefix and are then reset.  Those bytes took connection
+ * credit; the server must return it, or with a small
+ * max_connection_buffer_bytes the connection stalls.  Then an echo of
+ * 100 kB must come through. */
+#define PR_INFLIGHT 128
+static struct pstream *g_pr[PR_INFLIGHT];
+
+static void sc_prefix_reset(struct probe *p)
+{
+    size_t count;
+    if (!arg_size(p, 0, 2000, &count) || count == 0) {
+        finish(p, EXIT_USAGE, "%s: bad COUNT", current->name);
+        return;
+    }
+    if (need_session(p, &p->a, "/echo", "A") <= 0)
+        return;
+    if (!p->t_mark)
+        p->t_mark = now_ns();
+    size_t active = 0;
+    for (size_t k = 0; k < PR_INFLIGHT; k++) {
+        struct pstream *st = g_pr[k];
+        if (!st)
+            continue;
+        if (st->closed) {
+            stream_forget(p, st);
+            g_pr[k] = NULL;
+            p->counter2++;
+            p->t_mark = now_ns();
+            continue;
+        }
+        if (!st->shut_wr && st->acked >= st->outlen) {
+            ngtcp2_conn_shutdown_stream_write(p->conn, 0, st->id,
+                                              WIRE_H3_REQUEST_CANCELLED);
+            st->shut_wr = true;
+        }
+        active++;
+    }
+    while (active < PR_INFLIGHT && p->counter < count) {
+        /* 0x41 as a 2-byte varint, then 7 of an 8-byte session id */
+        static const uint8_t pre[9] = {0x40, 0x41, 0xc0, 0, 0, 0, 0, 0, 0};
+        uint8_t *out = xmalloc(sizeof(pre));
+        memcpy(out, pre, sizeof(pre));
+        struct pstream *st = open_raw(p, true, SK_WT, out, sizeof(pre), false);
+        if (!st) {
+            free(out);
+            break;
+        }
+        for (size_t k = 0; k < PR_INFLIGHT; k++)
+            if (!g_pr[k]) {
+                g_pr[k] = st;
+                break;
+            }
+        p->counter++;
+        active++;
+    }
+    if (p->counter2 < count) {
+        if (now_ns() - p->t_mark > 3000000000ULL) {
+            finish(p, EXIT_NOPASS, "%s FAIL: stuck after %zu of %zu streams "
+                   "(connection credit gone?)", current->name, p->counter2,
+                   count);
+            return;
+        }
+        snprintf(p->info, sizeof(p->info), "%zu of %zu streams reset",
+                 p->counter2, count);
+        p->waiting = p->info;
+        return;
+    }
+    if (!session_intact(p, p->a, "A"))
+        return;
+    if (need_echo(p, &g_e1, p->a, 100000, 54, false, "after") <= 0)
+        return;
+    finish(p, EXIT_PASS, "%s ok: %zu streams reset inside their prefix, then "
+           "a 100000-byte echo", current->name, count);
+}
+
+/* connect-reset [H3CODE]: session A's CONNECT stream is reset by us
+ * (RESET_STREAM, default H3_REQUEST_CANCELLED); the server ends the
+ * session (the log says how); session B keeps working. */
+static void sc_connect_reset(struct probe *p)
+{
+    size_t code;
+    char f[128];
+    if (!arg_size(p, 0, WIRE_H3_REQUEST_CANCELLED, &code)) {
+        finish(p, EXIT_USAGE, "%s: bad code", current->name);
+        return;
+    }
+    switch (p->phase) {
+    case 0: {
+        int ra = need_session(p, &p->a, "/echo", "A");
+        if (ra < 0)
+            return;
+        int rb = need_session(p, &p->b, "/echo", "B");
+        if (rb < 0 || ra == 0 || rb == 0)
+            return;
+        nghttp3_conn_shutdown_stream_write(p->h3, p->a->id);
+        ngtcp2_conn_shutdown_stream_write(p->conn, 0, p->a->id, code);
+        note("session A: RESET_STREAM 0x%zx on its CONNECT stream", code);
+        p->phase = 1;
+    }
+        /* fall through */
+    case 1:
+        if (!p->a->end_stream && !p->a->st->reset_recv && !p->a->st->closed) {
+            WAIT("waiting for the server to end session A");
+            return;
+        }
+        snprintf(p->saved, sizeof(p->saved), "%s",
+                 p->a->end_stream ? "FIN" : stream_fate(p->a->st, f, sizeof(f)));
+        p->phase = 2;
+        /* fall through */
+    case 2:
+        if (!session_intact(p, p->b, "B"))
+            return;
+        if (need_echo(p, &g_e1, p->b, 1024, 55, false, "session B") <= 0)
+            return;
+        finish(p, EXIT_PASS, "%s ok: session A's CONNECT stream got %s; "
+               "session B echoes", current->name, p->saved);
+    }
+}
+
+/* connect-trailer: session A's CONNECT stream gets a trailing HEADERS
+ * frame (with a pseudo-header, too): an extended CONNECT has no trailers,
+ * so HTTP/3 closes the connection with H3_FRAME_UNEXPECTED (RFC 9114
+ * §4.1) and nothing else happens. */
+static void sc_connect_trailer(struct probe *p)
+{
+    if (need_session(p, &p->a, "/echo", "A") <= 0 || p->phase)
+        return;
+    /* QPACK: no dynamic table (00 00), static index 1 ":path /" */
+    static const uint8_t block[3] = {0x00, 0x00, 0xc1};
+    uint8_t *out = xmalloc(16);
+    size_t n = frame_put(out, WIRE_H3_FRAME_HEADERS, block, sizeof(block));
+    session_send_frames(p, p->a, out, n, true);
+    note("session A: trailers with :path, then FIN");
+    p->phase = 1;
+    WAIT("waiting for the server to close the connection");
+}
+
+static void cl_connect_trailer(struct probe *p)
+{
+    if (p->close_app && p->close_code == WIRE_H3_FRAME_UNEXPECTED)
+        finish(p, EXIT_PASS, "%s ok: connection closed with "
+               "H3_FRAME_UNEXPECTED", current->name);
+    else
+        finish(p, EXIT_NOPASS, "%s FAIL: connection closed with %s error "
+               "0x%" PRIx64 ", expected H3_FRAME_UNEXPECTED (0x105)",
+               current->name, p->close_app ? "application" : "transport",
+               p->close_code);
+}
+
+/* name, usage, fewest and most arguments, step, deadline judge */
+#define SC(n, u, lo, hi, st, to)                                              \
+    {.name = (n), .usage = (u), .minargs = (lo), .maxargs = (hi),             \
+     .step = (st), .timeout = (to)}
+
 static const struct scenario scenarios[] = {
-    {"echo-bidi", "[PATH] BYTES", 0, 2, sc_echo_bidi, NULL},
-    {"echo-uni", "[PATH] BYTES", 0, 2, sc_echo_uni, NULL},
-    {"echo-dgram", "[PATH] COUNT", 0, 2, sc_echo_dgram, to_echo_dgram},
-    {"streams", "[PATH] N", 0, 2, sc_streams, NULL},
-    {"status", "[PATH]", 0, 1, sc_status, NULL},
-    {"connect-missing", "authority|path|protocol-value", 1, 1,
-     sc_connect_missing, NULL},
-    {"stream-unknown-session", "[N]", 0, 1, sc_stream_unknown, NULL},
-    {"stream-closed-session", "", 0, 0, sc_stream_closed, NULL},
-    {"capsule-truncated", "[TYPE]", 0, 1, sc_capsule_truncated, NULL},
-    {"capsule-oversized", "", 0, 0, sc_capsule_oversized, NULL},
-    {"capsule-grease", "", 0, 0, sc_capsule_grease, NULL},
-    {"dgram-unknown-session", "[COUNT]", 0, 1, sc_dgram_unknown,
-     to_dgram_unknown},
-    {"close", "CODE [REASON]", 1, 2, sc_close, NULL},
-    {"server-close", "[PATH] CODE REASON", 2, 3, sc_server_close, NULL},
-    {"draft", "[PATH]", 0, 1, sc_draft, NULL},
-    {"no-read", "[PATH] BYTES MAXSTALL", 2, 3, sc_no_read, NULL},
-    {"reset-loop", "[PATH] ROUNDS BYTES", 2, 3, sc_reset_loop, NULL},
-    {"stop-sending", "[PATH] BYTES", 1, 2, sc_stop_sending, NULL},
-    {"sessions", "[PATH] N", 0, 2, sc_sessions, NULL},
-    {"open-streams", "[PATH] N", 0, 2, sc_open_streams, NULL},
+    SC("echo-bidi", "[PATH] BYTES", 0, 2, sc_echo_bidi, NULL),
+    SC("echo-uni", "[PATH] BYTES", 0, 2, sc_echo_uni, NULL),
+    SC("echo-dgram", "[PATH] COUNT", 0, 2, sc_echo_dgram, to_echo_dgram),
+    SC("streams", "[PATH] N", 0, 2, sc_streams, NULL),
+    SC("status", "[PATH]", 0, 1, sc_status, NULL),
+    SC("connect-missing", "authority|path|protocol-value", 1, 1, sc_connect_missing, NULL),
+    SC("stream-unknown-session", "[N]", 0, 1, sc_stream_unknown, NULL),
+    SC("stream-closed-session", "", 0, 0, sc_stream_closed, NULL),
+    SC("capsule-truncated", "[TYPE]", 0, 1, sc_capsule_truncated, NULL),
+    SC("capsule-oversized", "", 0, 0, sc_capsule_oversized, NULL),
+    SC("capsule-grease", "", 0, 0, sc_capsule_grease, NULL),
+    SC("dgram-unknown-session", "[COUNT]", 0, 1, sc_dgram_unknown, to_dgram_unknown),
+    SC("close", "CODE [REASON]", 1, 2, sc_close, NULL),
+    SC("server-close", "[PATH] CODE REASON", 2, 3, sc_server_close, NULL),
+    SC("draft", "[PATH]", 0, 1, sc_draft, NULL),
+    SC("no-read", "[PATH] BYTES MAXSTALL", 2, 3, sc_no_read, NULL),
+    SC("reset-loop", "[PATH] ROUNDS BYTES", 2, 3, sc_reset_loop, NULL),
+    SC("stop-sending", "[PATH] BYTES", 1, 2, sc_stop_sending, NULL),
+    SC("sessions", "[PATH] N", 0, 2, sc_sessions, NULL),
+    SC("open-streams", "[PATH] N", 0, 2, sc_open_streams, NULL),
+    SC("capsule-merged", "[TYPE]", 0, 1, sc_capsule_merged, NULL),
+    {.name = "critical-stream",
+     .usage = "stop-control|stop-qpack-enc|stop-qpack-dec|fin-control|reset-control",
+     .minargs = 1, .maxargs = 1, .step = sc_critical, .early = true,
+     .closed = cl_critical},
+    SC("spoof-path", "[PATH] BYTES", 0, 2, sc_spoof_path, NULL),
+    SC("rebind", "[PATH] BYTES [ADDR]", 0, 3, sc_rebind, NULL),
+    SC("uni-hoard", "[PATH] COUNT BYTES fin|reset [LIMIT]", 3, 5, sc_uni_hoard, NULL),
+    SC("early-uni", "[PATH] BYTES", 0, 2, sc_early_uni, NULL),
+    SC("slot-wait", "", 0, 0, sc_slot_wait, NULL),
+    SC("refused-streams", "[N]", 0, 1, sc_refused_streams, NULL),
+    SC("pending-timeout", "MINMS MAXMS", 2, 2, sc_pending_timeout, NULL),
+    SC("adopt-limit", "[N]", 0, 1, sc_adopt_limit, NULL),
+    SC("prefix-reset", "[COUNT]", 0, 1, sc_prefix_reset, NULL),
+    SC("connect-reset", "[H3CODE]", 0, 1, sc_connect_reset, NULL),
+    {.name = "connect-trailer", .usage = "", .step = sc_connect_trailer,
+     .closed = cl_connect_trailer},
 };
 
 static void scenario_step(struct probe *p)
@@ -3210,7 +4197,7 @@ static void scenario_step(struct probe *p)
         WAIT("waiting for the handshake");
         return;
     }
-    if (!p->settings_recv) {
+    if (!p->settings_recv && !current->early) {
         WAIT("waiting for the server's SETTINGS");
         return;
     }
@@ -3260,8 +4247,10 @@ static void usage(void)
     fprintf(stderr,
             "usage: wtprobe [--timeout S] [--draft 02|07|15] [--insecure] "
             "[--ca FILE] [--verbose] [--no-grease] [--split-prefix] "
-            "[--window BYTES] [--origin ORIGIN|-] HOST PORT SCENARIO "
-            "[ARGS...]\nscenarios:\n");
+            "[--window BYTES] [--origin ORIGIN|-] [--max-data N] "
+            "[--uni-streams N]\n       [--uni-window N] [--hold-uni] "
+            "[--bind 127.x.y.z] "
+            "HOST PORT SCENARIO [ARGS...]\nscenarios:\n");
     for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         fprintf(stderr, "  %s %s\n", scenarios[i].name, scenarios[i].usage);
 }
@@ -3275,6 +4264,9 @@ int main(int argc, char **argv)
     p->grease = true;
     p->origin = "http://localhost";
     p->fd = -1;
+    p->spoof_fd = -1;
+    p->uni_streams = -1;
+    p->uni_window = -1;
     int i = 1;
     for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
         const char *o = argv[i];
@@ -3300,6 +4292,16 @@ int main(int argc, char **argv)
             p->grease = false;
         } else if (strcmp(o, "--origin") == 0 && i + 1 < argc) {
             p->origin = argv[++i];
+        } else if (strcmp(o, "--max-data") == 0 && i + 1 < argc) {
+            p->max_data = strtoull(argv[++i], NULL, 10);
+        } else if (strcmp(o, "--uni-streams") == 0 && i + 1 < argc) {
+            p->uni_streams = strtoll(argv[++i], NULL, 10);
+        } else if (strcmp(o, "--uni-window") == 0 && i + 1 < argc) {
+            p->uni_window = strtoll(argv[++i], NULL, 10);
+        } else if (strcmp(o, "--hold-uni") == 0) {
+            p->hold_uni = true;
+        } else if (strcmp(o, "--bind") == 0 && i + 1 < argc) {
+            p->bind_addr = argv[++i];
         } else if (strcmp(o, "--split-prefix") == 0) {
             p->split_prefix = true;
         } else if (strcmp(o, "--window") == 0 && i + 1 < argc) {
@@ -3383,5 +4385,7 @@ int main(int argc, char **argv)
         gnutls_certificate_free_credentials(p->cred);
     if (p->fd >= 0)
         close(p->fd);
+    if (p->spoof_fd >= 0)
+        close(p->spoof_fd);
     return p->result;
 }
