@@ -285,6 +285,8 @@ static const struct num_key server_nums[] = {
     NUMKEY(max_connection_buffer_bytes, 1024, 1ULL << 32, K_SIZE),
     NUMKEY(max_datagram_queue, 1, 1000000, K_COUNT),
     NUMKEY(max_pending_streams, 0, 100000, K_COUNT),
+    {"pending_timeout", offsetof(struct config, pending_timeout_ms), 10,
+     600000, K_DURATION},
     NUMKEY(socket_buffer_bytes, 0, 1ULL << 30, K_SIZE),
     {"idle_timeout", offsetof(struct config, idle_timeout_ms), 100,
      24ULL * 3600 * 1000, K_DURATION},
@@ -570,6 +572,7 @@ void config_defaults(struct config *c)
     c->max_connection_buffer_bytes = 16 * 1024 * 1024;
     c->max_datagram_queue = 64;
     c->max_pending_streams = 16;
+    c->pending_timeout_ms = 5000;
     c->socket_buffer_bytes = 4 * 1024 * 1024;
     c->idle_timeout_ms = 30000;
     c->handshake_timeout_ms = 10000;

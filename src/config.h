@@ -56,6 +56,7 @@ struct config {
     uint64_t max_connection_buffer_bytes; /* per connection (QUIC max_data) */
     uint64_t max_datagram_queue;          /* datagrams queued per session */
     uint64_t max_pending_streams; /* per connection, waiting for session */
+    uint64_t pending_timeout_ms;  /* ... for this long at most */
     uint64_t socket_buffer_bytes; /* SO_RCVBUF/SO_SNDBUF of UDP sockets */
     uint64_t idle_timeout_ms;
     uint64_t handshake_timeout_ms;

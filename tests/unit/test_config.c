@@ -91,6 +91,7 @@ T_TEST(full_file)
               "max_connection_buffer_bytes = 2M\n"
               "max_datagram_queue = 5\n"
               "max_pending_streams = 0\n"
+              "pending_timeout = 750ms\n"
               "idle_timeout = 250ms\n"
               "handshake_timeout = 2s\n"
               "shutdown_timeout = 1m\n"
@@ -121,6 +122,7 @@ T_TEST(full_file)
     T_EQ(c.max_connection_buffer_bytes, 2 * 1024 * 1024);
     T_EQ(c.max_datagram_queue, 5);
     T_EQ(c.max_pending_streams, 0);
+    T_EQ(c.pending_timeout_ms, 750);
     T_EQ(c.idle_timeout_ms, 250);
     T_EQ(c.handshake_timeout_ms, 2000);
     T_EQ(c.shutdown_timeout_ms, 60000);
@@ -155,6 +157,7 @@ T_TEST(defaults)
     T_EQ(c.idle_timeout_ms, 30000);
     T_EQ(c.retry, CONFIG_RETRY_AUTO);
     T_EQ(c.retry_handshakes, 1000);
+    T_EQ(c.pending_timeout_ms, 5000);
     T_CHECK(c.routes == NULL);
     config_free(&c);
 }
@@ -171,6 +174,7 @@ T_TEST(errors_with_lines)
                      "not a whole number"));
     T_CHECK(fails_at(BASE "max_connections = -1\n", 4, "not a whole number"));
     T_CHECK(fails_at(BASE "max_connections = 0\n", 4, "out of range"));
+    T_CHECK(fails_at(BASE "pending_timeout = 0\n", 4, "out of range"));
     T_CHECK(fails_at(BASE "max_buffer_bytes = 16G\n", 4, "out of range"));
     T_CHECK(fails_at(BASE "log_level = loud\n", 4, "log_level"));
     T_CHECK(fails_at(BASE "retry = sometimes\n", 4,
