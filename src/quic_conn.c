@@ -1,4 +1,11 @@
-/* quic: see quic.h. */
+/*
+ * quic_conn: one QUIC connection (see quic.h).  Owns the ngtcp2 callbacks,
+ * a connection's life from allocation to free, closing (CONNECTION_CLOSE,
+ * the closing and draining periods), its timer, the NEW_TOKEN token it
+ * hands out, and its single write loop.  The endpoint around it (sockets,
+ * the CID table, the accept path, address validation, stateless resets)
+ * is quic_endpoint.c.
+ */
 #include "quic.h"
 
 #include <errno.h>
@@ -12,27 +19,14 @@
 #include <ngtcp2/ngtcp2_crypto.h>
 
 #include "log.h"
+#include "quic_internal.h"
 #include "tls.h"
 #include "wire.h"
 
-#define SCID_LEN 18
-/* recvmmsg calls per readiness event: UDP_BATCH messages each, a fair
- * share before other sockets and timers get their turn */
-#define MAX_READS 8
 /* Short header (1 + 20-byte CID + 4-byte packet number), AEAD tag (16),
  * DATAGRAM frame type and length (1 + 4): what a datagram needs besides
  * its own bytes to fit a packet. */
 #define DGRAM_OVERHEAD 46
-
-struct quic_cid_entry {
-    ngtcp2_cid cid;
-    struct quic_conn *qc;
-    struct quic_cid_entry *next;
-};
-
-static void conn_free(struct quic_conn *qc);
-static void conn_write(struct quic_conn *qc);
-static void conn_update_timer(struct quic_conn *qc);
 
 uint64_t quic_now(void)
 {
@@ -42,7 +36,7 @@ uint64_t quic_now(void)
     return (uint64_t)ts.tv_sec * NGTCP2_SECONDS + (uint64_t)ts.tv_nsec;
 }
 
-static int fill_random(void *p, size_t n)
+int quic_fill_random(void *p, size_t n)
 {
     uint8_t *d = p;
 
@@ -60,95 +54,6 @@ static int fill_random(void *p, size_t n)
     return 0;
 }
 
-/* ---- connection ID table ---- */
-
-static size_t cid_hash(const uint8_t *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ULL;
-    return (size_t)h;
-}
-
-static struct quic_cid_entry **cid_slot(struct quic_endpoint *ep,
-                                        const uint8_t *p, size_t n)
-{
-    struct quic_cid_entry **e =
-        &ep->cids[cid_hash(p, n) & (ep->ncid_buckets - 1)];
-
-    for (; *e; e = &(*e)->next)
-        if ((*e)->cid.datalen == n && memcmp((*e)->cid.data, p, n) == 0)
-            break;
-    return e;
-}
-
-static int cid_grow(struct quic_endpoint *ep)
-{
-    size_t nb = ep->ncid_buckets * 2;
-    struct quic_cid_entry **nt = calloc(nb, sizeof(*nt));
-
-    if (!nt)
-        return -1;
-    for (size_t i = 0; i < ep->ncid_buckets; i++) {
-        struct quic_cid_entry *e = ep->cids[i], *next;
-
-        for (; e; e = next) {
-            size_t b = cid_hash(e->cid.data, e->cid.datalen) & (nb - 1);
-
-            next = e->next;
-            e->next = nt[b];
-            nt[b] = e;
-        }
-    }
-    free(ep->cids);
-    ep->cids = nt;
-    ep->ncid_buckets = nb;
-    return 0;
-}
-
-static int cid_add(struct quic_endpoint *ep, const ngtcp2_cid *cid,
-                   struct quic_conn *qc)
-{
-    struct quic_cid_entry **slot, *e;
-
-    if (ep->ncids >= ep->ncid_buckets && cid_grow(ep) < 0)
-        return -1;
-    slot = cid_slot(ep, cid->data, cid->datalen);
-    if (*slot) {
-        (*slot)->qc = qc;
-        return 0;
-    }
-    e = malloc(sizeof(*e));
-    if (!e)
-        return -1;
-    e->cid = *cid;
-    e->qc = qc;
-    e->next = NULL;
-    *slot = e;
-    ep->ncids++;
-    return 0;
-}
-
-static void cid_remove(struct quic_endpoint *ep, const ngtcp2_cid *cid)
-{
-    struct quic_cid_entry **slot = cid_slot(ep, cid->data, cid->datalen), *e;
-
-    if (!(e = *slot))
-        return;
-    *slot = e->next;
-    free(e);
-    ep->ncids--;
-}
-
-static struct quic_conn *cid_find(struct quic_endpoint *ep, const uint8_t *p,
-                                  size_t n)
-{
-    struct quic_cid_entry *e = *cid_slot(ep, p, n);
-
-    return e ? e->qc : NULL;
-}
-
 /* ---- ngtcp2 callbacks ---- */
 
 static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
@@ -156,10 +61,10 @@ static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
     return ((struct quic_conn *)ref->user_data)->conn;
 }
 
-static void cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
+void quic_cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
 {
     (void)ctx;
-    if (fill_random(dest, len) < 0)
+    if (quic_fill_random(dest, len) < 0)
         memset(dest, 0, len); /* getrandom cannot fail after boot */
 }
 
@@ -169,14 +74,14 @@ static int cb_get_new_cid(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
     struct quic_conn *qc = user_data;
 
     (void)conn;
-    if (fill_random(cid->data, cidlen) < 0)
+    if (quic_fill_random(cid->data, cidlen) < 0)
         return NGTCP2_ERR_CALLBACK_FAILURE;
     cid->datalen = cidlen;
     if (ngtcp2_crypto_generate_stateless_reset_token(
             token, qc->ep->static_secret, sizeof(qc->ep->static_secret),
             cid) != 0)
         return NGTCP2_ERR_CALLBACK_FAILURE;
-    if (cid_add(qc->ep, cid, qc) < 0)
+    if (quic_cid_add(qc->ep, cid, qc) < 0)
         return NGTCP2_ERR_CALLBACK_FAILURE;
     return 0;
 }
@@ -187,18 +92,9 @@ static int cb_remove_cid(ngtcp2_conn *conn, const ngtcp2_cid *cid,
     struct quic_conn *qc = user_data;
 
     (void)conn;
-    cid_remove(qc->ep, cid);
+    quic_cid_remove(qc->ep, cid);
     return 0;
 }
-
-/* How a new client's address stands (address_check()). */
-enum addr_check {
-    ADDR_ANSWERED = -1, /* no connection: Retry or INVALID_TOKEN sent, or
-                           dropped */
-    ADDR_UNPROVEN = 0,  /* go ahead, anti-amplification limit applies */
-    ADDR_RETRY = 1,     /* our Retry token */
-    ADDR_NEW_TOKEN = 2, /* our NEW_TOKEN token */
-};
 
 /*
  * A token for the client's next connection (NEW_TOKEN): it proves the
@@ -206,8 +102,6 @@ enum addr_check {
  * anti-amplification limit.  Bound to the client's IP address, valid for
  * NEW_TOKEN_TIMEOUT; losing it costs the client one Retry at most.
  */
-#define NEW_TOKEN_TIMEOUT (3600 * NGTCP2_SECONDS)
-
 static void send_new_token(struct quic_conn *qc)
 {
     uint8_t token[NGTCP2_CRYPTO_MAX_REGULAR_TOKENLEN];
@@ -287,7 +181,7 @@ static int cb_recv_crypto_data(ngtcp2_conn *conn,
                                              datalen, user_data);
 }
 
-static void conn_release_tls(struct quic_conn *qc)
+void quic_conn_release_tls(struct quic_conn *qc)
 {
     qc->tls_release = 0;
     if (!qc->tls)
@@ -480,7 +374,7 @@ static int cb_recv_datagram(ngtcp2_conn *conn, uint32_t flags,
     return 0;
 }
 
-static void callbacks_init(ngtcp2_callbacks *cb, enum quic_role role)
+void quic_callbacks_init(ngtcp2_callbacks *cb, enum quic_role role)
 {
     static const ngtcp2_callbacks common = {
     .recv_crypto_data = cb_recv_crypto_data,
@@ -491,7 +385,7 @@ static void callbacks_init(ngtcp2_callbacks *cb, enum quic_role role)
     .recv_stream_data = cb_recv_stream_data,
     .acked_stream_data_offset = cb_acked_stream_data_offset,
     .stream_close = cb_stream_close,
-    .rand = cb_rand,
+    .rand = quic_cb_rand,
     .get_new_connection_id = cb_get_new_cid,
     .remove_connection_id = cb_remove_cid,
     .update_key = ngtcp2_crypto_update_key_cb,
@@ -522,7 +416,7 @@ static void callbacks_init(ngtcp2_callbacks *cb, enum quic_role role)
 
 /* ---- connection lifetime ---- */
 
-static void path_of(struct quic_conn *qc, ngtcp2_path *path)
+void quic_path_of(struct quic_conn *qc, ngtcp2_path *path)
 {
     path->local.addr = (struct sockaddr *)&qc->local.ss;
     path->local.addrlen = qc->local.len;
@@ -550,9 +444,9 @@ static void ngtcp2_trace(void *user_data, const char *fmt, ...)
 
 /* What both roles share: the object, settings and transport parameters
  * from the config. */
-static struct quic_conn *conn_alloc(struct quic_endpoint *ep,
-                                    ngtcp2_settings *settings,
-                                    ngtcp2_transport_params *params)
+struct quic_conn *quic_conn_alloc(struct quic_endpoint *ep,
+                                  ngtcp2_settings *settings,
+                                  ngtcp2_transport_params *params)
 {
     const struct config *cfg = ep->cfg;
     struct quic_conn *qc = calloc(1, sizeof(*qc));
@@ -564,7 +458,7 @@ static struct quic_conn *conn_alloc(struct quic_endpoint *ep,
     qc->state = QC_HANDSHAKE;
     qc->own_sock.fd = -1;
     qc->scid.datalen = SCID_LEN;
-    if (fill_random(qc->scid.data, SCID_LEN) < 0) {
+    if (quic_fill_random(qc->scid.data, SCID_LEN) < 0) {
         free(qc);
         return NULL;
     }
@@ -607,13 +501,13 @@ static struct quic_conn *conn_alloc(struct quic_endpoint *ep,
 }
 
 /* Registers a connection whose ngtcp2_conn and TLS session exist. */
-static int conn_link(struct quic_conn *qc)
+int quic_conn_link(struct quic_conn *qc)
 {
     struct quic_endpoint *ep = qc->ep;
 
     ngtcp2_conn_set_tls_native_handle(qc->conn, qc->tls);
-    if (cid_add(ep, &qc->scid, qc) < 0 ||
-        (qc->odcid.datalen && cid_add(ep, &qc->odcid, qc) < 0))
+    if (quic_cid_add(ep, &qc->scid, qc) < 0 ||
+        (qc->odcid.datalen && quic_cid_add(ep, &qc->odcid, qc) < 0))
         return -1;
     LIST_INSERT_HEAD(&ep->conns, qc, link);
     ep->nconns++;
@@ -626,11 +520,11 @@ static int conn_link(struct quic_conn *qc)
     return 0;
 }
 
-static void conn_unmake(struct quic_conn *qc)
+void quic_conn_unmake(struct quic_conn *qc)
 {
-    cid_remove(qc->ep, &qc->scid);
+    quic_cid_remove(qc->ep, &qc->scid);
     if (qc->odcid.datalen)
-        cid_remove(qc->ep, &qc->odcid);
+        quic_cid_remove(qc->ep, &qc->odcid);
     tls_session_free(qc->tls);
     if (qc->conn)
         ngtcp2_conn_del(qc->conn);
@@ -639,19 +533,19 @@ static void conn_unmake(struct quic_conn *qc)
     free(qc);
 }
 
-static struct quic_conn *conn_new(struct quic_endpoint *ep,
-                                  struct udp_sock *sock,
-                                  const struct udp_addr *local,
-                                  const struct udp_addr *remote,
-                                  const ngtcp2_pkt_hd *hd,
-                                  const ngtcp2_cid *odcid,
-                                  enum addr_check validated)
+struct quic_conn *quic_conn_new(struct quic_endpoint *ep,
+                                struct udp_sock *sock,
+                                const struct udp_addr *local,
+                                const struct udp_addr *remote,
+                                const ngtcp2_pkt_hd *hd,
+                                const ngtcp2_cid *odcid,
+                                enum addr_check validated)
 {
     ngtcp2_settings settings;
     ngtcp2_transport_params params;
     ngtcp2_callbacks cb;
     ngtcp2_path path;
-    struct quic_conn *qc = conn_alloc(ep, &settings, &params);
+    struct quic_conn *qc = quic_conn_alloc(ep, &settings, &params);
 
     if (!qc)
         return NULL;
@@ -683,19 +577,19 @@ static struct quic_conn *conn_new(struct quic_endpoint *ep,
             sizeof(ep->static_secret), &qc->scid) != 0)
         goto fail;
 
-    path_of(qc, &path);
-    callbacks_init(&cb, QUIC_SERVER);
+    quic_path_of(qc, &path);
+    quic_callbacks_init(&cb, QUIC_SERVER);
     if (ngtcp2_conn_server_new(&qc->conn, &hd->scid, &qc->scid, &path,
                                hd->version, &cb, &settings, &params, NULL,
                                qc) != 0)
         goto fail;
     qc->tls = tls_session_new(ep->tls, &qc->conn_ref, NULL);
-    if (!qc->tls || conn_link(qc) < 0)
+    if (!qc->tls || quic_conn_link(qc) < 0)
         goto fail;
     return qc;
 
 fail:
-    conn_unmake(qc);
+    quic_conn_unmake(qc);
     return NULL;
 }
 
@@ -778,7 +672,7 @@ static void conn_describe_close(struct quic_conn *qc)
 
 /* Unlinks and frees now: only from the loop's own callbacks, never from
  * inside ngtcp2/nghttp3 callbacks (those mark QC_DEAD instead). */
-static void conn_free(struct quic_conn *qc)
+void quic_conn_free(struct quic_conn *qc)
 {
     struct quic_endpoint *ep = qc->ep;
     ngtcp2_cid scids[16];
@@ -799,7 +693,7 @@ static void conn_free(struct quic_conn *qc)
     if (n <= 16) {
         ngtcp2_conn_get_scid(qc->conn, scids);
         for (size_t i = 0; i < n; i++)
-            cid_remove(ep, &scids[i]);
+            quic_cid_remove(ep, &scids[i]);
     }
     if (qc->dirty) {
         struct quic_conn **p = &ep->dirty;
@@ -814,7 +708,7 @@ static void conn_free(struct quic_conn *qc)
     if (qc->counted)
         ep->nhandshakes--;
     free(qc->closebuf);
-    conn_unmake(qc);
+    quic_conn_unmake(qc);
     if (ep->shutting_down && ep->nconns == 0)
         ev_break(ep->loop, EVBREAK_ALL);
 }
@@ -898,7 +792,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     if (qc->state == QC_CLOSING || qc->state == QC_DRAINING) {
-        conn_free(qc);
+        quic_conn_free(qc);
         return;
     }
     rv = ngtcp2_conn_handle_expiry(qc->conn, quic_now());
@@ -912,16 +806,16 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         }
         conn_fail_liberr(qc, rv);
     } else {
-        conn_write(qc);
+        quic_conn_write(qc);
     }
     wt_conn_collect(qc);
     if (qc->state == QC_DEAD)
-        conn_free(qc);
+        quic_conn_free(qc);
     else if (qc->state != QC_CLOSING && qc->state != QC_DRAINING)
-        conn_update_timer(qc);
+        quic_conn_update_timer(qc);
 }
 
-static void conn_update_timer(struct quic_conn *qc)
+void quic_conn_update_timer(struct quic_conn *qc)
 {
     ngtcp2_tstamp expiry = ngtcp2_conn_get_expiry(qc->conn), now = quic_now();
     ev_tstamp t = expiry <= now ? 0. : (ev_tstamp)(expiry - now) / NGTCP2_SECONDS;
@@ -1021,7 +915,7 @@ static int batch_add(struct quic_conn *qc, struct txbatch *b, size_t n,
     return 0;
 }
 
-static void conn_write(struct quic_conn *qc)
+void quic_conn_write(struct quic_conn *qc)
 {
     ngtcp2_conn *conn = qc->conn;
     uint8_t *out;
@@ -1161,218 +1055,11 @@ static void conn_write(struct quic_conn *qc)
 
 /* ---- reading ---- */
 
-static void send_version_negotiation(struct quic_endpoint *ep,
-                                     struct udp_sock *s,
-                                     const struct udp_addr *local,
-                                     const struct udp_addr *remote,
-                                     const ngtcp2_version_cid *vc)
-{
-    uint8_t out[256], rnd;
-    uint32_t sv[] = {NGTCP2_PROTO_VER_V1, NGTCP2_PROTO_VER_V2};
-    ngtcp2_ssize n;
-
-    cb_rand(&rnd, 1, NULL);
-    n = ngtcp2_pkt_write_version_negotiation(out, sizeof(out), rnd, vc->scid,
-                                             vc->scidlen, vc->dcid,
-                                             vc->dcidlen, sv, 2);
-    if (n > 0)
-        udp_send(s, local, remote, 0, out, (size_t)n, 0);
-    (void)ep;
-}
-
-/* A CONNECTION_CLOSE with `code` answering an Initial, without making a
- * connection: CONNECTION_REFUSED (over max_connections, shutting down) or
- * INVALID_TOKEN. */
-static void send_initial_close(struct udp_sock *s,
-                               const struct udp_addr *local,
-                               const struct udp_addr *remote,
-                               const ngtcp2_pkt_hd *hd, uint64_t code)
-{
-    uint8_t out[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
-    ngtcp2_ssize n;
-
-    /* The client's own DCID keys the Initial packet: the only keys it can
-     * decrypt with before it has heard from us. */
-    n = ngtcp2_crypto_write_connection_close(out, sizeof(out), hd->version,
-                                             &hd->scid, &hd->dcid, code, NULL,
-                                             0);
-    if (n > 0)
-        udp_send(s, local, remote, 0, out, (size_t)n, 0);
-}
-
-/*
- * Address validation (RFC 9000 §8.1.2).  Until a client has proved that it
- * receives at the address it sends from, a spoofed Initial costs us a
- * connection's state and a TLS handshake; a Retry costs the client one
- * round trip and us nothing but this stateless token.  `retry = auto`
- * (the default) spends that round trip only while retry_handshakes or more
- * handshakes are in progress, which a flood of spoofed Initials causes and
- * normal load does not.
- */
-#define RETRY_TOKEN_TIMEOUT (10 * NGTCP2_SECONDS)
-
-static void send_retry(struct quic_endpoint *ep, struct udp_sock *s,
-                       const struct udp_addr *local,
-                       const struct udp_addr *remote, const ngtcp2_pkt_hd *hd,
-                       const char *peer)
-{
-    uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN2];
-    uint8_t out[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
-    ngtcp2_ssize tokenlen, n;
-    ngtcp2_cid scid;
-
-    scid.datalen = SCID_LEN;
-    if (fill_random(scid.data, scid.datalen) < 0)
-        return;
-    tokenlen = ngtcp2_crypto_generate_retry_token2(
-        token, ep->static_secret, sizeof(ep->static_secret), hd->version,
-        (const ngtcp2_sockaddr *)&remote->ss, remote->len, &scid, &hd->dcid,
-        quic_now());
-    if (tokenlen < 0)
-        return;
-    n = ngtcp2_crypto_write_retry(out, sizeof(out), hd->version, &hd->scid,
-                                  &scid, &hd->dcid, token, (size_t)tokenlen);
-    if (n <= 0)
-        return;
-    log_debug("retry sent to %s (%zu handshakes in progress)", peer,
-              ep->nhandshakes);
-    udp_send(s, local, remote, 0, out, (size_t)n, 0);
-}
-
-/*
- * What a new client's Initial needs before it gets a connection (see
- * enum addr_check; on ADDR_RETRY *odcid is the DCID of its first Initial).
- * A Retry token is honoured in every mode: the client has already accepted
- * our Retry and checks that the handshake says so.
- */
-static enum addr_check address_check(struct quic_endpoint *ep,
-                                     struct udp_sock *s,
-                                     const struct udp_addr *local,
-                                     const struct udp_addr *remote,
-                                     const ngtcp2_pkt_hd *hd,
-                                     ngtcp2_cid *odcid)
-{
-    const struct config *cfg = ep->cfg;
-    char a[80];
-    /* for the debug lines only: not formatted otherwise */
-    const char *peer =
-        log_level >= LOG_LVL_DEBUG
-            ? udp_addr_str((const struct sockaddr *)&remote->ss, a, sizeof(a))
-            : "";
-    int rv;
-
-    if (hd->tokenlen && hd->token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_REGULAR) {
-        if (ngtcp2_crypto_verify_regular_token(
-                hd->token, hd->tokenlen, ep->static_secret,
-                sizeof(ep->static_secret),
-                (const ngtcp2_sockaddr *)&remote->ss, remote->len,
-                NEW_TOKEN_TIMEOUT, quic_now()) == 0) {
-            log_debug("%s: address validated by a NEW_TOKEN token", peer);
-            return ADDR_NEW_TOKEN;
-        }
-        /* expired, another address, not ours: as if there were none
-         * (RFC 9000 §8.1.3: never a reason to close) */
-        log_debug("%s: NEW_TOKEN token not valid here, ignored", peer);
-    } else if (hd->tokenlen &&
-               hd->token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY2) {
-        rv = ngtcp2_crypto_verify_retry_token2(
-            odcid, hd->token, hd->tokenlen, ep->static_secret,
-            sizeof(ep->static_secret), hd->version,
-            (const ngtcp2_sockaddr *)&remote->ss, remote->len, &hd->dcid,
-            RETRY_TOKEN_TIMEOUT, quic_now());
-        if (rv == 0)
-            return ADDR_RETRY;
-        if (rv == NGTCP2_CRYPTO_ERR_VERIFY_TOKEN) {
-            /* ours, but expired or for another address: the client cannot
-             * take a second Retry, so it is told (RFC 9000 §8.1.2) */
-            log_debug("%s: retry token expired or not for this address",
-                      peer);
-            send_initial_close(s, local, remote, hd, NGTCP2_INVALID_TOKEN);
-            return ADDR_ANSWERED;
-        }
-        /* unreadable: as if there were none */
-        log_debug("%s: unreadable retry token ignored", peer);
-    }
-    if (cfg->retry == CONFIG_RETRY_ON ||
-        (cfg->retry == CONFIG_RETRY_AUTO &&
-         ep->nhandshakes >= cfg->retry_handshakes)) {
-        if (hd->type == NGTCP2_PKT_INITIAL)
-            send_retry(ep, s, local, remote, hd, peer);
-        return ADDR_ANSWERED; /* 0-RTT before the Initial: dropped */
-    }
-    return ADDR_UNPROVEN;
-}
-
-/*
- * A short-header packet for a connection this process does not have: the
- * daemon was restarted, or the connection is gone and the peer missed the
- * close.  A stateless reset (RFC 9000 §10.3) tells the peer now rather than
- * after its idle timeout; the token matches the one we handed out because
- * static_secret survives restarts (tls_ctx_secret).  Each reset is smaller
- * than the packet that caused it, so two endpoints cannot keep resetting
- * each other, and at most RESETS_PER_S leave per second, so a flood of
- * unknown packets costs bounded work and sends bounded bytes.
- */
-#define RESETS_PER_S 1000
-/* ngtcp2_pkt_write_stateless_reset() writes randlen + token bytes (the
- * first byte is one of the random ones).  The smallest packet a peer can
- * send us is 1 + our CID + 4 (packet number) + 16 (sample): 39 bytes, and
- * the reset must be one byte shorter than a trigger of up to 43 bytes;
- * larger ones get 42 bytes, the size of a short packet with a 20-byte
- * CID and a minimal payload, as RFC 9000 §10.3 suggests. */
-#define RESET_MIN_TRIGGER (SCID_LEN + 21)
-#define RESET_MAX_RANDLEN (NGTCP2_MAX_CIDLEN + 22 - NGTCP2_STATELESS_RESET_TOKENLEN)
-
-static void send_stateless_reset(struct quic_endpoint *ep, struct udp_sock *s,
-                                 const struct udp_addr *local,
-                                 const struct udp_addr *remote,
-                                 const uint8_t *dcid, size_t dcidlen,
-                                 size_t pktlen)
-{
-    uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN], rnd[RESET_MAX_RANDLEN];
-    uint8_t out[RESET_MAX_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN];
-    size_t randlen = RESET_MAX_RANDLEN;
-    double now = ev_now(ep->loop);
-    ngtcp2_ssize n;
-    ngtcp2_cid cid;
-
-    if (pktlen < RESET_MIN_TRIGGER || dcidlen != SCID_LEN)
-        return;
-    if (now - ep->reset_window >= 1.0) {
-        ep->reset_window = now;
-        ep->resets = 0;
-    }
-    if (ep->resets >= RESETS_PER_S)
-        return;
-    if (pktlen - 1 < RESET_MAX_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN)
-        randlen = pktlen - 1 - NGTCP2_STATELESS_RESET_TOKENLEN;
-    ngtcp2_cid_init(&cid, dcid, dcidlen);
-    if (ngtcp2_crypto_generate_stateless_reset_token(
-            token, ep->static_secret, sizeof(ep->static_secret), &cid) != 0 ||
-        fill_random(rnd, randlen) < 0)
-        return;
-    n = ngtcp2_pkt_write_stateless_reset(out, sizeof(out), token, rnd,
-                                         randlen);
-    if (n <= 0)
-        return;
-    ep->resets++;
-    if (log_level >= LOG_LVL_DEBUG) {
-        char a[80];
-
-        log_debug("stateless reset to %s: no connection for its %zu-byte "
-                  "packet",
-                  udp_addr_str((const struct sockaddr *)&remote->ss, a,
-                               sizeof(a)),
-                  pktlen);
-    }
-    udp_send(s, local, remote, 0, out, (size_t)n, 0);
-}
-
 /* One packet for a known connection. */
-static void conn_input(struct quic_conn *qc, struct udp_sock *s,
-                       const struct udp_addr *local,
-                       const struct udp_addr *remote, unsigned ecn,
-                       const uint8_t *p, size_t n)
+void quic_conn_input(struct quic_conn *qc, struct udp_sock *s,
+                     const struct udp_addr *local,
+                     const struct udp_addr *remote, unsigned ecn,
+                     const uint8_t *p, size_t n)
 {
     ngtcp2_pkt_info pi = {.ecn = (uint8_t)ecn};
     ngtcp2_path path;
@@ -1394,7 +1081,7 @@ static void conn_input(struct quic_conn *qc, struct udp_sock *s,
     qc->local = *local;
     qc->remote = *remote;
     qc->sock = s;
-    path_of(qc, &path);
+    quic_path_of(qc, &path);
     rv = ngtcp2_conn_read_pkt(qc->conn, &path, &pi, p, n, quic_now());
     if (rv != 0) {
         log_debug("conn %llu %s: read_pkt: %s", (unsigned long long)qc->serial,
@@ -1413,337 +1100,6 @@ static void conn_input(struct quic_conn *qc, struct udp_sock *s,
         }
     }
     quic_conn_want_write(qc);
-}
-
-static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
-                     const struct udp_addr *local,
-                     const struct udp_addr *remote, unsigned ecn,
-                     const uint8_t *p, size_t n)
-{
-    ngtcp2_version_cid vc;
-    struct quic_conn *qc;
-    int rv;
-
-    rv = ngtcp2_pkt_decode_version_cid(&vc, p, n, SCID_LEN);
-    if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
-        send_version_negotiation(ep, s, local, remote, &vc);
-        return;
-    }
-    if (rv != 0)
-        return; /* not QUIC, or garbage: silently dropped */
-
-    qc = cid_find(ep, vc.dcid, vc.dcidlen);
-    if (!qc && ep->role == QUIC_SERVER) {
-        ngtcp2_pkt_hd hd;
-        ngtcp2_cid odcid;
-        enum addr_check check;
-
-        if (ngtcp2_accept(&hd, p, n) != 0) {
-            /* not a valid Initial: no state is created */
-            if (!(p[0] & 0x80))
-                send_stateless_reset(ep, s, local, remote, vc.dcid,
-                                     vc.dcidlen, n);
-            return;
-        }
-        if (ep->shutting_down || ep->nconns >= ep->cfg->max_connections) {
-            log_debug("refusing a connection: %s",
-                      ep->shutting_down ? "shutting down"
-                                         : "max_connections reached");
-            send_initial_close(s, local, remote, &hd,
-                               NGTCP2_CONNECTION_REFUSED);
-            return;
-        }
-        check = address_check(ep, s, local, remote, &hd, &odcid);
-        if (check == ADDR_ANSWERED)
-            return;
-        qc = conn_new(ep, s, local, remote, &hd, &odcid, check);
-    }
-    if (!qc)
-        return;
-
-    conn_input(qc, s, local, remote, ecn, p, n);
-}
-
-static void rx_init(struct quic_endpoint *ep)
-{
-    for (size_t i = 0; i < UDP_BATCH; i++) {
-        ep->rx[i].buf = ep->rxbuf[i];
-        ep->rx[i].cap = sizeof(ep->rxbuf[i]);
-    }
-}
-
-static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct quic_endpoint *ep = w->data;
-    struct udp_sock *s = &ep->socks[w - ep->io];
-
-    (void)loop;
-    (void)revents;
-    for (int i = 0; i < MAX_READS; i++) {
-        int got = udp_recv_batch(s, ep->rx, UDP_BATCH);
-
-        for (int k = 0; k < got; k++) {
-            const struct udp_msg *m = &ep->rx[k];
-
-            /* GRO: several packets of one sender in one message */
-            for (size_t off = 0; off < m->len; off += m->seg)
-                read_pkt(ep, s, &m->local, &m->remote, m->ecn, m->buf + off,
-                         m->len - off < m->seg ? m->len - off : m->seg);
-        }
-        if (got < UDP_BATCH)
-            break;
-    }
-}
-
-/* Once per loop turn, before sleeping: write every connection that has
- * something to say, then collect what was closed meanwhile. */
-static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
-{
-    struct quic_endpoint *ep = w->data;
-
-    (void)loop;
-    (void)revents;
-    while (ep->dirty) {
-        struct quic_conn *qc = ep->dirty;
-
-        ep->dirty = qc->dirty_next;
-        qc->dirty = 0;
-        /* both done here, outside ngtcp2's and nghttp3's callbacks */
-        if (qc->tls_release)
-            conn_release_tls(qc);
-        if (qc->ready == 1 && qc->state == QC_ACTIVE) {
-            qc->ready = 2;
-            if (qc->ops && qc->ops->ready)
-                qc->ops->ready(qc);
-        }
-        conn_write(qc);
-        wt_conn_collect(qc);
-        if (qc->state == QC_DEAD)
-            conn_free(qc);
-        else if (qc->state != QC_CLOSING && qc->state != QC_DRAINING)
-            conn_update_timer(qc);
-    }
-}
-
-int quic_server_init(struct quic_endpoint *ep, struct ev_loop *loop,
-                     const struct config *cfg, struct tls_ctx *tls, char *err,
-                     size_t errlen)
-{
-    memset(ep, 0, sizeof(*ep));
-    LIST_INIT(&ep->conns);
-    ep->loop = loop;
-    rx_init(ep);
-    ep->cfg = cfg;
-    ep->tls = tls;
-    ep->ncid_buckets = 256;
-    ep->cids = calloc(ep->ncid_buckets, sizeof(*ep->cids));
-    if (!ep->cids) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
-    memcpy(ep->static_secret, tls_ctx_secret(tls), sizeof(ep->static_secret));
-    for (size_t i = 0; i < cfg->nlisten; i++) {
-        const struct config_listen *l = &cfg->listen[i];
-        char a[80];
-
-        if (udp_open(&ep->socks[i], (const struct sockaddr *)&l->addr,
-                     l->addrlen, err, errlen) < 0)
-            goto fail;
-        ep->nsocks++;
-        if (cfg->socket_buffer_bytes &&
-            (size_t)udp_set_buffers(&ep->socks[i], cfg->socket_buffer_bytes) <
-                cfg->socket_buffer_bytes)
-            log_warn("udp %s: receive buffer capped by net.core.rmem_max",
-                     udp_addr_str((struct sockaddr *)&ep->socks[i].bound.ss, a,
-                                  sizeof(a)));
-        ev_io_init(&ep->io[i], io_cb, ep->socks[i].fd, EV_READ);
-        ep->io[i].data = ep;
-        ev_io_start(loop, &ep->io[i]);
-        log_info("listening on udp %s",
-                 udp_addr_str((struct sockaddr *)&ep->socks[i].bound.ss, a,
-                              sizeof(a)));
-    }
-    ev_prepare_init(&ep->prepare, prepare_cb);
-    ep->prepare.data = ep;
-    ev_prepare_start(loop, &ep->prepare);
-    return 0;
-
-fail:
-    quic_endpoint_free(ep);
-    return -1;
-}
-
-void quic_server_close_all(struct quic_endpoint *ep)
-{
-    struct quic_conn *qc, *next;
-
-    for (qc = LIST_FIRST(&ep->conns); qc; qc = next) {
-        next = LIST_NEXT(qc, link);
-        if (qc->state == QC_HANDSHAKE || qc->state == QC_ACTIVE) {
-            conn_write(qc); /* flush CLOSE capsules already queued */
-            quic_conn_close_app(qc, WIRE_H3_NO_ERROR, "server shutting down");
-        }
-    }
-}
-
-void quic_server_shutdown(struct quic_endpoint *ep)
-{
-    struct quic_conn *qc;
-
-    ep->shutting_down = 1;
-    LIST_FOREACH(qc, &ep->conns, link) {
-        if (qc->state != QC_ACTIVE && qc->state != QC_HANDSHAKE)
-            continue;
-        h3_goaway(qc);
-        wt_conn_drain(qc);
-        quic_conn_want_write(qc);
-    }
-    if (ep->nconns == 0)
-        ev_break(ep->loop, EVBREAK_ALL);
-}
-
-void quic_endpoint_free(struct quic_endpoint *ep)
-{
-    while (!LIST_EMPTY(&ep->conns))
-        conn_free(LIST_FIRST(&ep->conns));
-    for (size_t i = 0; i < ep->nsocks; i++) {
-        ev_io_stop(ep->loop, &ep->io[i]);
-        udp_close(&ep->socks[i]);
-    }
-    ep->nsocks = 0;
-    if (ep->loop)
-        ev_prepare_stop(ep->loop, &ep->prepare);
-    if (ep->cids) {
-        for (size_t i = 0; i < ep->ncid_buckets; i++) {
-            struct quic_cid_entry *e = ep->cids[i], *next;
-
-            for (; e; e = next) {
-                next = e->next;
-                free(e);
-            }
-        }
-        free(ep->cids);
-        ep->cids = NULL;
-    }
-    wt_dgram_pool_free();
-}
-
-/* ---- client role ---- */
-
-static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct quic_conn *qc = w->data;
-    struct quic_endpoint *ep = qc->ep;
-
-    (void)loop;
-    (void)revents;
-    for (int i = 0; i < MAX_READS; i++) {
-        int got = udp_recv_batch(&qc->own_sock, ep->rx, UDP_BATCH);
-
-        for (int k = 0; k < got; k++) {
-            const struct udp_msg *m = &ep->rx[k];
-
-            for (size_t off = 0; off < m->len; off += m->seg) {
-                if (qc->state == QC_DEAD || qc->state == QC_DRAINING)
-                    return;
-                conn_input(qc, &qc->own_sock, &m->local, &m->remote, m->ecn,
-                           m->buf + off,
-                           m->len - off < m->seg ? m->len - off : m->seg);
-            }
-        }
-        if (got < UDP_BATCH)
-            break;
-    }
-}
-
-
-void quic_client_init(struct quic_endpoint *ep, struct ev_loop *loop,
-                      const struct config *cfg, struct tls_ctx *tls)
-{
-    memset(ep, 0, sizeof(*ep));
-    LIST_INIT(&ep->conns);
-    ep->role = QUIC_CLIENT;
-    ep->loop = loop;
-    rx_init(ep);
-    ep->cfg = cfg;
-    ep->tls = tls;
-    ep->ncid_buckets = 64;
-    ep->cids = calloc(ep->ncid_buckets, sizeof(*ep->cids));
-    if (fill_random(ep->static_secret, sizeof(ep->static_secret)) < 0)
-        memset(ep->static_secret, 0x5a, sizeof(ep->static_secret));
-    ev_prepare_init(&ep->prepare, prepare_cb);
-    ep->prepare.data = ep;
-    ev_prepare_start(loop, &ep->prepare);
-}
-
-struct quic_conn *quic_connect(struct quic_endpoint *ep,
-                               const struct sockaddr *remote, socklen_t len,
-                               const char *host,
-                               const struct quic_conn_ops *ops, void *app,
-                               char *err, size_t errlen)
-{
-    ngtcp2_settings settings;
-    ngtcp2_transport_params params;
-    ngtcp2_callbacks cb;
-    ngtcp2_path path;
-    ngtcp2_cid dcid;
-    struct quic_conn *qc;
-
-    if (!ep->cids) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    qc = conn_alloc(ep, &settings, &params);
-    if (!qc) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    qc->ops = ops;
-    qc->app = app;
-    if (udp_connect(&qc->own_sock, remote, len, err, errlen) < 0)
-        goto fail;
-    qc->sock = &qc->own_sock;
-    udp_set_buffers(&qc->own_sock, ep->cfg->socket_buffer_bytes);
-    qc->local = qc->own_sock.bound;
-    memcpy(&qc->remote.ss, remote, len);
-    qc->remote.len = len;
-    udp_addr_str(remote, qc->peer, sizeof(qc->peer));
-    if (!(qc->host = strdup(host ? host : ""))) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
-    dcid.datalen = SCID_LEN;
-    if (ep->dcidlen >= NGTCP2_MIN_INITIAL_DCIDLEN &&
-        ep->dcidlen <= NGTCP2_MAX_CIDLEN)
-        ngtcp2_cid_init(&dcid, ep->dcid, ep->dcidlen);
-    else if (fill_random(dcid.data, dcid.datalen) < 0) {
-        snprintf(err, errlen, "no randomness");
-        goto fail;
-    }
-    settings.token = ep->token;
-    settings.tokenlen = ep->tokenlen;
-    path_of(qc, &path);
-    callbacks_init(&cb, QUIC_CLIENT);
-    if (ngtcp2_conn_client_new(&qc->conn, &dcid, &qc->scid, &path,
-                               NGTCP2_PROTO_VER_V1, &cb, &settings, &params,
-                               NULL, qc) != 0) {
-        snprintf(err, errlen, "ngtcp2_conn_client_new failed");
-        goto fail;
-    }
-    qc->tls = tls_session_new(ep->tls, &qc->conn_ref, host);
-    if (!qc->tls || conn_link(qc) < 0) {
-        snprintf(err, errlen, "TLS session set-up failed");
-        goto fail;
-    }
-    ev_io_init(&qc->io, client_io_cb, qc->own_sock.fd, EV_READ);
-    qc->io.data = qc;
-    ev_io_start(ep->loop, &qc->io);
-    quic_conn_want_write(qc); /* the Initial */
-    return qc;
-
-fail:
-    conn_unmake(qc);
-    return NULL;
 }
 
 void quic_conn_settings_received(struct quic_conn *qc)

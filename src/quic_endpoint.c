@@ -1,0 +1,659 @@
+/*
+ * quic_endpoint: the endpoint side of quic.h.  Owns the sockets and their
+ * reads, the table that finds a connection by destination connection ID,
+ * the accept path (version negotiation, refusals, address validation by
+ * Retry and NEW_TOKEN tokens), stateless resets, the once-per-loop-turn
+ * flush of the write list, and the client role's connected sockets.  One
+ * connection's own life is quic_conn.c.
+ */
+#include "quic.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "log.h"
+#include "quic_internal.h"
+#include "tls.h"
+#include "wire.h"
+
+/* recvmmsg calls per readiness event: UDP_BATCH messages each, a fair
+ * share before other sockets and timers get their turn */
+#define MAX_READS 8
+
+struct quic_cid_entry {
+    ngtcp2_cid cid;
+    struct quic_conn *qc;
+    struct quic_cid_entry *next;
+};
+
+/* ---- connection ID table ---- */
+
+static size_t cid_hash(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+static struct quic_cid_entry **cid_slot(struct quic_endpoint *ep,
+                                        const uint8_t *p, size_t n)
+{
+    struct quic_cid_entry **e =
+        &ep->cids[cid_hash(p, n) & (ep->ncid_buckets - 1)];
+
+    for (; *e; e = &(*e)->next)
+        if ((*e)->cid.datalen == n && memcmp((*e)->cid.data, p, n) == 0)
+            break;
+    return e;
+}
+
+static int cid_grow(struct quic_endpoint *ep)
+{
+    size_t nb = ep->ncid_buckets * 2;
+    struct quic_cid_entry **nt = calloc(nb, sizeof(*nt));
+
+    if (!nt)
+        return -1;
+    for (size_t i = 0; i < ep->ncid_buckets; i++) {
+        struct quic_cid_entry *e = ep->cids[i], *next;
+
+        for (; e; e = next) {
+            size_t b = cid_hash(e->cid.data, e->cid.datalen) & (nb - 1);
+
+            next = e->next;
+            e->next = nt[b];
+            nt[b] = e;
+        }
+    }
+    free(ep->cids);
+    ep->cids = nt;
+    ep->ncid_buckets = nb;
+    return 0;
+}
+
+int quic_cid_add(struct quic_endpoint *ep, const ngtcp2_cid *cid,
+                 struct quic_conn *qc)
+{
+    struct quic_cid_entry **slot, *e;
+
+    if (ep->ncids >= ep->ncid_buckets && cid_grow(ep) < 0)
+        return -1;
+    slot = cid_slot(ep, cid->data, cid->datalen);
+    if (*slot) {
+        (*slot)->qc = qc;
+        return 0;
+    }
+    e = malloc(sizeof(*e));
+    if (!e)
+        return -1;
+    e->cid = *cid;
+    e->qc = qc;
+    e->next = NULL;
+    *slot = e;
+    ep->ncids++;
+    return 0;
+}
+
+void quic_cid_remove(struct quic_endpoint *ep, const ngtcp2_cid *cid)
+{
+    struct quic_cid_entry **slot = cid_slot(ep, cid->data, cid->datalen), *e;
+
+    if (!(e = *slot))
+        return;
+    *slot = e->next;
+    free(e);
+    ep->ncids--;
+}
+
+static struct quic_conn *cid_find(struct quic_endpoint *ep, const uint8_t *p,
+                                  size_t n)
+{
+    struct quic_cid_entry *e = *cid_slot(ep, p, n);
+
+    return e ? e->qc : NULL;
+}
+
+/* ---- reading ---- */
+
+static void send_version_negotiation(struct quic_endpoint *ep,
+                                     struct udp_sock *s,
+                                     const struct udp_addr *local,
+                                     const struct udp_addr *remote,
+                                     const ngtcp2_version_cid *vc)
+{
+    uint8_t out[256], rnd;
+    uint32_t sv[] = {NGTCP2_PROTO_VER_V1, NGTCP2_PROTO_VER_V2};
+    ngtcp2_ssize n;
+
+    quic_cb_rand(&rnd, 1, NULL);
+    n = ngtcp2_pkt_write_version_negotiation(out, sizeof(out), rnd, vc->scid,
+                                             vc->scidlen, vc->dcid,
+                                             vc->dcidlen, sv, 2);
+    if (n > 0)
+        udp_send(s, local, remote, 0, out, (size_t)n, 0);
+    (void)ep;
+}
+
+/* A CONNECTION_CLOSE with `code` answering an Initial, without making a
+ * connection: CONNECTION_REFUSED (over max_connections, shutting down) or
+ * INVALID_TOKEN. */
+static void send_initial_close(struct udp_sock *s,
+                               const struct udp_addr *local,
+                               const struct udp_addr *remote,
+                               const ngtcp2_pkt_hd *hd, uint64_t code)
+{
+    uint8_t out[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
+    ngtcp2_ssize n;
+
+    /* The client's own DCID keys the Initial packet: the only keys it can
+     * decrypt with before it has heard from us. */
+    n = ngtcp2_crypto_write_connection_close(out, sizeof(out), hd->version,
+                                             &hd->scid, &hd->dcid, code, NULL,
+                                             0);
+    if (n > 0)
+        udp_send(s, local, remote, 0, out, (size_t)n, 0);
+}
+
+/*
+ * Address validation (RFC 9000 §8.1.2).  Until a client has proved that it
+ * receives at the address it sends from, a spoofed Initial costs us a
+ * connection's state and a TLS handshake; a Retry costs the client one
+ * round trip and us nothing but this stateless token.  `retry = auto`
+ * (the default) spends that round trip only while retry_handshakes or more
+ * handshakes are in progress, which a flood of spoofed Initials causes and
+ * normal load does not.
+ */
+#define RETRY_TOKEN_TIMEOUT (10 * NGTCP2_SECONDS)
+
+static void send_retry(struct quic_endpoint *ep, struct udp_sock *s,
+                       const struct udp_addr *local,
+                       const struct udp_addr *remote, const ngtcp2_pkt_hd *hd,
+                       const char *peer)
+{
+    uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN2];
+    uint8_t out[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
+    ngtcp2_ssize tokenlen, n;
+    ngtcp2_cid scid;
+
+    scid.datalen = SCID_LEN;
+    if (quic_fill_random(scid.data, scid.datalen) < 0)
+        return;
+    tokenlen = ngtcp2_crypto_generate_retry_token2(
+        token, ep->static_secret, sizeof(ep->static_secret), hd->version,
+        (const ngtcp2_sockaddr *)&remote->ss, remote->len, &scid, &hd->dcid,
+        quic_now());
+    if (tokenlen < 0)
+        return;
+    n = ngtcp2_crypto_write_retry(out, sizeof(out), hd->version, &hd->scid,
+                                  &scid, &hd->dcid, token, (size_t)tokenlen);
+    if (n <= 0)
+        return;
+    log_debug("retry sent to %s (%zu handshakes in progress)", peer,
+              ep->nhandshakes);
+    udp_send(s, local, remote, 0, out, (size_t)n, 0);
+}
+
+/*
+ * What a new client's Initial needs before it gets a connection (see
+ * enum addr_check; on ADDR_RETRY *odcid is the DCID of its first Initial).
+ * A Retry token is honoured in every mode: the client has already accepted
+ * our Retry and checks that the handshake says so.
+ */
+static enum addr_check address_check(struct quic_endpoint *ep,
+                                     struct udp_sock *s,
+                                     const struct udp_addr *local,
+                                     const struct udp_addr *remote,
+                                     const ngtcp2_pkt_hd *hd,
+                                     ngtcp2_cid *odcid)
+{
+    const struct config *cfg = ep->cfg;
+    char a[80];
+    /* for the debug lines only: not formatted otherwise */
+    const char *peer =
+        log_level >= LOG_LVL_DEBUG
+            ? udp_addr_str((const struct sockaddr *)&remote->ss, a, sizeof(a))
+            : "";
+    int rv;
+
+    if (hd->tokenlen && hd->token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_REGULAR) {
+        if (ngtcp2_crypto_verify_regular_token(
+                hd->token, hd->tokenlen, ep->static_secret,
+                sizeof(ep->static_secret),
+                (const ngtcp2_sockaddr *)&remote->ss, remote->len,
+                NEW_TOKEN_TIMEOUT, quic_now()) == 0) {
+            log_debug("%s: address validated by a NEW_TOKEN token", peer);
+            return ADDR_NEW_TOKEN;
+        }
+        /* expired, another address, not ours: as if there were none
+         * (RFC 9000 §8.1.3: never a reason to close) */
+        log_debug("%s: NEW_TOKEN token not valid here, ignored", peer);
+    } else if (hd->tokenlen &&
+               hd->token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY2) {
+        rv = ngtcp2_crypto_verify_retry_token2(
+            odcid, hd->token, hd->tokenlen, ep->static_secret,
+            sizeof(ep->static_secret), hd->version,
+            (const ngtcp2_sockaddr *)&remote->ss, remote->len, &hd->dcid,
+            RETRY_TOKEN_TIMEOUT, quic_now());
+        if (rv == 0)
+            return ADDR_RETRY;
+        if (rv == NGTCP2_CRYPTO_ERR_VERIFY_TOKEN) {
+            /* ours, but expired or for another address: the client cannot
+             * take a second Retry, so it is told (RFC 9000 §8.1.2) */
+            log_debug("%s: retry token expired or not for this address",
+                      peer);
+            send_initial_close(s, local, remote, hd, NGTCP2_INVALID_TOKEN);
+            return ADDR_ANSWERED;
+        }
+        /* unreadable: as if there were none */
+        log_debug("%s: unreadable retry token ignored", peer);
+    }
+    if (cfg->retry == CONFIG_RETRY_ON ||
+        (cfg->retry == CONFIG_RETRY_AUTO &&
+         ep->nhandshakes >= cfg->retry_handshakes)) {
+        if (hd->type == NGTCP2_PKT_INITIAL)
+            send_retry(ep, s, local, remote, hd, peer);
+        return ADDR_ANSWERED; /* 0-RTT before the Initial: dropped */
+    }
+    return ADDR_UNPROVEN;
+}
+
+/*
+ * A short-header packet for a connection this process does not have: the
+ * daemon was restarted, or the connection is gone and the peer missed the
+ * close.  A stateless reset (RFC 9000 §10.3) tells the peer now rather than
+ * after its idle timeout; the token matches the one we handed out because
+ * static_secret survives restarts (tls_ctx_secret).  Each reset is smaller
+ * than the packet that caused it, so two endpoints cannot keep resetting
+ * each other, and at most RESETS_PER_S leave per second, so a flood of
+ * unknown packets costs bounded work and sends bounded bytes.
+ */
+#define RESETS_PER_S 1000
+/* ngtcp2_pkt_write_stateless_reset() writes randlen + token bytes (the
+ * first byte is one of the random ones).  The smallest packet a peer can
+ * send us is 1 + our CID + 4 (packet number) + 16 (sample): 39 bytes, and
+ * the reset must be one byte shorter than a trigger of up to 43 bytes;
+ * larger ones get 42 bytes, the size of a short packet with a 20-byte
+ * CID and a minimal payload, as RFC 9000 §10.3 suggests. */
+#define RESET_MIN_TRIGGER (SCID_LEN + 21)
+#define RESET_MAX_RANDLEN (NGTCP2_MAX_CIDLEN + 22 - NGTCP2_STATELESS_RESET_TOKENLEN)
+
+static void send_stateless_reset(struct quic_endpoint *ep, struct udp_sock *s,
+                                 const struct udp_addr *local,
+                                 const struct udp_addr *remote,
+                                 const uint8_t *dcid, size_t dcidlen,
+                                 size_t pktlen)
+{
+    uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN], rnd[RESET_MAX_RANDLEN];
+    uint8_t out[RESET_MAX_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN];
+    size_t randlen = RESET_MAX_RANDLEN;
+    double now = ev_now(ep->loop);
+    ngtcp2_ssize n;
+    ngtcp2_cid cid;
+
+    if (pktlen < RESET_MIN_TRIGGER || dcidlen != SCID_LEN)
+        return;
+    if (now - ep->reset_window >= 1.0) {
+        ep->reset_window = now;
+        ep->resets = 0;
+    }
+    if (ep->resets >= RESETS_PER_S)
+        return;
+    if (pktlen - 1 < RESET_MAX_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN)
+        randlen = pktlen - 1 - NGTCP2_STATELESS_RESET_TOKENLEN;
+    ngtcp2_cid_init(&cid, dcid, dcidlen);
+    if (ngtcp2_crypto_generate_stateless_reset_token(
+            token, ep->static_secret, sizeof(ep->static_secret), &cid) != 0 ||
+        quic_fill_random(rnd, randlen) < 0)
+        return;
+    n = ngtcp2_pkt_write_stateless_reset(out, sizeof(out), token, rnd,
+                                         randlen);
+    if (n <= 0)
+        return;
+    ep->resets++;
+    if (log_level >= LOG_LVL_DEBUG) {
+        char a[80];
+
+        log_debug("stateless reset to %s: no connection for its %zu-byte "
+                  "packet",
+                  udp_addr_str((const struct sockaddr *)&remote->ss, a,
+                               sizeof(a)),
+                  pktlen);
+    }
+    udp_send(s, local, remote, 0, out, (size_t)n, 0);
+}
+
+static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
+                     const struct udp_addr *local,
+                     const struct udp_addr *remote, unsigned ecn,
+                     const uint8_t *p, size_t n)
+{
+    ngtcp2_version_cid vc;
+    struct quic_conn *qc;
+    int rv;
+
+    rv = ngtcp2_pkt_decode_version_cid(&vc, p, n, SCID_LEN);
+    if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
+        send_version_negotiation(ep, s, local, remote, &vc);
+        return;
+    }
+    if (rv != 0)
+        return; /* not QUIC, or garbage: silently dropped */
+
+    qc = cid_find(ep, vc.dcid, vc.dcidlen);
+    if (!qc && ep->role == QUIC_SERVER) {
+        ngtcp2_pkt_hd hd;
+        ngtcp2_cid odcid;
+        enum addr_check check;
+
+        if (ngtcp2_accept(&hd, p, n) != 0) {
+            /* not a valid Initial: no state is created */
+            if (!(p[0] & 0x80))
+                send_stateless_reset(ep, s, local, remote, vc.dcid,
+                                     vc.dcidlen, n);
+            return;
+        }
+        if (ep->shutting_down || ep->nconns >= ep->cfg->max_connections) {
+            log_debug("refusing a connection: %s",
+                      ep->shutting_down ? "shutting down"
+                                         : "max_connections reached");
+            send_initial_close(s, local, remote, &hd,
+                               NGTCP2_CONNECTION_REFUSED);
+            return;
+        }
+        check = address_check(ep, s, local, remote, &hd, &odcid);
+        if (check == ADDR_ANSWERED)
+            return;
+        qc = quic_conn_new(ep, s, local, remote, &hd, &odcid, check);
+    }
+    if (!qc)
+        return;
+
+    quic_conn_input(qc, s, local, remote, ecn, p, n);
+}
+
+static void rx_init(struct quic_endpoint *ep)
+{
+    for (size_t i = 0; i < UDP_BATCH; i++) {
+        ep->rx[i].buf = ep->rxbuf[i];
+        ep->rx[i].cap = sizeof(ep->rxbuf[i]);
+    }
+}
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct quic_endpoint *ep = w->data;
+    struct udp_sock *s = &ep->socks[w - ep->io];
+
+    (void)loop;
+    (void)revents;
+    for (int i = 0; i < MAX_READS; i++) {
+        int got = udp_recv_batch(s, ep->rx, UDP_BATCH);
+
+        for (int k = 0; k < got; k++) {
+            const struct udp_msg *m = &ep->rx[k];
+
+            /* GRO: several packets of one sender in one message */
+            for (size_t off = 0; off < m->len; off += m->seg)
+                read_pkt(ep, s, &m->local, &m->remote, m->ecn, m->buf + off,
+                         m->len - off < m->seg ? m->len - off : m->seg);
+        }
+        if (got < UDP_BATCH)
+            break;
+    }
+}
+
+/* Once per loop turn, before sleeping: write every connection that has
+ * something to say, then collect what was closed meanwhile. */
+static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    struct quic_endpoint *ep = w->data;
+
+    (void)loop;
+    (void)revents;
+    while (ep->dirty) {
+        struct quic_conn *qc = ep->dirty;
+
+        ep->dirty = qc->dirty_next;
+        qc->dirty = 0;
+        /* both done here, outside ngtcp2's and nghttp3's callbacks */
+        if (qc->tls_release)
+            quic_conn_release_tls(qc);
+        if (qc->ready == 1 && qc->state == QC_ACTIVE) {
+            qc->ready = 2;
+            if (qc->ops && qc->ops->ready)
+                qc->ops->ready(qc);
+        }
+        quic_conn_write(qc);
+        wt_conn_collect(qc);
+        if (qc->state == QC_DEAD)
+            quic_conn_free(qc);
+        else if (qc->state != QC_CLOSING && qc->state != QC_DRAINING)
+            quic_conn_update_timer(qc);
+    }
+}
+
+int quic_server_init(struct quic_endpoint *ep, struct ev_loop *loop,
+                     const struct config *cfg, struct tls_ctx *tls, char *err,
+                     size_t errlen)
+{
+    memset(ep, 0, sizeof(*ep));
+    LIST_INIT(&ep->conns);
+    ep->loop = loop;
+    rx_init(ep);
+    ep->cfg = cfg;
+    ep->tls = tls;
+    ep->ncid_buckets = 256;
+    ep->cids = calloc(ep->ncid_buckets, sizeof(*ep->cids));
+    if (!ep->cids) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    memcpy(ep->static_secret, tls_ctx_secret(tls), sizeof(ep->static_secret));
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        const struct config_listen *l = &cfg->listen[i];
+        char a[80];
+
+        if (udp_open(&ep->socks[i], (const struct sockaddr *)&l->addr,
+                     l->addrlen, err, errlen) < 0)
+            goto fail;
+        ep->nsocks++;
+        if (cfg->socket_buffer_bytes &&
+            (size_t)udp_set_buffers(&ep->socks[i], cfg->socket_buffer_bytes) <
+                cfg->socket_buffer_bytes)
+            log_warn("udp %s: receive buffer capped by net.core.rmem_max",
+                     udp_addr_str((struct sockaddr *)&ep->socks[i].bound.ss, a,
+                                  sizeof(a)));
+        ev_io_init(&ep->io[i], io_cb, ep->socks[i].fd, EV_READ);
+        ep->io[i].data = ep;
+        ev_io_start(loop, &ep->io[i]);
+        log_info("listening on udp %s",
+                 udp_addr_str((struct sockaddr *)&ep->socks[i].bound.ss, a,
+                              sizeof(a)));
+    }
+    ev_prepare_init(&ep->prepare, prepare_cb);
+    ep->prepare.data = ep;
+    ev_prepare_start(loop, &ep->prepare);
+    return 0;
+
+fail:
+    quic_endpoint_free(ep);
+    return -1;
+}
+
+void quic_server_close_all(struct quic_endpoint *ep)
+{
+    struct quic_conn *qc, *next;
+
+    for (qc = LIST_FIRST(&ep->conns); qc; qc = next) {
+        next = LIST_NEXT(qc, link);
+        if (qc->state == QC_HANDSHAKE || qc->state == QC_ACTIVE) {
+            quic_conn_write(qc); /* flush CLOSE capsules already queued */
+            quic_conn_close_app(qc, WIRE_H3_NO_ERROR, "server shutting down");
+        }
+    }
+}
+
+void quic_server_shutdown(struct quic_endpoint *ep)
+{
+    struct quic_conn *qc;
+
+    ep->shutting_down = 1;
+    LIST_FOREACH(qc, &ep->conns, link) {
+        if (qc->state != QC_ACTIVE && qc->state != QC_HANDSHAKE)
+            continue;
+        h3_goaway(qc);
+        wt_conn_drain(qc);
+        quic_conn_want_write(qc);
+    }
+    if (ep->nconns == 0)
+        ev_break(ep->loop, EVBREAK_ALL);
+}
+
+void quic_endpoint_free(struct quic_endpoint *ep)
+{
+    while (!LIST_EMPTY(&ep->conns))
+        quic_conn_free(LIST_FIRST(&ep->conns));
+    for (size_t i = 0; i < ep->nsocks; i++) {
+        ev_io_stop(ep->loop, &ep->io[i]);
+        udp_close(&ep->socks[i]);
+    }
+    ep->nsocks = 0;
+    if (ep->loop)
+        ev_prepare_stop(ep->loop, &ep->prepare);
+    if (ep->cids) {
+        for (size_t i = 0; i < ep->ncid_buckets; i++) {
+            struct quic_cid_entry *e = ep->cids[i], *next;
+
+            for (; e; e = next) {
+                next = e->next;
+                free(e);
+            }
+        }
+        free(ep->cids);
+        ep->cids = NULL;
+    }
+    wt_dgram_pool_free();
+}
+
+/* ---- client role ---- */
+
+static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct quic_conn *qc = w->data;
+    struct quic_endpoint *ep = qc->ep;
+
+    (void)loop;
+    (void)revents;
+    for (int i = 0; i < MAX_READS; i++) {
+        int got = udp_recv_batch(&qc->own_sock, ep->rx, UDP_BATCH);
+
+        for (int k = 0; k < got; k++) {
+            const struct udp_msg *m = &ep->rx[k];
+
+            for (size_t off = 0; off < m->len; off += m->seg) {
+                if (qc->state == QC_DEAD || qc->state == QC_DRAINING)
+                    return;
+                quic_conn_input(qc, &qc->own_sock, &m->local, &m->remote,
+                                m->ecn, m->buf + off,
+                                m->len - off < m->seg ? m->len - off : m->seg);
+            }
+        }
+        if (got < UDP_BATCH)
+            break;
+    }
+}
+
+
+void quic_client_init(struct quic_endpoint *ep, struct ev_loop *loop,
+                      const struct config *cfg, struct tls_ctx *tls)
+{
+    memset(ep, 0, sizeof(*ep));
+    LIST_INIT(&ep->conns);
+    ep->role = QUIC_CLIENT;
+    ep->loop = loop;
+    rx_init(ep);
+    ep->cfg = cfg;
+    ep->tls = tls;
+    ep->ncid_buckets = 64;
+    ep->cids = calloc(ep->ncid_buckets, sizeof(*ep->cids));
+    if (quic_fill_random(ep->static_secret, sizeof(ep->static_secret)) < 0)
+        memset(ep->static_secret, 0x5a, sizeof(ep->static_secret));
+    ev_prepare_init(&ep->prepare, prepare_cb);
+    ep->prepare.data = ep;
+    ev_prepare_start(loop, &ep->prepare);
+}
+
+struct quic_conn *quic_connect(struct quic_endpoint *ep,
+                               const struct sockaddr *remote, socklen_t len,
+                               const char *host,
+                               const struct quic_conn_ops *ops, void *app,
+                               char *err, size_t errlen)
+{
+    ngtcp2_settings settings;
+    ngtcp2_transport_params params;
+    ngtcp2_callbacks cb;
+    ngtcp2_path path;
+    ngtcp2_cid dcid;
+    struct quic_conn *qc;
+
+    if (!ep->cids) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    qc = quic_conn_alloc(ep, &settings, &params);
+    if (!qc) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    qc->ops = ops;
+    qc->app = app;
+    if (udp_connect(&qc->own_sock, remote, len, err, errlen) < 0)
+        goto fail;
+    qc->sock = &qc->own_sock;
+    udp_set_buffers(&qc->own_sock, ep->cfg->socket_buffer_bytes);
+    qc->local = qc->own_sock.bound;
+    memcpy(&qc->remote.ss, remote, len);
+    qc->remote.len = len;
+    udp_addr_str(remote, qc->peer, sizeof(qc->peer));
+    if (!(qc->host = strdup(host ? host : ""))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    dcid.datalen = SCID_LEN;
+    if (ep->dcidlen >= NGTCP2_MIN_INITIAL_DCIDLEN &&
+        ep->dcidlen <= NGTCP2_MAX_CIDLEN)
+        ngtcp2_cid_init(&dcid, ep->dcid, ep->dcidlen);
+    else if (quic_fill_random(dcid.data, dcid.datalen) < 0) {
+        snprintf(err, errlen, "no randomness");
+        goto fail;
+    }
+    settings.token = ep->token;
+    settings.tokenlen = ep->tokenlen;
+    quic_path_of(qc, &path);
+    quic_callbacks_init(&cb, QUIC_CLIENT);
+    if (ngtcp2_conn_client_new(&qc->conn, &dcid, &qc->scid, &path,
+                               NGTCP2_PROTO_VER_V1, &cb, &settings, &params,
+                               NULL, qc) != 0) {
+        snprintf(err, errlen, "ngtcp2_conn_client_new failed");
+        goto fail;
+    }
+    qc->tls = tls_session_new(ep->tls, &qc->conn_ref, host);
+    if (!qc->tls || quic_conn_link(qc) < 0) {
+        snprintf(err, errlen, "TLS session set-up failed");
+        goto fail;
+    }
+    ev_io_init(&qc->io, client_io_cb, qc->own_sock.fd, EV_READ);
+    qc->io.data = qc;
+    ev_io_start(ep->loop, &qc->io);
+    quic_conn_want_write(qc); /* the Initial */
+    return qc;
+
+fail:
+    quic_conn_unmake(qc);
+    return NULL;
+}

@@ -1,0 +1,66 @@
+/*
+ * quic_internal: private to quic_*.c; nothing else includes it (the
+ * interface of the module is quic.h).  What quic_endpoint.c (sockets, the
+ * CID table, the accept path, address validation, stateless resets, the
+ * client role's set-up) and quic_conn.c (one connection: ngtcp2
+ * callbacks, lifetime, closing, timers, the write loop) need of each other.
+ */
+#ifndef WTRELAYD_QUIC_INTERNAL_H
+#define WTRELAYD_QUIC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ngtcp2/ngtcp2.h>
+
+#include "quic.h"
+#include "udp.h"
+
+#define SCID_LEN 18
+
+/* How a new client's address stands (address_check()). */
+enum addr_check {
+    ADDR_ANSWERED = -1, /* no connection: Retry or INVALID_TOKEN sent, or
+                           dropped */
+    ADDR_UNPROVEN = 0,  /* go ahead, anti-amplification limit applies */
+    ADDR_RETRY = 1,     /* our Retry token */
+    ADDR_NEW_TOKEN = 2, /* our NEW_TOKEN token */
+};
+
+/* How long a NEW_TOKEN token of ours is honoured (see send_new_token()). */
+#define NEW_TOKEN_TIMEOUT (3600 * NGTCP2_SECONDS)
+
+/* ---- quic_endpoint.c: the connection ID table ---- */
+
+int quic_cid_add(struct quic_endpoint *ep, const ngtcp2_cid *cid,
+                 struct quic_conn *qc);
+void quic_cid_remove(struct quic_endpoint *ep, const ngtcp2_cid *cid);
+
+/* ---- quic_conn.c ---- */
+
+int quic_fill_random(void *p, size_t n);
+void quic_cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx);
+void quic_callbacks_init(ngtcp2_callbacks *cb, enum quic_role role);
+void quic_path_of(struct quic_conn *qc, ngtcp2_path *path);
+struct quic_conn *quic_conn_alloc(struct quic_endpoint *ep,
+                                  ngtcp2_settings *settings,
+                                  ngtcp2_transport_params *params);
+int quic_conn_link(struct quic_conn *qc);
+void quic_conn_unmake(struct quic_conn *qc);
+struct quic_conn *quic_conn_new(struct quic_endpoint *ep,
+                                struct udp_sock *sock,
+                                const struct udp_addr *local,
+                                const struct udp_addr *remote,
+                                const ngtcp2_pkt_hd *hd,
+                                const ngtcp2_cid *odcid,
+                                enum addr_check validated);
+void quic_conn_free(struct quic_conn *qc);
+void quic_conn_release_tls(struct quic_conn *qc);
+void quic_conn_update_timer(struct quic_conn *qc);
+void quic_conn_write(struct quic_conn *qc);
+void quic_conn_input(struct quic_conn *qc, struct udp_sock *s,
+                     const struct udp_addr *local,
+                     const struct udp_addr *remote, unsigned ecn,
+                     const uint8_t *p, size_t n);
+
+#endif
