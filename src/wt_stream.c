@@ -1,0 +1,526 @@
+/*
+ * wt_stream: WebTransport streams (see wt.h).  Owns the connection's write
+ * queue of streams, a stream's life from creation to free, the
+ * classification of new peer streams (WebTransport prefix, or HTTP/3 for
+ * nghttp3) and their delivery to the handler, streams waiting for their
+ * session, and the handler's stream calls.  Sessions are wt_session.c.
+ */
+#include "wt.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "h3.h"
+#include "handler.h"
+#include "log.h"
+#include "quic.h"
+#include "wire.h"
+#include "wt_internal.h"
+
+int wt_is_stream(const void *stream_user_data)
+{
+    return stream_user_data && !h3_is_stream(stream_user_data);
+}
+
+/* ---- write queue ---- */
+
+static void wq_remove(struct wt_stream *st)
+{
+    if (!st->in_wq)
+        return;
+    TAILQ_REMOVE(&st->qc->wt.wq, st, wq_link);
+    st->in_wq = 0;
+}
+
+static int has_output(const struct wt_stream *st)
+{
+    return !st->write_closed &&
+           (buf_unsent(&st->out) > 0 || (st->fin_queued && !st->fin_sent));
+}
+
+static void wq_push(struct wt_stream *st)
+{
+    if (st->in_wq || st->blocked || !has_output(st))
+        return;
+    TAILQ_INSERT_TAIL(&st->qc->wt.wq, st, wq_link);
+    st->in_wq = 1;
+    quic_conn_want_write(st->qc);
+}
+
+struct wt_stream *wt_next_stream(struct quic_conn *qc)
+{
+    return TAILQ_FIRST(&qc->wt.wq);
+}
+
+size_t wt_stream_peek(struct wt_stream *st, ngtcp2_vec *vec, size_t nvec,
+                      int *fin)
+{
+    size_t k = buf_peek(&st->out, (struct iovec *)vec, nvec);
+    uint64_t total = 0;
+
+    for (size_t i = 0; i < k; i++)
+        total += vec[i].len;
+    *fin = st->fin_queued && !st->fin_sent && total == buf_unsent(&st->out);
+    return k;
+}
+
+void wt_stream_sent(struct wt_stream *st, size_t n, int fin_sent)
+{
+    buf_mark_sent(&st->out, n);
+    if (fin_sent)
+        st->fin_sent = 1;
+    /* Round robin: a bulk stream goes to the back after each packet. */
+    wq_remove(st);
+    wq_push(st);
+}
+
+void wt_stream_blocked(struct wt_stream *st)
+{
+    wq_remove(st);
+    st->blocked = 1;
+}
+
+/* ngtcp2 1.11 has no callback for a received STOP_SENDING: it resets the
+ * stream itself, and the first write after that fails with SHUT_WR.  This is
+ * where the handler learns of it (the peer's code is not exposed: 0). */
+void wt_stream_shut_wr(struct wt_stream *st)
+{
+    wq_remove(st);
+    if (st->write_closed)
+        return;
+    st->write_closed = 1;
+    if (st->state == WT_STRM_OPEN && ops_of(st->session)->stream_stop_sending) {
+        log_debug("stream %" PRId64 ": the peer stopped reading it", st->id);
+        ops_of(st->session)->stream_stop_sending(st, 0);
+    }
+}
+
+/* ---- stream lifetime ---- */
+
+static void stream_gc(struct wt_stream *st)
+{
+    if (st->in_gc)
+        return;
+    st->in_gc = 1;
+    st->p_next = st->qc->wt.gc_streams;
+    st->qc->wt.gc_streams = st;
+}
+
+static void pending_remove(struct wt_stream *st)
+{
+    struct wt_stream **p = &st->qc->wt.pending;
+
+    for (; *p; p = &(*p)->p_next) {
+        if (*p == st) {
+            *p = st->p_next;
+            st->p_next = NULL;
+            st->qc->wt.npending--;
+            return;
+        }
+    }
+}
+
+/* The handler's view of the stream ends; the object waits for ngtcp2's
+ * stream_close. */
+void wt_stream_detach(struct wt_stream *st)
+{
+    struct wt_session *s = st->session;
+
+    /* Bytes nobody will consume now still hold connection-level credit
+     * (held while PENDING, or delivered and not yet consumed): return it,
+     * or a connection whose streams get reset would slowly stall. */
+    if (st->rx_delivered > st->rx_consumed &&
+        (st->state == WT_STRM_PENDING || st->state == WT_STRM_OPEN))
+        ngtcp2_conn_extend_max_offset(st->qc->conn,
+                                      st->rx_delivered - st->rx_consumed);
+    st->rx_consumed = st->rx_delivered;
+
+    if (st->state == WT_STRM_PENDING)
+        pending_remove(st);
+    if (st->state == WT_STRM_OPEN && s) {
+        if (ops_of(s)->stream_close)
+            ops_of(s)->stream_close(st);
+        LIST_REMOVE(st, s_link);
+        s->nstreams--;
+    }
+    wq_remove(st);
+    st->session = NULL;
+    st->state = WT_STRM_DETACHED;
+    buf_free(&st->held);
+}
+
+/* Refuses a peer stream (or ends ours) with an HTTP/3-space error code. */
+void wt_stream_abort(struct wt_stream *st, uint64_t h3code)
+{
+    wt_stream_detach(st);
+    st->write_closed = 1;
+    ngtcp2_conn_shutdown_stream(st->qc->conn, 0, st->id, h3code);
+    quic_conn_want_write(st->qc);
+}
+
+static struct wt_stream *stream_new(struct quic_conn *qc)
+{
+    struct wt_stream *st = calloc(1, sizeof(*st));
+
+    if (!st)
+        return NULL;
+    st->qc = qc;
+    buf_init(&st->out);
+    buf_init(&st->held);
+    LIST_INSERT_HEAD(&qc->wt.all, st, a_link);
+    return st;
+}
+
+void wt_stream_free(struct wt_stream *st)
+{
+    LIST_REMOVE(st, a_link);
+    buf_free(&st->out);
+    buf_free(&st->held);
+    free(st);
+}
+
+/* ---- incoming streams ---- */
+
+static void deliver(struct wt_stream *st, const uint8_t *p, size_t n, int fin)
+{
+    if (fin)
+        st->fin_recv = 1;
+    if (n == 0 && !fin)
+        return;
+    st->session->rx_bytes += n;
+    ops_of(st->session)->stream_data(st, p, n, fin);
+}
+
+static void session_add_stream(struct wt_session *s, struct wt_stream *st)
+{
+    s->streams_total++;
+    st->session = s;
+    st->state = WT_STRM_OPEN;
+    LIST_INSERT_HEAD(&s->streams, st, s_link);
+    s->nstreams++;
+}
+
+static void stream_open(struct wt_stream *st, struct wt_session *s)
+{
+    session_add_stream(s, st);
+    if (ops_of(s)->stream_open)
+        ops_of(s)->stream_open(st);
+}
+
+void wt_adopt_pending(struct wt_session *s)
+{
+    struct quic_conn *qc = s->qc;
+    struct wt_stream **p = &qc->wt.pending, *st;
+
+    while ((st = *p)) {
+        struct iovec iov[16];
+        size_t k;
+
+        if (st->session_id != (uint64_t)s->id) {
+            p = &st->p_next;
+            continue;
+        }
+        *p = st->p_next;
+        st->p_next = NULL;
+        qc->wt.npending--;
+        stream_open(st, s);
+        /* Bytes held while waiting were never credited: the handler's
+         * consume() returns that credit now. */
+        while (st->state == WT_STRM_OPEN && buf_unsent(&st->held) > 0 &&
+               (k = buf_peek(&st->held, iov, 16)) > 0) {
+            for (size_t i = 0; i < k && st->state == WT_STRM_OPEN; i++) {
+                int last = i + 1 == k && buf_unsent(&st->held) == iov[i].iov_len;
+
+                buf_mark_sent(&st->held, iov[i].iov_len);
+                deliver(st, iov[i].iov_base, iov[i].iov_len,
+                        last && st->fin_recv);
+            }
+        }
+        if (st->state == WT_STRM_OPEN && st->fin_recv &&
+            st->held.end == 0)
+            deliver(st, NULL, 0, 1);
+        buf_free(&st->held);
+    }
+}
+
+static int session_gone(const struct quic_conn *qc, uint64_t id)
+{
+    size_t n = qc->wt.ngone < WT_GONE_RING ? qc->wt.ngone : WT_GONE_RING;
+
+    for (size_t i = 0; i < n; i++)
+        if (qc->wt.gone[i] == id)
+            return 1;
+    return 0;
+}
+
+/* The prefix named a session: attach, hold, or refuse. */
+static void stream_attach(struct quic_conn *qc, struct wt_stream *st,
+                          const uint8_t *p, size_t n, int fin)
+{
+    const struct config *cfg = cfg_of(qc);
+    struct wt_session *s = wt_session_find(qc, (int64_t)st->session_id);
+
+    if (s && s->open) {
+        if (s->nstreams >= cfg->max_streams_per_session) {
+            CLOG(debug, qc, "stream %lld: max_streams_per_session reached",
+                 (long long)st->id);
+            wt_stream_abort(st, WIRE_WT_BUFFERED_STREAM_REJECTED);
+            goto discard;
+        }
+        stream_open(st, s);
+        st->rx_delivered += n;
+        if (st->state == WT_STRM_OPEN)
+            deliver(st, p, n, fin);
+        return;
+    }
+    if ((s && !s->connecting) || session_gone(qc, st->session_id)) {
+        CLOG(debug, qc, "stream %lld: session %llu is gone", (long long)st->id,
+             (unsigned long long)st->session_id);
+        wt_stream_abort(st, WIRE_WT_SESSION_GONE);
+        goto discard;
+    }
+    /* draft-07 §4.5: a stream may arrive before its CONNECT; hold it,
+     * bounded.  Its data is not credited, so flow control bounds it. */
+    if (qc->wt.npending >= cfg->max_pending_streams) {
+        CLOG(debug, qc, "stream %lld: too many streams waiting for sessions",
+             (long long)st->id);
+        wt_stream_abort(st, WIRE_WT_BUFFERED_STREAM_REJECTED);
+        goto discard;
+    }
+    st->state = WT_STRM_PENDING;
+    st->p_next = qc->wt.pending;
+    qc->wt.pending = st;
+    qc->wt.npending++;
+    st->rx_delivered += n;
+    if (n && buf_append(&st->held, p, n) < 0)
+        wt_stream_abort(st, WIRE_H3_INTERNAL_ERROR); /* credits the n bytes */
+    else
+        st->fin_recv = fin;
+    return;
+discard:
+    ngtcp2_conn_extend_max_offset(qc->conn, n);
+}
+
+static int classify(struct quic_conn *qc, struct wt_stream *st,
+                    const uint8_t *p, size_t n, int fin)
+{
+    size_t old = st->prefix_len, take = sizeof(st->prefix) - old, used;
+    enum wire_stream_kind kind;
+    uint64_t sid, first;
+    ssize_t r;
+
+    if (take > n)
+        take = n;
+    memcpy(st->prefix + old, p, take);
+    r = wire_stream_prefix_decode(st->prefix, old + take, st->bidi, &kind,
+                                  &sid, &first);
+    if (r == WIRE_ERR_SHORT) {
+        st->prefix_len = (uint8_t)(old + take);
+        if (fin) { /* ended inside its first varints: nothing to do */
+            ngtcp2_conn_extend_max_stream_offset(qc->conn, st->id, st->prefix_len);
+            ngtcp2_conn_extend_max_offset(qc->conn, st->prefix_len);
+            wt_stream_abort(st, WIRE_H3_GENERAL_PROTOCOL_ERROR);
+        }
+        return 0;
+    }
+    if (r < 0) {
+        CLOG(debug, qc, "stream %lld: malformed WebTransport prefix",
+             (long long)st->id);
+        ngtcp2_conn_extend_max_offset(qc->conn, old + n);
+        wt_stream_abort(st, WIRE_H3_ID_ERROR);
+        return 0;
+    }
+    if (kind == WIRE_STREAM_OTHER) {
+        uint8_t saved[16];
+        int64_t id = st->id;
+
+        /* Not ours: nghttp3 gets every byte, the buffered ones first.  The
+         * object was never linked anywhere, so it goes at once. */
+        memcpy(saved, st->prefix, old);
+        h3_adopt_stream(qc, id, first);
+        wt_stream_free(st);
+        if (old && h3_read_stream(qc, id, saved, old, 0) < 0)
+            return -1;
+        return h3_read_stream(qc, id, p, n, fin);
+    }
+    (void)first;
+    st->session_id = sid;
+    used = (size_t)r - old;
+    /* The prefix is ours to consume. */
+    ngtcp2_conn_extend_max_stream_offset(qc->conn, st->id, (size_t)r);
+    ngtcp2_conn_extend_max_offset(qc->conn, (size_t)r);
+    stream_attach(qc, st, p + used, n - used, fin);
+    return 0;
+}
+
+int wt_on_stream_data(struct quic_conn *qc, int64_t id, struct wt_stream *st,
+                      const uint8_t *p, size_t n, int fin)
+{
+    if (!st) {
+        if (ngtcp2_conn_is_local_stream(qc->conn, id))
+            return 0; /* our QPACK/control streams receive nothing */
+        st = stream_new(qc);
+        if (!st)
+            return -1;
+        st->id = id;
+        st->bidi = ngtcp2_is_bidi_stream(id);
+        st->state = WT_STRM_CLASSIFY;
+        ngtcp2_conn_set_stream_user_data(qc->conn, id, st);
+    }
+    switch (st->state) {
+    case WT_STRM_CLASSIFY:
+        return classify(qc, st, p, n, fin);
+    case WT_STRM_PENDING:
+        st->rx_delivered += n;
+        if (n && buf_append(&st->held, p, n) < 0) {
+            wt_stream_abort(st, WIRE_H3_INTERNAL_ERROR);
+            return 0;
+        }
+        st->fin_recv |= fin;
+        return 0;
+    case WT_STRM_OPEN:
+        st->rx_delivered += n;
+        deliver(st, p, n, fin);
+        return 0;
+    case WT_STRM_DETACHED:
+        /* Nobody reads it any more: the credit goes straight back. */
+        ngtcp2_conn_extend_max_offset(qc->conn, n);
+        return 0;
+    }
+    return 0;
+}
+
+void wt_on_stream_close(struct quic_conn *qc, struct wt_stream *st,
+                        uint64_t code)
+{
+    (void)code;
+    wt_stream_detach(st);
+    ngtcp2_conn_set_stream_user_data(qc->conn, st->id, NULL);
+    stream_gc(st);
+}
+
+static uint32_t app_code(uint64_t h3code)
+{
+    uint32_t c = 0;
+
+    return wire_wt_error_from_h3(h3code, &c) == 0 ? c : 0;
+}
+
+void wt_on_stream_reset(struct quic_conn *qc, struct wt_stream *st,
+                        uint64_t code)
+{
+    (void)qc;
+    if (st->state == WT_STRM_OPEN) {
+        if (ops_of(st->session)->stream_reset)
+            ops_of(st->session)->stream_reset(st, app_code(code));
+    } else if (st->state != WT_STRM_DETACHED) {
+        wt_stream_abort(st, WIRE_H3_REQUEST_CANCELLED);
+    }
+}
+
+void wt_on_acked(struct quic_conn *qc, struct wt_stream *st, uint64_t n)
+{
+    (void)qc;
+    buf_ack(&st->out, n);
+    if (st->state == WT_STRM_OPEN && ops_of(st->session)->stream_writable)
+        ops_of(st->session)->stream_writable(st);
+}
+
+void wt_on_extend_max_stream_data(struct quic_conn *qc, struct wt_stream *st)
+{
+    (void)qc;
+    st->blocked = 0;
+    wq_push(st);
+}
+
+void wt_on_streams_available(struct quic_conn *qc)
+{
+    struct wt_session *s;
+
+    LIST_FOREACH(s, &qc->wt.sessions, link)
+        if (s->open && ops_of(s)->session_streams_available)
+            ops_of(s)->session_streams_available(s);
+}
+
+/* ---- handler API: streams ---- */
+
+int wt_stream_write(struct wt_stream *st, const uint8_t *p, size_t n, int fin)
+{
+    const struct config *cfg = cfg_of(st->qc);
+
+    if (st->state != WT_STRM_OPEN || st->write_closed || st->fin_queued ||
+        (!st->bidi && !st->local))
+        return -1;
+    if (buf_unacked(&st->out) + n > cfg->max_buffer_bytes + st->out_prefix)
+        return -1;
+    if (n && buf_append(&st->out, p, n) < 0)
+        return -1;
+    st->session->tx_bytes += n;
+    if (fin)
+        st->fin_queued = 1;
+    wq_push(st);
+    return 0;
+}
+
+void wt_stream_consume(struct wt_stream *st, size_t n)
+{
+    /* Once detached, wt_stream_detach() has returned the credit already. */
+    if (n == 0 || st->state != WT_STRM_OPEN)
+        return;
+    if (n > st->rx_delivered - st->rx_consumed)
+        n = (size_t)(st->rx_delivered - st->rx_consumed);
+    st->rx_consumed += n;
+    ngtcp2_conn_extend_max_stream_offset(st->qc->conn, st->id, n);
+    ngtcp2_conn_extend_max_offset(st->qc->conn, n);
+    quic_conn_want_write(st->qc);
+}
+
+uint64_t wt_stream_acked(const struct wt_stream *st)
+{
+    return st->out.acked > st->out_prefix ? st->out.acked - st->out_prefix : 0;
+}
+
+void wt_stream_reset(struct wt_stream *st, uint32_t code)
+{
+    if (st->state != WT_STRM_OPEN)
+        return;
+    wt_stream_abort(st, wire_wt_error_to_h3(code));
+}
+
+struct wt_stream *wt_session_open_stream(struct wt_session *s, int bidi)
+{
+    struct quic_conn *qc = s->qc;
+    struct wt_stream *st;
+    uint8_t pre[16];
+    ssize_t n;
+    int rv;
+
+    if (!s->open || s->nstreams >= cfg_of(qc)->max_streams_per_session)
+        return NULL;
+    st = stream_new(qc);
+    if (!st)
+        return NULL;
+    st->bidi = bidi ? 1 : 0;
+    st->local = 1;
+    st->session_id = (uint64_t)s->id;
+    rv = bidi ? ngtcp2_conn_open_bidi_stream(qc->conn, &st->id, st)
+              : ngtcp2_conn_open_uni_stream(qc->conn, &st->id, st);
+    if (rv != 0) {
+        wt_stream_free(st);
+        return NULL; /* NGTCP2_ERR_STREAM_ID_BLOCKED: wait for credit */
+    }
+    n = wire_stream_prefix_encode(pre, sizeof(pre), bidi, s->stream_prefix_id);
+    if (n < 0 || buf_append(&st->out, pre, (size_t)n) < 0) {
+        ngtcp2_conn_shutdown_stream(qc->conn, 0, st->id,
+                                    WIRE_H3_INTERNAL_ERROR);
+        ngtcp2_conn_set_stream_user_data(qc->conn, st->id, NULL);
+        wt_stream_free(st);
+        return NULL;
+    }
+    st->out_prefix = (uint8_t)n;
+    /* linked without stream_open: the handler asked for it */
+    session_add_stream(s, st);
+    wq_push(st);
+    return st;
+}
