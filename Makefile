@@ -30,6 +30,7 @@ $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/libwtrelayd.a: $(OBJS)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(BUILD)/wtrelayd: $(BUILD)/main.o $(BUILD)/libwtrelayd.a

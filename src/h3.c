@@ -31,6 +31,16 @@ void h3_adopt_stream(struct quic_conn *qc, int64_t stream_id, uint64_t type)
         qc->h3.peer_ctrl_id = stream_id;
 }
 
+int h3_request_refused(const struct quic_conn *qc, int64_t id)
+{
+    const struct h3_request *r;
+
+    LIST_FOREACH(r, &qc->h3.requests, link)
+        if (r->stream_id == id)
+            return r->refused;
+    return 0;
+}
+
 int h3_peer_setting(const struct quic_conn *qc, uint64_t id, uint64_t *value)
 {
     for (size_t i = 0; i < qc->h3.npeer; i++) {
@@ -299,6 +309,8 @@ static int cb_end_headers(nghttp3_conn *conn, int64_t stream_id, int fin,
         log_debug("conn %llu: stream %lld: %s %s: not a WebTransport request",
                   (unsigned long long)qc->serial, (long long)stream_id,
                   r->method ? r->method : "-", r->path ? r->path : "-");
+        r->refused = 1;
+        wt_session_refused(qc, stream_id);
         return h3_respond(qc, stream_id, 404, NULL, 0, 0) == 0
                    ? 0
                    : NGHTTP3_ERR_CALLBACK_FAILURE;
@@ -393,7 +405,7 @@ int h3_conn_init(struct quic_conn *qc)
 
     if (h->h3)
         return 0;
-    h->ctrl_id = -1;
+    h->ctrl_id = h->qenc_id = h->qdec_id = -1;
     h->peer_ctrl_id = -1;
     buf_init(&h->ctrl);
     LIST_INIT(&h->requests);
@@ -430,6 +442,8 @@ int h3_conn_init(struct quic_conn *qc)
         return -1;
     if (nghttp3_conn_bind_qpack_streams(h->h3, qenc, qdec) != 0)
         return -1;
+    h->qenc_id = qenc;
+    h->qdec_id = qdec;
     frame[0] = WIRE_H3_STREAM_CONTROL;
     n = wire_settings_encode(frame + 1, sizeof(frame) - 1, s,
                              sizeof(s) / sizeof(s[0]));
@@ -454,6 +468,30 @@ void h3_conn_free(struct quic_conn *qc)
 
 /* ---- stream events from quic.c ---- */
 
+/*
+ * RFC 9114 §6.2.1, RFC 9204 §4.2: the control and QPACK streams live as
+ * long as the connection; closing, resetting or stopping one is the
+ * connection error H3_CLOSED_CRITICAL_STREAM.  nghttp3 knows the QPACK
+ * streams and the peer's control stream; our control stream is ours.
+ */
+static int critical_closed(struct quic_conn *qc, int64_t stream_id,
+                           const char *how)
+{
+    log_debug("conn %llu %s: closed critical stream %lld (%s): "
+              "H3_CLOSED_CRITICAL_STREAM",
+              (unsigned long long)qc->serial, qc->peer, (long long)stream_id,
+              how);
+    ngtcp2_ccerr_set_application_error(
+        &qc->last_error, WIRE_H3_CLOSED_CRITICAL_STREAM, NULL, 0);
+    return -1;
+}
+
+static int is_critical(const struct quic_conn *qc, int64_t sid)
+{
+    return sid == qc->h3.ctrl_id || sid == qc->h3.qenc_id ||
+           sid == qc->h3.qdec_id;
+}
+
 int h3_read_stream(struct quic_conn *qc, int64_t stream_id, const uint8_t *p,
                    size_t n, int fin)
 {
@@ -463,6 +501,8 @@ int h3_read_stream(struct quic_conn *qc, int64_t stream_id, const uint8_t *p,
         settings_tee(qc, p, n);
     r = nghttp3_conn_read_stream(qc->h3.h3, stream_id, p, n, fin);
 
+    if (r == NGHTTP3_ERR_H3_CLOSED_CRITICAL_STREAM)
+        return critical_closed(qc, stream_id, "ended by the peer");
     if (r < 0) {
         log_debug("conn %llu %s: nghttp3_conn_read_stream: %s",
                   (unsigned long long)qc->serial, qc->peer,
@@ -494,21 +534,39 @@ int h3_stream_close(struct quic_conn *qc, int64_t stream_id, uint64_t code)
 
     if (!qc->h3.h3)
         return 0;
+    if (stream_id == qc->h3.ctrl_id)
+        return critical_closed(qc, stream_id, "ours, reset");
     rv = nghttp3_conn_close_stream(qc->h3.h3, stream_id, code);
     if (rv == 0 || rv == NGHTTP3_ERR_STREAM_NOT_FOUND)
         return 0;
+    if (rv == NGHTTP3_ERR_H3_CLOSED_CRITICAL_STREAM)
+        return critical_closed(qc, stream_id, "closed");
     ngtcp2_ccerr_set_application_error(
         &qc->last_error, nghttp3_err_infer_quic_app_error_code(rv), NULL, 0);
     return -1;
 }
 
-int h3_stream_reset(struct quic_conn *qc, int64_t stream_id)
+int h3_stream_reset(struct quic_conn *qc, int64_t stream_id, uint64_t code)
 {
     struct wt_session *s;
 
     if (!qc->h3.h3)
         return 0;
-    /* A reset CONNECT stream ends its session like a FIN without CLOSE. */
+    /* A reset CONNECT stream ends its session, aborted. */
+    if ((s = wt_session_find(qc, stream_id)))
+        wt_on_connect_reset(s, code);
+    return nghttp3_conn_shutdown_stream_read(qc->h3.h3, stream_id) == 0 ? 0
+                                                                       : -1;
+}
+
+int h3_stream_stopped(struct quic_conn *qc, int64_t stream_id)
+{
+    struct wt_session *s;
+
+    if (!qc->h3.h3)
+        return 0;
+    /* We stopped reading a CONNECT stream (nghttp3 refused what came on
+     * it): its session ends. */
     if ((s = wt_session_find(qc, stream_id)))
         wt_on_connect_fin(s);
     return nghttp3_conn_shutdown_stream_read(qc->h3.h3, stream_id) == 0 ? 0
@@ -573,10 +631,12 @@ void h3_block(struct quic_conn *qc, int64_t sid)
         nghttp3_conn_block_stream(qc->h3.h3, sid);
 }
 
-void h3_shut_wr(struct quic_conn *qc, int64_t sid)
+int h3_shut_wr(struct quic_conn *qc, int64_t sid)
 {
-    if (sid != qc->h3.ctrl_id)
-        nghttp3_conn_shutdown_stream_write(qc->h3.h3, sid);
+    if (is_critical(qc, sid))
+        return critical_closed(qc, sid, "stopped by the peer");
+    nghttp3_conn_shutdown_stream_write(qc->h3.h3, sid);
+    return 0;
 }
 
 /* ---- responses ---- */

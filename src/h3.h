@@ -27,6 +27,7 @@ struct wt_session;
 struct h3_conn {
     nghttp3_conn *h3;
     int64_t ctrl_id; /* our control stream, -1 before init */
+    int64_t qenc_id, qdec_id; /* our QPACK streams (nghttp3's) */
     struct buf ctrl; /* its bytes: stream type, SETTINGS, GOAWAY */
     int ctrl_blocked;
     int goaway_sent;
@@ -52,6 +53,7 @@ struct h3_request {
     /* client role: the response */
     int status;
     int draft02_resp; /* sec-webtransport-http3-draft: draft02 */
+    int refused;      /* server: answered with an error status */
     struct wt_session *session; /* once accepted; NULL otherwise */
     LIST_ENTRY(h3_request) link;
 };
@@ -65,6 +67,8 @@ int h3_is_stream(const void *stream_user_data);
 /* Marks a peer stream as nghttp3's (after classification); `type` is its
  * first varint (the stream type of a uni stream). */
 void h3_adopt_stream(struct quic_conn *qc, int64_t stream_id, uint64_t type);
+/* Server: 1 when the live request on stream `id` was refused. */
+int h3_request_refused(const struct quic_conn *qc, int64_t id);
 /* The peer's value of a setting: 1 and *value, or 0 when absent. */
 int h3_peer_setting(const struct quic_conn *qc, uint64_t id, uint64_t *value);
 
@@ -72,7 +76,10 @@ int h3_read_stream(struct quic_conn *qc, int64_t stream_id, const uint8_t *p,
                    size_t n, int fin);
 int h3_acked(struct quic_conn *qc, int64_t stream_id, uint64_t n);
 int h3_stream_close(struct quic_conn *qc, int64_t stream_id, uint64_t code);
-int h3_stream_reset(struct quic_conn *qc, int64_t stream_id);
+/* The peer reset a stream (RESET_STREAM with `code`). */
+int h3_stream_reset(struct quic_conn *qc, int64_t stream_id, uint64_t code);
+/* We stopped reading a stream (our STOP_SENDING). */
+int h3_stream_stopped(struct quic_conn *qc, int64_t stream_id);
 int h3_unblock(struct quic_conn *qc, int64_t stream_id);
 void h3_set_max_client_streams_bidi(struct quic_conn *qc, uint64_t n);
 
@@ -82,7 +89,9 @@ ngtcp2_ssize h3_writev(struct quic_conn *qc, int64_t *sid, int *fin,
                        ngtcp2_vec *vec, size_t nvec);
 void h3_written(struct quic_conn *qc, int64_t sid, size_t n);
 void h3_block(struct quic_conn *qc, int64_t sid);
-void h3_shut_wr(struct quic_conn *qc, int64_t sid);
+/* The peer stopped reading `sid` (STOP_SENDING): -1 when that ends the
+ * connection (a critical stream; qc->last_error says how). */
+int h3_shut_wr(struct quic_conn *qc, int64_t sid);
 
 /*
  * Answers a request.  With body == 0 the response ends the stream (an

@@ -6,7 +6,10 @@
  * received bytes are credited back (wt_stream_consume) only once their
  * echo has been acknowledged, so a client that does not read its echo
  * stalls its own sending, and the daemon holds at most one stream window
- * per stream.
+ * per stream.  A uni stream that ends before its echo is done (it may
+ * still wait for a stream to be echoed on) is kept (wt_stream_keep): its
+ * bytes keep holding the connection's credit, and its slot the session's
+ * stream limit, until the echo is acknowledged or dropped.
  */
 #include <stdlib.h>
 #include <sys/queue.h>
@@ -17,11 +20,15 @@
 #include "wt.h"
 
 struct echo_pair {
+    struct wt_session *s;
     struct wt_stream *in, *out; /* the same stream for bidi */
-    uint64_t consumed;          /* credit returned on `in` */
+    uint64_t received;          /* bytes that came on `in` */
+    uint64_t consumed;          /* of them, credited back or released */
     struct buf held; /* uni: bytes waiting for `out` to open */
     int held_fin;
-    int waiting;
+    int waiting;     /* for a stream slot to open `out` */
+    int kept;        /* `in` ended; what it left is kept (wt_stream_keep) */
+    int dropped;     /* aborted: nothing more is echoed */
     LIST_ENTRY(echo_pair) w_link;
 };
 
@@ -35,6 +42,33 @@ static void waiting_remove(struct echo_pair *p)
         return;
     LIST_REMOVE(p, w_link);
     p->waiting = 0;
+}
+
+/* Credit back what the echo no longer holds, up to `upto` bytes of the
+ * input: to the input stream while it lasts, to the session once kept. */
+static void credit(struct echo_pair *p, uint64_t upto)
+{
+    uint64_t n;
+
+    if (upto > p->received)
+        upto = p->received;
+    if (upto <= p->consumed)
+        return;
+    n = upto - p->consumed;
+    p->consumed = upto;
+    if (p->in)
+        wt_stream_consume(p->in, (size_t)n);
+    else if (p->kept)
+        wt_session_release(p->s, n, 0);
+}
+
+static void pair_free(struct echo_pair *p)
+{
+    if (p->kept)
+        wt_session_release(p->s, p->received - p->consumed, 1);
+    waiting_remove(p);
+    buf_free(&p->held);
+    free(p);
 }
 
 static int echo_session_open(struct wt_session *s)
@@ -57,15 +91,14 @@ static void echo_session_close(struct wt_session *s, uint32_t code,
     (void)reason;
     (void)reasonlen;
     /* Pairs go with their streams' stream_close; one whose input already
-     * ended while it waited for an output stream has no stream left. */
+     * ended while it waited for an output stream has no stream left (what
+     * it kept, the session's end gives back). */
     while (!LIST_EMPTY(&es->waiting)) {
         struct echo_pair *p = LIST_FIRST(&es->waiting);
 
         waiting_remove(p);
-        if (!p->in) {
-            buf_free(&p->held);
-            free(p);
-        }
+        if (!p->in)
+            pair_free(p);
     }
     free(es);
     s->hdata = NULL;
@@ -76,10 +109,8 @@ static void echo_session_close(struct wt_session *s, uint32_t code,
 static void echo_write(struct echo_pair *p, const uint8_t *d, size_t n,
                        int fin)
 {
-    if (wt_stream_write(p->out, d, n, fin) < 0 && p->in) {
-        wt_stream_consume(p->in, n);
-        p->consumed += n;
-    }
+    if (wt_stream_write(p->out, d, n, fin) < 0)
+        credit(p, p->consumed + n);
 }
 
 static int open_out(struct wt_session *s, struct echo_pair *p)
@@ -118,12 +149,14 @@ static void echo_stream_open(struct wt_stream *st)
         return;
     }
     buf_init(&p->held);
+    p->s = s;
     p->in = st;
     st->hdata = p;
     if (wt_stream_is_bidi(st)) {
         p->out = st;
     } else if (open_out(s, p) < 0) {
-        /* the peer's uni stream limit: wait for MAX_STREAMS */
+        /* the peer's uni stream limit, or the session's: wait for a slot
+         * (session_streams_available) */
         p->waiting = 1;
         LIST_INSERT_HEAD(&es->waiting, p, w_link);
     }
@@ -149,6 +182,7 @@ static void echo_stream_data(struct wt_stream *st, const uint8_t *d, size_t n,
 
     if (!p || st != p->in)
         return;
+    p->received += n;
     if (p->out) {
         echo_write(p, d, n, fin);
         return;
@@ -164,15 +198,9 @@ static void echo_stream_data(struct wt_stream *st, const uint8_t *d, size_t n,
 static void echo_stream_writable(struct wt_stream *st)
 {
     struct echo_pair *p = st->hdata;
-    uint64_t acked;
 
-    if (!p || st != p->out || !p->in)
-        return;
-    acked = wt_stream_acked(st);
-    if (acked > p->consumed) {
-        wt_stream_consume(p->in, (size_t)(acked - p->consumed));
-        p->consumed = acked;
-    }
+    if (p && st == p->out)
+        credit(p, wt_stream_acked(st));
 }
 
 /* The peer aborted one direction: abort the echo of it too. */
@@ -182,6 +210,8 @@ static void echo_stream_reset(struct wt_stream *st, uint32_t code)
 
     if (!p)
         return;
+    p->dropped = 1;
+    waiting_remove(p);
     if (p->out && p->out != st)
         wt_stream_reset(p->out, code);
     wt_stream_reset(st, code);
@@ -193,6 +223,7 @@ static void echo_stream_stop_sending(struct wt_stream *st, uint32_t code)
 
     if (!p)
         return;
+    p->dropped = 1;
     if (p->in && p->in != st)
         wt_stream_reset(p->in, code);
     wt_stream_reset(st, code);
@@ -201,22 +232,26 @@ static void echo_stream_stop_sending(struct wt_stream *st, uint32_t code)
 static void echo_stream_close(struct wt_stream *st)
 {
     struct echo_pair *p = st->hdata;
-    struct wt_session *s = wt_stream_session(st);
 
     if (!p)
         return;
     st->hdata = NULL;
-    if (p->in == st)
+    if (p->in == st && p->out == st) { /* bidi */
+        p->in = p->out = NULL;
+    } else if (p->in == st) {
         p->in = NULL;
-    if (p->out == st)
+        /* a uni echo not yet done (waiting for its stream, or not yet
+         * acknowledged) keeps what its input left */
+        if (!p->dropped && (p->out || p->waiting)) {
+            wt_stream_keep(st);
+            p->kept = 1;
+        }
+    } else if (p->out == st) {
         p->out = NULL;
-    /* A uni echo still waiting for its output stream keeps what it holds
-     * after the input stream ends. */
-    if (p->in || p->out || p->waiting)
+    }
+    if (p->in || p->out || (p->waiting && !p->dropped))
         return;
-    (void)s;
-    buf_free(&p->held);
-    free(p);
+    pair_free(p);
 }
 
 static void echo_datagram(struct wt_session *s, const uint8_t *d, size_t n)

@@ -53,6 +53,8 @@ struct quic_conn {
     int tls_release; /* handshake complete: free tls before the next write */
     ngtcp2_cid scid;  /* our first connection ID */
     ngtcp2_cid odcid; /* the client's first DCID: also finds us */
+    /* the path ngtcp2 has validated and uses (updated after each packet
+     * it accepted), for what is sent outside the write loop */
     struct udp_sock *sock;
     struct udp_addr local, remote;
     char peer[64];
@@ -66,6 +68,7 @@ struct quic_conn {
     ngtcp2_ccerr last_error;
     uint8_t *closebuf; /* the CONNECTION_CLOSE packet, resent on input */
     size_t closelen;
+    unsigned close_in; /* packets received since: resent on 1, 2, 4, ... */
     int dirty; /* on the server's write list */
     struct h3_conn h3;
     struct wt_conn wt;
@@ -97,6 +100,7 @@ struct quic_endpoint {
     size_t ncid_buckets, ncids;
     LIST_HEAD(, quic_conn) conns;
     struct quic_conn *dirty;
+    struct quic_conn *round; /* the dirty ones prepare_cb is writing */
     size_t nconns;
     size_t nhandshakes; /* server connections still in their handshake */
     uint64_t next_serial;

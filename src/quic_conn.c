@@ -264,8 +264,9 @@ static int cb_stream_reset(ngtcp2_conn *conn, int64_t stream_id,
         wt_on_stream_reset(qc, stream_user_data, app_error_code);
         return 0;
     }
-    return h3_stream_reset(qc, stream_id) == 0 ? 0
-                                               : NGTCP2_ERR_CALLBACK_FAILURE;
+    return h3_stream_reset(qc, stream_id, app_error_code) == 0
+               ? 0
+               : NGTCP2_ERR_CALLBACK_FAILURE;
 }
 
 static int cb_stream_stop_sending(ngtcp2_conn *conn, int64_t stream_id,
@@ -281,8 +282,8 @@ static int cb_stream_stop_sending(ngtcp2_conn *conn, int64_t stream_id,
      * need nothing more: whoever shut the read side has already cleaned up. */
     if (wt_is_stream(stream_user_data))
         return 0;
-    return h3_stream_reset(qc, stream_id) == 0 ? 0
-                                               : NGTCP2_ERR_CALLBACK_FAILURE;
+    return h3_stream_stopped(qc, stream_id) == 0 ? 0
+                                                 : NGTCP2_ERR_CALLBACK_FAILURE;
 }
 
 static int cb_extend_max_stream_data(ngtcp2_conn *conn, int64_t stream_id,
@@ -675,7 +676,7 @@ static void conn_describe_close(struct quic_conn *qc)
 void quic_conn_free(struct quic_conn *qc)
 {
     struct quic_endpoint *ep = qc->ep;
-    ngtcp2_cid scids[16];
+    ngtcp2_cid buf[16], *scids = buf;
     size_t n;
 
     log_debug("conn %llu %s: freed", (unsigned long long)qc->serial,
@@ -689,17 +690,26 @@ void quic_conn_free(struct quic_conn *qc)
     ev_timer_stop(ep->loop, &qc->timer);
     if (qc->own_sock.fd >= 0)
         ev_io_stop(ep->loop, &qc->io);
+    /* every CID of ours goes from the table: a stale entry would hand
+     * the next packet naming it a freed connection */
     n = ngtcp2_conn_get_scid(qc->conn, NULL);
-    if (n <= 16) {
+    if (n > 16 && !(scids = malloc(n * sizeof(*scids)))) {
+        quic_cid_remove_conn(ep, qc);
+    } else {
         ngtcp2_conn_get_scid(qc->conn, scids);
         for (size_t i = 0; i < n; i++)
             quic_cid_remove(ep, &scids[i]);
+        if (scids != buf)
+            free(scids);
     }
-    if (qc->dirty) {
+    if (qc->dirty) { /* on the write list, or in the round being written */
         struct quic_conn **p = &ep->dirty;
 
         while (*p && *p != qc)
             p = &(*p)->dirty_next;
+        if (!*p)
+            for (p = &ep->round; *p && *p != qc; p = &(*p)->dirty_next)
+                ;
         if (*p)
             *p = qc->dirty_next;
     }
@@ -808,14 +818,10 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     } else {
         quic_conn_write(qc);
     }
-    wt_conn_collect(qc);
-    if (qc->state == QC_DEAD)
-        quic_conn_free(qc);
-    else if (qc->state != QC_CLOSING && qc->state != QC_DRAINING)
-        quic_conn_update_timer(qc);
+    quic_conn_settle(qc);
 }
 
-void quic_conn_update_timer(struct quic_conn *qc)
+static void conn_update_timer(struct quic_conn *qc)
 {
     ngtcp2_tstamp expiry = ngtcp2_conn_get_expiry(qc->conn), now = quic_now();
     ev_tstamp t = expiry <= now ? 0. : (ev_tstamp)(expiry - now) / NGTCP2_SECONDS;
@@ -823,6 +829,15 @@ void quic_conn_update_timer(struct quic_conn *qc)
     ev_timer_stop(qc->ep->loop, &qc->timer);
     ev_timer_set(&qc->timer, t, 0.);
     ev_timer_start(qc->ep->loop, &qc->timer);
+}
+
+void quic_conn_settle(struct quic_conn *qc)
+{
+    wt_conn_collect(qc);
+    if (qc->state == QC_DEAD)
+        quic_conn_free(qc);
+    else if (qc->state != QC_CLOSING && qc->state != QC_DRAINING)
+        conn_update_timer(qc);
 }
 
 void quic_conn_want_write(struct quic_conn *qc)
@@ -869,14 +884,35 @@ struct txbatch {
     size_t seg;  /* their size (the first packet's) */
     size_t nseg;
     unsigned ecn; /* one ECN codepoint per send */
+    /* the path ngtcp2 wrote them for: one path per send */
+    struct udp_sock *sock;
+    struct udp_addr local, remote;
 };
+
+static void addr_set(struct udp_addr *a, const ngtcp2_addr *na)
+{
+    memcpy(&a->ss, na->addr, na->addrlen);
+    a->len = na->addrlen;
+}
+
+static int addr_is(const struct udp_addr *a, const ngtcp2_addr *na)
+{
+    return a->len == na->addrlen && memcmp(&a->ss, na->addr, a->len) == 0;
+}
+
+/* The batch's packets were written for this path (or, empty, will be). */
+static int batch_path_is(const struct txbatch *b, const ngtcp2_path *p)
+{
+    return b->sock == p->user_data && addr_is(&b->remote, &p->remote) &&
+           addr_is(&b->local, &p->local);
+}
 
 static int batch_flush(struct quic_conn *qc, struct txbatch *b)
 {
     int rv = 0;
 
     if (b->off) {
-        rv = udp_send(qc->sock, &qc->local, &qc->remote, b->ecn,
+        rv = udp_send(b->sock, &b->local, &b->remote, b->ecn,
                       qc->ep->txbuf, b->off, b->nseg > 1 ? b->seg : 0);
         if (rv < 0)
             log_debug("conn %llu %s: sendmsg: %s",
@@ -888,15 +924,20 @@ static int batch_flush(struct quic_conn *qc, struct txbatch *b)
     return rv;
 }
 
-/* A packet of n bytes was just written at txbuf + b->off. */
+/*
+ * A packet of n bytes was just written at txbuf + b->off, for `path`:
+ * the one ngtcp2 chose for it, which is where it goes (a probe on a new
+ * path, the current path once validated), never an address a packet
+ * merely claimed to come from.
+ */
 static int batch_add(struct quic_conn *qc, struct txbatch *b, size_t n,
-                     unsigned ecn, size_t maxpkt)
+                     unsigned ecn, size_t maxpkt, const ngtcp2_path *path)
 {
     uint8_t *tx = qc->ep->txbuf;
 
-    if (b->nseg && (n > b->seg || ecn != b->ecn)) {
-        /* larger than the run, or another ECN codepoint: the run leaves
-         * first, this packet (just past it) starts the next */
+    if (b->nseg && (n > b->seg || ecn != b->ecn || !batch_path_is(b, path))) {
+        /* larger than the run, another ECN codepoint or another path: the
+         * run leaves first, this packet (just past it) starts the next */
         size_t at = b->off;
 
         if (batch_flush(qc, b) != 0)
@@ -906,6 +947,9 @@ static int batch_add(struct quic_conn *qc, struct txbatch *b, size_t n,
     if (!b->nseg) {
         b->seg = n;
         b->ecn = ecn;
+        b->sock = path->user_data ? path->user_data : qc->sock;
+        addr_set(&b->local, &path->local);
+        addr_set(&b->remote, &path->remote);
     }
     b->off += n;
     b->nseg++;
@@ -919,10 +963,12 @@ void quic_conn_write(struct quic_conn *qc)
 {
     ngtcp2_conn *conn = qc->conn;
     uint8_t *out;
-    struct txbatch batch = {0, 0, 0, 0};
+    const struct config *cfg = qc->ep->cfg;
+    struct txbatch batch = {0};
     size_t maxpkt = ngtcp2_conn_get_max_tx_udp_payload_size(conn);
     size_t quantum = ngtcp2_conn_get_send_quantum(conn);
     size_t npkts = 0, maxpkts = quantum / maxpkt ? quantum / maxpkt : 1;
+    size_t passes = 0, maxpasses;
     ngtcp2_tstamp ts = quic_now();
     ngtcp2_path_storage ps;
     ngtcp2_pkt_info pi;
@@ -930,9 +976,21 @@ void quic_conn_write(struct quic_conn *qc)
     if (qc->state == QC_CLOSING || qc->state == QC_DRAINING ||
         qc->state == QC_DEAD)
         return;
+    /* handlers hear what was deferred out of ngtcp2's callbacks */
+    wt_conn_service(qc);
     if (maxpkt > sizeof(qc->ep->txbuf))
         maxpkt = sizeof(qc->ep->txbuf);
     ngtcp2_path_storage_zero(&ps);
+    /*
+     * Every pass writes into a packet or takes a stream or datagram off a
+     * queue, so a pass count past what the config allows (each stream and
+     * datagram of every session once, plus a generous number of frames
+     * per packet) is a loop that makes no progress: the connection ends
+     * rather than the daemon spinning for everybody.
+     */
+    maxpasses = cfg->max_sessions_per_connection *
+                    (cfg->max_streams_per_session + cfg->max_datagram_queue) +
+                (maxpkts + 1) * 256 + 1024;
 
     for (;;) {
         ngtcp2_vec vec[16];
@@ -944,8 +1002,19 @@ void quic_conn_write(struct quic_conn *qc)
         ngtcp2_ssize nwrite, ndatalen = -1;
 
         out = qc->ep->txbuf + batch.off;
+        if (++passes > maxpasses) {
+            log_error("conn %llu %s: the write loop made no progress in %zu "
+                      "passes; closing the connection",
+                      (unsigned long long)qc->serial, qc->peer, maxpasses);
+            batch_flush(qc, &batch);
+            quic_conn_close_app(qc, WIRE_H3_INTERNAL_ERROR, NULL);
+            return;
+        }
 
-        if (qc->h3.h3 && ngtcp2_conn_get_max_data_left(conn) > 0) {
+        /* Datagrams first: they are small, bounded per session, and a
+         * bulk stream of one session must not starve another's. */
+        if (!wt_datagram_pending(qc) && qc->h3.h3 &&
+            ngtcp2_conn_get_max_data_left(conn) > 0) {
             ngtcp2_ssize r = h3_writev(qc, &sid, &fin, vec, 16);
 
             if (r < 0) {
@@ -1014,10 +1083,13 @@ void quic_conn_write(struct quic_conn *qc)
                     wt_stream_blocked(wst);
                 continue;
             case NGTCP2_ERR_STREAM_SHUT_WR:
-                if (src == SRC_H3)
-                    h3_shut_wr(qc, sid);
-                else
+                if (src == SRC_WT) {
                     wt_stream_shut_wr(wst);
+                } else if (h3_shut_wr(qc, sid) < 0) {
+                    batch_flush(qc, &batch);
+                    conn_close(qc); /* a critical stream: last_error */
+                    return;
+                }
                 continue;
             case NGTCP2_ERR_WRITE_MORE:
                 if (src == SRC_H3)
@@ -1044,7 +1116,8 @@ void quic_conn_write(struct quic_conn *qc)
             npkts++; /* "lost": the next packet overwrites it */
             continue;
         }
-        if (batch_add(qc, &batch, (size_t)nwrite, pi.ecn, maxpkt) != 0)
+        if (batch_add(qc, &batch, (size_t)nwrite, pi.ecn, maxpkt,
+                      &ps.path) != 0)
             break;
         if (++npkts >= maxpkts)
             break; /* pacing: the timer brings the next burst */
@@ -1054,6 +1127,26 @@ void quic_conn_write(struct quic_conn *qc)
 }
 
 /* ---- reading ---- */
+
+/* The connection's current path, as ngtcp2 has it after a packet: a NAT
+ * rebinding or a migration it has accepted. */
+static void follow_path(struct quic_conn *qc)
+{
+    const ngtcp2_path *p = ngtcp2_conn_get_path(qc->conn);
+    char was[sizeof(qc->peer)];
+
+    if (addr_is(&qc->remote, &p->remote) && addr_is(&qc->local, &p->local))
+        return;
+    addr_set(&qc->local, &p->local);
+    addr_set(&qc->remote, &p->remote);
+    if (p->user_data)
+        qc->sock = p->user_data;
+    memcpy(was, qc->peer, sizeof(was));
+    udp_addr_str((const struct sockaddr *)&qc->remote.ss, qc->peer,
+                 sizeof(qc->peer));
+    log_info("conn %llu %s: now on path from %s", (unsigned long long)qc->serial,
+             was, qc->peer);
+}
 
 /* One packet for a known connection. */
 void quic_conn_input(struct quic_conn *qc, struct udp_sock *s,
@@ -1069,7 +1162,11 @@ void quic_conn_input(struct quic_conn *qc, struct udp_sock *s,
         return;
     switch (qc->state) {
     case QC_CLOSING:
-        send_closebuf(qc);
+        /* RFC 9000 §10.2.1: answer input with the close, but not every
+         * packet of a flood (which anybody can send with our CID) */
+        qc->close_in++;
+        if ((qc->close_in & (qc->close_in - 1)) == 0)
+            send_closebuf(qc);
         return;
     case QC_DRAINING:
     case QC_DEAD:
@@ -1077,12 +1174,17 @@ void quic_conn_input(struct quic_conn *qc, struct udp_sock *s,
     default:
         break;
     }
-    /* The path as the client sees it may change (NAT rebinding). */
-    qc->local = *local;
-    qc->remote = *remote;
-    qc->sock = s;
-    quic_path_of(qc, &path);
+    /* The packet's own path: ngtcp2 authenticates the packet before it
+     * believes it, and validates a new path (RFC 9000 §9) before it moves
+     * the connection there.  Nothing here trusts it. */
+    path.local.addr = (ngtcp2_sockaddr *)&local->ss;
+    path.local.addrlen = local->len;
+    path.remote.addr = (ngtcp2_sockaddr *)&remote->ss;
+    path.remote.addrlen = remote->len;
+    path.user_data = s;
     rv = ngtcp2_conn_read_pkt(qc->conn, &path, &pi, p, n, quic_now());
+    if (rv == 0)
+        follow_path(qc);
     if (rv != 0) {
         log_debug("conn %llu %s: read_pkt: %s", (unsigned long long)qc->serial,
                   qc->peer, ngtcp2_strerror(rv));

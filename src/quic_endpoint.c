@@ -110,6 +110,27 @@ void quic_cid_remove(struct quic_endpoint *ep, const ngtcp2_cid *cid)
     ep->ncids--;
 }
 
+/* Every entry of a connection, the slow way (when its CIDs cannot be
+ * listed): none may outlive it. */
+void quic_cid_remove_conn(struct quic_endpoint *ep, const struct quic_conn *qc)
+{
+    for (size_t i = 0; i < ep->ncid_buckets; i++) {
+        struct quic_cid_entry **e = &ep->cids[i];
+
+        while (*e) {
+            if ((*e)->qc == qc) {
+                struct quic_cid_entry *gone = *e;
+
+                *e = gone->next;
+                free(gone);
+                ep->ncids--;
+            } else {
+                e = &(*e)->next;
+            }
+        }
+    }
+}
+
 static struct quic_conn *cid_find(struct quic_endpoint *ep, const uint8_t *p,
                                   size_t n)
 {
@@ -409,31 +430,40 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* Once per loop turn, before sleeping: write every connection that has
  * something to say, then collect what was closed meanwhile. */
+/*
+ * Round robin: each round takes the connections dirty now and writes each
+ * once (a pacing quantum at most); what their writing makes dirty again
+ * waits for the next round, so one busy connection cannot hold the others
+ * back.  Rounds are bounded: what is left is written at its timer or the
+ * next loop turn.
+ */
+#define PREPARE_ROUNDS 256
+
 static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     struct quic_endpoint *ep = w->data;
 
     (void)loop;
     (void)revents;
-    while (ep->dirty) {
-        struct quic_conn *qc = ep->dirty;
+    for (int r = 0; r < PREPARE_ROUNDS && ep->dirty; r++) {
+        ep->round = ep->dirty;
+        ep->dirty = NULL;
+        while (ep->round) {
+            struct quic_conn *qc = ep->round;
 
-        ep->dirty = qc->dirty_next;
-        qc->dirty = 0;
-        /* both done here, outside ngtcp2's and nghttp3's callbacks */
-        if (qc->tls_release)
-            quic_conn_release_tls(qc);
-        if (qc->ready == 1 && qc->state == QC_ACTIVE) {
-            qc->ready = 2;
-            if (qc->ops && qc->ops->ready)
-                qc->ops->ready(qc);
+            ep->round = qc->dirty_next;
+            qc->dirty = 0;
+            /* both done here, outside ngtcp2's and nghttp3's callbacks */
+            if (qc->tls_release)
+                quic_conn_release_tls(qc);
+            if (qc->ready == 1 && qc->state == QC_ACTIVE) {
+                qc->ready = 2;
+                if (qc->ops && qc->ops->ready)
+                    qc->ops->ready(qc);
+            }
+            quic_conn_write(qc);
+            quic_conn_settle(qc);
         }
-        quic_conn_write(qc);
-        wt_conn_collect(qc);
-        if (qc->state == QC_DEAD)
-            quic_conn_free(qc);
-        else if (qc->state != QC_CLOSING && qc->state != QC_DRAINING)
-            quic_conn_update_timer(qc);
     }
 }
 

@@ -35,6 +35,7 @@ enum addr_check {
 int quic_cid_add(struct quic_endpoint *ep, const ngtcp2_cid *cid,
                  struct quic_conn *qc);
 void quic_cid_remove(struct quic_endpoint *ep, const ngtcp2_cid *cid);
+void quic_cid_remove_conn(struct quic_endpoint *ep, const struct quic_conn *qc);
 
 /* ---- quic_conn.c ---- */
 
@@ -56,8 +57,10 @@ struct quic_conn *quic_conn_new(struct quic_endpoint *ep,
                                 enum addr_check validated);
 void quic_conn_free(struct quic_conn *qc);
 void quic_conn_release_tls(struct quic_conn *qc);
-void quic_conn_update_timer(struct quic_conn *qc);
 void quic_conn_write(struct quic_conn *qc);
+/* After an event: collects what closed, frees a dead connection or re-arms
+ * its timer. */
+void quic_conn_settle(struct quic_conn *qc);
 void quic_conn_input(struct quic_conn *qc, struct udp_sock *s,
                      const struct udp_addr *local,
                      const struct udp_addr *remote, unsigned ecn,

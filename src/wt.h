@@ -49,7 +49,9 @@ struct wt_stream {
     uint64_t session_id;
     enum wt_stream_state state;
     unsigned bidi : 1, local : 1, fin_recv : 1, fin_queued : 1, fin_sent : 1,
-        write_closed : 1, blocked : 1, in_wq : 1, in_gc : 1;
+        write_closed : 1, blocked : 1, in_wq : 1, in_gc : 1,
+        kept : 1,        /* the handler keeps its bytes past its end */
+        quic_closed : 1; /* ngtcp2 is done with it (PENDING: complete) */
     uint8_t prefix[16];
     uint8_t prefix_len;
     uint8_t out_prefix; /* prefix bytes at the start of `out` (ours) */
@@ -59,10 +61,12 @@ struct wt_stream {
      * back: the rest is credited when the handler's view ends. */
     uint64_t rx_delivered, rx_consumed;
     void *hdata;        /* the handler's */
+    ev_tstamp pending_since;
     LIST_ENTRY(wt_stream) s_link;   /* session's streams */
     TAILQ_ENTRY(wt_stream) wq_link; /* connection's write queue */
     LIST_ENTRY(wt_stream) a_link;   /* every stream of the connection */
-    struct wt_stream *p_next;       /* pending list, then gc list */
+    TAILQ_ENTRY(wt_stream) p_link;  /* waiting for its session, oldest first */
+    struct wt_stream *gc_next;      /* to be freed */
 };
 
 LIST_HEAD(wt_stream_list, wt_stream);
@@ -78,7 +82,9 @@ struct wt_session {
      * them to name another */
     uint64_t stream_prefix_id;
     int open; /* 0 once closed: handler told, streams detached */
+    int aborted; /* ended by a reset, a protocol error or the connection */
     int draining;
+    int slot_freed; /* session_streams_available is due */
     const struct wt_handler_ops *ops;
     const struct config_route *route; /* server sessions */
     void *hdata;
@@ -91,8 +97,14 @@ struct wt_session {
     uint64_t ctype, clen, cgot;
     uint8_t *cval; /* the value of a CLOSE/DRAIN being read (WT_CVAL_MAX);
                       allocated per capsule: idle sessions stay small */
+    int cdead;     /* the parser refused the stream: the rest is ignored */
     struct wt_stream_list streams;
     size_t nstreams;
+    /* what the handler keeps of streams that have ended (wt_stream_keep):
+     * their slots count against max_streams_per_session, their bytes
+     * against the connection's window until wt_session_release() */
+    size_t kept_slots;
+    uint64_t kept_bytes;
     size_t ndgrams; /* queued for sending */
     /* totals for the close log line */
     ev_tstamp opened;
@@ -112,8 +124,10 @@ struct wt_conn {
     struct wt_session_list sessions; /* open and closing */
     size_t nopen;
     struct wt_stream_queue wq;       /* streams with something to send */
-    struct wt_stream *pending;
+    struct wt_stream_queue pending;  /* waiting for their session */
     size_t npending;
+    ev_timer pending_timer;          /* the oldest one's pending_timeout */
+    int slot_freed;                  /* some session's slot_freed is set */
     struct wt_dgram *dq_head, *dq_tail;
     struct wt_stream *gc_streams;
     struct wt_session *gc_sessions;
@@ -137,6 +151,22 @@ void wt_stream_consume(struct wt_stream *st, size_t n);
 uint64_t wt_stream_acked(const struct wt_stream *st);
 /* Aborts both directions with a WebTransport application error code. */
 void wt_stream_reset(struct wt_stream *st, uint32_t code);
+/*
+ * From the handler's stream_close only: the handler keeps this stream's
+ * received bytes that it has not consumed (an echo still to be sent, bytes
+ * still to be written to a backend), and the stream's slot, past the
+ * stream's end.  They keep counting against the connection's window and
+ * the session's max_streams_per_session until the handler gives them back
+ * with wt_session_release(); the session's end gives back what is left.
+ */
+void wt_stream_keep(struct wt_stream *st);
+/* Gives back n kept bytes (their flow-control credit) and, with `slot`,
+ * one kept stream's slot. */
+void wt_session_release(struct wt_session *s, uint64_t n, int slot);
+/* After session_close: 1 when the session did not end by a CLOSE capsule
+ * or FIN (its CONNECT stream was reset, a protocol error, the connection
+ * was lost), so what the handler relays should be aborted, not ended. */
+int wt_session_aborted(const struct wt_session *s);
 /* Server-opened stream, or NULL while the peer's stream limit is reached
  * (session_streams_available fires when it lifts). */
 struct wt_stream *wt_session_open_stream(struct wt_session *s, int bidi);
@@ -219,6 +249,10 @@ void wt_on_extend_max_stream_data(struct quic_conn *qc, struct wt_stream *st);
 void wt_on_streams_available(struct quic_conn *qc);
 void wt_on_datagram(struct quic_conn *qc, const uint8_t *p, size_t n);
 
+/* Before each write: handler calls deferred out of ngtcp2's callbacks
+ * (streams available again). */
+void wt_conn_service(struct quic_conn *qc);
+
 /* Write loop. */
 struct wt_stream *wt_next_stream(struct quic_conn *qc);
 size_t wt_stream_peek(struct wt_stream *st, ngtcp2_vec *vec, size_t nvec,
@@ -232,6 +266,11 @@ void wt_datagram_pop(struct quic_conn *qc, int sent);
 
 /* From h3.c. */
 int wt_on_connect(struct quic_conn *qc, struct h3_request *req);
+/* A request on stream `id` was refused (or was not a CONNECT): streams
+ * naming it as their session are refused now and later. */
+void wt_session_refused(struct quic_conn *qc, int64_t id);
+/* The peer reset the CONNECT stream (RESET_STREAM with `code`). */
+void wt_on_connect_reset(struct wt_session *s, uint64_t code);
 int wt_on_response(struct wt_session *s, int fin);
 struct wt_session *wt_session_find(struct quic_conn *qc, int64_t id);
 int wt_on_capsule_data(struct wt_session *s, const uint8_t *p, size_t n);

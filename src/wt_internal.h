@@ -38,5 +38,7 @@ void wt_stream_detach(struct wt_stream *st);
 void wt_stream_abort(struct wt_stream *st, uint64_t h3code);
 void wt_stream_free(struct wt_stream *st);
 void wt_adopt_pending(struct wt_session *s);
+void wt_pending_refuse(struct quic_conn *qc, uint64_t id);
+void wt_pending_expire_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 #endif

@@ -82,6 +82,9 @@ void wt_conn_init(struct quic_conn *qc)
     LIST_INIT(&qc->wt.all);
     LIST_INIT(&qc->wt.sessions);
     TAILQ_INIT(&qc->wt.wq);
+    TAILQ_INIT(&qc->wt.pending);
+    ev_init(&qc->wt.pending_timer, wt_pending_expire_cb);
+    qc->wt.pending_timer.data = qc;
 }
 
 const char *wt_draft_name(enum wt_draft d)
@@ -139,6 +142,19 @@ static void queue_capsule(struct wt_session *s, const uint8_t *p, size_t n,
         h3_resume(s->qc, s->id);
 }
 
+/* Session `id` is over, or never was: streams that name it, waiting or
+ * still to come, are refused (WT_SESSION_GONE). */
+static void session_forget(struct quic_conn *qc, int64_t id)
+{
+    qc->wt.gone[qc->wt.ngone++ % WT_GONE_RING] = (uint64_t)id;
+    wt_pending_refuse(qc, (uint64_t)id);
+}
+
+void wt_session_refused(struct quic_conn *qc, int64_t id)
+{
+    session_forget(qc, id);
+}
+
 /*
  * Ends a session once: the handler hears of it, every stream is reset with
  * WT_SESSION_GONE, queued datagrams are dropped.  With `capsule` our side
@@ -181,14 +197,13 @@ static void session_end(struct wt_session *s, uint32_t code,
     }
     while (!LIST_EMPTY(&s->streams))
         wt_stream_abort(LIST_FIRST(&s->streams), WIRE_WT_SESSION_GONE);
+    /* what the handler kept of ended streams is freed with it */
+    if (s->kept_bytes)
+        ngtcp2_conn_extend_max_offset(qc->conn, s->kept_bytes);
+    s->kept_bytes = 0;
+    s->kept_slots = 0;
     dgram_purge(s);
-    qc->wt.gone[qc->wt.ngone++ % WT_GONE_RING] = (uint64_t)s->id;
-    /* Streams still waiting for this session will never get it. */
-    for (struct wt_stream *p = qc->wt.pending, *next; p; p = next) {
-        next = p->p_next;
-        if (p->session_id == (uint64_t)s->id)
-            wt_stream_abort(p, WIRE_WT_SESSION_GONE);
-    }
+    session_forget(qc, s->id);
     quic_conn_want_write(qc);
 }
 
@@ -197,6 +212,7 @@ static void session_abort(struct wt_session *s, uint64_t h3code,
                           const char *why)
 {
     SLOG(debug, s, "aborted: %s", why);
+    s->aborted = 1;
     session_end(s, 0, why, strlen(why), 0, "protocol error");
     ngtcp2_conn_shutdown_stream(s->qc->conn, 0, s->id, h3code);
 }
@@ -209,13 +225,8 @@ static void session_fail(struct wt_session *s, int status, const char *why)
         return;
     s->connecting = 0;
     SLOG(debug, s, "rejected: %d %s", status, why);
-    s->qc->wt.gone[s->qc->wt.ngone++ % WT_GONE_RING] = (uint64_t)s->id;
     queue_capsule(s, NULL, 0, 1);
-    for (struct wt_stream *p = s->qc->wt.pending, *next; p; p = next) {
-        next = p->p_next;
-        if (p->session_id == (uint64_t)s->id)
-            wt_stream_abort(p, WIRE_WT_SESSION_GONE);
-    }
+    session_forget(s->qc, s->id);
     if (ops_of(s)->session_rejected)
         ops_of(s)->session_rejected(s, status, why);
 }
@@ -249,7 +260,26 @@ static int respond(struct quic_conn *qc, struct h3_request *req, int status,
 {
     CLOG(debug, qc, "stream %lld: CONNECT %s refused with %d: %s",
          (long long)req->stream_id, req->path ? req->path : "-", status, why);
+    req->refused = 1;
+    session_forget(qc, req->stream_id);
     return h3_respond(qc, req->stream_id, status, NULL, 0, 0);
+}
+
+/* A session the handler refused (or that could not be answered): what it
+ * may have set up in session_open goes, without the handler. */
+static void session_discard(struct wt_session *s)
+{
+    if (s->open) {
+        s->open = 0;
+        s->qc->wt.nopen--;
+    }
+    while (!LIST_EMPTY(&s->streams))
+        wt_stream_abort(LIST_FIRST(&s->streams), WIRE_WT_SESSION_GONE);
+    dgram_purge(s);
+    ev_timer_stop(s->qc->ep->loop, &s->expire);
+    buf_free(&s->caps);
+    free(s->cval);
+    free(s);
 }
 
 int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
@@ -300,26 +330,29 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     s->draft = draft;
     s->route = route;
     s->ops = route->handler;
-    s->open = 1;
     s->opened = ev_now(qc->ep->loop);
     LIST_INIT(&s->streams);
     buf_init(&s->caps);
     ev_init(&s->expire, expire_cb);
     s->expire.data = s;
-    if (ops_of(s)->session_open && ops_of(s)->session_open(s) < 0) {
-        free(s);
+    /* open, and counted, while the handler decides: it may open streams,
+     * queue datagrams or close the session right away */
+    s->open = 1;
+    qc->wt.nopen++;
+    if ((ops_of(s)->session_open && ops_of(s)->session_open(s) < 0) ||
+        !s->open) {
+        session_discard(s);
         return respond(qc, req, 503, "handler refused the session");
     }
     if (h3_respond(qc, req->stream_id, 200, d02, draft == WT_DRAFT02 ? 1 : 0,
                    1) < 0) {
         if (ops_of(s)->session_close)
             ops_of(s)->session_close(s, 0, "", 0);
-        free(s);
+        session_discard(s);
         return -1;
     }
     req->session = s;
     LIST_INSERT_HEAD(&qc->wt.sessions, s, link);
-    qc->wt.nopen++;
     SLOG(info, s, "opened %s (%s, origin %s, handler %s)", path,
          wt_draft_name(draft), req->origin ? req->origin : "-",
          route->handler->name);
@@ -483,6 +516,19 @@ uint64_t wt_session_max_buffer(const struct wt_session *s)
 
 /* ---- capsules ---- */
 
+/* The capsule stream is refused: the session is aborted and the parser
+ * stopped (see wt_on_capsule_data). */
+static void capsule_fail(struct wt_session *s, uint64_t h3code,
+                         const char *why)
+{
+    s->cdead = 1;
+    s->cin = 0;
+    s->chdrlen = 0;
+    free(s->cval);
+    s->cval = NULL;
+    session_abort(s, h3code, why);
+}
+
 static void capsule_done(struct wt_session *s)
 {
     uint32_t code;
@@ -495,7 +541,7 @@ static void capsule_done(struct wt_session *s)
     case WIRE_CAPSULE_CLOSE_SESSION:
         if (wire_close_capsule_decode(s->cval, s->clen, &code, &reason,
                                       &reasonlen) != 0) {
-            session_abort(s, WIRE_H3_MESSAGE_ERROR, "malformed CLOSE capsule");
+            capsule_fail(s, WIRE_H3_MESSAGE_ERROR, "malformed CLOSE capsule");
             return;
         }
         /* The peer closes with FIN next; ours answers it. */
@@ -511,9 +557,22 @@ static void capsule_done(struct wt_session *s)
     }
 }
 
+/* True for the capsules whose value is read (the others are skipped). */
+static int capsule_kept(uint64_t type)
+{
+    return type == WIRE_CAPSULE_CLOSE_SESSION ||
+           type == WIRE_CAPSULE_DRAIN_SESSION;
+}
+
+/*
+ * An incremental parser stops for good on its first error: whatever exit
+ * it takes, it is left in a state where more input, even in the same read
+ * (a retransmission merges DATA frames into one STREAM frame), is
+ * ignored.
+ */
 int wt_on_capsule_data(struct wt_session *s, const uint8_t *p, size_t n)
 {
-    while (n > 0 || (s->cin && s->cgot == s->clen)) {
+    while (!s->cdead && (n > 0 || (s->cin && s->cgot == s->clen))) {
         if (!s->cin) {
             size_t take = sizeof(s->chdr) - s->chdrlen, used;
             ssize_t r;
@@ -528,7 +587,18 @@ int wt_on_capsule_data(struct wt_session *s, const uint8_t *p, size_t n)
                 return 0;
             }
             if (r < 0) {
-                session_abort(s, WIRE_H3_MESSAGE_ERROR, "malformed capsule");
+                capsule_fail(s, WIRE_H3_MESSAGE_ERROR, "malformed capsule");
+                return 0;
+            }
+            /* checked, and the value buffer there, before the parser
+             * enters the capsule */
+            if (capsule_kept(s->ctype) && s->clen > WT_CVAL_MAX) {
+                capsule_fail(s, WIRE_H3_MESSAGE_ERROR, "oversized capsule");
+                return 0;
+            }
+            if (capsule_kept(s->ctype) && !s->cval &&
+                !(s->cval = malloc(WT_CVAL_MAX))) {
+                capsule_fail(s, WIRE_H3_INTERNAL_ERROR, "out of memory");
                 return 0;
             }
             used = (size_t)r - s->chdrlen;
@@ -537,25 +607,12 @@ int wt_on_capsule_data(struct wt_session *s, const uint8_t *p, size_t n)
             s->chdrlen = 0;
             s->cin = 1;
             s->cgot = 0;
-            if ((s->ctype == WIRE_CAPSULE_CLOSE_SESSION ||
-                 s->ctype == WIRE_CAPSULE_DRAIN_SESSION) &&
-                s->clen > WT_CVAL_MAX) {
-                session_abort(s, WIRE_H3_MESSAGE_ERROR, "oversized capsule");
-                return 0;
-            }
-            if ((s->ctype == WIRE_CAPSULE_CLOSE_SESSION ||
-                 s->ctype == WIRE_CAPSULE_DRAIN_SESSION) &&
-                !s->cval && !(s->cval = malloc(WT_CVAL_MAX))) {
-                session_abort(s, WIRE_H3_INTERNAL_ERROR, "out of memory");
-                return 0;
-            }
         }
         if (s->cgot < s->clen) {
             size_t take = s->clen - s->cgot < n ? (size_t)(s->clen - s->cgot)
                                                 : n;
 
-            if (s->ctype == WIRE_CAPSULE_CLOSE_SESSION ||
-                s->ctype == WIRE_CAPSULE_DRAIN_SESSION)
+            if (capsule_kept(s->ctype))
                 memcpy(s->cval + s->cgot, p, take);
             s->cgot += take;
             p += take;
@@ -587,13 +644,47 @@ void wt_on_connect_fin(struct wt_session *s)
     session_end(s, 0, "", 0, 0, "peer");
 }
 
+/* The peer reset its side of the CONNECT stream: the session is over, not
+ * closed (no CLOSE capsule, no FIN). */
+void wt_on_connect_reset(struct wt_session *s, uint64_t code)
+{
+    char who[64];
+    uint32_t app = 0;
+
+    if (s->connecting) {
+        session_fail(s, 0, "the request stream was reset");
+        return;
+    }
+    if (!s->open)
+        return;
+    snprintf(who, sizeof(who), "peer: CONNECT stream reset (0x%llx)",
+             (unsigned long long)code);
+    s->aborted = 1;
+    (void)wire_wt_error_from_h3(code, &app);
+    session_end(s, app, "", 0, 0, who);
+}
+
+/*
+ * nghttp3 is deleting the request stream (inside its stream_close): the
+ * request goes first, so that nothing the ending session does (queueing
+ * its FIN, a handler closing or writing) reaches the stream or the request
+ * again.
+ */
 void wt_on_connect_closed(struct wt_session *s, uint64_t code)
 {
     (void)code;
+    s->req->session = NULL;
+    s->req = NULL;
+    if (s->open)
+        s->aborted = 1;
     session_fail(s, 0, "the request stream closed without a response");
     session_end(s, 0, "", 0, 0, "connection");
-    s->req = NULL; /* nghttp3 frees the request right after this */
     session_unlink(s);
+}
+
+int wt_session_aborted(const struct wt_session *s)
+{
+    return s->aborted;
 }
 
 ssize_t wt_capsules_read(struct wt_session *s, struct iovec *vec, size_t nvec,
@@ -748,7 +839,7 @@ void wt_conn_collect(struct quic_conn *qc)
     while (w->gc_streams) {
         struct wt_stream *st = w->gc_streams;
 
-        w->gc_streams = st->p_next;
+        w->gc_streams = st->gc_next;
         wt_stream_free(st);
     }
     while (w->gc_sessions) {
@@ -768,14 +859,22 @@ void wt_conn_free(struct quic_conn *qc)
     struct wt_session *s;
 
     qc->ending = 1; /* handlers: these sessions end with their connection */
+    ev_timer_stop(qc->ep->loop, &w->pending_timer);
     LIST_FOREACH(s, &w->sessions, link) {
+        /* the request goes with the connection: nothing is sent on it */
+        if (s->req) {
+            s->req->session = NULL;
+            s->req = NULL;
+        }
+        if (s->open)
+            s->aborted = 1;
         session_fail(s, 0, "the connection closed");
         session_end(s, 0, "", 0, 0, "connection");
     }
     while (!LIST_EMPTY(&w->sessions))
         session_unlink(LIST_FIRST(&w->sessions));
-    while (w->pending)
-        wt_stream_abort(w->pending, WIRE_WT_SESSION_GONE);
+    while (!TAILQ_EMPTY(&w->pending))
+        wt_stream_abort(TAILQ_FIRST(&w->pending), WIRE_WT_SESSION_GONE);
     while (w->dq_head)
         wt_datagram_pop(qc, 0);
     wt_conn_collect(qc);

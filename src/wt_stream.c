@@ -103,39 +103,89 @@ static void stream_gc(struct wt_stream *st)
     if (st->in_gc)
         return;
     st->in_gc = 1;
-    st->p_next = st->qc->wt.gc_streams;
+    st->gc_next = st->qc->wt.gc_streams;
     st->qc->wt.gc_streams = st;
+}
+
+/* The session lost a stream: the handler may open one again, once it is
+ * out of the callback that freed the slot (wt_conn_service). */
+static void slot_freed(struct wt_session *s)
+{
+    s->slot_freed = 1;
+    s->qc->wt.slot_freed = 1;
+    quic_conn_want_write(s->qc);
+}
+
+static void pending_timer_arm(struct quic_conn *qc)
+{
+    struct wt_stream *st = TAILQ_FIRST(&qc->wt.pending);
+    ev_tstamp due;
+
+    ev_timer_stop(qc->ep->loop, &qc->wt.pending_timer);
+    if (!st)
+        return;
+    due = st->pending_since +
+          (ev_tstamp)cfg_of(qc)->pending_timeout_ms / 1000. -
+          ev_now(qc->ep->loop);
+    ev_timer_set(&qc->wt.pending_timer, due > 0 ? due : 0, 0.);
+    ev_timer_start(qc->ep->loop, &qc->wt.pending_timer);
+}
+
+static void pending_add(struct quic_conn *qc, struct wt_stream *st)
+{
+    st->state = WT_STRM_PENDING;
+    st->pending_since = ev_now(qc->ep->loop);
+    TAILQ_INSERT_TAIL(&qc->wt.pending, st, p_link);
+    if (qc->wt.npending++ == 0)
+        pending_timer_arm(qc);
 }
 
 static void pending_remove(struct wt_stream *st)
 {
-    struct wt_stream **p = &st->qc->wt.pending;
+    struct quic_conn *qc = st->qc;
+    int first = st == TAILQ_FIRST(&qc->wt.pending);
 
-    for (; *p; p = &(*p)->p_next) {
-        if (*p == st) {
-            *p = st->p_next;
-            st->p_next = NULL;
-            st->qc->wt.npending--;
-            return;
-        }
-    }
+    TAILQ_REMOVE(&qc->wt.pending, st, p_link);
+    qc->wt.npending--;
+    if (first)
+        pending_timer_arm(qc);
 }
 
-/* The handler's view of the stream ends; the object waits for ngtcp2's
- * stream_close. */
+/* Waited pending_timeout for a session that did not come. */
+void wt_pending_expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct quic_conn *qc = w->data;
+    struct wt_stream *st;
+    ev_tstamp limit = (ev_tstamp)cfg_of(qc)->pending_timeout_ms / 1000.;
+
+    (void)revents;
+    while ((st = TAILQ_FIRST(&qc->wt.pending)) &&
+           ev_now(loop) - st->pending_since >= limit - 0.001) {
+        CLOG(debug, qc, "stream %lld: session %llu did not come within "
+             "pending_timeout",
+             (long long)st->id, (unsigned long long)st->session_id);
+        wt_stream_abort(st, WIRE_WT_BUFFERED_STREAM_REJECTED);
+    }
+    pending_timer_arm(qc);
+    wt_conn_collect(qc);
+}
+
+/*
+ * The handler's view of the stream ends; the object waits for ngtcp2's
+ * stream_close (or, once ngtcp2 is done with it, for the next collect).
+ * Received bytes nobody will consume now still hold connection credit
+ * (held while PENDING, prefix bytes while CLASSIFY, delivered and not yet
+ * consumed): they are returned here, or a connection whose streams get
+ * reset would slowly stall, unless the handler keeps them
+ * (wt_stream_keep): then they are the session's until released.
+ */
 void wt_stream_detach(struct wt_stream *st)
 {
     struct wt_session *s = st->session;
+    uint64_t unconsumed = st->rx_delivered - st->rx_consumed + st->prefix_len;
 
-    /* Bytes nobody will consume now still hold connection-level credit
-     * (held while PENDING, or delivered and not yet consumed): return it,
-     * or a connection whose streams get reset would slowly stall. */
-    if (st->rx_delivered > st->rx_consumed &&
-        (st->state == WT_STRM_PENDING || st->state == WT_STRM_OPEN))
-        ngtcp2_conn_extend_max_offset(st->qc->conn,
-                                      st->rx_delivered - st->rx_consumed);
     st->rx_consumed = st->rx_delivered;
-
+    st->prefix_len = 0;
     if (st->state == WT_STRM_PENDING)
         pending_remove(st);
     if (st->state == WT_STRM_OPEN && s) {
@@ -143,7 +193,16 @@ void wt_stream_detach(struct wt_stream *st)
             ops_of(s)->stream_close(st);
         LIST_REMOVE(st, s_link);
         s->nstreams--;
+        if (st->kept && s->open) {
+            s->kept_slots++;
+            s->kept_bytes += unconsumed;
+            unconsumed = 0;
+        } else {
+            slot_freed(s);
+        }
     }
+    if (unconsumed)
+        ngtcp2_conn_extend_max_offset(st->qc->conn, unconsumed);
     wq_remove(st);
     st->session = NULL;
     st->state = WT_STRM_DETACHED;
@@ -155,6 +214,10 @@ void wt_stream_abort(struct wt_stream *st, uint64_t h3code)
 {
     wt_stream_detach(st);
     st->write_closed = 1;
+    if (st->quic_closed) {
+        stream_gc(st); /* no stream_close will come for it */
+        return;
+    }
     ngtcp2_conn_shutdown_stream(st->qc->conn, 0, st->id, h3code);
     quic_conn_want_write(st->qc);
 }
@@ -208,39 +271,73 @@ static void stream_open(struct wt_stream *st, struct wt_session *s)
         ops_of(s)->stream_open(st);
 }
 
+/* Streams in use, open or kept by the handler, against the limit. */
+static int session_full(const struct wt_session *s)
+{
+    return s->nstreams + s->kept_slots >=
+           cfg_of(s->qc)->max_streams_per_session;
+}
+
+/* Hands a waiting stream to its session now open: what it held, its FIN,
+ * and, when QUIC is already done with it, its end. */
+static void adopt(struct wt_session *s, struct wt_stream *st)
+{
+    struct iovec iov[16];
+    size_t k;
+
+    pending_remove(st);
+    if (session_full(s)) {
+        CLOG(debug, s->qc, "stream %lld: max_streams_per_session reached",
+             (long long)st->id);
+        wt_stream_abort(st, WIRE_WT_BUFFERED_STREAM_REJECTED);
+        return;
+    }
+    stream_open(st, s);
+    /* Bytes held while waiting were never credited: the handler's
+     * consume() returns that credit now. */
+    while (st->state == WT_STRM_OPEN && buf_unsent(&st->held) > 0 &&
+           (k = buf_peek(&st->held, iov, 16)) > 0) {
+        for (size_t i = 0; i < k && st->state == WT_STRM_OPEN; i++) {
+            int last = i + 1 == k && buf_unsent(&st->held) == iov[i].iov_len;
+
+            buf_mark_sent(&st->held, iov[i].iov_len);
+            deliver(st, iov[i].iov_base, iov[i].iov_len, last && st->fin_recv);
+        }
+    }
+    if (st->state == WT_STRM_OPEN && st->fin_recv && st->held.end == 0)
+        deliver(st, NULL, 0, 1);
+    buf_free(&st->held);
+    /* its QUIC stream closed while it waited: the stream ends here, as
+     * stream_close would have ended it */
+    if (st->quic_closed && st->state == WT_STRM_OPEN) {
+        wt_stream_detach(st);
+        stream_gc(st);
+    }
+}
+
 void wt_adopt_pending(struct wt_session *s)
 {
-    struct quic_conn *qc = s->qc;
-    struct wt_stream **p = &qc->wt.pending, *st;
+    struct wt_stream *st, *next;
 
-    while ((st = *p)) {
-        struct iovec iov[16];
-        size_t k;
+    /* The handler, called from adopt(), can end only this session's
+     * waiting streams, by ending the session: `next` is looked at only
+     * while the session is open. */
+    for (st = TAILQ_FIRST(&s->qc->wt.pending); st && s->open; st = next) {
+        next = TAILQ_NEXT(st, p_link);
+        if (st->session_id == (uint64_t)s->id)
+            adopt(s, st);
+    }
+}
 
-        if (st->session_id != (uint64_t)s->id) {
-            p = &st->p_next;
-            continue;
-        }
-        *p = st->p_next;
-        st->p_next = NULL;
-        qc->wt.npending--;
-        stream_open(st, s);
-        /* Bytes held while waiting were never credited: the handler's
-         * consume() returns that credit now. */
-        while (st->state == WT_STRM_OPEN && buf_unsent(&st->held) > 0 &&
-               (k = buf_peek(&st->held, iov, 16)) > 0) {
-            for (size_t i = 0; i < k && st->state == WT_STRM_OPEN; i++) {
-                int last = i + 1 == k && buf_unsent(&st->held) == iov[i].iov_len;
+/* Streams waiting for session `id` will never get it. */
+void wt_pending_refuse(struct quic_conn *qc, uint64_t id)
+{
+    struct wt_stream *st, *next;
 
-                buf_mark_sent(&st->held, iov[i].iov_len);
-                deliver(st, iov[i].iov_base, iov[i].iov_len,
-                        last && st->fin_recv);
-            }
-        }
-        if (st->state == WT_STRM_OPEN && st->fin_recv &&
-            st->held.end == 0)
-            deliver(st, NULL, 0, 1);
-        buf_free(&st->held);
+    for (st = TAILQ_FIRST(&qc->wt.pending); st; st = next) {
+        next = TAILQ_NEXT(st, p_link);
+        if (st->session_id == id)
+            wt_stream_abort(st, WIRE_WT_SESSION_GONE);
     }
 }
 
@@ -261,45 +358,49 @@ static void stream_attach(struct quic_conn *qc, struct wt_stream *st,
     const struct config *cfg = cfg_of(qc);
     struct wt_session *s = wt_session_find(qc, (int64_t)st->session_id);
 
+    /* received past the prefix: credited when consumed, or at detach
+     * (whatever refuses the stream below) */
+    st->rx_delivered += n;
+    /* draft-02 §4.2: a session id is a client-initiated bidi stream */
+    if ((st->session_id & 3) != 0) {
+        CLOG(debug, qc, "stream %lld: %llu is no session id",
+             (long long)st->id, (unsigned long long)st->session_id);
+        wt_stream_abort(st, WIRE_H3_ID_ERROR);
+        return;
+    }
     if (s && s->open) {
-        if (s->nstreams >= cfg->max_streams_per_session) {
+        if (session_full(s)) {
             CLOG(debug, qc, "stream %lld: max_streams_per_session reached",
                  (long long)st->id);
             wt_stream_abort(st, WIRE_WT_BUFFERED_STREAM_REJECTED);
-            goto discard;
+            return;
         }
         stream_open(st, s);
-        st->rx_delivered += n;
         if (st->state == WT_STRM_OPEN)
             deliver(st, p, n, fin);
         return;
     }
-    if ((s && !s->connecting) || session_gone(qc, st->session_id)) {
+    if ((s && !s->connecting) || session_gone(qc, st->session_id) ||
+        h3_request_refused(qc, (int64_t)st->session_id)) {
         CLOG(debug, qc, "stream %lld: session %llu is gone", (long long)st->id,
              (unsigned long long)st->session_id);
         wt_stream_abort(st, WIRE_WT_SESSION_GONE);
-        goto discard;
+        return;
     }
     /* draft-07 §4.5: a stream may arrive before its CONNECT; hold it,
-     * bounded.  Its data is not credited, so flow control bounds it. */
+     * bounded in number and time.  Its data is not credited, so flow
+     * control bounds its bytes. */
     if (qc->wt.npending >= cfg->max_pending_streams) {
         CLOG(debug, qc, "stream %lld: too many streams waiting for sessions",
              (long long)st->id);
         wt_stream_abort(st, WIRE_WT_BUFFERED_STREAM_REJECTED);
-        goto discard;
+        return;
     }
-    st->state = WT_STRM_PENDING;
-    st->p_next = qc->wt.pending;
-    qc->wt.pending = st;
-    qc->wt.npending++;
-    st->rx_delivered += n;
+    pending_add(qc, st);
     if (n && buf_append(&st->held, p, n) < 0)
         wt_stream_abort(st, WIRE_H3_INTERNAL_ERROR); /* credits the n bytes */
     else
         st->fin_recv = fin;
-    return;
-discard:
-    ngtcp2_conn_extend_max_offset(qc->conn, n);
 }
 
 static int classify(struct quic_conn *qc, struct wt_stream *st,
@@ -313,21 +414,20 @@ static int classify(struct quic_conn *qc, struct wt_stream *st,
     if (take > n)
         take = n;
     memcpy(st->prefix + old, p, take);
+    /* what the prefix buffer holds is credited when the stream ends
+     * (wt_stream_detach), whatever ends it */
+    st->prefix_len = (uint8_t)(old + take);
     r = wire_stream_prefix_decode(st->prefix, old + take, st->bidi, &kind,
                                   &sid, &first);
     if (r == WIRE_ERR_SHORT) {
-        st->prefix_len = (uint8_t)(old + take);
-        if (fin) { /* ended inside its first varints: nothing to do */
-            ngtcp2_conn_extend_max_stream_offset(qc->conn, st->id, st->prefix_len);
-            ngtcp2_conn_extend_max_offset(qc->conn, st->prefix_len);
+        if (fin) /* ended inside its first varints: nothing to do */
             wt_stream_abort(st, WIRE_H3_GENERAL_PROTOCOL_ERROR);
-        }
         return 0;
     }
     if (r < 0) {
         CLOG(debug, qc, "stream %lld: malformed WebTransport prefix",
              (long long)st->id);
-        ngtcp2_conn_extend_max_offset(qc->conn, old + n);
+        ngtcp2_conn_extend_max_offset(qc->conn, n - take);
         wt_stream_abort(st, WIRE_H3_ID_ERROR);
         return 0;
     }
@@ -346,6 +446,7 @@ static int classify(struct quic_conn *qc, struct wt_stream *st,
     }
     (void)first;
     st->session_id = sid;
+    st->prefix_len = 0;
     used = (size_t)r - old;
     /* The prefix is ours to consume. */
     ngtcp2_conn_extend_max_stream_offset(qc->conn, st->id, (size_t)r);
@@ -395,8 +496,15 @@ void wt_on_stream_close(struct quic_conn *qc, struct wt_stream *st,
                         uint64_t code)
 {
     (void)code;
-    wt_stream_detach(st);
     ngtcp2_conn_set_stream_user_data(qc->conn, st->id, NULL);
+    st->quic_closed = 1;
+    /* A stream that arrived whole before its session (ngtcp2 closes a
+     * complete peer uni stream at once) waits on: its bytes are the
+     * session's when it opens (draft-07 §4.5), or are dropped when it is
+     * refused or times out. */
+    if (st->state == WT_STRM_PENDING && st->fin_recv)
+        return;
+    wt_stream_detach(st);
     stream_gc(st);
 }
 
@@ -434,13 +542,31 @@ void wt_on_extend_max_stream_data(struct quic_conn *qc, struct wt_stream *st)
     wq_push(st);
 }
 
+/* The peer's MAX_STREAMS: every session may open streams again. */
 void wt_on_streams_available(struct quic_conn *qc)
 {
     struct wt_session *s;
 
     LIST_FOREACH(s, &qc->wt.sessions, link)
+        if (s->open)
+            slot_freed(s);
+}
+
+void wt_conn_service(struct quic_conn *qc)
+{
+    struct wt_session *s;
+
+    if (!qc->wt.slot_freed)
+        return;
+    qc->wt.slot_freed = 0;
+    /* a handler may close sessions here, never unlink them */
+    LIST_FOREACH(s, &qc->wt.sessions, link) {
+        if (!s->slot_freed)
+            continue;
+        s->slot_freed = 0;
         if (s->open && ops_of(s)->session_streams_available)
             ops_of(s)->session_streams_available(s);
+    }
 }
 
 /* ---- handler API: streams ---- */
@@ -471,7 +597,8 @@ void wt_stream_consume(struct wt_stream *st, size_t n)
     if (n > st->rx_delivered - st->rx_consumed)
         n = (size_t)(st->rx_delivered - st->rx_consumed);
     st->rx_consumed += n;
-    ngtcp2_conn_extend_max_stream_offset(st->qc->conn, st->id, n);
+    if (!st->quic_closed)
+        ngtcp2_conn_extend_max_stream_offset(st->qc->conn, st->id, n);
     ngtcp2_conn_extend_max_offset(st->qc->conn, n);
     quic_conn_want_write(st->qc);
 }
@@ -488,6 +615,29 @@ void wt_stream_reset(struct wt_stream *st, uint32_t code)
     wt_stream_abort(st, wire_wt_error_to_h3(code));
 }
 
+void wt_stream_keep(struct wt_stream *st)
+{
+    if (st->state == WT_STRM_OPEN && st->session && st->session->open)
+        st->kept = 1;
+}
+
+void wt_session_release(struct wt_session *s, uint64_t n, int slot)
+{
+    if (!s->open)
+        return; /* its end gave everything back */
+    if (n > s->kept_bytes)
+        n = s->kept_bytes;
+    if (n) {
+        s->kept_bytes -= n;
+        ngtcp2_conn_extend_max_offset(s->qc->conn, n);
+        quic_conn_want_write(s->qc);
+    }
+    if (slot && s->kept_slots) {
+        s->kept_slots--;
+        slot_freed(s);
+    }
+}
+
 struct wt_stream *wt_session_open_stream(struct wt_session *s, int bidi)
 {
     struct quic_conn *qc = s->qc;
@@ -496,7 +646,7 @@ struct wt_stream *wt_session_open_stream(struct wt_session *s, int bidi)
     ssize_t n;
     int rv;
 
-    if (!s->open || s->nstreams >= cfg_of(qc)->max_streams_per_session)
+    if (!s->open || session_full(s))
         return NULL;
     st = stream_new(qc);
     if (!st)

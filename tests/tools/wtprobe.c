@@ -3494,7 +3494,7 @@ static void sc_spoof_path(struct probe *p)
         return;
     }
     if (p->phase == 1 && g_e1->st && g_e1->st->in.len > 0 &&
-        p->counter < SPOOF_PKTS && now_ns() - p->t_mark > 5000000ULL) {
+        p->counter < SPOOF_PKTS && now_ns() - p->t_mark > 2000000ULL) {
         /* short header, fixed bit, the server's CID, random rest */
         uint8_t pkt[1200];
         const ngtcp2_cid *dcid = ngtcp2_conn_get_dcid(p->conn);
