@@ -6,7 +6,9 @@
 
 struct buf_chunk {
     struct buf_chunk *next;
-    size_t cap, len;
+    size_t cap, len;      /* a shared chunk is full: cap == len */
+    const uint8_t *bytes; /* data, or the shared block's range */
+    struct buf_shared *shared;
     uint8_t data[];
 };
 
@@ -14,6 +16,48 @@ struct buf_chunk {
  * chunks so the chain stays short. */
 #define CHUNK_MIN 1024
 #define CHUNK_MAX (64 * 1024)
+
+struct buf_shared *buf_shared_new(const void *p, size_t n, size_t cap)
+{
+    struct buf_shared *s;
+
+    if (cap < n)
+        cap = n;
+    if (!(s = malloc(sizeof(*s) + cap)))
+        return NULL;
+    s->refs = 1;
+    s->len = n;
+    s->cap = cap;
+    if (n)
+        memcpy(s->data, p, n);
+    return s;
+}
+
+int buf_shared_add(struct buf_shared *s, const void *p, size_t n)
+{
+    if (n > s->cap - s->len)
+        return -1;
+    memcpy(s->data + s->len, p, n);
+    s->len += n;
+    return 0;
+}
+
+void buf_shared_ref(struct buf_shared *s)
+{
+    s->refs++;
+}
+
+void buf_shared_unref(struct buf_shared *s)
+{
+    if (s && --s->refs == 0)
+        free(s);
+}
+
+static void chunk_free(struct buf_chunk *c)
+{
+    buf_shared_unref(c->shared);
+    free(c);
+}
 
 void buf_init(struct buf *b)
 {
@@ -26,9 +70,47 @@ void buf_free(struct buf *b)
 
     for (; c; c = next) {
         next = c->next;
-        free(c);
+        chunk_free(c);
     }
     buf_init(b);
+}
+
+/* Links a new chunk at the tail. */
+static void chunk_link(struct buf *b, struct buf_chunk *c)
+{
+    c->next = NULL;
+    if (b->tail)
+        b->tail->next = c;
+    else
+        b->head = c;
+    b->tail = c;
+    if (!b->send) {
+        b->send = c;
+        b->send_off = 0;
+    }
+}
+
+int buf_append_shared(struct buf *b, struct buf_shared *s, size_t off,
+                      size_t n)
+{
+    struct buf_chunk *c = b->tail;
+
+    if (n == 0)
+        return 0;
+    if (c && c->shared == s && c->bytes + c->len == s->data + off) {
+        c->cap = c->len += n; /* what follows in the same block */
+        b->end += n;
+        return 0;
+    }
+    if (!(c = malloc(sizeof(*c))))
+        return -1;
+    c->cap = c->len = n;
+    c->bytes = s->data + off;
+    c->shared = s;
+    buf_shared_ref(s);
+    chunk_link(b, c);
+    b->end += n;
+    return 0;
 }
 
 int buf_append(struct buf *b, const void *p, size_t n)
@@ -40,7 +122,7 @@ int buf_append(struct buf *b, const void *p, size_t n)
         size_t room, take;
 
         if (!c || c->len == c->cap) {
-            size_t cap = c ? c->cap * 2 : CHUNK_MIN;
+            size_t cap = c && !c->shared ? c->cap * 2 : CHUNK_MIN;
 
             while (cap < n && cap < CHUNK_MAX)
                 cap *= 2;
@@ -49,18 +131,11 @@ int buf_append(struct buf *b, const void *p, size_t n)
             c = malloc(sizeof(*c) + cap);
             if (!c)
                 return -1; /* already-copied bytes stay: they are valid */
-            c->next = NULL;
             c->cap = cap;
             c->len = 0;
-            if (b->tail)
-                b->tail->next = c;
-            else
-                b->head = c;
-            b->tail = c;
-            if (!b->send) {
-                b->send = c;
-                b->send_off = 0;
-            }
+            c->bytes = c->data;
+            c->shared = NULL;
+            chunk_link(b, c);
         }
         room = c->cap - c->len;
         take = n < room ? n : room;
@@ -81,7 +156,7 @@ size_t buf_peek(const struct buf *b, struct iovec *iov, size_t niov)
     for (; c && k < niov; c = c->next, off = 0) {
         if (c->len == off)
             continue;
-        iov[k].iov_base = (void *)(c->data + off);
+        iov[k].iov_base = (void *)(c->bytes + off);
         iov[k].iov_len = c->len - off;
         k++;
     }
@@ -116,7 +191,7 @@ void buf_release_idle(struct buf *b)
         return;
     for (; c; c = next) {
         next = c->next;
-        free(c);
+        chunk_free(c);
     }
     b->head = b->tail = b->send = NULL;
     b->head_off = b->send_off = 0;
@@ -142,6 +217,6 @@ void buf_ack(struct buf *b, size_t n)
         }
         if (b->tail == c)
             b->tail = NULL;
-        free(c);
+        chunk_free(c);
     }
 }

@@ -109,6 +109,20 @@ int config_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+int config_parse_bool(const char *s)
+{
+    static const char *const yes[] = {"yes", "true", "on", "1"};
+    static const char *const no[] = {"no", "false", "off", "0"};
+
+    for (size_t i = 0; i < 4; i++) {
+        if (strcmp(s, yes[i]) == 0)
+            return 1;
+        if (strcmp(s, no[i]) == 0)
+            return 0;
+    }
+    return -1;
+}
+
 int config_parse_duration_ms(const char *s, uint64_t *out)
 {
     uint64_t v, mul;
@@ -611,9 +625,15 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
         fail(&ps, 0, "[server] needs 'cert' (a PEM certificate file)");
     else if (!c->key)
         fail(&ps, 0, "[server] needs 'key' (a PEM private key file)");
-    for (struct config_route *r = c->routes; r && !ps.err_set; r = r->next)
+    for (struct config_route *r = c->routes; r && !ps.err_set; r = r->next) {
+        char herr[CONFIG_ERR_LEN] = "";
+
         if (!r->handler)
             fail(&ps, r->line, "[route %s] has no 'handler'", r->path);
+        else if (r->handler->route_check &&
+                 r->handler->route_check(r, herr, sizeof(herr)) < 0)
+            fail(&ps, r->line, "[route %s] %s", r->path, herr);
+    }
     if (ps.err_set)
         goto fail;
     fclose(ps.f);

@@ -83,6 +83,8 @@ const struct config_route *config_find_route(const struct config *c,
 
 /* "64k", "16M", "1G", "123" -> bytes (k = 1024).  0 or -1. */
 int config_parse_size(const char *s, uint64_t *out);
+/* yes/no, true/false, on/off, 1/0 -> 1 or 0; -1 for anything else. */
+int config_parse_bool(const char *s);
 /* "30s", "250ms", "2m", "0" -> milliseconds.  0 or -1. */
 int config_parse_duration_ms(const char *s, uint64_t *out);
 /* "127.0.0.1:4433", "[::1]:4433", "0.0.0.0:4433" -> sockaddr.  0 or -1. */

@@ -5,6 +5,7 @@
 
 static const struct wt_handler_ops *const handlers[] = {
     &handler_echo,
+    &handler_broadcast,
 };
 
 const struct wt_handler_ops *handler_find(const char *name)

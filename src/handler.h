@@ -21,10 +21,15 @@ struct wt_handler_ops {
      * (config.c adds file:line). */
     int (*configure)(struct config_route *r, const char *key, const char *val,
                      char *err, size_t errlen);
+    /* After the whole file: the route's keys taken together (what one key
+     * alone cannot tell), and what the handler sets up per route.  0, or
+     * -1 with a message in err (config.c adds file:line). */
+    int (*route_check)(struct config_route *r, char *err, size_t errlen);
     void (*route_free)(struct config_route *r);
 
-    /* Server: 0 accepts the session; a negative value rejects it with 503.
-     * Client: the server accepted it; a negative value closes it again. */
+    /* Server: 0 accepts the session; an HTTP status 400..599 rejects it
+     * with that status, any other value with 503.  Client: the server
+     * accepted it; a non-zero value closes it again. */
     int (*session_open)(struct wt_session *s);
     /* Client only: the server answered `status` (not 2xx), or 0 when the
      * request ended without an answer (`why` says more).  Nothing more is
@@ -58,5 +63,6 @@ struct wt_handler_ops {
 const struct wt_handler_ops *handler_find(const char *name);
 
 extern const struct wt_handler_ops handler_echo;
+extern const struct wt_handler_ops handler_broadcast;
 
 #endif

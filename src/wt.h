@@ -144,6 +144,10 @@ struct wt_conn {
  * configured max_buffer_bytes (nothing is queued then).
  */
 int wt_stream_write(struct wt_stream *st, const uint8_t *p, size_t n, int fin);
+/* The same for bytes [off, off + n) of a shared block, by reference: data
+ * fanned out to many streams is held once (buf.h). */
+int wt_stream_write_shared(struct wt_stream *st, struct buf_shared *b,
+                           size_t off, size_t n, int fin);
 /* Returns flow-control credit for n received bytes the handler is done
  * with. */
 void wt_stream_consume(struct wt_stream *st, size_t n);
@@ -180,6 +184,13 @@ int wt_session_send_raw(struct wt_session *s, const uint8_t *p, size_t n);
 void wt_session_close(struct wt_session *s, uint32_t code, const char *reason,
                       size_t reasonlen);
 uint64_t wt_session_max_buffer(const struct wt_session *s);
+/* "conn 12 198.51.100.7:5000: session 4", as wt's own log lines name a
+ * session: for handlers' log lines. */
+const char *wt_session_name(const struct wt_session *s, char *buf,
+                            size_t len);
+/* The request's :path, query included (server sessions, from session_open
+ * until the CONNECT stream closes; NULL after). */
+const char *wt_session_path(const struct wt_session *s);
 
 /* Client sessions. */
 struct wt_connect_opts {

@@ -291,6 +291,7 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     const char *path = req->path;
     static const char *const d02[] = {"sec-webtransport-http3-draft",
                                       "draft02"};
+    int rv;
 
     if (strcmp(req->protocol, "webtransport-h3") == 0)
         draft = WT_DRAFT15;
@@ -339,10 +340,11 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
      * queue datagrams or close the session right away */
     s->open = 1;
     qc->wt.nopen++;
-    if ((ops_of(s)->session_open && ops_of(s)->session_open(s) < 0) ||
-        !s->open) {
+    rv = ops_of(s)->session_open ? ops_of(s)->session_open(s) : 0;
+    if (rv != 0 || !s->open) {
         session_discard(s);
-        return respond(qc, req, 503, "handler refused the session");
+        return respond(qc, req, rv >= 400 && rv <= 599 ? rv : 503,
+                       "handler refused the session");
     }
     if (h3_respond(qc, req->stream_id, 200, d02, draft == WT_DRAFT02 ? 1 : 0,
                    1) < 0) {
@@ -483,7 +485,7 @@ int wt_on_response(struct wt_session *s, int fin)
     s->opened = ev_now(qc->ep->loop);
     qc->wt.nopen++;
     SLOG(debug, s, "opened %s (%s)", s->req->path, wt_draft_name(s->draft));
-    if (ops_of(s)->session_open && ops_of(s)->session_open(s) < 0) {
+    if (ops_of(s)->session_open && ops_of(s)->session_open(s) != 0) {
         wt_session_close(s, 0, "", 0);
         return 0;
     }
@@ -507,6 +509,19 @@ void wt_session_close(struct wt_session *s, uint32_t code, const char *reason,
         reasonlen = WIRE_CLOSE_REASON_MAX;
     session_end(s, code, reason, reasonlen, 1,
                 s->qc->ep->role == QUIC_CLIENT ? "client" : "server");
+}
+
+const char *wt_session_name(const struct wt_session *s, char *buf,
+                            size_t len)
+{
+    snprintf(buf, len, "conn %llu %s: session %lld",
+             (unsigned long long)s->qc->serial, s->qc->peer, (long long)s->id);
+    return buf;
+}
+
+const char *wt_session_path(const struct wt_session *s)
+{
+    return s->req ? s->req->path : NULL;
 }
 
 uint64_t wt_session_max_buffer(const struct wt_session *s)

@@ -571,21 +571,38 @@ void wt_conn_service(struct quic_conn *qc)
 
 /* ---- handler API: streams ---- */
 
-int wt_stream_write(struct wt_stream *st, const uint8_t *p, size_t n, int fin)
+/* Whether n more bytes may be queued on the stream (within
+ * max_buffer_bytes of unacknowledged data). */
+static int writable(const struct wt_stream *st, size_t n)
 {
-    const struct config *cfg = cfg_of(st->qc);
+    return st->state == WT_STRM_OPEN && !st->write_closed &&
+           !st->fin_queued && (st->bidi || st->local) &&
+           buf_unacked(&st->out) + n <=
+               cfg_of(st->qc)->max_buffer_bytes + st->out_prefix;
+}
 
-    if (st->state != WT_STRM_OPEN || st->write_closed || st->fin_queued ||
-        (!st->bidi && !st->local))
-        return -1;
-    if (buf_unacked(&st->out) + n > cfg->max_buffer_bytes + st->out_prefix)
-        return -1;
-    if (n && buf_append(&st->out, p, n) < 0)
-        return -1;
+static void queued(struct wt_stream *st, size_t n, int fin)
+{
     st->session->tx_bytes += n;
     if (fin)
         st->fin_queued = 1;
     wq_push(st);
+}
+
+int wt_stream_write(struct wt_stream *st, const uint8_t *p, size_t n, int fin)
+{
+    if (!writable(st, n) || (n && buf_append(&st->out, p, n) < 0))
+        return -1;
+    queued(st, n, fin);
+    return 0;
+}
+
+int wt_stream_write_shared(struct wt_stream *st, struct buf_shared *b,
+                           size_t off, size_t n, int fin)
+{
+    if (!writable(st, n) || buf_append_shared(&st->out, b, off, n) < 0)
+        return -1;
+    queued(st, n, fin);
     return 0;
 }
 

@@ -4146,6 +4146,149 @@ static void cl_connect_trailer(struct probe *p)
                p->close_code);
 }
 
+/* ------------------------------------------------------------------ */
+/* broadcast */
+
+/* Strips the member-id varint a tagged relay starts with; its value in
+ * *id.  -1 when there is none (too short). */
+static ssize_t untag(const uint8_t *p, size_t n, uint64_t *id)
+{
+    ssize_t t = wire_varint_decode(p, n, id);
+    return t > 0 ? t : -1;
+}
+
+/* A server uni stream of session `s`, ended, not yet claimed, whose bytes
+ * (after the member id when tagged) equal want[0..len). */
+static struct pstream *relay_find(struct probe *p, struct session *s,
+                                  const uint8_t *want, size_t len, bool tag,
+                                  uint64_t *from)
+{
+    for (struct pstream *r = p->streams; r; r = r->next) {
+        if (r->local || r->bidi || r->kind != SK_WT || r->claimed ||
+            r->session_id != (uint64_t)s->id || !r->fin_recv)
+            continue;
+        size_t off = 0;
+        *from = 0;
+        if (tag) {
+            ssize_t t = untag(r->in.p, r->in.len, from);
+            if (t < 0)
+                continue;
+            off = (size_t)t;
+        }
+        if (r->in.len - off == len && memcmp(r->in.p + off, want, len) == 0) {
+            r->claimed = true;
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* bc-relay [PATH] [tag]: sessions A and B in the room PATH names (default
+ * /chat?room=probe).  A sends a datagram, a 100 kB uni stream and a 50 kB
+ * bidi stream; B gets each (as a datagram and two server-opened uni
+ * streams, each after A's member id with `tag`), and A's bidi stream gets
+ * its FIN once relayed.  A hears nothing of its own. */
+static uint8_t *g_bc_uni, *g_bc_bidi;
+static struct pstream *g_bc_ust, *g_bc_bst;
+
+static void sc_bc_relay(struct probe *p)
+{
+    int i = 0;
+    const char *path = p->nargs > 0 && p->args[0][0] == '/' ? p->args[i++]
+                                                            : "/chat?room=probe";
+    bool tag = i < p->nargs && strcmp(p->args[i], "tag") == 0;
+    static const char dg[] = "datagram from A";
+    uint64_t from = 0, from2 = 0;
+
+    int ra = need_session(p, &p->a, path, "A");
+    if (ra < 0)
+        return;
+    int rb = need_session(p, &p->b, path, "B");
+    if (rb < 0 || ra == 0 || rb == 0)
+        return;
+    if (p->phase == 0) {
+        g_bc_uni = xmalloc(100000);
+        g_bc_bidi = xmalloc(50000);
+        fill_pattern(g_bc_uni, 100000, 61);
+        fill_pattern(g_bc_bidi, 50000, 62);
+        dgram_send(p, (uint64_t)p->a->id, (const uint8_t *)dg, sizeof(dg) - 1);
+        g_bc_ust = wt_open(p, (uint64_t)p->a->id, false, g_bc_uni, 100000, true);
+        g_bc_bst = wt_open(p, (uint64_t)p->a->id, true, g_bc_bidi, 50000, true);
+        if (!g_bc_ust || !g_bc_bst) {
+            finish(p, EXIT_USAGE, "%s: no stream credit", current->name);
+            return;
+        }
+        p->phase = 1;
+    }
+    bool got_dg = false;
+    for (size_t k = 0; k < p->nrxd && !got_dg; k++) {
+        struct rxdgram *d = &p->rxd[k];
+        if (d->malformed || d->session_id != (uint64_t)p->b->id)
+            continue;
+        size_t off = 0;
+        if (tag) {
+            ssize_t t = untag(d->p, d->len, &from);
+            if (t < 0)
+                continue;
+            off = (size_t)t;
+        }
+        got_dg = d->len - off == sizeof(dg) - 1 &&
+                 memcmp(d->p + off, dg, sizeof(dg) - 1) == 0;
+    }
+    if (!got_dg) {
+        WAIT("waiting for B's datagram");
+        return;
+    }
+    if (p->phase == 1) {
+        if (!relay_find(p, p->b, g_bc_uni, 100000, tag, &from2)) {
+            WAIT("waiting for B's copy of the uni stream");
+            return;
+        }
+        if (tag && from2 != from) {
+            finish(p, EXIT_NOPASS, "%s FAIL: member id %" PRIu64 " on the "
+                   "datagram, %" PRIu64 " on the stream", current->name,
+                   from, from2);
+            return;
+        }
+        p->phase = 2;
+    }
+    if (p->phase == 2) {
+        if (!relay_find(p, p->b, g_bc_bidi, 50000, tag, &from2)) {
+            WAIT("waiting for B's copy of the bidi stream");
+            return;
+        }
+        p->phase = 3;
+    }
+    if (!g_bc_bst->fin_recv) {
+        char f[128];
+        if (g_bc_bst->reset_recv || g_bc_bst->stop_recv) {
+            finish(p, EXIT_NOPASS, "%s FAIL: A's bidi stream got %s",
+                   current->name, stream_fate(g_bc_bst, f, sizeof(f)));
+            return;
+        }
+        WAIT("waiting for the FIN on A's bidi stream");
+        return;
+    }
+    if (g_bc_bst->in.len) {
+        finish(p, EXIT_NOPASS, "%s FAIL: A's bidi stream got %zu bytes back",
+               current->name, g_bc_bst->in.len);
+        return;
+    }
+    for (struct pstream *r = p->streams; r; r = r->next)
+        if (!r->local && !r->bidi && r->kind == SK_WT &&
+            r->session_id == (uint64_t)p->a->id) {
+            finish(p, EXIT_NOPASS, "%s FAIL: A got a stream of its own",
+                   current->name);
+            return;
+        }
+    free(g_bc_uni);
+    free(g_bc_bidi);
+    finish(p, EXIT_PASS, "%s ok: B got the datagram, the 100000-byte uni and "
+           "50000-byte bidi streams%s%s; A's bidi stream got its FIN",
+           current->name, tag ? ", tagged with member id " : "",
+           tag ? (from == 1 ? "1" : from == 2 ? "2" : "n") : "");
+}
+
 /* name, usage, fewest and most arguments, step, deadline judge */
 #define SC(n, u, lo, hi, st, to)                                              \
     {.name = (n), .usage = (u), .minargs = (lo), .maxargs = (hi),             \
@@ -4189,6 +4332,7 @@ static const struct scenario scenarios[] = {
     SC("connect-reset", "[H3CODE]", 0, 1, sc_connect_reset, NULL),
     {.name = "connect-trailer", .usage = "", .step = sc_connect_trailer,
      .closed = cl_connect_trailer},
+    SC("bc-relay", "[PATH] [tag]", 0, 2, sc_bc_relay, NULL),
 };
 
 static void scenario_step(struct probe *p)

@@ -124,10 +124,85 @@ T_TEST(release_idle)
     buf_free(&b);
 }
 
+/* Shared blocks: held once, referenced by each buffer until acked. */
+T_TEST(shared_blocks)
+{
+    struct buf a, b;
+    struct buf_shared *s = buf_shared_new("0123456789", 10, 0);
+    uint8_t out[64];
+
+    T_CHECK(s != NULL);
+    buf_init(&a);
+    buf_init(&b);
+    T_EQ(buf_append(&a, "<", 1), 0);
+    T_EQ(buf_append_shared(&a, s, 2, 5), 0);
+    T_EQ(buf_append(&a, ">", 1), 0);
+    T_EQ(buf_append_shared(&b, s, 0, 10), 0);
+    T_EQ(buf_append_shared(&b, s, 0, 0), 0); /* nothing, no reference */
+    T_EQ(s->refs, 3);
+    T_EQ(gather(&a, out, sizeof(out)), 7);
+    T_MEMEQ(out, "<23456>", 7);
+    T_EQ(gather(&b, out, sizeof(out)), 10);
+    T_MEMEQ(out, "0123456789", 10);
+    /* the block's bytes are sent in place, not copied */
+    {
+        struct iovec iov[4];
+
+        T_EQ(buf_peek(&b, iov, 4), 1);
+        T_CHECK(iov[0].iov_base == (void *)s->data);
+    }
+    /* a buffer lets go of the block once its range is acknowledged */
+    buf_mark_sent(&a, 7);
+    buf_ack(&a, 3);
+    T_EQ(s->refs, 3);
+    buf_ack(&a, 3);
+    T_EQ(s->refs, 2);
+    /* appending after a shared chunk starts an owned chunk */
+    T_EQ(buf_append(&b, "!", 1), 0);
+    T_EQ(gather(&b, out, sizeof(out)), 11);
+    T_MEMEQ(out, "0123456789!", 11);
+    buf_free(&b);
+    T_EQ(s->refs, 1);
+    buf_free(&a);
+    T_EQ(s->refs, 1);
+    buf_shared_unref(s); /* the last reference: freed (ASan checks) */
+}
+
+/* A block filled as bytes arrive: each buffer's chunk grows with it. */
+T_TEST(shared_block_grows)
+{
+    struct buf a;
+    struct buf_shared *s = buf_shared_new("ab", 2, 8);
+    uint8_t out[16];
+    struct iovec iov[4];
+
+    buf_init(&a);
+    T_EQ(buf_append_shared(&a, s, 0, 2), 0);
+    T_EQ(buf_shared_add(s, "cde", 3), 0);
+    T_EQ(buf_append_shared(&a, s, 2, 3), 0);
+    T_EQ(buf_peek(&a, iov, 4), 1); /* one chunk, extended */
+    T_EQ(gather(&a, out, sizeof(out)), 5);
+    T_MEMEQ(out, "abcde", 5);
+    T_EQ(s->refs, 2);
+    buf_mark_sent(&a, 5);
+    T_EQ(buf_shared_add(s, "fgh", 3), 0);
+    T_EQ(buf_shared_add(s, "i", 1), -1); /* full */
+    T_EQ(buf_append_shared(&a, s, 5, 3), 0); /* after sent bytes: fine */
+    T_EQ(gather(&a, out, sizeof(out)), 3);
+    T_MEMEQ(out, "fgh", 3);
+    buf_mark_sent(&a, 3);
+    buf_ack(&a, 8);
+    T_EQ(s->refs, 1);
+    buf_free(&a);
+    buf_shared_unref(s);
+}
+
 int main(void)
 {
     T_RUN(append_peek_send_ack);
     T_RUN(interleaved_small_writes);
     T_RUN(release_idle);
+    T_RUN(shared_blocks);
+    T_RUN(shared_block_grows);
     T_DONE();
 }
