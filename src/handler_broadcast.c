@@ -8,10 +8,13 @@
  *
  * Bytes are held once for all receivers (shared blocks, buf.h).  Each
  * member may have max_queue_bytes of relayed data not yet acknowledged;
- * past it, `slow = drop` resets that member's copy of the stream (and
- * drops its datagrams), `slow = disconnect` closes its session.  The
- * sender's flow-control credit returns as soon as every member that keeps
- * up has the bytes queued, so the slowest member never sets the pace.
+ * what it has no room for the room keeps for it, and the sender's
+ * flow-control credit returns as soon as the fastest member has the bytes
+ * (room.h).  A member that falls max_queue_bytes behind the fastest is
+ * slow: `slow = drop` resets its copy of the stream (its datagrams are
+ * dropped while its queue is full), `slow = disconnect` closes its
+ * session.  So the slowest member never sets the pace, and what the daemon
+ * holds stays bounded.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +43,7 @@ enum { SLOW_DROP, SLOW_DISCONNECT };
 struct bc_conf {
     char *room_param;
     int echo_self, tag, announce, slow;
-    uint64_t max_members, max_rooms, max_queue_bytes;
+    uint64_t max_members, max_rooms, max_queue_bytes, max_relays;
     struct room_set *rooms;
 };
 
@@ -55,15 +58,11 @@ struct bc_member {
     LIST_HEAD(, bc_copy) copies;      /* relayed streams it receives */
     TAILQ_HEAD(, bc_copy) waiting;    /* ... of them, waiting for a stream */
     LIST_HEAD(, bc_in) sends;         /* its own streams, being relayed */
+    size_t nrelays;                   /* ... of them, still relaying */
     int closed, doomed;
+    int blocked; /* a copy took less than offered: resume when room frees */
     uint64_t dgrams_dropped, streams_dropped, announces_dropped;
     LIST_ENTRY(bc_member) d_link; /* doomed: closed after the fan-out */
-};
-
-/* A piece of a relayed stream waiting for the member's stream to open. */
-struct bc_piece {
-    struct buf_shared *b;
-    size_t off, n;
 };
 
 /* One member's copy of a relayed stream (a server-opened uni stream). */
@@ -76,21 +75,21 @@ struct bc_copy {
     uint64_t charged;         /* of `to->queued`, what this copy holds */
     uint8_t tag[8];
     uint8_t taglen;
-    /* while waiting */
-    struct bc_piece *pieces;
-    size_t npieces, cap;
-    int fin;
+    int is_waiting;
     LIST_ENTRY(bc_copy) m_link;
     TAILQ_ENTRY(bc_copy) w_link;
-    int is_waiting;
 };
 
 /* A member's own stream being relayed. */
 struct bc_in {
     int kind; /* KIND_IN */
     struct bc_member *from;
-    struct wt_stream *in;
-    struct room_relay *relay; /* NULL once ended */
+    struct wt_session *s;     /* NULL once the session ended */
+    struct wt_stream *in;     /* NULL once its stream closed */
+    struct room_relay *relay; /* NULL once freed */
+    uint64_t received, credited;
+    int fin;  /* its end arrived */
+    int kept; /* closed with uncredited bytes: they are the session's */
     LIST_ENTRY(bc_in) link;
 };
 
@@ -125,6 +124,7 @@ static struct bc_conf *conf_get(struct config_route *r, char *err,
     c->max_members = 1000;
     c->max_rooms = 1000;
     c->max_queue_bytes = 1024 * 1024;
+    c->max_relays = 64;
     c->slow = SLOW_DROP;
     r->handler_conf = c;
     return c;
@@ -180,6 +180,8 @@ static int bc_configure(struct config_route *r, const char *key,
         num = &c->max_members;
     else if (strcmp(key, "max_rooms") == 0)
         num = &c->max_rooms;
+    else if (strcmp(key, "max_relays") == 0)
+        num = &c->max_relays;
     else if (strcmp(key, "max_queue_bytes") == 0) {
         num = &c->max_queue_bytes;
         lo = 1024;
@@ -268,22 +270,6 @@ static void member_free_if_done(struct bc_member *m)
         free(m);
 }
 
-/* Takes n bytes of budget for a copy; 0, or -1 when over budget (the
- * member is then dealt with as `slow` says). */
-static int charge(struct bc_copy *c, uint64_t n)
-{
-    struct bc_member *m = c->to;
-
-    if (m->queued + n > m->conf->max_queue_bytes) {
-        if (m->conf->slow == SLOW_DISCONNECT)
-            doom(m);
-        return -1;
-    }
-    m->queued += n;
-    c->charged += n;
-    return 0;
-}
-
 static void uncharge(struct bc_copy *c, uint64_t n)
 {
     if (n > c->charged)
@@ -309,27 +295,24 @@ static void copy_free(struct bc_copy *c)
     if (c->relay)
         room_relay_drop(c->relay, c);
     copy_unwait(c);
-    for (size_t i = 0; i < c->npieces; i++)
-        buf_shared_unref(c->pieces[i].b);
-    free(c->pieces);
     uncharge(c, c->charged);
     LIST_REMOVE(c, m_link);
     free(c);
     member_free_if_done(m);
 }
 
-/* The copy will carry no more: its stream is reset (freed when the stream
- * closes), or, still waiting, it goes now. */
+/* The copy will carry no more (the room has let go of it): its stream is
+ * reset (freed when the stream closes), or, still waiting, it goes now. */
 static void copy_drop(struct bc_copy *c, uint32_t code)
 {
-    c->relay = NULL; /* the room forgets it too (copy_write's -1, abort) */
+    c->relay = NULL;
     if (c->out)
         wt_stream_reset(c->out, code);
     else
         copy_free(c);
 }
 
-/* Writes what a waiting copy held, once its stream is open. */
+/* Its stream is open: the tag first (owned bytes, a few). */
 static int copy_attach(struct bc_copy *c, struct wt_stream *out)
 {
     c->out = out;
@@ -337,23 +320,11 @@ static int copy_attach(struct bc_copy *c, struct wt_stream *out)
     if (c->taglen && wt_stream_write(out, c->tag, c->taglen, 0) < 0)
         return -1;
     c->written += c->taglen;
-    for (size_t i = 0; i < c->npieces; i++) {
-        struct bc_piece *p = &c->pieces[i];
-
-        if (wt_stream_write_shared(out, p->b, p->off, p->n,
-                                   c->fin && i + 1 == c->npieces) < 0)
-            return -1;
-        c->written += p->n;
-        buf_shared_unref(p->b);
-        p->b = NULL;
-    }
-    if (c->fin && c->npieces == 0 && wt_stream_write(out, NULL, 0, 1) < 0)
-        return -1;
-    c->npieces = 0;
     return 0;
 }
 
-static void *bc_copy_open(struct room_member *rm, uint64_t from)
+static void *bc_copy_open(struct room_member *rm, uint64_t from,
+                          struct room_relay *r)
 {
     struct bc_member *m = member_of(rm);
     struct bc_copy *c;
@@ -364,81 +335,74 @@ static void *bc_copy_open(struct room_member *rm, uint64_t from)
         return NULL;
     c->kind = KIND_COPY;
     c->to = m;
+    c->relay = r;
     LIST_INSERT_HEAD(&m->copies, c, m_link);
-    if (charge(c, COPY_COST) < 0) {
-        m->streams_dropped++;
-        copy_free(c);
-        return NULL;
-    }
+    /* a copy costs a little even empty: many of them count too */
+    m->queued += COPY_COST;
+    c->charged = COPY_COST;
     if (m->conf->tag && (t = wire_varint_encode(c->tag, sizeof(c->tag),
                                                 from)) > 0)
         c->taglen = (uint8_t)t;
     if ((out = wt_session_open_stream(m->s, 0))) {
         if (copy_attach(c, out) < 0) {
             m->streams_dropped++;
-            copy_drop(c, BC_SLOW);
+            copy_drop(c, BC_SLOW); /* the room never had it */
             return NULL;
         }
     } else {
-        /* no stream slot now (the member's limit): wait for one */
+        /* no stream slot now (the member's limit): it lags until one
+         * frees (session_streams_available) */
         TAILQ_INSERT_TAIL(&m->waiting, c, w_link);
         c->is_waiting = 1;
     }
     return c;
 }
 
-/* Keeps a piece for a waiting copy (merged with the previous one when it
- * follows it in the same block). */
-static int copy_hold(struct bc_copy *c, struct buf_shared *b, size_t off,
-                     size_t n)
-{
-    struct bc_piece *last = c->npieces ? &c->pieces[c->npieces - 1] : NULL;
-
-    if (last && last->b == b && last->off + last->n == off) {
-        last->n += n;
-        return 0;
-    }
-    if (c->npieces == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 4;
-        struct bc_piece *p = realloc(c->pieces, cap * sizeof(*p));
-
-        if (!p)
-            return -1;
-        c->pieces = p;
-        c->cap = cap;
-    }
-    buf_shared_ref(b);
-    c->pieces[c->npieces++] = (struct bc_piece){b, off, n};
-    return 0;
-}
-
-static int bc_copy_write(struct room_member *rm, void *copy,
-                         struct buf_shared *b, size_t off, size_t n, int fin)
+/* Takes what the member has room for: its budget, and its stream's. */
+static ssize_t bc_copy_write(struct room_member *rm, void *copy,
+                             struct buf_shared *b, size_t off, size_t n,
+                             int fin)
 {
     struct bc_copy *c = copy;
     struct bc_member *m = member_of(rm);
-    int rv;
+    uint64_t budget = m->conf->max_queue_bytes;
+    size_t k = n, room;
 
-    if (m->doomed || charge(c, n) < 0) {
-        m->streams_dropped++;
+    if (m->doomed)
+        return -1; /* its session is closing */
+    if (!c->out)
+        return ROOM_WAIT; /* until a stream slot frees */
+    if (m->queued >= budget)
+        k = 0;
+    else if (budget - m->queued < k)
+        k = (size_t)(budget - m->queued);
+    if ((room = wt_stream_room(c->out)) < k)
+        k = room;
+    if ((k && wt_stream_write_shared(c->out, b, off, k, fin && k == n) < 0) ||
+        (!k && !n && fin && wt_stream_write(c->out, NULL, 0, 1) < 0)) {
+        m->streams_dropped++; /* out of memory, or the stream stopped */
         copy_drop(c, BC_SLOW);
         return -1;
     }
-    if (!c->out) {
-        rv = n ? copy_hold(c, b, off, n) : 0;
-        c->fin |= fin;
+    m->queued += k;
+    c->charged += k;
+    c->written += k;
+    if (k < n)
+        m->blocked = 1;
+    return (ssize_t)k;
+}
+
+static void bc_copy_slow(struct room_member *rm, void *copy)
+{
+    struct bc_member *m = member_of(rm);
+
+    m->streams_dropped++;
+    if (m->conf->slow == SLOW_DISCONNECT) {
+        ((struct bc_copy *)copy)->relay = NULL;
+        doom(m);
     } else {
-        rv = n ? wt_stream_write_shared(c->out, b, off, n, fin)
-               : wt_stream_write(c->out, NULL, 0, fin);
-        if (rv == 0)
-            c->written += n;
+        copy_drop(copy, BC_SLOW);
     }
-    if (rv < 0) { /* the stream's own buffer limit, or out of memory */
-        m->streams_dropped++;
-        copy_drop(c, BC_SLOW);
-        return -1;
-    }
-    return 0;
 }
 
 static void bc_copy_abort(struct room_member *rm, void *copy, uint32_t code)
@@ -455,6 +419,23 @@ static void bc_copy_done(struct room_member *rm, void *copy)
     c->relay = NULL;
 }
 
+/* The member has room again (acknowledgements, a stream slot): its copies
+ * take what their relays hold for them. */
+static void member_resume(struct bc_member *m)
+{
+    struct bc_copy *c, *next;
+
+    if (!m->blocked)
+        return;
+    m->blocked = 0;
+    /* resuming a copy can end that copy (never another of m's) */
+    for (c = LIST_FIRST(&m->copies); c; c = next) {
+        next = LIST_NEXT(c, m_link);
+        if (c->relay && c->out)
+            room_relay_resume(c->relay, c);
+    }
+}
+
 static void bc_streams_available(struct wt_session *s)
 {
     struct bc_member *m = s->hdata;
@@ -463,13 +444,19 @@ static void bc_streams_available(struct wt_session *s)
 
     while (m && (c = TAILQ_FIRST(&m->waiting))) {
         if (!(out = wt_session_open_stream(s, 0)))
-            return;
+            break;
         copy_unwait(c);
         if (copy_attach(c, out) < 0) {
             m->streams_dropped++;
+            if (c->relay)
+                room_relay_drop(c->relay, c);
             copy_drop(c, BC_SLOW);
         }
+        m->blocked = 1;
     }
+    if (m)
+        member_resume(m);
+    bury();
 }
 
 /* ---- datagrams and announcements ---- */
@@ -527,9 +514,68 @@ static const struct room_member_ops member_ops = {
     .datagram = bc_room_datagram,
     .copy_open = bc_copy_open,
     .copy_write = bc_copy_write,
+    .copy_slow = bc_copy_slow,
     .copy_abort = bc_copy_abort,
     .copy_done = bc_copy_done,
     .presence = bc_presence,
+};
+
+/* ---- what a member sends ---- */
+
+static void in_free(struct bc_in *in)
+{
+    struct bc_member *m = in->from;
+
+    LIST_REMOVE(in, link);
+    free(in);
+    member_free_if_done(m);
+}
+
+/* The fastest member has the first `front` bytes: the sender's credit. */
+static void in_progress(void *sender, uint64_t front)
+{
+    struct bc_in *in = sender;
+    uint64_t n;
+
+    if (front > in->received)
+        front = in->received;
+    if (front <= in->credited)
+        return;
+    n = front - in->credited;
+    in->credited = front;
+    if (in->in)
+        wt_stream_consume(in->in, (size_t)n);
+    else if (in->kept && in->s)
+        wt_session_release(in->s, n, 0);
+}
+
+/* Every member has the whole message: a bidi stream's FIN tells the
+ * sender (its acknowledgement). */
+static void in_delivered(void *sender)
+{
+    struct bc_in *in = sender;
+
+    if (in->in && wt_stream_is_bidi(in->in))
+        wt_stream_write(in->in, NULL, 0, 1);
+}
+
+static void in_gone(void *sender)
+{
+    struct bc_in *in = sender;
+
+    in->relay = NULL;
+    in->from->nrelays--;
+    if (in->in)
+        return; /* its stream_close frees it */
+    if (in->kept && in->s)
+        wt_session_release(in->s, in->received - in->credited, 1);
+    in_free(in);
+}
+
+static const struct room_sender_ops sender_ops = {
+    .progress = in_progress,
+    .delivered = in_delivered,
+    .gone = in_gone,
 };
 
 /* ---- sessions ---- */
@@ -575,7 +621,7 @@ static void bc_session_close(struct wt_session *s, uint32_t code,
 {
     struct bc_member *m = s->hdata;
     struct bc_copy *c;
-    struct bc_in *in;
+    struct bc_in *in, *next;
     char who[128];
 
     (void)code;
@@ -589,12 +635,15 @@ static void bc_session_close(struct wt_session *s, uint32_t code,
     }
     /* what it sends ends for everybody, what it receives ends for it;
      * then it leaves (room_leave's contract) */
-    LIST_FOREACH(in, &m->sends, link) {
-        if (!in->relay)
-            continue;
-        room_relay_abort(in->relay, BC_GONE);
-        room_relay_close(in->relay);
-        in->relay = NULL;
+    for (in = LIST_FIRST(&m->sends); in; in = next) {
+        next = LIST_NEXT(in, link);
+        /* its credit goes back with the session; a complete message goes
+         * on to the members still taking it, an incomplete one is
+         * aborted (which may free `in`) */
+        in->s = NULL;
+        in->kept = 0;
+        if (in->relay && !in->fin)
+            room_relay_abort(in->relay, BC_GONE);
     }
     LIST_FOREACH(c, &m->copies, m_link) {
         if (c->relay)
@@ -633,13 +682,20 @@ static void bc_stream_open(struct wt_stream *st)
     }
     in->kind = KIND_IN;
     in->from = m;
+    in->s = wt_stream_session(st);
     in->in = st;
     LIST_INSERT_HEAD(&m->sends, in, link);
     st->hdata = in;
-    if (!(in->relay = room_relay_open(&m->rm, m->conf->echo_self))) {
+    /* each relay holds a stream slot on every member: one sender may
+     * hold max_relays of them, not starve the room of streams */
+    if (m->nrelays >= m->conf->max_relays ||
+        !(in->relay = room_relay_open(&m->rm, m->conf->echo_self,
+                                      m->conf->max_queue_bytes, &sender_ops,
+                                      in))) {
         wt_stream_reset(st, BC_REFUSED);
         return;
     }
+    m->nrelays++;
     bury();
 }
 
@@ -648,24 +704,17 @@ static void bc_stream_data(struct wt_stream *st, const uint8_t *p, size_t n,
 {
     struct bc_in *in = st->hdata;
 
-    if (kind_of(st) != KIND_IN || !in->relay)
+    if (kind_of(st) != KIND_IN)
         return;
-    if (room_relay_write(in->relay, p, n, fin) < 0) {
-        room_relay_abort(in->relay, BC_REFUSED);
-        room_relay_close(in->relay);
-        in->relay = NULL;
-        wt_stream_reset(st, BC_REFUSED);
-        bury();
+    in->received += n;
+    in->fin |= fin;
+    if (!in->relay) { /* refused or aborted: read and dropped */
+        in_progress(in, in->received);
         return;
     }
-    /* every member that keeps up has the bytes queued: credit now */
-    wt_stream_consume(st, n);
-    if (fin) {
-        room_relay_close(in->relay);
-        in->relay = NULL;
-        /* a bidi stream's FIN tells the sender its message is out */
-        if (wt_stream_is_bidi(st))
-            wt_stream_write(st, NULL, 0, 1);
+    if (room_relay_write(in->relay, p, n, fin) < 0) {
+        room_relay_abort(in->relay, BC_REFUSED);
+        wt_stream_reset(st, BC_REFUSED);
     }
     bury();
 }
@@ -674,11 +723,8 @@ static void bc_stream_reset(struct wt_stream *st, uint32_t code)
 {
     struct bc_in *in = st->hdata;
 
-    if (kind_of(st) == KIND_IN && in->relay) {
-        room_relay_abort(in->relay, code);
-        room_relay_close(in->relay);
-        in->relay = NULL;
-    }
+    if (kind_of(st) == KIND_IN && in->relay)
+        room_relay_abort(in->relay, code ? code : BC_GONE);
     wt_stream_reset(st, code);
 }
 
@@ -705,6 +751,8 @@ static void bc_stream_writable(struct wt_stream *st)
         uncharge(c, acked - c->acked);
         c->acked = acked;
     }
+    member_resume(c->to);
+    bury();
 }
 
 static void bc_stream_close(struct wt_stream *st)
@@ -715,15 +763,22 @@ static void bc_stream_close(struct wt_stream *st)
         copy_free(st->hdata);
     } else if (kind == KIND_IN) {
         struct bc_in *in = st->hdata;
-        struct bc_member *m = in->from;
+        struct room_relay *r = in->relay;
 
-        if (in->relay) {
-            room_relay_abort(in->relay, BC_GONE);
-            room_relay_close(in->relay);
+        in->in = NULL;
+        if (!r) {
+            in_free(in);
+        } else {
+            /* ended without its end: the copies are aborted; with bytes
+             * the relay still holds, their credit waits for it (kept) */
+            if (!in->fin)
+                room_relay_abort(r, BC_GONE);
+            if (in->credited < in->received) {
+                wt_stream_keep(st);
+                in->kept = 1;
+            }
+            room_relay_release(r); /* may free `in` (in_gone) */
         }
-        LIST_REMOVE(in, link);
-        free(in);
-        member_free_if_done(m);
     }
     st->hdata = NULL;
 }

@@ -21,27 +21,6 @@ struct room_set {
     size_t max_rooms, max_members;
 };
 
-/* One relayed stream: its copies, one per member that took it. */
-struct room_copy_ref {
-    struct room_member *to;
-    void *copy; /* NULL: gone */
-};
-
-struct room_relay {
-    struct room *room;
-    uint64_t from;
-    struct room_copy_ref *refs;
-    size_t nrefs, live;
-    /* the block being filled: bytes as they arrive, handed to every copy
-     * by reference (buf.h), so a member's chunk grows with the block */
-    struct buf_shared *block;
-};
-
-/* Relayed bytes are copied once into blocks of this size (or the write's,
- * when larger): small enough for short messages, large enough that a
- * member's send buffer holds one chunk per block, not one per packet. */
-#define RELAY_BLOCK (16 * 1024)
-
 static size_t name_hash(const char *p, size_t n)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
@@ -195,100 +174,64 @@ void room_send_datagram(struct room_member *from, const uint8_t *p, size_t n,
             to->ops->datagram(to, from->id, p, n);
 }
 
-struct room_relay *room_relay_open(struct room_member *from, int self)
-{
-    struct room *rm = from->room;
-    struct room_relay *r;
+/* ---- relays ---- */
+
+struct room_copy {
     struct room_member *to;
+    void *copy;    /* the member's; NULL: gone */
+    uint64_t pos;  /* relay bytes it has taken */
+    int fin_sent;  /* ... and the end */
+    int waiting;   /* it cannot start yet: not a taker (ROOM_WAIT) */
+};
 
-    if (!rm || !(r = calloc(1, sizeof(*r))))
-        return NULL;
-    r->room = rm;
-    r->from = from->id;
-    if (rm->count && !(r->refs = calloc(rm->count, sizeof(*r->refs)))) {
-        free(r);
-        return NULL;
-    }
-    rm->nrelays++;
-    LIST_FOREACH(to, &rm->members, link) {
-        void *copy;
+/* Bytes [start, start + b->len) of the relay, in a shared block. */
+struct room_block {
+    struct buf_shared *b;
+    uint64_t start;
+};
 
-        if ((to == from && !self) || !(copy = to->ops->copy_open(to, r->from)))
-            continue;
-        r->refs[r->nrefs].to = to;
-        r->refs[r->nrefs].copy = copy;
-        r->nrefs++;
-        r->live++;
-    }
-    return r;
-}
+struct room_relay {
+    struct room *room;
+    uint64_t from;
+    uint64_t lag;
+    const struct room_sender_ops *sops;
+    void *sender;
+    struct room_copy *copies;
+    size_t ncopies, live;
+    /* what some live copy has yet to take, oldest first; the last block
+     * is filled as bytes arrive (RELAY_BLOCK), so a member's send buffer
+     * holds one chunk per block, not one per packet */
+    struct room_block *blocks;
+    size_t nblocks, capblocks;
+    uint64_t end;    /* bytes received */
+    uint64_t front;  /* most any live copy has taken (end when none) */
+    int fin;         /* the sender's end arrived */
+    int delivered;   /* sops->delivered was called */
+    int released;    /* the sender let go (room_relay_release) */
+    int busy;        /* inside pump: frees wait */
+};
 
-/* The bytes to hand out, in the current block (a new one when full). */
-static int relay_stage(struct room_relay *r, const uint8_t *p, size_t n,
-                       size_t *off)
+/* Relayed bytes are copied once into blocks of this size (or the write's,
+ * when larger): small enough for short messages, large enough that a
+ * member's send buffer holds one chunk per block. */
+#define RELAY_BLOCK (16 * 1024)
+
+static void relay_free(struct room_relay *r)
 {
-    if (r->block && buf_shared_add(r->block, p, n) == 0) {
-        *off = r->block->len - n;
-        return 0;
-    }
-    buf_shared_unref(r->block); /* the copies keep what they still need */
-    r->block = buf_shared_new(p, n, n > RELAY_BLOCK ? n : RELAY_BLOCK);
-    *off = 0;
-    return r->block ? 0 : -1;
-}
+    struct room *rm = r->room;
 
-int room_relay_write(struct room_relay *r, const uint8_t *p, size_t n,
-                     int fin)
-{
-    size_t off = 0;
-
-    if (!n && !fin)
-        return 0;
-    if (n && relay_stage(r, p, n, &off) < 0)
-        return -1;
-    for (size_t i = 0; i < r->nrefs; i++) {
-        struct room_copy_ref *c = &r->refs[i];
-
-        if (!c->copy)
-            continue;
-        if (c->to->ops->copy_write(c->to, c->copy, n ? r->block : NULL, off, n,
-                                   fin) < 0) {
-            c->copy = NULL; /* the member let go of it */
-            r->live--;
-        }
-    }
-    return 0;
-}
-
-void room_relay_abort(struct room_relay *r, uint32_t code)
-{
-    for (size_t i = 0; i < r->nrefs; i++) {
-        struct room_copy_ref *c = &r->refs[i];
-        void *copy = c->copy;
-
-        if (!copy)
-            continue;
-        c->copy = NULL; /* aborted: the room is done with it */
-        r->live--;
-        c->to->ops->copy_abort(c->to, copy, code);
-    }
-}
-
-void room_relay_close(struct room_relay *r)
-{
-    struct room *rm;
-
-    if (!r)
-        return;
-    rm = r->room;
-    for (size_t i = 0; i < r->nrefs; i++) {
-        struct room_copy_ref *c = &r->refs[i];
+    for (size_t i = 0; i < r->ncopies; i++) {
+        struct room_copy *c = &r->copies[i];
 
         if (c->copy && c->to->ops->copy_done)
             c->to->ops->copy_done(c->to, c->copy);
     }
-    buf_shared_unref(r->block);
-    free(r->refs);
+    for (size_t i = 0; i < r->nblocks; i++)
+        buf_shared_unref(r->blocks[i].b);
+    if (r->sops && r->sops->gone)
+        r->sops->gone(r->sender);
+    free(r->blocks);
+    free(r->copies);
     free(r);
     /* the room may have emptied while this relay kept it */
     if (--rm->nrelays == 0 && rm->count == 0) {
@@ -300,12 +243,245 @@ void room_relay_close(struct room_relay *r)
     }
 }
 
+struct room_relay *room_relay_open(struct room_member *from, int self,
+                                   uint64_t lag,
+                                   const struct room_sender_ops *sops,
+                                   void *sender)
+{
+    struct room *rm = from->room;
+    struct room_relay *r;
+    struct room_member *to;
+
+    if (!rm || !(r = calloc(1, sizeof(*r))))
+        return NULL;
+    r->room = rm;
+    r->from = from->id;
+    r->lag = lag;
+    r->sops = sops;
+    r->sender = sender;
+    if (rm->count && !(r->copies = calloc(rm->count, sizeof(*r->copies)))) {
+        free(r);
+        return NULL;
+    }
+    rm->nrelays++;
+    LIST_FOREACH(to, &rm->members, link) {
+        void *copy;
+
+        if ((to == from && !self) ||
+            !(copy = to->ops->copy_open(to, r->from, r)))
+            continue;
+        r->copies[r->ncopies++] = (struct room_copy){to, copy, 0, 0, 0};
+        r->live++;
+    }
+    return r;
+}
+
+static void copy_gone(struct room_relay *r, struct room_copy *c)
+{
+    c->copy = NULL;
+    r->live--;
+}
+
+/* Offers a copy what the relay holds past its position. */
+static void pump(struct room_relay *r, struct room_copy *c)
+{
+    size_t i = 0;
+
+    /* the block holding c->pos (blocks are in order, contiguous) */
+    while (i < r->nblocks &&
+           r->blocks[i].start + r->blocks[i].b->len <= c->pos)
+        i++;
+    while (c->copy && !c->fin_sent) {
+        struct buf_shared *b = i < r->nblocks ? r->blocks[i].b : NULL;
+        size_t off = b ? (size_t)(c->pos - r->blocks[i].start) : 0;
+        size_t n = b ? b->len - off : 0;
+        int fin = r->fin && c->pos + n == r->end;
+        ssize_t took;
+
+        if (n == 0 && !fin)
+            break;
+        took = c->to->ops->copy_write(c->to, c->copy, b, off, n, fin);
+        c->waiting = took == ROOM_WAIT;
+        if (c->waiting)
+            break;
+        if (took < 0) {
+            copy_gone(r, c);
+            break;
+        }
+        c->pos += (uint64_t)took;
+        if ((size_t)took < n)
+            break; /* no room: resumed later */
+        if (fin)
+            c->fin_sent = 1;
+        i++;
+    }
+}
+
+/* After copies moved: the fastest sets the front (the sender's credit),
+ * who lags too far is slow, what nobody needs goes, and the end may be
+ * delivered. */
+static void settle(struct room_relay *r)
+{
+    uint64_t front = 0, low = r->end;
+    int all_fin = 1;
+    size_t k = 0;
+
+    int takers = 0;
+
+    /* the pace: the fastest copy that can take bytes at all; with none
+     * (every copy waits to start, or none is left) the sender is not held
+     * back, and waiting copies may lag up to the limit */
+    for (size_t i = 0; i < r->ncopies; i++) {
+        struct room_copy *c = &r->copies[i];
+
+        if (c->copy && !c->waiting) {
+            takers = 1;
+            if (c->pos > front)
+                front = c->pos;
+        }
+    }
+    if (!takers)
+        front = r->end;
+    for (size_t i = 0; i < r->ncopies; i++) {
+        struct room_copy *c = &r->copies[i];
+
+        if (!c->copy)
+            continue;
+        if (front - c->pos > r->lag) {
+            void *copy = c->copy;
+
+            copy_gone(r, c);
+            c->to->ops->copy_slow(c->to, copy);
+            continue;
+        }
+        if (c->pos < low)
+            low = c->pos;
+        all_fin &= c->fin_sent;
+    }
+    /* blocks every live copy is past */
+    while (k < r->nblocks &&
+           r->blocks[k].start + r->blocks[k].b->len <= low &&
+           (k + 1 < r->nblocks || r->blocks[k].b->len == r->blocks[k].b->cap ||
+            r->live == 0))
+        buf_shared_unref(r->blocks[k++].b);
+    if (k) {
+        memmove(r->blocks, r->blocks + k, (r->nblocks - k) * sizeof(*r->blocks));
+        r->nblocks -= k;
+    }
+    if (front > r->front) {
+        r->front = front;
+        if (r->sops && r->sops->progress)
+            r->sops->progress(r->sender, front);
+    }
+    if (r->fin && all_fin && !r->delivered) {
+        r->delivered = 1;
+        if (r->sops && r->sops->delivered)
+            r->sops->delivered(r->sender);
+    }
+}
+
+/* Frees the relay once the sender let go and no live copy needs more. */
+static void maybe_free(struct room_relay *r)
+{
+    int needed = 0;
+
+    for (size_t i = 0; i < r->ncopies && !needed; i++)
+        needed = r->copies[i].copy && !r->copies[i].fin_sent;
+    if (r->released && !needed && !r->busy)
+        relay_free(r);
+}
+
+/* Room for n more bytes in the relay's blocks. */
+static int stage(struct room_relay *r, const uint8_t *p, size_t n)
+{
+    struct room_block *last = r->nblocks ? &r->blocks[r->nblocks - 1] : NULL;
+
+    if (last && buf_shared_add(last->b, p, n) == 0)
+        return 0;
+    if (r->nblocks == r->capblocks) {
+        size_t cap = r->capblocks ? r->capblocks * 2 : 4;
+        struct room_block *nb = realloc(r->blocks, cap * sizeof(*nb));
+
+        if (!nb)
+            return -1;
+        r->blocks = nb;
+        r->capblocks = cap;
+    }
+    last = &r->blocks[r->nblocks];
+    if (!(last->b = buf_shared_new(p, n, n > RELAY_BLOCK ? n : RELAY_BLOCK)))
+        return -1;
+    last->start = r->end;
+    r->nblocks++;
+    return 0;
+}
+
+int room_relay_write(struct room_relay *r, const uint8_t *p, size_t n,
+                     int fin)
+{
+    if (r->fin || (!n && !fin))
+        return 0;
+    if (n && stage(r, p, n) < 0)
+        return -1;
+    r->end += n;
+    r->fin = fin;
+    r->busy = 1;
+    for (size_t i = 0; i < r->ncopies; i++)
+        pump(r, &r->copies[i]);
+    settle(r);
+    r->busy = 0;
+    maybe_free(r);
+    return 0;
+}
+
+void room_relay_resume(struct room_relay *r, void *copy)
+{
+    for (size_t i = 0; i < r->ncopies; i++) {
+        if (r->copies[i].copy == copy) {
+            r->busy = 1;
+            pump(r, &r->copies[i]);
+            settle(r);
+            r->busy = 0;
+            maybe_free(r);
+            return;
+        }
+    }
+}
+
+void room_relay_abort(struct room_relay *r, uint32_t code)
+{
+    r->busy = 1;
+    for (size_t i = 0; i < r->ncopies; i++) {
+        struct room_copy *c = &r->copies[i];
+        void *copy = c->copy;
+
+        if (!copy)
+            continue;
+        copy_gone(r, c); /* aborted: the room lets go of it */
+        c->to->ops->copy_abort(c->to, copy, code);
+    }
+    r->busy = 0;
+    maybe_free(r);
+}
+
+void room_relay_release(struct room_relay *r)
+{
+    if (!r)
+        return;
+    r->released = 1;
+    maybe_free(r);
+}
+
 void room_relay_drop(struct room_relay *r, void *copy)
 {
-    for (size_t i = 0; i < r->nrefs; i++) {
-        if (r->refs[i].copy == copy) {
-            r->refs[i].copy = NULL;
-            r->live--;
+    for (size_t i = 0; i < r->ncopies; i++) {
+        if (r->copies[i].copy == copy) {
+            copy_gone(r, &r->copies[i]);
+            if (!r->busy) {
+                r->busy = 1;
+                settle(r); /* the front may move, blocks may go */
+                r->busy = 0;
+                maybe_free(r);
+            }
             return;
         }
     }

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/types.h>
 
 #include "buf.h"
 
@@ -25,29 +26,63 @@
 struct room;
 struct room_set;
 struct room_member;
+struct room_relay;
 
-/* What a member does with what the others send (the handler's side). */
+/*
+ * What a member does with what the others send (the handler's side).
+ *
+ * A relayed stream is paced by its fastest member: each copy takes the
+ * bytes it has room for (its member's budget), the room keeps the rest for
+ * it, and the sender gets credit as soon as one member has the bytes.  A
+ * copy that falls more than the relay's lag limit behind the fastest is
+ * slow: copy_slow, and the room lets go of it.  So one slow member never
+ * sets the pace, and what the room holds for a relay stays bounded.
+ */
 struct room_member_ops {
     /* A datagram from member `from`. */
     void (*datagram)(struct room_member *to, uint64_t from, const uint8_t *p,
                      size_t n);
-    /* A stream from `from` begins: the member's copy of it, or NULL when
-     * the member cannot take it (that message is lost for it). */
-    void *(*copy_open)(struct room_member *to, uint64_t from);
-    /* Bytes [off, off + n) of `b` for the copy, and/or its end.  -1 when
-     * the member cannot take them: the copy is gone (the member dealt with
-     * it: reset it, or closed its session), and hears no more of it. */
-    int (*copy_write)(struct room_member *to, void *copy, struct buf_shared *b,
-                      size_t off, size_t n, int fin);
+    /* A stream from `from` begins (relay `r`, for room_relay_resume and
+     * room_relay_drop): the member's copy of it, or NULL when the member
+     * cannot take it (that message is lost for it). */
+    void *(*copy_open)(struct room_member *to, uint64_t from,
+                       struct room_relay *r);
+    /* Bytes [off, off + n) of `b` for the copy (fin: they end it): returns
+     * how many it took (0..n; the end goes only with all of them), or
+     * ROOM_WAIT when the copy cannot start yet (no stream to send it on:
+     * it does not count among the takers that set the pace, and lags), or
+     * -1 when the copy is gone (reset, or its session closing) and hears
+     * no more.  What it does not take now it is offered again after
+     * room_relay_resume(). */
+    ssize_t (*copy_write)(struct room_member *to, void *copy,
+                          struct buf_shared *b, size_t off, size_t n,
+                          int fin);
+    /* The copy fell more than the lag limit behind: the member drops it
+     * (or its session); the room lets go of it. */
+    void (*copy_slow)(struct room_member *to, void *copy);
     /* The sender aborted the stream (`code`): so does the copy, and the
-     * room is done with it (no copy_done follows). */
+     * room lets go of it (no copy_done follows). */
     void (*copy_abort)(struct room_member *to, void *copy, uint32_t code);
-    /* The room is done with the copy (ended, aborted or dropped); the
-     * member's own stream may still be sending it. */
+    /* The relay is over for the copy (it got everything, or the relay is
+     * freed); the member's own stream may still be sending it. */
     void (*copy_done)(struct room_member *to, void *copy);
     /* Another member joined (1) or left (0); the room now has `count`. */
     void (*presence)(struct room_member *to, int joined, uint64_t who,
                      size_t count);
+};
+
+#define ROOM_WAIT (-2)
+
+/* What the sender of a relayed stream hears (its side). */
+struct room_sender_ops {
+    /* The fastest member has taken the first `front` bytes: their
+     * flow-control credit may go back to the sender. */
+    void (*progress)(void *sender, uint64_t front);
+    /* With the end received: every member still in it has everything
+     * (the sender's acknowledgement). */
+    void (*delivered)(void *sender);
+    /* The relay is freed; no more calls. */
+    void (*gone)(void *sender);
 };
 
 struct room_member {
@@ -74,9 +109,10 @@ enum {
  * the others hear of it (presence). */
 int room_join(struct room_set *rs, const char *name, size_t len,
               struct room_member *m);
-/* Takes m out: the others hear of it, the room goes with its last member.
- * m must first have ended the relays it sends (room_relay_close) and let
- * go of the copies it receives (room_relay_drop). */
+/* Takes m out: the others hear of it, the room goes with its last member
+ * (and its last relay).  m must first have aborted the relays it sends
+ * (room_relay_abort, room_relay_release) and let go of the copies it
+ * receives (room_relay_drop). */
 void room_leave(struct room_member *m);
 size_t room_count(const struct room *r);
 const char *room_name(const struct room *r);
@@ -89,21 +125,30 @@ void room_send_datagram(struct room_member *from, const uint8_t *p, size_t n,
 /*
  * A stream `from` sends, relayed to every other member (and itself with
  * `self`) as its bytes arrive: a copy is opened for each member now in the
- * room; who joins later does not get this one.  Bytes are held once, shared
- * by every copy.
+ * room; who joins later does not get this one.  Bytes are held once,
+ * shared by every copy.  `lag` is how far (bytes) a copy may fall behind
+ * the fastest.  `sops`/`sender` hear of the relay's progress (may be
+ * NULL: a sender elsewhere).
  */
-struct room_relay *room_relay_open(struct room_member *from, int self);
+struct room_relay *room_relay_open(struct room_member *from, int self,
+                                   uint64_t lag,
+                                   const struct room_sender_ops *sops,
+                                   void *sender);
 /* More bytes, and/or the end.  -1 when out of memory (nothing relayed). */
 int room_relay_write(struct room_relay *r, const uint8_t *p, size_t n,
                      int fin);
+/* The member of `copy` has room again: the relay offers it what it holds
+ * for it. */
+void room_relay_resume(struct room_relay *r, void *copy);
 /* The sender aborted it: every copy is aborted with `code` (and left). */
 void room_relay_abort(struct room_relay *r, uint32_t code);
-/* The sender is done with it (after its end or abort); frees it. */
-void room_relay_close(struct room_relay *r);
-/* `copy` of `to` ended on the member's side (its stream reset or closed,
- * its session ending): the relay writes no more to it. */
+/* The sender's side is gone (its stream closed): the relay goes on for
+ * the copies still taking what it holds, then frees itself (gone). */
+void room_relay_release(struct room_relay *r);
+/* `copy` ended on the member's side (its stream reset or closed, its
+ * session ending): the relay offers it nothing more. */
 void room_relay_drop(struct room_relay *r, void *copy);
-/* How many copies the relay still writes to. */
+/* How many copies the relay still offers bytes to. */
 size_t room_relay_copies(const struct room_relay *r);
 
 /*

@@ -144,6 +144,9 @@ struct wt_conn {
  * configured max_buffer_bytes (nothing is queued then).
  */
 int wt_stream_write(struct wt_stream *st, const uint8_t *p, size_t n, int fin);
+/* How many more bytes wt_stream_write would take now (0 when the stream
+ * cannot be written). */
+size_t wt_stream_room(const struct wt_stream *st);
 /* The same for bytes [off, off + n) of a shared block, by reference: data
  * fanned out to many streams is held once (buf.h). */
 int wt_stream_write_shared(struct wt_stream *st, struct buf_shared *b,

@@ -581,6 +581,15 @@ static int writable(const struct wt_stream *st, size_t n)
                cfg_of(st->qc)->max_buffer_bytes + st->out_prefix;
 }
 
+size_t wt_stream_room(const struct wt_stream *st)
+{
+    uint64_t cap = cfg_of(st->qc)->max_buffer_bytes + st->out_prefix;
+
+    if (!writable(st, 0) || buf_unacked(&st->out) >= cap)
+        return 0;
+    return (size_t)(cap - buf_unacked(&st->out));
+}
+
 static void queued(struct wt_stream *st, size_t n, int fin)
 {
     st->session->tx_bytes += n;

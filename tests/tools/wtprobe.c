@@ -44,6 +44,8 @@
  * comment): capsule-merged, critical-stream, spoof-path, rebind, uni-hoard,
  * early-uni, slot-wait, refused-streams, pending-timeout, adopt-limit,
  * prefix-reset, connect-reset, connect-trailer.
+ * Broadcast rooms: bc-relay, bc-listen, bc-send, bc-announce,
+ * bc-sender-gone.
  * Scenarios that involve a second session check that it is unaffected.
  *
  * Options for those: --max-data N (our initial_max_data, and no more
@@ -3215,12 +3217,13 @@ static void sc_stop_sending(struct probe *p)
 
 /* sessions [PATH] N: opens N sessions on one connection at once and reports
  * their response statuses in order ("statuses 200 200 429"); passes when every
- * session got a status.  Accepted sessions must echo. */
+ * session got a status.  Accepted sessions must echo (bc-members: the same
+ * on a broadcast route, without the echo). */
 #define MAX_PSESSIONS 64
 static struct session *g_ss[MAX_PSESSIONS];
 static struct echo *g_se[MAX_PSESSIONS];
 
-static void sc_sessions(struct probe *p)
+static void sessions_run(struct probe *p, bool echo)
 {
     int i = 0;
     const char *path = arg_path(p, &i);
@@ -3248,7 +3251,7 @@ static void sc_sessions(struct probe *p)
             WAIT("waiting for the responses");
             return;
         }
-        if (s->status != 200)
+        if (s->status != 200 || !echo)
             continue;
         int r = need_echo(p, &g_se[k], s, 100, (uint32_t)(200 + k), false,
                           "session");
@@ -3263,6 +3266,16 @@ static void sc_sessions(struct probe *p)
         left -= (size_t)w;
     }
     finish(p, EXIT_PASS, "%s ok: statuses%s", current->name, p->saved);
+}
+
+static void sc_sessions(struct probe *p)
+{
+    sessions_run(p, true);
+}
+
+static void sc_bc_members(struct probe *p)
+{
+    sessions_run(p, false);
 }
 
 /* open-streams [PATH] N: opens N bidi streams at once and keeps them open
@@ -4274,9 +4287,11 @@ static void sc_bc_relay(struct probe *p)
                current->name, g_bc_bst->in.len);
         return;
     }
+    /* (tagged: a stream starting with member id 0 is an announcement) */
     for (struct pstream *r = p->streams; r; r = r->next)
         if (!r->local && !r->bidi && r->kind == SK_WT &&
-            r->session_id == (uint64_t)p->a->id) {
+            r->session_id == (uint64_t)p->a->id &&
+            !(tag && r->in.len && r->in.p[0] == 0x00)) {
             finish(p, EXIT_NOPASS, "%s FAIL: A got a stream of its own",
                    current->name);
             return;
@@ -4287,6 +4302,232 @@ static void sc_bc_relay(struct probe *p)
            "50000-byte bidi streams%s%s; A's bidi stream got its FIN",
            current->name, tag ? ", tagged with member id " : "",
            tag ? (from == 1 ? "1" : from == 2 ? "2" : "n") : "");
+}
+
+/* bc-listen [PATH] SECONDS [N]: N members (sessions, default 1) of the
+ * room PATH names that only listen (with --hold-uni --uni-window W: members
+ * that stop reading) for SECONDS, then report what reached them: whole
+ * streams and their bytes, resets (with the first WebTransport code),
+ * datagrams, and how many sessions the server closed (and the code). */
+static struct session *g_bl[MAX_PSESSIONS];
+
+static void sc_bc_listen(struct probe *p)
+{
+    int i = 0;
+    const char *path = p->nargs > 0 && p->args[0][0] == '/' ? p->args[i++]
+                                                            : "/chat?room=probe";
+    size_t secs, n;
+    if (!arg_size(p, i, 0, &secs) || secs == 0 || !arg_size(p, i + 1, 1, &n) ||
+        n == 0 || n > MAX_PSESSIONS) {
+        finish(p, EXIT_USAGE, "%s: SECONDS [N 1..%d]", current->name,
+               MAX_PSESSIONS);
+        return;
+    }
+    for (size_t k = 0; k < n; k++)
+        if (need_session(p, &g_bl[k], path, "listener") <= 0)
+            return;
+    if (!p->t_mark) {
+        p->t_mark = now_ns();
+        note("%zu listeners in the room", n);
+    }
+    size_t closed = 0;
+    uint32_t ccode = 0;
+    for (size_t k = 0; k < n; k++)
+        if (g_bl[k]->close_recv || g_bl[k]->end_stream) {
+            if (closed++ == 0)
+                ccode = g_bl[k]->close_code;
+        }
+    if (now_ns() - p->t_mark < (uint64_t)secs * 1000000000ULL && closed < n) {
+        WAIT("listening");
+        return;
+    }
+    size_t whole = 0, resets = 0, dgrams = 0;
+    uint64_t bytes = 0;
+    uint32_t rcode = 0;
+    for (struct pstream *r = p->streams; r; r = r->next) {
+        if (r->local || r->bidi || r->kind != SK_WT)
+            continue;
+        if (r->reset_recv) {
+            if (resets++ == 0 && wire_wt_error_from_h3(r->reset_code, &rcode))
+                rcode = 0;
+        } else if (r->fin_recv) {
+            whole++;
+            bytes += r->in.len;
+        }
+    }
+    for (size_t k = 0; k < p->nrxd; k++)
+        dgrams += !p->rxd[k].malformed;
+    finish(p, EXIT_PASS, "%s ok: %zu streams whole (%" PRIu64 " bytes), %zu "
+           "reset (0x%" PRIx32 "), %zu datagrams, %zu of %zu sessions closed "
+           "by the server (0x%" PRIx32 ")",
+           current->name, whole, bytes, resets, rcode, dgrams, closed, n,
+           ccode);
+}
+
+/* bc-sender-gone [PATH]: A sends a stream without its end; once B has part
+ * of it, A's session closes: B's copy must be reset with the documented
+ * code (0x42520002, the sender left). */
+static void sc_bc_sender_gone(struct probe *p)
+{
+    const char *path = p->nargs > 0 ? p->args[0] : "/chat?room=gone";
+    char f[128];
+    int ra = need_session(p, &p->a, path, "A");
+    if (ra < 0)
+        return;
+    int rb = need_session(p, &p->b, path, "B");
+    if (rb < 0 || ra == 0 || rb == 0)
+        return;
+    if (p->phase == 0) {
+        uint8_t *d = xmalloc(50000);
+        fill_pattern(d, 50000, 71);
+        p->probe_st = wt_open(p, (uint64_t)p->a->id, false, d, 50000, false);
+        free(d);
+        if (!p->probe_st) {
+            finish(p, EXIT_USAGE, "%s: no stream", current->name);
+            return;
+        }
+        p->phase = 1;
+    }
+    struct pstream *copy = NULL;
+    for (struct pstream *r = p->streams; r; r = r->next)
+        if (!r->local && !r->bidi && r->kind == SK_WT &&
+            r->session_id == (uint64_t)p->b->id)
+            copy = r;
+    if (p->phase == 1) {
+        if (!copy || copy->in.len < 50000) {
+            WAIT("waiting for B to have the bytes sent so far");
+            return;
+        }
+        session_send_close(p, p->a, 0, "gone");
+        p->phase = 2;
+    }
+    if (!copy->reset_recv) {
+        if (copy->fin_recv) {
+            finish(p, EXIT_NOPASS, "%s FAIL: B's copy ended with FIN",
+                   current->name);
+            return;
+        }
+        WAIT("waiting for B's copy to be reset");
+        return;
+    }
+    uint32_t code = 0;
+    if (wire_wt_error_from_h3(copy->reset_code, &code) != 0 ||
+        code != 0x42520002) {
+        finish(p, EXIT_NOPASS, "%s FAIL: B's copy got %s, wanted the "
+               "WebTransport code 0x42520002", current->name,
+               stream_fate(copy, f, sizeof(f)));
+        return;
+    }
+    if (!session_intact(p, p->b, "B"))
+        return;
+    finish(p, EXIT_PASS, "%s ok: B's copy reset with 0x42520002 when the "
+           "sender left", current->name);
+}
+
+/* bc-send [PATH] COUNT BYTES [tag]: session A sends COUNT uni streams of
+ * BYTES (all at once, as stream credit allows) and session B, on the same
+ * connection, must get every one whole (after the member id with `tag`);
+ * reports how long that took. */
+#define BC_MAX 256
+static uint8_t *g_bcs_data[BC_MAX];
+static struct pstream *g_bcs_st[BC_MAX];
+static bool g_bcs_got[BC_MAX];
+
+static void sc_bc_send(struct probe *p)
+{
+    int i = 0;
+    const char *path = p->nargs > 0 && p->args[0][0] == '/' ? p->args[i++]
+                                                            : "/chat?room=probe";
+    size_t count, bytes;
+    uint64_t from;
+    bool tag = i + 2 < p->nargs && strcmp(p->args[i + 2], "tag") == 0;
+    if (!arg_size(p, i, 0, &count) || !arg_size(p, i + 1, 0, &bytes) ||
+        count == 0 || count > BC_MAX || bytes == 0) {
+        finish(p, EXIT_USAGE, "%s: COUNT (1..%d) BYTES", current->name, BC_MAX);
+        return;
+    }
+    int ra = need_session(p, &p->a, path, "A");
+    if (ra < 0)
+        return;
+    int rb = need_session(p, &p->b, path, "B");
+    if (rb < 0 || ra == 0 || rb == 0)
+        return;
+    if (!p->t_mark)
+        p->t_mark = now_ns();
+    while (p->counter < count) {
+        size_t k = p->counter;
+        if (!g_bcs_data[k]) {
+            g_bcs_data[k] = xmalloc(bytes);
+            fill_pattern(g_bcs_data[k], bytes, (uint32_t)(1000 + k));
+        }
+        g_bcs_st[k] = wt_open(p, (uint64_t)p->a->id, false, g_bcs_data[k],
+                              bytes, true);
+        if (!g_bcs_st[k])
+            break;
+        p->counter++;
+    }
+    size_t got = 0;
+    for (size_t k = 0; k < count; k++) {
+        if (!g_bcs_got[k] && g_bcs_data[k])
+            g_bcs_got[k] = relay_find(p, p->b, g_bcs_data[k], bytes, tag,
+                                      &from) != NULL;
+        got += g_bcs_got[k];
+    }
+    if (!session_intact(p, p->b, "B"))
+        return;
+    if (got < count) {
+        snprintf(p->info, sizeof(p->info), "B has %zu of %zu streams", got,
+                 count);
+        p->waiting = p->info;
+        return;
+    }
+    finish(p, EXIT_PASS, "%s ok: B got all %zu streams of %zu bytes in %.0f ms",
+           current->name, count, bytes, (double)(now_ns() - p->t_mark) / 1e6);
+}
+
+/* bc-announce [PATH]: with announce = yes (and tag = yes), session A gets
+ * its welcome, then "join" when B comes (and B its welcome), then "leave"
+ * when B closes; each a uni stream starting with member id 0, then JSON. */
+static bool announced(struct probe *p, struct session *s, const char *json)
+{
+    for (struct pstream *r = p->streams; r; r = r->next) {
+        if (r->local || r->bidi || r->kind != SK_WT || !r->fin_recv ||
+            r->session_id != (uint64_t)s->id || r->in.len < 2 ||
+            r->in.p[0] != 0x00)
+            continue;
+        if (r->in.len - 1 == strlen(json) &&
+            memcmp(r->in.p + 1, json, r->in.len - 1) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void sc_bc_announce(struct probe *p)
+{
+    const char *path = p->nargs > 0 ? p->args[0] : "/chat?room=announce";
+    if (need_session(p, &p->a, path, "A") <= 0)
+        return;
+    if (!announced(p, p->a, "{\"type\":\"welcome\",\"id\":1,\"members\":1}")) {
+        WAIT("waiting for A's welcome");
+        return;
+    }
+    if (need_session(p, &p->b, path, "B") <= 0)
+        return;
+    if (!announced(p, p->a, "{\"type\":\"join\",\"id\":2,\"members\":2}") ||
+        !announced(p, p->b, "{\"type\":\"welcome\",\"id\":2,\"members\":2}")) {
+        WAIT("waiting for the join and B's welcome");
+        return;
+    }
+    if (p->phase == 0) {
+        session_send_close(p, p->b, 0, "bye");
+        p->phase = 1;
+    }
+    if (!announced(p, p->a, "{\"type\":\"leave\",\"id\":2,\"members\":1}")) {
+        WAIT("waiting for the leave");
+        return;
+    }
+    finish(p, EXIT_PASS, "%s ok: welcome, join and leave as documented",
+           current->name);
 }
 
 /* name, usage, fewest and most arguments, step, deadline judge */
@@ -4333,6 +4574,11 @@ static const struct scenario scenarios[] = {
     {.name = "connect-trailer", .usage = "", .step = sc_connect_trailer,
      .closed = cl_connect_trailer},
     SC("bc-relay", "[PATH] [tag]", 0, 2, sc_bc_relay, NULL),
+    SC("bc-listen", "[PATH] SECONDS [N]", 1, 3, sc_bc_listen, NULL),
+    SC("bc-sender-gone", "[PATH]", 0, 1, sc_bc_sender_gone, NULL),
+    SC("bc-send", "[PATH] COUNT BYTES [tag]", 2, 4, sc_bc_send, NULL),
+    SC("bc-members", "[PATH] N", 1, 2, sc_bc_members, NULL),
+    SC("bc-announce", "[PATH]", 0, 1, sc_bc_announce, NULL),
 };
 
 static void scenario_step(struct probe *p)
