@@ -67,6 +67,13 @@ class Daemon {
       'max_session_duration = 1s',
       'expire_code = 4343',
       'expire_reason = expired by test',
+      // broadcast: tagged with announcements, and plain (neither)
+      '[route /chat]',
+      'handler = broadcast',
+      'tag = yes',
+      'announce = yes',
+      '[route /plain]',
+      'handler = broadcast',
       '',
     ].join('\n'));
   }
@@ -113,6 +120,13 @@ function launch(name, tmp, netlog) {
     return puppeteer.launch({
       browser: 'firefox', executablePath: '/usr/bin/firefox-esr', headless: true,
       userDataDir: fs.mkdtempSync(path.join(tmp, 'ff-')),
+      // Timers in background tabs (the broadcast cases have several) are
+      // otherwise held to 1 s; puppeteer's Chromium flags already do this.
+      extraPrefsFirefox: {
+        'dom.min_background_timeout_value': 4,
+        'dom.min_background_timeout_value_without_budget_throttling': 4,
+        'dom.timeout.enable_budget_timer_throttling': false,
+      },
     });
   }
   return puppeteer.launch({
@@ -196,6 +210,8 @@ async function runBrowser(name, tmp, port, hash, cert, key, pageUrl) {
       }
     }
 
+    await runBroadcast(browser, name, `${pageUrl}?port=${port}&hash=${hash}`, daemon);
+
     // Server-initiated close on shutdown: SIGTERM sends GOAWAY + DRAIN, then
     // after shutdown_timeout (1 s here) closes the session with code 0.
     try {
@@ -214,6 +230,169 @@ async function runBrowser(name, tmp, port, hash, cert, key, pageUrl) {
     const exit = await daemon.stop();
     if (exit && exit.code !== 0 && exit.code !== null)
       report(`daemon exit${tag}`, false, `exit ${JSON.stringify(exit)}\n${daemon.tail()}`);
+  }
+}
+
+// The broadcast handler, between pages (tabs) of one browser, each with
+// its own sessions, on the runBrowser daemon: /chat (tag, announce) and
+// /plain (neither).  One room, "café 1", spelt three ways in the URLs
+// (percent-encoded, raw, parameter not first), all of which must name it:
+//   page A: A = /chat "café 1" (member 1), P = /plain (default room)
+//   page B: B = /chat "café 1" (member 2), Q = /plain (default room)
+//   page C: C = /chat "café 1" (member 3, joins late)
+//   page D: D = /chat "café 2" (another room), E = /plain "café 1" (same
+//           name, another route): both must hear nothing.
+// Each case prints its own line; they build on each other in this order
+// (the member ids, who is in the room).
+async function runBroadcast(browser, name, url, daemon) {
+  const tag = ` [${name}]`;
+  const consoleLines = [];
+  const pages = {};
+  const call = (p, fn, ...args) =>
+    withTimeout(pages[p].evaluate((f, a) => window.bc[f](...a), fn, args), 15000, `${p}: ${fn}`);
+  const all = rs => ({ ok: rs.every(r => r.ok), detail: rs.map(r => r.detail).filter(Boolean).join('; ') });
+  const stream = (from, n, seed) => ({ kind: 'stream', from, n, seed });
+  // datagrams: sizes taken in turn, one seed each
+  const dgList = (sizes, seeds) => seeds.map((seed, i) => ({ n: sizes[i % sizes.length], seed }));
+  const dgrams = (from, list) => list.map(({ n, seed }) => ({ kind: 'datagram', from, n, seed }));
+  const range = (a, n) => Array.from({ length: n }, (_, i) => a + i);
+  const DG = 10, DG_MIN = 8; // datagrams sent, and how many must arrive (may be lost)
+
+  // Each case takes (expect*) all that its members received, so a case
+  // that fails leaves little behind for the next.
+  async function step(label, body) {
+    const t0 = Date.now();
+    let r;
+    consoleLines.length = 0;
+    try { r = await body(); } catch (e) { r = { ok: false, detail: e.message.split('\n')[0] }; }
+    const detail = `${r.detail} (${Date.now() - t0} ms)`;
+    if (r.ok) return report(label + tag, true, detail);
+    const extra = consoleLines.map(l => '    console: ' + l).join('\n');
+    report(label + tag, false, detail + '\n' + (extra ? extra + '\n' : '') + daemon.tail(12));
+  }
+
+  try {
+    for (const p of ['A', 'B', 'C', 'D']) {
+      pages[p] = await browser.newPage();
+      pages[p].on('console', m => consoleLines.push(`${p}: ${m.text()}`));
+      pages[p].on('pageerror', e => consoleLines.push(`${p}: pageerror: ${e.message}`));
+      await pages[p].goto(url);
+    }
+
+    await step('broadcast welcome and join announcements', async () => {
+      const j = [];
+      // in this order: the member ids follow it
+      j.push(await call('A', 'join', 'A', '/chat?room=caf%C3%A9+1', true));
+      j.push(await call('D', 'join', 'D', '/chat?room=caf%C3%A9+2', true));
+      j.push(await call('D', 'join', 'E', '/plain?room=caf%C3%A9+1', false));
+      j.push(await call('B', 'join', 'B', '/chat?room=café 1', true));
+      return all([...j.filter(r => !r.ok), await call('A', 'varintSelfTest'),
+        await call('A', 'expectAnnounces', 'A', [{ type: 'welcome', id: 1, members: 1 }, { type: 'join', id: 2, members: 2 }], 3000),
+        await call('B', 'expectAnnounces', 'B', [{ type: 'welcome', id: 2, members: 2 }], 3000),
+        await call('D', 'expectAnnounces', 'D', [{ type: 'welcome', id: 1, members: 1 }], 3000)]);
+    });
+
+    await step('broadcast datagrams both ways, tagged', async () => {
+      // half of them as large as the sender may send: the tag makes them
+      // one byte larger on the way out
+      const fromA = dgList([200, await call('A', 'maxDatagramSize', 'A')], range(100, DG));
+      const fromB = dgList([300, await call('B', 'maxDatagramSize', 'B')], range(200, DG));
+      await Promise.all([call('A', 'sendDatagrams', 'A', fromA), call('B', 'sendDatagrams', 'B', fromB)]);
+      const r = await Promise.all([call('B', 'expect', 'B', dgrams(1, fromA), 3000, DG_MIN),
+                                   call('A', 'expect', 'A', dgrams(2, fromB), 3000, DG_MIN)]);
+      return all([...r, { ok: true, detail: `sizes ${fromA[0].n}+${fromA[1].n} and ${fromB[0].n}+${fromB[1].n}` }]);
+    });
+
+    await step('broadcast uni streams both ways, tagged', async () => {
+      // several at once each way, one of them empty
+      await Promise.all([call('A', 'send', 'A', 'uni', 100000, 300), call('A', 'send', 'A', 'uni', 1, 301),
+                         call('A', 'send', 'A', 'uni', 0, 302), call('B', 'send', 'B', 'uni', 65536, 400),
+                         call('B', 'send', 'B', 'uni', 1000, 401)]);
+      return all(await Promise.all([
+        call('B', 'expect', 'B', [stream(1, 100000, 300), stream(1, 1, 301), stream(1, 0, 302)], 5000),
+        call('A', 'expect', 'A', [stream(2, 65536, 400), stream(2, 1000, 401)], 5000)]));
+    });
+
+    await step('broadcast untagged route, bytes exact both ways', async () => {
+      await call('A', 'join', 'P', '/plain', false);
+      await call('B', 'join', 'Q', '/plain?x=1', false);
+      const fromP = dgList([500, await call('A', 'maxDatagramSize', 'P')], range(800, DG));
+      const fromQ = dgList([400, await call('B', 'maxDatagramSize', 'Q')], range(900, DG));
+      await Promise.all([call('A', 'sendDatagrams', 'P', fromP), call('A', 'send', 'P', 'uni', 50000, 810),
+                         call('B', 'sendDatagrams', 'Q', fromQ), call('B', 'send', 'Q', 'uni', 30000, 910)]);
+      return all(await Promise.all([
+        call('B', 'expect', 'Q', [...dgrams(null, fromP), stream(null, 50000, 810)], 5000, DG_MIN),
+        call('A', 'expect', 'P', [...dgrams(null, fromQ), stream(null, 30000, 910)], 5000, DG_MIN)]));
+    });
+
+    await step('broadcast late joiner gets only later messages', async () => {
+      // A's stream under way before C joins (B has begun receiving it):
+      // C must not get it, though it ends after C joined
+      const before = await call('B', 'opened', 'B');
+      await call('A', 'startUni', 'A', 20000, 500);
+      const begun = await call('B', 'waitOpened', 'B', before + 1, 3000);
+      if (!begun.ok) return begun;
+      const j = await call('C', 'join', 'C', '/chat?x=y&room=caf%C3%A9%201', true);
+      const ann = await Promise.all([
+        call('C', 'expectAnnounces', 'C', [{ type: 'welcome', id: 3, members: 3 }], 3000),
+        call('A', 'expectAnnounces', 'A', [{ type: 'join', id: 3, members: 3 }], 3000),
+        call('B', 'expectAnnounces', 'B', [{ type: 'join', id: 3, members: 3 }], 3000)]);
+      await call('A', 'finishUni', 'A');
+      const dA = dgList([100], range(510, DG)), dB = dgList([100], range(610, DG));
+      await Promise.all([call('A', 'sendDatagrams', 'A', dA), call('A', 'send', 'A', 'uni', 5000, 520),
+                         call('B', 'sendDatagrams', 'B', dB), call('B', 'send', 'B', 'uni', 7000, 620)]);
+      const fromA = [...dgrams(1, dA), stream(1, 5000, 520)];
+      const fromB = [...dgrams(2, dB), stream(2, 7000, 620)];
+      return all([j, ...ann, ...await Promise.all([
+        call('C', 'expect', 'C', [...fromA, ...fromB], 5000, 2 * DG_MIN),
+        call('B', 'expect', 'B', [stream(1, 20000, 500), ...fromA], 5000, DG_MIN),
+        call('A', 'expect', 'A', fromB, 5000, DG_MIN)])]);
+    });
+
+    await step('broadcast bidi stream gets FIN once relayed', async () => {
+      // sent in two halves 200 ms apart: no FIN before the end is sent
+      const r = await call('B', 'bidi', 'B', 40000, 700, 200);
+      const got = await Promise.all([call('A', 'expect', 'A', [stream(2, 40000, 700)], 3000),
+                                     call('C', 'expect', 'C', [stream(2, 40000, 700)], 3000),
+                                     call('B', 'expect', 'B', [], 0)]); // echo_self = no
+      const lag = got.slice(0, 2).map(g => g.lastAt ? `${g.lastAt - r.finAt}` : '?').join('/');
+      return all([r, ...got, { ok: true, detail: `A/C had it ${lag} ms after B's FIN` }]);
+    });
+
+    await step('broadcast other room and other route hear nothing', async () => {
+      await sleep(500); // after the others had everything
+      return all([await call('D', 'expect', 'D', [], 0), await call('D', 'expectAnnounces', 'D', [], 0),
+                  await call('D', 'expect', 'E', [], 0),
+                  await call('D', 'alive', 'D'), await call('D', 'alive', 'E')]);
+    });
+
+    await step('broadcast leave announced when sessions close', async () => {
+      const c = await call('C', 'close', 'C', 4000, 'leaving');
+      const l1 = await Promise.all([
+        call('A', 'expectAnnounces', 'A', [{ type: 'leave', id: 3, members: 2 }], 3000),
+        call('B', 'expectAnnounces', 'B', [{ type: 'leave', id: 3, members: 2 }], 3000)]);
+      // Chromium ends a tab's sessions when the tab closes; Firefox 153
+      // keeps them open (and pinged) until the browser exits, so there
+      // the page closes B's session itself
+      let how;
+      if (name === 'chromium') {
+        await pages.B.close();
+        delete pages.B;
+        how = { ok: true, detail: "B's tab closed" };
+      } else {
+        how = await call('B', 'close', 'B');
+      }
+      const l2 = await call('A', 'expectAnnounces', 'A', [{ type: 'leave', id: 2, members: 1 }], 5000);
+      const quiet = await call('D', 'expectAnnounces', 'D', [], 0);
+      return all([c, ...l1, how, l2, quiet]);
+    });
+  } catch (e) {
+    report(`broadcast set-up${tag}`, false, e.message.split('\n')[0]);
+  } finally {
+    await Promise.all(Object.values(pages).map(async p => {
+      await withTimeout(p.evaluate(() => window.bc.closeAll()), 5000, 'closeAll').catch(() => {});
+      await p.close().catch(() => {});
+    }));
   }
 }
 
