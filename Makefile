@@ -56,6 +56,10 @@ $(BUILD)/wtrelayd-evil: $(BUILD)/main.o tests/tools/evil.c $(BUILD)/libwtrelayd.
 	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -Wl,--wrap=nghttp3_conn_submit_response \
 		-o $@ $(BUILD)/main.o tests/tools/evil.c $(BUILD)/libwtrelayd.a $(LDLIBS)
 
+# Backends for the forward handler's tests (tests/it/48-forward.sh).
+$(BUILD)/tbackend: tests/tools/tbackend.c $(BUILD)/libwtrelayd.a | $(BUILD)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libwtrelayd.a $(LDLIBS)
+
 # A Retry token the daemon can read but must refuse (tests/it/35-retry.sh).
 $(BUILD)/mktoken: tests/tools/mktoken.c $(BUILD)/libwtrelayd.a | $(BUILD)
 	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libwtrelayd.a $(LDLIBS)
@@ -75,12 +79,12 @@ unit: $(UNIT_BIN)
 # before the libraries are there.
 test:
 	scripts/install-deps.sh --test
-	$(MAKE) all $(UNIT_BIN) $(BUILD)/wtprobe $(BUILD)/mktoken $(BUILD)/wtrelayd-evil
+	$(MAKE) all $(UNIT_BIN) $(BUILD)/wtprobe $(BUILD)/mktoken $(BUILD)/wtrelayd-evil $(BUILD)/tbackend
 	BUILD=$(BUILD) tests/run.sh
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" all build-asan/wtprobe build-asan/mktoken build-asan/wtrelayd-evil $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BIN))
+		LDFLAGS="-fsanitize=address,undefined" all build-asan/wtprobe build-asan/mktoken build-asan/wtrelayd-evil build-asan/tbackend $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BIN))
 	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 tests/run.sh unit it browser
 
 bench: all $(BUILD)/udpblast

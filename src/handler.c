@@ -6,6 +6,7 @@
 static const struct wt_handler_ops *const handlers[] = {
     &handler_echo,
     &handler_broadcast,
+    &handler_forward,
 };
 
 const struct wt_handler_ops *handler_find(const char *name)

@@ -64,5 +64,6 @@ const struct wt_handler_ops *handler_find(const char *name);
 
 extern const struct wt_handler_ops handler_echo;
 extern const struct wt_handler_ops handler_broadcast;
+extern const struct wt_handler_ops handler_forward;
 
 #endif

@@ -29,9 +29,11 @@
 #include "wt.h"
 
 /* WebTransport application error codes (README, broadcast) */
-#define BC_SLOW 0x42520001    /* your copy reset: over max_queue_bytes */
-#define BC_GONE 0x42520002    /* the sender left before its stream ended */
-#define BC_REFUSED 0x42520003 /* the sender's stream was not relayed */
+/* stream codes below 256: draft-02 browsers carry no more (Firefox shows
+ * a larger code as 0); session codes (CLOSE capsule) are 32-bit there */
+#define BC_SLOW 0xe1    /* your copy reset: over max_queue_bytes */
+#define BC_GONE 0xe2    /* the sender left before its stream ended */
+#define BC_REFUSED 0xe3 /* the sender's stream was not relayed */
 #define BC_CLOSE_SLOW 0x42520004 /* session closed (slow = disconnect) */
 
 /* What a copy costs a member's budget besides its bytes (so that many

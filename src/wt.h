@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <ngtcp2/ngtcp2.h>
@@ -191,9 +192,19 @@ uint64_t wt_session_max_buffer(const struct wt_session *s);
  * session: for handlers' log lines. */
 const char *wt_session_name(const struct wt_session *s, char *buf,
                             size_t len);
-/* The request's :path, query included (server sessions, from session_open
- * until the CONNECT stream closes; NULL after). */
+/* The request's :path, query included, and :authority (server sessions,
+ * from session_open until the CONNECT stream closes; NULL after). */
 const char *wt_session_path(const struct wt_session *s);
+const char *wt_session_authority(const struct wt_session *s);
+/* The client's address and the daemon's address it reached (the
+ * connection's current path). */
+void wt_session_addresses(const struct wt_session *s,
+                          struct sockaddr_storage *peer, socklen_t *plen,
+                          struct sockaddr_storage *local, socklen_t *llen);
+/* The loop the session lives in (for a handler's own watchers). */
+struct ev_loop *wt_session_loop(const struct wt_session *s);
+/* The largest datagram payload the session can send on its path now. */
+size_t wt_session_max_datagram(const struct wt_session *s);
 
 /* Client sessions. */
 struct wt_connect_opts {

@@ -524,6 +524,36 @@ const char *wt_session_path(const struct wt_session *s)
     return s->req ? s->req->path : NULL;
 }
 
+const char *wt_session_authority(const struct wt_session *s)
+{
+    return s->req ? s->req->authority : NULL;
+}
+
+void wt_session_addresses(const struct wt_session *s,
+                          struct sockaddr_storage *peer, socklen_t *plen,
+                          struct sockaddr_storage *local, socklen_t *llen)
+{
+    *peer = s->qc->remote.ss;
+    *plen = s->qc->remote.len;
+    *local = s->qc->local.ss;
+    *llen = s->qc->local.len;
+}
+
+struct ev_loop *wt_session_loop(const struct wt_session *s)
+{
+    return s->qc->ep->loop;
+}
+
+size_t wt_session_max_datagram(const struct wt_session *s)
+{
+    size_t path = ngtcp2_conn_get_path_max_tx_udp_payload_size(s->qc->conn);
+    uint8_t hdr[8];
+    ssize_t h = wire_datagram_header_encode(hdr, sizeof(hdr), (uint64_t)s->id);
+
+    /* the same overhead quic_conn.c reckons with (DGRAM_OVERHEAD) */
+    return path > 46 + (size_t)h ? path - 46 - (size_t)h : 0;
+}
+
 uint64_t wt_session_max_buffer(const struct wt_session *s)
 {
     return cfg_of(s->qc)->max_buffer_bytes;

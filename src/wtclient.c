@@ -49,6 +49,7 @@ struct xfer {
     struct wt_stream *in;  /* where the reply arrives (bidi: = out) */
     uint64_t sent, received;
     int fin_back;          /* the reply ended (FIN) */
+    int opened;            /* its stream was opened (once: it may end) */
     /* --verify: sent bytes not yet matched by the reply (bounded by the
      * flow-control windows in between) */
     uint8_t *pend;
@@ -192,11 +193,12 @@ static void pump(struct xfer *x)
 
 static int open_stream(struct xfer *x, int bidi)
 {
-    if (!x->path || x->out)
+    if (!x->path || x->opened)
         return 0;
     x->out = wt_session_open_stream(C.s, bidi);
     if (!x->out)
         return -1; /* stream limit: session_streams_available retries */
+    x->opened = 1;
     x->out->hdata = x;
     if (bidi)
         x->in = x->out;
@@ -314,7 +316,8 @@ static void h_stream_data(struct wt_stream *st, const uint8_t *p, size_t n,
 
     if (x && st == x->in) {
         if (C.verify) {
-            if (n > x->pendlen || memcmp(x->pend + x->pendoff, p, n) != 0) {
+            if (n > x->pendlen ||
+                (n && memcmp(x->pend + x->pendoff, p, n) != 0)) {
                 fail(EXIT_MISMATCH,
                      "%s stream: reply differs from what was sent, within "
                      "bytes %llu..%llu",

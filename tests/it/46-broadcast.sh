@@ -71,7 +71,7 @@ slow_member() { # slow_member PATH: a stalled listener beside a sender and a rea
     wait $lp
     cat "$TMP/stalled.out"
 }
-check slow-drop says "reset (0x42520001)" slow_member "/slow?room=s"
+check slow-drop says "reset (0xe1)" slow_member "/slow?room=s"
 check slow-disconnect says "sessions closed by the server (0x42520004)" slow_member "/slowd?room=s"
 check slow-logged log_has "over max_queue_bytes"
 

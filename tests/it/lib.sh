@@ -11,6 +11,7 @@
 #   client PATH [WTCLIENT OPTIONS] # build/wtclient --insecure, 127.0.0.1
 #   client_exit WANT PATH [OPTS]  # ...whose exit status must be WANT
 #   log_has STRING                # daemon.log contains STRING (waits 3 s)
+#   backend tcp|udp MODE          # a test backend (tbackend); prints its port
 #   witness_start SECS            # a well-behaved client beside an attack ...
 #   witness_check                 # ... was served throughout (see below)
 #   it_finish                     # daemon still alive? stop it, exit status
@@ -36,6 +37,12 @@ IT_FAILED=0
 PROBE_TIMEOUT=${PROBE_TIMEOUT:-10}
 
 it_cleanup() {
+    local b
+    if [ -n "$TMP" ] && [ -f "$TMP/backends.pids" ]; then
+        for b in $(cat "$TMP/backends.pids"); do
+            kill -KILL -- "-$b" 2>/dev/null
+        done
+    fi
     if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
         kill -KILL "$DAEMON_PID" 2>/dev/null
         wait "$DAEMON_PID" 2>/dev/null
@@ -261,6 +268,25 @@ bench() {
     for w in "${wants[@]}"; do
         case "$out" in *"$w"*) ;; *) echo "wanted $w in $out"; return 1 ;; esac
     done
+}
+
+# backend tcp|udp MODE: starts $BUILD/tbackend (tests/tools/tbackend.c) on a
+# free 127.0.0.1 port, in a process group of its own that the test's end
+# kills (its per-connection children too); prints the port.
+backend() {
+    local out _
+    out=$(mktemp "$TMP/backend.XXXXXX")
+    setsid "$BUILD/tbackend" "$1" 0 "$2" >"$out" 2>&1 &
+    echo $! >>"$TMP/backends.pids"
+    for _ in $(seq 1 100); do
+        if grep -q '^listening' "$out"; then
+            awk '/^listening/ {print $2}' "$out"
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "tbackend $1 $2 did not start: $(cat "$out")" >&2
+    return 1
 }
 
 # witness_start SECS: a well-behaved client runs beside whatever the test

@@ -4366,7 +4366,7 @@ static void sc_bc_listen(struct probe *p)
 
 /* bc-sender-gone [PATH]: A sends a stream without its end; once B has part
  * of it, A's session closes: B's copy must be reset with the documented
- * code (0x42520002, the sender left). */
+ * code (0xe2, the sender left). */
 static void sc_bc_sender_gone(struct probe *p)
 {
     const char *path = p->nargs > 0 ? p->args[0] : "/chat?room=gone";
@@ -4412,15 +4412,15 @@ static void sc_bc_sender_gone(struct probe *p)
     }
     uint32_t code = 0;
     if (wire_wt_error_from_h3(copy->reset_code, &code) != 0 ||
-        code != 0x42520002) {
+        code != 0xe2) {
         finish(p, EXIT_NOPASS, "%s FAIL: B's copy got %s, wanted the "
-               "WebTransport code 0x42520002", current->name,
+               "WebTransport code 0xe2", current->name,
                stream_fate(copy, f, sizeof(f)));
         return;
     }
     if (!session_intact(p, p->b, "B"))
         return;
-    finish(p, EXIT_PASS, "%s ok: B's copy reset with 0x42520002 when the "
+    finish(p, EXIT_PASS, "%s ok: B's copy reset with 0xe2 when the "
            "sender left", current->name);
 }
 
@@ -4530,6 +4530,41 @@ static void sc_bc_announce(struct probe *p)
            current->name);
 }
 
+/* hold-stream [PATH] SECONDS: opens a bidi stream, sends 10 bytes (no FIN)
+ * and never reads what comes back (no credit past --window), for SECONDS;
+ * reports how many bytes arrived (a server that floods must stop at the
+ * window). */
+static void sc_hold_stream(struct probe *p)
+{
+    int i = 0;
+    const char *path = arg_path(p, &i);
+    size_t secs;
+    static const uint8_t ten[10] = "0123456789";
+    if (!arg_size(p, i, 0, &secs) || secs == 0) {
+        finish(p, EXIT_USAGE, "%s: SECONDS", current->name);
+        return;
+    }
+    if (need_session(p, &p->a, path, "A") <= 0)
+        return;
+    if (!p->probe_st) {
+        p->probe_st = wt_open(p, (uint64_t)p->a->id, true, ten, 10, false);
+        if (!p->probe_st) {
+            finish(p, EXIT_USAGE, "%s: no stream", current->name);
+            return;
+        }
+        p->probe_st->hold = true;
+        p->t_mark = now_ns();
+    }
+    if (now_ns() - p->t_mark < (uint64_t)secs * 1000000000ULL) {
+        WAIT("holding");
+        return;
+    }
+    char f[128];
+    finish(p, EXIT_PASS, "%s ok: %zu bytes arrived, stream got %s",
+           current->name, p->probe_st->in.len,
+           stream_fate(p->probe_st, f, sizeof(f)));
+}
+
 /* name, usage, fewest and most arguments, step, deadline judge */
 #define SC(n, u, lo, hi, st, to)                                              \
     {.name = (n), .usage = (u), .minargs = (lo), .maxargs = (hi),             \
@@ -4573,6 +4608,7 @@ static const struct scenario scenarios[] = {
     SC("connect-reset", "[H3CODE]", 0, 1, sc_connect_reset, NULL),
     {.name = "connect-trailer", .usage = "", .step = sc_connect_trailer,
      .closed = cl_connect_trailer},
+    SC("hold-stream", "[PATH] SECONDS", 1, 2, sc_hold_stream, NULL),
     SC("bc-relay", "[PATH] [tag]", 0, 2, sc_bc_relay, NULL),
     SC("bc-listen", "[PATH] SECONDS [N]", 1, 3, sc_bc_listen, NULL),
     SC("bc-sender-gone", "[PATH]", 0, 1, sc_bc_sender_gone, NULL),
