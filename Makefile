@@ -17,7 +17,7 @@ WFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-pa
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev
 
-PROGS    := src/main.c src/wtclient.c src/wtbench.c
+PROGS    := src/main.c src/wtclient.c src/wtbench.c src/wtbench_broadcast.c
 SRCS     := $(filter-out $(PROGS),$(wildcard src/*.c))
 OBJS     := $(SRCS:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -39,7 +39,7 @@ $(BUILD)/wtrelayd: $(BUILD)/main.o $(BUILD)/libwtrelayd.a
 $(BUILD)/wtclient: $(BUILD)/wtclient.o $(BUILD)/libwtrelayd.a
 	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/wtbench: $(BUILD)/wtbench.o $(BUILD)/libwtrelayd.a
+$(BUILD)/wtbench: $(BUILD)/wtbench.o $(BUILD)/wtbench_broadcast.o $(BUILD)/libwtrelayd.a
 	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(BUILD)/libwtrelayd.a | $(BUILD)/tests
@@ -112,4 +112,5 @@ install: all
 clean:
 	rm -rf build build-asan
 
--include $(OBJS:.o=.d) $(BUILD)/main.d $(BUILD)/wtclient.d $(BUILD)/wtbench.d
+-include $(OBJS:.o=.d) $(BUILD)/main.d $(BUILD)/wtclient.d $(BUILD)/wtbench.d \
+	$(BUILD)/wtbench_broadcast.d

@@ -1,11 +1,13 @@
 /*
  * wtbench: load generator for WebTransport servers, built on the daemon's
- * own session layer in client role (like wtclient).  Four modes:
- *   bulk      conns x sessions x streams, each stream echoing BYTES, every
- *             echoed byte verified against a pattern
- *   rps       small request/response streams, latency percentiles
- *   datagram  datagram round trips at a fixed rate, latency and loss
- *   sessions  ramp to many idle sessions; handshakes/s, server RSS growth
+ * own session layer in client role (like wtclient).  Five modes:
+ *   bulk       conns x sessions x streams, each stream echoing BYTES, every
+ *              echoed byte verified against a pattern
+ *   rps        small request/response streams, latency percentiles
+ *   datagram   datagram round trips at a fixed rate, latency and loss
+ *   sessions   ramp to many idle sessions; handshakes/s, server RSS growth
+ *   broadcast  a room of members on a broadcast route: fan-out delivery,
+ *              latency, slow members (wtbench_broadcast.c)
  * Every loop is bounded by a count and by --duration.
  */
 #include <errno.h>
@@ -26,21 +28,7 @@
 #include "url.h"
 #include "wire.h"
 #include "wt.h"
-
-#define PATTERN 65536
-#define MAX_LAT (8u << 20) /* latency samples kept */
-
-enum mode { M_BULK, M_RPS, M_DGRAM, M_SESSIONS };
-
-struct bconn;
-
-struct bsess {
-    struct bconn *c;
-    struct wt_session *s;
-    int open;
-    unsigned active;      /* streams in flight */
-    unsigned opened;      /* bulk: streams opened so far */
-};
+#include "wtbench.h"
 
 struct bstream {
     struct bsess *bs;
@@ -52,57 +40,22 @@ struct bstream {
     int fin_sent;
 };
 
-struct bconn {
-    struct quic_conn *qc;
-    uint64_t t0, t_ready;
-    struct bsess *sess;
-    unsigned nsess;
-};
+struct wtbench B;
 
-static struct {
-    /* options */
-    enum mode mode;
-    unsigned conns, sessions, streams, inflight;
-    uint64_t bytes, requests, size, rate;
-    int rate_set; /* rps: --rate paces the requests */
-    double duration, hold, loss;
-    int json, verbose;
-    long server_pid;
-    struct wt_connect_opts co;
-    struct url url;
-    struct addrinfo *ai;
-    /* state */
-    struct ev_loop *loop;
-    struct config cfg;
-    struct tls_ctx *tls;
-    struct quic_endpoint ep;
-    struct bconn *c;
-    unsigned started, ready, closed_conns, sess_open, sess_failed;
-    uint64_t t_start, t_first_open, t_all_open, t_end;
-    uint64_t tx, rx, streams_done, requests_started, requests_done;
-    uint64_t dgrams_sent, dgrams_back, dgrams_dropped, t_last_back;
-    uint64_t *lat;
-    size_t nlat;
-    uint64_t errors, mismatches;
-    char first_error[256];
-    long rss_before, rss_after;
-    int stopping, finished;
-    ev_timer progress, deadline, pacer, holdw, grace;
-    uint8_t pattern[PATTERN * 2];
-} B;
+/* broadcast: the stalled members' connections, with limits of their own */
+static struct quic_endpoint stall_ep;
 
-static uint64_t now_ns(void)
+uint64_t bench_now(void)
 {
     return quic_now();
 }
 
-static double secs(uint64_t ns)
+double bench_secs(uint64_t ns)
 {
     return (double)ns / 1e9;
 }
 
-static void error_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void error_note(const char *fmt, ...)
+void bench_error(const char *fmt, ...)
 {
     va_list ap;
 
@@ -114,17 +67,27 @@ static void error_note(const char *fmt, ...)
     va_end(ap);
 }
 
-static void lat_add(uint64_t ns)
+void bench_lat_add(uint64_t ns)
 {
     if (!B.lat && !(B.lat = malloc(MAX_LAT * sizeof(*B.lat))))
         return;
-    if (B.nlat < MAX_LAT)
+    B.nlat_seen++;
+    if (B.nlat < MAX_LAT) {
         B.lat[B.nlat++] = ns;
+        return;
+    }
+    /* reservoir: every sample had the same chance to be kept */
+    B.lat_rng = B.lat_rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    uint64_t k = (B.lat_rng >> 11) % B.nlat_seen;
+
+    if (k < MAX_LAT)
+        B.lat[k] = ns;
 }
 
-static long server_rss_kb(void)
+long bench_server_status_kb(const char *field)
 {
     char path[64], line[256];
+    size_t flen = strlen(field);
     long kb = -1;
     FILE *f;
 
@@ -134,13 +97,67 @@ static long server_rss_kb(void)
     if (!(f = fopen(path, "r")))
         return -1;
     while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+        if (strncmp(line, field, flen) == 0 && line[flen] == ':' &&
+            sscanf(line + flen + 1, "%ld", &kb) == 1)
             break;
     fclose(f);
     return kb;
 }
 
-static void stop_all(void);
+double bench_server_cpu_s(void)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long ut, st;
+    size_t n;
+    FILE *f;
+
+    if (B.server_pid <= 0)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/%ld/stat", B.server_pid);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* proc(5): fields 14 and 15, counted from after the command's ')' */
+    if (!(p = strrchr(buf, ')')) ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+               &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+int bench_server_reset_peak(void)
+{
+    char path[64];
+    FILE *f;
+    int rv;
+
+    if (B.server_pid <= 0)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/%ld/clear_refs", B.server_pid);
+    if (!(f = fopen(path, "w")))
+        return -1;
+    rv = fputs("5", f) < 0 ? -1 : 0; /* proc(5): 5 resets the peak RSS */
+    if (fclose(f) != 0)
+        rv = -1;
+    return rv;
+}
+
+double bench_self_cpu_s(void)
+{
+    struct rusage ru;
+
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        return -1;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static long server_rss_kb(void)
+{
+    return bench_server_status_kb("VmRSS");
+}
 
 /* ---- streams ---- */
 
@@ -161,7 +178,7 @@ static void pump(struct bstream *b)
             n = PATTERN;
         if (wt_stream_write(b->st, B.pattern + off, (size_t)n,
                             b->sent + n == b->total) < 0) {
-            error_note("stream %lld: write refused", (long long)b->st->id);
+            bench_error("stream %lld: write refused", (long long)b->st->id);
             return;
         }
         b->sent += n;
@@ -187,7 +204,7 @@ static int start_stream(struct bsess *bs, uint64_t bytes)
     b->st = st;
     b->total = bytes;
     b->seed = (uint32_t)(((uint64_t)st->id * 2654435761u) % PATTERN);
-    b->t0 = now_ns();
+    b->t0 = bench_now();
     st->hdata = b;
     bs->active++;
     if (B.mode == M_RPS)
@@ -204,7 +221,7 @@ static uint64_t rps_due(void)
         return B.requests;
     if (!B.t_all_open)
         return 0;
-    return 1 + (uint64_t)((double)(now_ns() - B.t_all_open) / 1e9 *
+    return 1 + (uint64_t)((double)(bench_now() - B.t_all_open) / 1e9 *
                           (double)B.rate);
 }
 
@@ -230,8 +247,6 @@ static void fill(struct bsess *bs)
 
 /* ---- handler ---- */
 
-static void check_end(void);
-
 static int h_session_open(struct wt_session *s)
 {
     struct bsess *bs = s->hdata;
@@ -239,9 +254,9 @@ static int h_session_open(struct wt_session *s)
     bs->open = 1;
     B.sess_open++;
     if (!B.t_first_open)
-        B.t_first_open = now_ns();
+        B.t_first_open = bench_now();
     if (B.sess_open + B.sess_failed == B.conns * B.sessions) {
-        B.t_all_open = now_ns();
+        B.t_all_open = bench_now();
         if (B.mode == M_SESSIONS) {
             ev_timer_set(&B.holdw, B.hold, 0.);
             ev_timer_start(B.loop, &B.holdw);
@@ -258,8 +273,8 @@ static void h_session_rejected(struct wt_session *s, int status,
 
     bs->s = NULL;
     B.sess_failed++;
-    error_note("session rejected: %d %s", status, why);
-    check_end();
+    bench_error("session rejected: %d %s", status, why);
+    bench_check_end();
 }
 
 static void h_session_close(struct wt_session *s, uint32_t code,
@@ -268,11 +283,11 @@ static void h_session_close(struct wt_session *s, uint32_t code,
     struct bsess *bs = s->hdata;
 
     if (bs->open && !B.stopping)
-        error_note("session closed by the server: %u %.*s", code,
+        bench_error("session closed by the server: %u %.*s", code,
                    (int)reasonlen, reason ? reason : "");
     bs->open = 0;
     bs->s = NULL;
-    check_end();
+    bench_check_end();
 }
 
 static void h_streams_available(struct wt_session *s)
@@ -298,7 +313,7 @@ static void h_stream_data(struct wt_stream *st, const uint8_t *p, size_t n,
 
             if (memcmp(p + done, B.pattern + off, k) != 0) {
                 B.mismatches++;
-                error_note("stream %lld: echo differs near byte %llu",
+                bench_error("stream %lld: echo differs near byte %llu",
                            (long long)st->id,
                            (unsigned long long)(b->back + done));
                 break;
@@ -314,21 +329,21 @@ static void h_stream_data(struct wt_stream *st, const uint8_t *p, size_t n,
         return;
     if (b->back != b->total) {
         B.mismatches++;
-        error_note("stream %lld: %llu bytes echoed, %llu sent",
+        bench_error("stream %lld: %llu bytes echoed, %llu sent",
                    (long long)st->id, (unsigned long long)b->back,
                    (unsigned long long)b->total);
     }
     B.streams_done++;
     if (B.mode == M_RPS) {
         B.requests_done++;
-        lat_add(now_ns() - b->t0);
+        bench_lat_add(bench_now() - b->t0);
     }
 }
 
 static void h_stream_reset(struct wt_stream *st, uint32_t code)
 {
     if (st->hdata && !B.stopping)
-        error_note("stream %lld reset by the server (%u)", (long long)st->id,
+        bench_error("stream %lld reset by the server (%u)", (long long)st->id,
                    code);
 }
 
@@ -350,7 +365,7 @@ static void h_stream_close(struct wt_stream *st)
     b->bs->active--;
     fill(b->bs);
     free(b);
-    check_end();
+    bench_check_end();
 }
 
 static void h_datagram(struct wt_session *s, const uint8_t *p, size_t n)
@@ -362,8 +377,8 @@ static void h_datagram(struct wt_session *s, const uint8_t *p, size_t n)
         return;
     memcpy(&t, p, 8);
     B.dgrams_back++;
-    B.t_last_back = now_ns();
-    lat_add(B.t_last_back - t);
+    B.t_last_back = bench_now();
+    bench_lat_add(B.t_last_back - t);
 }
 
 static const struct wt_handler_ops bench_ops = {
@@ -387,22 +402,26 @@ static void start_conns(void);
 static void c_ready(struct quic_conn *qc)
 {
     struct bconn *c = qc->app;
+    unsigned ci = (unsigned)(c - B.c);
     char err[256];
 
-    c->t_ready = now_ns();
+    c->t_ready = bench_now();
     B.ready++;
-    for (unsigned i = 0; i < B.sessions; i++) {
+    for (unsigned i = 0; i < c->nsess; i++) {
         struct bsess *bs = &c->sess[i];
 
         bs->c = c;
-        bs->s = wt_session_connect(qc, &B.co, &bench_ops, bs, err, sizeof(err));
+        /* members in order: the measured ones, then the stalled ones */
+        bs->idx = c->stall ? B.conns * B.sessions + (ci - B.conns)
+                           : ci * B.sessions + i;
+        bs->s = wt_session_connect(qc, &B.co, B.ops, bs, err, sizeof(err));
         if (!bs->s) {
             B.sess_failed++;
-            error_note("%s", err);
+            bench_error("%s", err);
         }
     }
     start_conns();
-    check_end();
+    bench_check_end();
 }
 
 static void c_closed(struct quic_conn *qc, const char *why)
@@ -410,16 +429,16 @@ static void c_closed(struct quic_conn *qc, const char *why)
     struct bconn *c = qc->app;
 
     if (!B.stopping && why[0])
-        error_note("connection closed: %s", why);
+        bench_error("connection closed: %s", why);
     if (!c->t_ready) {
         /* its sessions will never come */
-        B.sess_failed += B.sessions;
+        B.sess_failed += c->nsess;
         B.ready++;
     }
     c->qc = NULL;
     B.closed_conns++;
     start_conns();
-    check_end();
+    bench_check_end();
 }
 
 static const struct quic_conn_ops conn_ops = {
@@ -432,16 +451,17 @@ static void start_conns(void)
 {
     char err[256];
 
-    while (!B.stopping && B.started < B.conns &&
+    while (!B.stopping && B.started < B.nconns &&
            B.started - B.ready < B.inflight) {
         struct bconn *c = &B.c[B.started++];
 
-        c->t0 = now_ns();
-        c->qc = quic_connect(&B.ep, B.ai->ai_addr, B.ai->ai_addrlen, B.url.host,
-                             &conn_ops, c, err, sizeof(err));
+        c->t0 = bench_now();
+        c->qc = quic_connect(c->stall ? B.stall_ep : &B.ep, B.ai->ai_addr,
+                             B.ai->ai_addrlen, B.url.host, &conn_ops, c, err,
+                             sizeof(err));
         if (!c->qc) {
-            error_note("connect: %s", err);
-            B.sess_failed += B.sessions;
+            bench_error("connect: %s", err);
+            B.sess_failed += c->nsess;
             B.ready++;
             B.closed_conns++;
         }
@@ -467,7 +487,7 @@ static void pacer_cb(struct ev_loop *loop, ev_timer *w, int revents)
             fill(&B.c[i / B.sessions].sess[i % B.sessions]);
         return;
     }
-    due = (uint64_t)((double)(now_ns() - B.t_all_open) / 1e9 * (double)B.rate);
+    due = (uint64_t)((double)(bench_now() - B.t_all_open) / 1e9 * (double)B.rate);
     if (due > B.requests)
         due = B.requests;
     while (B.dgrams_sent < due) {
@@ -483,7 +503,7 @@ static void pacer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         }
         if (!bs)
             return;
-        uint64_t t = now_ns();
+        uint64_t t = bench_now();
         size_t n = B.size < 8 ? 8 : (size_t)B.size;
 
         memcpy(buf, &t, 8);
@@ -500,7 +520,7 @@ static void pacer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void progress_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    double t = secs(now_ns() - B.t_start);
+    double t = bench_secs(bench_now() - B.t_start);
 
     (void)loop;
     (void)w;
@@ -527,28 +547,35 @@ static void progress_cb(struct ev_loop *loop, ev_timer *w, int revents)
         fprintf(stderr, "[%5.1fs] %u/%u connections, %u/%u sessions\n", t,
                 B.ready, B.conns, B.sess_open, B.conns * B.sessions);
         break;
+    case M_BROADCAST:
+        bc_progress(t);
+        break;
     }
 }
 
-static void stop_all(void)
+void bench_stop(void)
 {
     if (B.stopping)
         return;
     B.stopping = 1;
-    B.t_end = now_ns();
+    B.t_end = bench_now();
     ev_timer_stop(B.loop, &B.pacer);
     ev_timer_stop(B.loop, &B.progress);
     ev_break(B.loop, EVBREAK_ALL);
 }
 
-static void check_end(void)
+void bench_check_end(void)
 {
     unsigned total = B.conns * B.sessions;
 
     if (B.stopping)
         return;
-    if (B.started == B.conns && B.closed_conns == B.conns) {
-        stop_all(); /* nothing left to wait for */
+    if (B.started == B.nconns && B.closed_conns == B.nconns) {
+        bench_stop(); /* nothing left to wait for */
+        return;
+    }
+    if (B.mode == M_BROADCAST) {
+        bc_check_end();
         return;
     }
     if (B.sess_open + B.sess_failed < total)
@@ -557,17 +584,17 @@ static void check_end(void)
     case M_BULK:
         if (B.streams_done + B.errors >= (uint64_t)B.sess_open * B.streams &&
             B.streams_done >= (uint64_t)B.sess_open * B.streams)
-            stop_all();
+            bench_stop();
         else if (B.sess_open == 0)
-            stop_all();
+            bench_stop();
         break;
     case M_RPS:
         if (B.requests_done >= B.requests || B.sess_open == 0)
-            stop_all();
+            bench_stop();
         break;
     default:
         if (B.sess_open == 0)
-            stop_all();
+            bench_stop();
         break; /* datagram / sessions end by timer */
     }
 }
@@ -576,11 +603,13 @@ static void end_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
-    if (w == &B.deadline && B.mode != M_SESSIONS && B.mode != M_DGRAM)
-        error_note("--duration reached before the work was done");
+    if (w == &B.deadline && B.mode == M_BROADCAST)
+        bc_deadline();
+    else if (w == &B.deadline && B.mode != M_SESSIONS && B.mode != M_DGRAM)
+        bench_error("--duration reached before the work was done");
     if (w == &B.holdw)
         B.rss_after = server_rss_kb();
-    stop_all();
+    bench_stop();
 }
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -588,7 +617,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)w;
     (void)revents;
-    check_end();
+    bench_check_end();
 }
 
 /* ---- report ---- */
@@ -600,7 +629,13 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static double pct(double p)
+void bench_lat_sort(void)
+{
+    if (B.nlat)
+        qsort(B.lat, B.nlat, sizeof(*B.lat), cmp_u64);
+}
+
+double bench_pct(double p)
 {
     double rank = p / 100.0 * (double)B.nlat;
     size_t i = (size_t)rank;
@@ -620,14 +655,14 @@ static void report(void)
 {
     static const char *names[] = {"bulk", "rps", "datagram", "sessions"};
     uint64_t t0 = B.t_all_open ? B.t_all_open : B.t_start;
-    double el = secs(B.t_end - t0), hs = secs((B.t_all_open ? B.t_all_open
+    double el = bench_secs(B.t_end - t0), hs = bench_secs((B.t_all_open ? B.t_all_open
                                                             : B.t_end) -
                                               B.t_start);
     unsigned total = B.conns * B.sessions;
     double mbps = el > 0 ? (double)(B.tx + B.rx) / el / 1e6 : 0;
     double rps = el > 0 ? (double)B.requests_done / el : 0;
     double dg_rate = B.t_last_back > t0 ? (double)B.dgrams_back /
-                                              secs(B.t_last_back - t0)
+                                              bench_secs(B.t_last_back - t0)
                                         : 0;
     double loss = B.dgrams_sent
                       ? 100.0 * (double)(B.dgrams_sent - B.dgrams_back) /
@@ -638,8 +673,7 @@ static void report(void)
                                 (double)B.sess_open
                           : -1;
 
-    if (B.nlat)
-        qsort(B.lat, B.nlat, sizeof(*B.lat), cmp_u64);
+    bench_lat_sort();
     if (B.json) {
         printf("{\"mode\":\"%s\",\"conns\":%u,\"sessions_per_conn\":%u,"
                "\"sessions_open\":%u,\"sessions_failed\":%u,"
@@ -661,8 +695,8 @@ static void report(void)
                (unsigned long long)B.streams_done,
                (unsigned long long)B.requests_done, rps,
                (unsigned long long)B.dgrams_sent,
-               (unsigned long long)B.dgrams_back, loss, dg_rate, B.nlat, pct(50),
-               pct(90), pct(99), pct(100), B.rss_before, B.rss_after,
+               (unsigned long long)B.dgrams_back, loss, dg_rate, B.nlat, bench_pct(50),
+               bench_pct(90), bench_pct(99), bench_pct(100), B.rss_before, B.rss_after,
                per_sess, (unsigned long long)B.errors,
                (unsigned long long)B.mismatches, B.first_error);
         return;
@@ -689,7 +723,7 @@ static void report(void)
     if (B.nlat)
         printf("latency (us)    p50 %.0f  p90 %.0f  p99 %.0f  max %.0f  "
                "(%zu samples)\n",
-               pct(50), pct(90), pct(99), pct(100), B.nlat);
+               bench_pct(50), bench_pct(90), bench_pct(99), bench_pct(100), B.nlat);
     if (per_sess >= 0)
         printf("server RSS      %ld kB -> %ld kB: %.0f bytes per session\n",
                B.rss_before, B.rss_after, per_sess);
@@ -704,7 +738,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: wtbench [options] https://HOST:PORT/PATH\n"
-            "  --mode bulk|rps|datagram|sessions   (default bulk)\n"
+            "  --mode bulk|rps|datagram|sessions|broadcast   (default bulk)\n"
             "  -c N   connections (default 1)\n"
             "  -s N   sessions per connection (default 1)\n"
             "  -m N   concurrent streams per session (bulk, rps; default 1)\n"
@@ -725,7 +759,33 @@ static void usage(FILE *f)
             "path)\n"
             "  --draft 02|07|15, --insecure, --cert-hash HEX, --cafile FILE\n"
             "  --json          the summary as one JSON line\n"
-            "  -v              protocol debug log\n");
+            "  -v              protocol debug log\n"
+            "broadcast (URL names the room: https://HOST:PORT/chat?room=NAME):\n"
+            "  members are -c x -s sessions; the first --senders send -n "
+            "messages each,\n"
+            "  every member receives and verifies the others' messages\n"
+            "  --senders K     members that send (default 1)\n"
+            "  --kind dgram|stream|bidi   a message is a datagram, a uni "
+            "stream or a\n"
+            "                  bidi stream (default dgram)\n"
+            "  --size S        message size, at least 24 (default 64)\n"
+            "  -n N            messages per sender (default 100)\n"
+            "  --rate R        messages per second per sender; 0 (default): "
+            "as fast as\n"
+            "                  allowed (-m streams in flight per sender, or "
+            "a full\n"
+            "                  datagram queue)\n"
+            "  --tagged        the route has tag = yes: strip (and check) the "
+            "member id\n"
+            "  --stall N       N more members that never read (reported "
+            "apart)\n"
+            "  --stall-window S  their connection's receive window (default "
+            "--window)\n"
+            "  --min-ratio X   fail below this delivery ratio\n"
+            "  --hold S        keep the sessions S seconds after the last "
+            "message (default 0)\n"
+            "  --server-pid P  also the server's RSS (before, joined, peak, "
+            "after) and CPU\n");
 }
 
 static int size_arg(const char *s, uint64_t *v)
@@ -742,7 +802,7 @@ int main(int argc, char **argv)
     struct addrinfo hints = {0};
     struct rlimit rl;
     char err[256];
-    int rv;
+    int rv, requests_set = 0;
 
     B.mode = M_BULK;
     B.conns = B.sessions = B.streams = 1;
@@ -754,6 +814,7 @@ int main(int argc, char **argv)
     B.duration = 60;
     B.hold = 1;
     B.co.draft = WT_DRAFT02;
+    B.senders = 1;
     B.rss_before = B.rss_after = -1;
     log_level = LOG_LVL_WARN;
     for (int i = 1; i < argc; i++) {
@@ -787,6 +848,8 @@ int main(int argc, char **argv)
                 B.mode = M_DGRAM;
             else if (strcmp(v, "sessions") == 0)
                 B.mode = M_SESSIONS;
+            else if (strcmp(v, "broadcast") == 0)
+                B.mode = M_BROADCAST;
             else {
                 fprintf(stderr, "wtbench: unknown mode %s\n", v);
                 return 2;
@@ -801,11 +864,40 @@ int main(int argc, char **argv)
             NUM(B.bytes, 0, 1ULL << 40);
         } else if (strcmp(a, "-n") == 0) {
             NUM(B.requests, 1, 1ULL << 32);
+            requests_set = 1;
         } else if (strcmp(a, "--size") == 0) {
-            NUM(B.size, 1, 65000);
+            NUM(B.size, 1, 1ULL << 30); /* > 65000: broadcast only */
+            B.size_set = 1;
         } else if (strcmp(a, "--rate") == 0) {
-            NUM(B.rate, 1, 10000000);
+            NUM(B.rate, 0, 10000000); /* 0: broadcast only (checked below) */
             B.rate_set = 1;
+        } else if (strcmp(a, "--senders") == 0) {
+            NUM(B.senders, 0, 1000000);
+        } else if (strcmp(a, "--stall") == 0) {
+            NUM(B.stall, 0, 100000);
+        } else if (strcmp(a, "--stall-window") == 0) {
+            NUM(B.stall_window, 4096, 1ULL << 30);
+        } else if (strcmp(a, "--tagged") == 0) {
+            B.tagged = 1;
+        } else if (strcmp(a, "--min-ratio") == 0) {
+            NEEDV();
+            B.min_ratio = atof(v);
+            if (B.min_ratio < 0 || B.min_ratio > 1) {
+                fprintf(stderr, "wtbench: --min-ratio is 0 to 1\n");
+                return 2;
+            }
+        } else if (strcmp(a, "--kind") == 0) {
+            NEEDV();
+            if (strcmp(v, "dgram") == 0 || strcmp(v, "datagram") == 0)
+                B.kind = K_DGRAM;
+            else if (strcmp(v, "stream") == 0 || strcmp(v, "uni") == 0)
+                B.kind = K_STREAM;
+            else if (strcmp(v, "bidi") == 0)
+                B.kind = K_BIDI;
+            else {
+                fprintf(stderr, "wtbench: --kind is dgram, stream or bidi\n");
+                return 2;
+            }
         } else if (strcmp(a, "--inflight") == 0) {
             NUM(B.inflight, 1, 100000);
         } else if (strcmp(a, "--window") == 0) {
@@ -823,6 +915,7 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--hold") == 0) {
             NEEDV();
             B.hold = atof(v);
+            B.hold_set = 1;
         } else if (strcmp(a, "-t") == 0 || strcmp(a, "--duration") == 0) {
             NEEDV();
             B.duration = atof(v);
@@ -872,6 +965,31 @@ int main(int argc, char **argv)
         fprintf(stderr, "wtbench: want a URL https://HOST:PORT/PATH\n");
         return 2;
     }
+    if (B.mode != M_BROADCAST && B.rate_set && B.rate == 0) {
+        fprintf(stderr, "wtbench: bad value for --rate\n");
+        return 2;
+    }
+    if (B.mode != M_BROADCAST && B.size > 65000) {
+        fprintf(stderr, "wtbench: bad value for --size\n");
+        return 2;
+    }
+    if (B.mode != M_BROADCAST && B.stall) {
+        fprintf(stderr, "wtbench: --stall is for --mode broadcast\n");
+        return 2;
+    }
+    if (B.mode == M_BROADCAST) {
+        /* the broadcast mode's own defaults */
+        if (!requests_set)
+            B.requests = 100;
+        if (!B.size_set)
+            B.size = 64;
+        if (!B.rate_set)
+            B.rate = 0;
+        if (!B.hold_set)
+            B.hold = 0;
+        if (!B.stall_window)
+            B.stall_window = window;
+    }
     B.co.authority = B.url.authority;
     B.co.path = B.url.path;
     hints.ai_socktype = SOCK_DGRAM;
@@ -892,24 +1010,46 @@ int main(int argc, char **argv)
     B.cfg.max_connection_buffer_bytes = window * 16;
     B.cfg.max_datagram_queue = 4096;
     B.cfg.idle_timeout_ms = (uint64_t)(B.duration * 1000) + 30000;
+    /* A stalled member (a tab that stopped reading) has its own connection
+     * and, with --stall-window, a smaller receive window. */
+    B.stall_cfg = B.cfg;
+    B.stall_cfg.max_connection_buffer_bytes = B.stall_window;
+    if (B.stall_cfg.max_buffer_bytes > B.stall_window)
+        B.stall_cfg.max_buffer_bytes = B.stall_window;
+    B.ops = B.mode == M_BROADCAST ? &bc_ops : &bench_ops;
+    B.nconns = B.conns + B.stall;
+    B.lat_rng = 0x2545f4914f6cdd1dULL;
+    if (B.mode == M_BROADCAST && bc_setup(err, sizeof(err)) < 0) {
+        fprintf(stderr, "wtbench: %s\n", err);
+        return 2;
+    }
     if (!(B.tls = tls_client_ctx_new(&to, err, sizeof(err)))) {
         fprintf(stderr, "wtbench: %s\n", err);
         return 2;
     }
-    if (!(B.c = calloc(B.conns, sizeof(*B.c)))) {
+    if (!(B.c = calloc(B.nconns, sizeof(*B.c)))) {
         fprintf(stderr, "wtbench: out of memory\n");
         return 2;
     }
-    for (unsigned i = 0; i < B.conns; i++)
-        if (!(B.c[i].sess = calloc(B.sessions, sizeof(struct bsess)))) {
+    for (unsigned i = 0; i < B.nconns; i++) {
+        B.c[i].stall = i >= B.conns;
+        B.c[i].nsess = B.c[i].stall ? 1 : B.sessions;
+        if (!(B.c[i].sess = calloc(B.c[i].nsess, sizeof(struct bsess)))) {
             fprintf(stderr, "wtbench: out of memory\n");
             return 2;
         }
+    }
     B.loop = EV_DEFAULT;
     quic_client_init(&B.ep, B.loop, &B.cfg, B.tls);
     quic_endpoint_set_loss(&B.ep, B.loss, 42);
     /* later connections present the server's NEW_TOKEN, as browsers do */
     B.ep.keep_tokens = 1;
+    if (B.stall) {
+        quic_client_init(&stall_ep, B.loop, &B.stall_cfg, B.tls);
+        quic_endpoint_set_loss(&stall_ep, B.loss, 43);
+        stall_ep.keep_tokens = 1;
+        B.stall_ep = &stall_ep;
+    }
     ev_timer_init(&B.progress, progress_cb, 1., 1.);
     ev_timer_start(B.loop, &B.progress);
     ev_timer_init(&B.deadline, end_cb, B.duration, 0.);
@@ -928,23 +1068,33 @@ int main(int argc, char **argv)
         ev_timer_start(B.loop, &tick);
     }
     B.rss_before = server_rss_kb();
-    B.t_start = now_ns();
+    B.t_start = bench_now();
     start_conns();
     ev_run(B.loop, 0);
     if (!B.t_end)
-        B.t_end = now_ns();
-    report();
+        B.t_end = bench_now();
+    if (B.mode == M_BROADCAST)
+        bc_report();
+    else
+        report();
+    rv = B.mode == M_BROADCAST
+             ? bc_status()
+             : (B.errors || B.mismatches || B.sess_open == 0 ? 1 : 0);
     /* close everything, outside the callbacks */
-    for (unsigned i = 0; i < B.conns; i++)
+    for (unsigned i = 0; i < B.nconns; i++)
         if (B.c[i].qc)
             quic_conn_close_app(B.c[i].qc, WIRE_H3_NO_ERROR, NULL);
     quic_endpoint_free(&B.ep);
+    if (B.stall_ep)
+        quic_endpoint_free(B.stall_ep);
     tls_ctx_free(B.tls);
-    for (unsigned i = 0; i < B.conns; i++)
+    for (unsigned i = 0; i < B.nconns; i++)
         free(B.c[i].sess);
     free(B.c);
     free(B.lat);
+    if (B.mode == M_BROADCAST)
+        bc_free();
     freeaddrinfo(B.ai);
     ev_loop_destroy(B.loop);
-    return B.errors || B.mismatches || B.sess_open == 0 ? 1 : 0;
+    return rv;
 }
