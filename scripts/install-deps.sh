@@ -3,7 +3,8 @@
 # Idempotent: installs only what is missing; uses sudo only when not root.
 #   scripts/install-deps.sh          build + run dependencies
 #   scripts/install-deps.sh --test   also the test tools (browsers, node packages)
-#   scripts/install-deps.sh --bench  also the benchmark baseline (ngtcp2's examples)
+#   scripts/install-deps.sh --bench  also the benchmark baselines (ngtcp2's examples;
+#                                    Node.js and the ws package for the WebSocket one)
 set -euo pipefail
 
 want_test=0
@@ -49,8 +50,8 @@ apt_update() {
 }
 
 pkgs="$build_pkgs"
-if [ "$want_test" = 1 ]; then
-    pkgs="$pkgs $test_pkgs"
+[ "$want_test" = 1 ] && pkgs="$pkgs $test_pkgs"
+if [ "$want_test" = 1 ] || [ "$want_bench" = 1 ]; then
     # node may come from elsewhere (e.g. NodeSource); Debian's needs npm too.
     command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
     command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
@@ -78,8 +79,13 @@ if [ -n "$bpm" ] || ! ngtcp2_ok; then
     ngtcp2_ok || { echo "install-deps: libngtcp2-dev >= 1.11 is not installable" >&2; exit 1; }
 fi
 
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ "$want_bench" = 1 ] && [ -f "$here/tests/bench/ws/package-lock.json" ] &&
+    [ ! -d "$here/tests/bench/ws/node_modules/ws" ]; then
+    # the WebSocket broadcast baseline: the locked ws, installed here only
+    (cd "$here/tests/bench/ws" && npm ci --no-audit --no-fund --silent)
+fi
 if [ "$want_test" = 1 ]; then
-    here=$(cd "$(dirname "$0")/.." && pwd)
     if [ -f "$here/tests/browser/package-lock.json" ] &&
         [ ! -d "$here/tests/browser/node_modules/puppeteer-core" ]; then
         # Never let puppeteer fetch a browser: the system ones are used.

@@ -284,10 +284,12 @@ int main(int argc, char **argv)
     pthread_join(th, NULL);
     started = 0;
     printf("{\"payload\":%zu,\"gso\":%s,\"seconds\":%.2f,\"sent_pkts\":%llu,"
-           "\"recv_pkts\":%llu,\"recv_mbytes_per_s\":%.1f,"
+           "\"recv_pkts\":%llu,\"recv_pkts_per_s\":%.0f,"
+           "\"recv_mbytes_per_s\":%.1f,"
            "\"recv_gbit_per_s\":%.2f,\"loss_pct\":%.2f}\n",
            payload, gso ? "true" : "false", el, sent_pkts, recv_pkts,
-           (double)recv_bytes / el / 1e6, (double)recv_bytes * 8 / el / 1e9,
+           (double)recv_pkts / el, (double)recv_bytes / el / 1e6,
+           (double)recv_bytes * 8 / el / 1e9,
            sent_pkts ? 100.0 * (double)(sent_pkts - recv_pkts) /
                            (double)sent_pkts
                      : 0.0);
