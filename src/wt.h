@@ -101,6 +101,10 @@ struct wt_session {
     int cdead;     /* the parser refused the stream: the rest is ignored */
     struct wt_stream_list streams;
     size_t nstreams;
+    /* ... of them, opened by us: they count apart from the peer's, so a
+     * handler that opens many (a broadcast member's relayed copies) never
+     * leaves the peer without room for its own */
+    size_t nlocal;
     /* what the handler keeps of streams that have ended (wt_stream_keep):
      * their slots count against max_streams_per_session, their bytes
      * against the connection's window until wt_session_release() */

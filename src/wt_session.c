@@ -162,6 +162,29 @@ void wt_session_refused(struct quic_conn *qc, int64_t id)
  * on until the CONNECT stream closes (its capsule bytes must stay until
  * acknowledged).
  */
+/* Seconds our CLOSE capsule may take to be acknowledged: a peer that
+ * gives no flow-control credit (it stopped reading) never gets it, so its
+ * CONNECT stream is then reset, which needs no credit; the session is
+ * over for it either way. */
+#define CLOSE_LINGER 1.0
+
+static void close_linger_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct wt_session *s = w->data;
+
+    (void)loop;
+    (void)revents;
+    if (!s->req || buf_unacked(&s->caps) == 0)
+        return;
+    SLOG(debug, s, "CLOSE capsule not acknowledged in %.1f s (%llu bytes "
+                   "waiting): CONNECT stream reset",
+         CLOSE_LINGER, (unsigned long long)buf_unacked(&s->caps));
+    ngtcp2_conn_shutdown_stream_write(s->qc->conn, 0, s->id,
+                                      WIRE_WT_SESSION_GONE);
+    h3_shut_wr(s->qc, s->id); /* nghttp3 writes nothing more on it */
+    quic_conn_want_write(s->qc);
+}
+
 static void session_end(struct wt_session *s, uint32_t code,
                         const char *reason, size_t reasonlen, int capsule,
                         const char *who)
@@ -192,6 +215,12 @@ static void session_end(struct wt_session *s, uint32_t code,
                                               reasonlen);
 
         queue_capsule(s, cap, n > 0 ? (size_t)n : 0, 1);
+        if (s->req) {
+            /* the expire timer is free now (stopped above) */
+            ev_timer_init(&s->expire, close_linger_cb, CLOSE_LINGER, 0.);
+            s->expire.data = s;
+            ev_timer_start(qc->ep->loop, &s->expire);
+        }
     } else {
         queue_capsule(s, NULL, 0, 1);
     }

@@ -193,6 +193,8 @@ void wt_stream_detach(struct wt_stream *st)
             ops_of(s)->stream_close(st);
         LIST_REMOVE(st, s_link);
         s->nstreams--;
+        if (st->local)
+            s->nlocal--;
         if (st->kept && s->open) {
             s->kept_slots++;
             s->kept_bytes += unconsumed;
@@ -262,6 +264,8 @@ static void session_add_stream(struct wt_session *s, struct wt_stream *st)
     st->state = WT_STRM_OPEN;
     LIST_INSERT_HEAD(&s->streams, st, s_link);
     s->nstreams++;
+    if (st->local)
+        s->nlocal++;
 }
 
 static void stream_open(struct wt_stream *st, struct wt_session *s)
@@ -271,10 +275,11 @@ static void stream_open(struct wt_stream *st, struct wt_session *s)
         ops_of(s)->stream_open(st);
 }
 
-/* Streams in use, open or kept by the handler, against the limit. */
+/* The peer's streams in use, open or kept by the handler, against the
+ * limit. */
 static int session_full(const struct wt_session *s)
 {
-    return s->nstreams + s->kept_slots >=
+    return s->nstreams - s->nlocal + s->kept_slots >=
            cfg_of(s->qc)->max_streams_per_session;
 }
 
@@ -672,7 +677,8 @@ struct wt_stream *wt_session_open_stream(struct wt_session *s, int bidi)
     ssize_t n;
     int rv;
 
-    if (!s->open || session_full(s))
+    /* ours have a limit of their own, as large */
+    if (!s->open || s->nlocal >= cfg_of(qc)->max_streams_per_session)
         return NULL;
     st = stream_new(qc);
     if (!st)
