@@ -21,6 +21,8 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include <ev.h>
+
 #include "config.h"
 #include "handler.h"
 #include "log.h"
@@ -37,8 +39,14 @@
 #define BC_CLOSE_SLOW 0x42520004 /* session closed (slow = disconnect) */
 
 /* What a copy costs a member's budget besides its bytes (so that many
- * small or empty streams count too). */
-#define COPY_COST 64
+ * small or empty streams count too): about what its state takes. */
+#define COPY_COST 256
+
+/* Seconds a member whose copies lag more than max_queue_bytes in all may
+ * go without taking or having acknowledged anything before it is slow:
+ * one that reads lags only for a moment (a faster member's head start),
+ * one that stopped does not recover. */
+#define SLOW_GRACE 1.0
 
 enum { SLOW_DROP, SLOW_DISCONNECT };
 
@@ -57,14 +65,17 @@ struct bc_member {
     struct wt_session *s;
     const struct bc_conf *conf;
     uint64_t queued; /* relayed, not yet acknowledged (+ COPY_COST each) */
+    uint64_t lag;    /* what its copies lag behind the fastest, in all */
     LIST_HEAD(, bc_copy) copies;      /* relayed streams it receives */
     TAILQ_HEAD(, bc_copy) waiting;    /* ... of them, waiting for a stream */
     LIST_HEAD(, bc_in) sends;         /* its own streams, being relayed */
     size_t nrelays;                   /* ... of them, still relaying */
-    int closed, doomed;
+    int closed, doomed, shed;
+    ev_tstamp progress_at; /* it last took or had acknowledged bytes */
     int blocked; /* a copy took less than offered: resume when room frees */
     uint64_t dgrams_dropped, streams_dropped, announces_dropped;
     LIST_ENTRY(bc_member) d_link; /* doomed: closed after the fan-out */
+    LIST_ENTRY(bc_member) s_link; /* shed: its backlog dropped after it */
 };
 
 /* One member's copy of a relayed stream (a server-opened uni stream). */
@@ -75,6 +86,7 @@ struct bc_copy {
     struct wt_stream *out;    /* NULL while waiting for a stream */
     uint64_t written, acked;  /* handler bytes on `out` (tag included) */
     uint64_t charged;         /* of `to->queued`, what this copy holds */
+    uint64_t lag;             /* of `to->lag`, this copy's */
     uint8_t tag[8];
     uint8_t taglen;
     int is_waiting;
@@ -90,14 +102,16 @@ struct bc_in {
     struct wt_stream *in;     /* NULL once its stream closed */
     struct room_relay *relay; /* NULL once freed */
     uint64_t received, credited;
-    int fin;  /* its end arrived */
-    int kept; /* closed with uncredited bytes: they are the session's */
+    int fin;     /* its end arrived */
+    int kept;    /* closed with uncredited bytes: they are the session's */
+    int relayed; /* counted in from->nrelays */
     LIST_ENTRY(bc_in) link;
 };
 
 enum { KIND_COPY = 1, KIND_IN };
 
 static LIST_HEAD(, bc_member) doomed = LIST_HEAD_INITIALIZER(doomed);
+static LIST_HEAD(, bc_member) shed = LIST_HEAD_INITIALIZER(shed);
 
 static struct bc_member *member_of(struct room_member *rm)
 {
@@ -244,11 +258,37 @@ static void doom(struct bc_member *m)
     LIST_INSERT_HEAD(&doomed, m, d_link);
 }
 
+static void copy_drop(struct bc_copy *c, uint32_t code);
+
 /* Closes the sessions of members found too slow during a fan-out, once
  * it is over (the room's member list must not change under it). */
 static void bury(void)
 {
     struct bc_member *m;
+
+    /* slow members (slow = drop) lose every copy that lags; a drop may
+     * end other copies (the relay settles), so the search starts over
+     * each time: each round ends one copy */
+    while ((m = LIST_FIRST(&shed))) {
+        struct bc_copy *c;
+
+        LIST_REMOVE(m, s_link);
+        m->shed = 0;
+        for (;;) {
+            struct room_relay *r;
+
+            LIST_FOREACH(c, &m->copies, m_link)
+                if (c->relay && c->lag)
+                    break;
+            if (!c)
+                break;
+            r = c->relay;
+            c->relay = NULL;
+            room_relay_drop(r, c); /* may end others: never c */
+            m->streams_dropped++;
+            copy_drop(c, BC_SLOW);
+        }
+    }
 
     while ((m = LIST_FIRST(&doomed))) {
         LIST_REMOVE(m, d_link);
@@ -270,6 +310,23 @@ static void member_free_if_done(struct bc_member *m)
 {
     if (m->closed && LIST_EMPTY(&m->copies) && LIST_EMPTY(&m->sends))
         free(m);
+}
+
+/* What the copy lags: a waiting one also costs its place in line, so
+ * that many empty messages count too. */
+static void copy_set_lag(struct bc_copy *c, uint64_t lag)
+{
+    if (!c->out)
+        lag += COPY_COST;
+    c->to->lag = c->to->lag - c->lag + lag;
+    c->lag = lag;
+}
+
+/* The room is done with the copy: it lags no more. */
+static void copy_clear_lag(struct bc_copy *c)
+{
+    c->to->lag -= c->lag;
+    c->lag = 0;
 }
 
 static void uncharge(struct bc_copy *c, uint64_t n)
@@ -298,6 +355,7 @@ static void copy_free(struct bc_copy *c)
         room_relay_drop(c->relay, c);
     copy_unwait(c);
     uncharge(c, c->charged);
+    copy_clear_lag(c);
     LIST_REMOVE(c, m_link);
     free(c);
     member_free_if_done(m);
@@ -308,6 +366,7 @@ static void copy_free(struct bc_copy *c)
 static void copy_drop(struct bc_copy *c, uint32_t code)
 {
     c->relay = NULL;
+    copy_clear_lag(c);
     if (c->out)
         wt_stream_reset(c->out, code);
     else
@@ -389,18 +448,48 @@ static ssize_t bc_copy_write(struct room_member *rm, void *copy,
     m->queued += k;
     c->charged += k;
     c->written += k;
+    if (k)
+        m->progress_at = ev_now(wt_session_loop(m->s));
     if (k < n)
         m->blocked = 1;
     return (ssize_t)k;
+}
+
+/* Every copy may lag max_queue_bytes behind the fastest (the room's own
+ * check).  A member's copies of complete messages together may lag that
+ * much too, for SLOW_GRACE without progress: past that it has stopped
+ * reading (its copies stalled, or waiting for stream slots it never
+ * frees), whatever the sizes of the messages, and it is slow: this copy
+ * goes, and with slow = drop every other that lags (in bury). */
+static int bc_copy_lag(struct room_member *rm, void *copy, uint64_t lag)
+{
+    struct bc_member *m = member_of(rm);
+
+    copy_set_lag(copy, lag);
+    if (!((struct bc_copy *)copy)->lag ||
+        m->lag <= m->conf->max_queue_bytes ||
+        ev_now(wt_session_loop(m->s)) - m->progress_at < SLOW_GRACE)
+        return 0;
+    if (m->conf->slow == SLOW_DROP && !m->shed) {
+        m->shed = 1;
+        LIST_INSERT_HEAD(&shed, m, s_link);
+    }
+    return -1;
 }
 
 static void bc_copy_slow(struct room_member *rm, void *copy)
 {
     struct bc_member *m = member_of(rm);
 
+    log_debug("broadcast: member %llu: a copy slow (it lags %llu bytes, "
+              "the member %llu in all)",
+              (unsigned long long)m->rm.id,
+              (unsigned long long)((struct bc_copy *)copy)->lag,
+              (unsigned long long)m->lag);
     m->streams_dropped++;
     if (m->conf->slow == SLOW_DISCONNECT) {
         ((struct bc_copy *)copy)->relay = NULL;
+        copy_clear_lag(copy);
         doom(m);
     } else {
         copy_drop(copy, BC_SLOW);
@@ -419,6 +508,7 @@ static void bc_copy_done(struct room_member *rm, void *copy)
 
     (void)rm;
     c->relay = NULL;
+    copy_clear_lag(c);
 }
 
 /* The member has room again (acknowledgements, a stream slot): its copies
@@ -516,6 +606,7 @@ static const struct room_member_ops member_ops = {
     .datagram = bc_room_datagram,
     .copy_open = bc_copy_open,
     .copy_write = bc_copy_write,
+    .copy_lag = bc_copy_lag,
     .copy_slow = bc_copy_slow,
     .copy_abort = bc_copy_abort,
     .copy_done = bc_copy_done,
@@ -561,12 +652,23 @@ static void in_delivered(void *sender)
         wt_stream_write(in->in, NULL, 0, 1);
 }
 
+/* The sender's stream has ended (its end, or the relay is gone): it no
+ * longer counts against max_relays.  What the relay still holds for
+ * slower members is bounded by their lag. */
+static void in_unrelay(struct bc_in *in)
+{
+    if (in->relayed) {
+        in->relayed = 0;
+        in->from->nrelays--;
+    }
+}
+
 static void in_gone(void *sender)
 {
     struct bc_in *in = sender;
 
     in->relay = NULL;
-    in->from->nrelays--;
+    in_unrelay(in);
     if (in->in)
         return; /* its stream_close frees it */
     if (in->kept && in->s)
@@ -601,6 +703,7 @@ static int bc_session_open(struct wt_session *s)
     m->s = s;
     m->conf = conf;
     m->rm.ops = &member_ops;
+    m->progress_at = ev_now(wt_session_loop(s));
     LIST_INIT(&m->copies);
     TAILQ_INIT(&m->waiting);
     LIST_INIT(&m->sends);
@@ -634,6 +737,10 @@ static void bc_session_close(struct wt_session *s, uint32_t code,
     if (m->doomed) {
         LIST_REMOVE(m, d_link);
         m->doomed = 0;
+    }
+    if (m->shed) {
+        LIST_REMOVE(m, s_link);
+        m->shed = 0;
     }
     /* what it sends ends for everybody, what it receives ends for it;
      * then it leaves (room_leave's contract) */
@@ -698,6 +805,7 @@ static void bc_stream_open(struct wt_stream *st)
         return;
     }
     m->nrelays++;
+    in->relayed = 1;
     bury();
 }
 
@@ -717,6 +825,8 @@ static void bc_stream_data(struct wt_stream *st, const uint8_t *p, size_t n,
     if (room_relay_write(in->relay, p, n, fin) < 0) {
         room_relay_abort(in->relay, BC_REFUSED);
         wt_stream_reset(st, BC_REFUSED);
+    } else if (fin) {
+        in_unrelay(in);
     }
     bury();
 }
@@ -752,6 +862,7 @@ static void bc_stream_writable(struct wt_stream *st)
     if (acked > c->acked) {
         uncharge(c, acked - c->acked);
         c->acked = acked;
+        c->to->progress_at = ev_now(wt_session_loop(c->to->s));
     }
     member_resume(c->to);
     bury();

@@ -208,13 +208,18 @@ struct room_relay {
     int fin;         /* the sender's end arrived */
     int delivered;   /* sops->delivered was called */
     int released;    /* the sender let go (room_relay_release) */
+    int finished;    /* some copy took everything */
     int busy;        /* inside pump: frees wait */
 };
 
-/* Relayed bytes are copied once into blocks of this size (or the write's,
- * when larger): small enough for short messages, large enough that a
- * member's send buffer holds one chunk per block. */
+/* Relayed bytes are copied once into blocks that grow with the stream:
+ * the first twice its first bytes (at least RELAY_BLOCK_MIN), each next
+ * twice the last, up to RELAY_BLOCK (or a write's size, when larger): a
+ * short message holds little more than its bytes, what it costs members
+ * waiting for it stays near what they are charged, and a long stream's
+ * copies hold one chunk per block in their send buffers. */
 #define RELAY_BLOCK (16 * 1024)
+#define RELAY_BLOCK_MIN 256
 
 static void relay_free(struct room_relay *r)
 {
@@ -311,8 +316,17 @@ static void pump(struct room_relay *r, struct room_copy *c)
         c->pos += (uint64_t)took;
         if ((size_t)took < n)
             break; /* no room: resumed later */
-        if (fin)
+        if (fin) {
+            /* it has everything: the relay is over for it */
+            void *copy = c->copy;
+
             c->fin_sent = 1;
+            r->finished = 1;
+            copy_gone(r, c);
+            if (c->to->ops->copy_done)
+                c->to->ops->copy_done(c->to, copy);
+            break;
+        }
         i++;
     }
 }
@@ -324,13 +338,14 @@ static void settle(struct room_relay *r)
 {
     uint64_t front = 0, low = r->end;
     int all_fin = 1;
-    size_t k = 0;
-
+    size_t k = 0, j = 0;
     int takers = 0;
 
-    /* the pace: the fastest copy that can take bytes at all; with none
-     * (every copy waits to start, or none is left) the sender is not held
-     * back, and waiting copies may lag up to the limit */
+    /* the pace: the fastest copy that can take bytes at all, or the end
+     * once one has taken everything (it left); with none (every copy
+     * waits to start, or none is left) the sender is not held back:
+     * waiting copies lag, each costing its member's budget.  Copies that
+     * were dropped or aborted set no pace. */
     for (size_t i = 0; i < r->ncopies; i++) {
         struct room_copy *c = &r->copies[i];
 
@@ -340,14 +355,19 @@ static void settle(struct room_relay *r)
                 front = c->pos;
         }
     }
-    if (!takers)
+    if (!takers || r->finished)
         front = r->end;
     for (size_t i = 0; i < r->ncopies; i++) {
         struct room_copy *c = &r->copies[i];
 
         if (!c->copy)
             continue;
-        if (front - c->pos > r->lag) {
+        /* its member's lag counts complete messages only: on one still
+         * arriving the sender sets the pace as much as the fastest */
+        if (front - c->pos > r->lag ||
+            (c->to->ops->copy_lag &&
+             c->to->ops->copy_lag(c->to, c->copy,
+                                  r->fin ? front - c->pos : 0) < 0)) {
             void *copy = c->copy;
 
             copy_gone(r, c);
@@ -357,6 +377,15 @@ static void settle(struct room_relay *r)
         if (c->pos < low)
             low = c->pos;
         all_fin &= c->fin_sent;
+    }
+    /* copies gone or done leave the array once they are most of it: a
+     * relay that a few slow members still take costs about what they
+     * do, not what the whole room did */
+    if (r->ncopies >= 8 && r->live * 2 < r->ncopies) {
+        for (size_t i = 0; i < r->ncopies; i++)
+            if (r->copies[i].copy)
+                r->copies[j++] = r->copies[i];
+        r->ncopies = j;
     }
     /* blocks every live copy is past */
     while (k < r->nblocks &&
@@ -395,20 +424,28 @@ static void maybe_free(struct room_relay *r)
 static int stage(struct room_relay *r, const uint8_t *p, size_t n)
 {
     struct room_block *last = r->nblocks ? &r->blocks[r->nblocks - 1] : NULL;
+    size_t cap;
 
     if (last && buf_shared_add(last->b, p, n) == 0)
         return 0;
+    cap = last ? last->b->cap * 2 : n * 2;
+    if (cap > RELAY_BLOCK)
+        cap = RELAY_BLOCK;
+    if (cap < RELAY_BLOCK_MIN)
+        cap = RELAY_BLOCK_MIN;
+    if (cap < n)
+        cap = n;
     if (r->nblocks == r->capblocks) {
-        size_t cap = r->capblocks ? r->capblocks * 2 : 4;
-        struct room_block *nb = realloc(r->blocks, cap * sizeof(*nb));
+        size_t nc = r->capblocks ? r->capblocks * 2 : 4;
+        struct room_block *nb = realloc(r->blocks, nc * sizeof(*nb));
 
         if (!nb)
             return -1;
         r->blocks = nb;
-        r->capblocks = cap;
+        r->capblocks = nc;
     }
     last = &r->blocks[r->nblocks];
-    if (!(last->b = buf_shared_new(p, n, n > RELAY_BLOCK ? n : RELAY_BLOCK)))
+    if (!(last->b = buf_shared_new(p, n, cap)))
         return -1;
     last->start = r->end;
     r->nblocks++;

@@ -57,8 +57,14 @@ struct room_member_ops {
     ssize_t (*copy_write)(struct room_member *to, void *copy,
                           struct buf_shared *b, size_t off, size_t n,
                           int fin);
-    /* The copy fell more than the lag limit behind: the member drops it
-     * (or its session); the room lets go of it. */
+    /* The copy is `lag` bytes behind the fastest now (waiting ones too):
+     * the member sums what all its copies lag, and answers -1 when that
+     * is too much (the room lets go of the copy: copy_slow follows), 0
+     * otherwise.  May be NULL. */
+    int (*copy_lag)(struct room_member *to, void *copy, uint64_t lag);
+    /* The copy fell more than the lag limit behind, its own or its
+     * member's: the member drops it (or its session); the room lets go
+     * of it. */
     void (*copy_slow)(struct room_member *to, void *copy);
     /* The sender aborted the stream (`code`): so does the copy, and the
      * room lets go of it (no copy_done follows). */

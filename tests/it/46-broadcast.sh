@@ -11,7 +11,7 @@ start_daemon "max_sessions_per_connection = 64" \
     "[route /lim]" "handler = broadcast" "max_members = 2" "max_rooms = 2" \
     "[route /slow]" "handler = broadcast" "tag = yes" "max_queue_bytes = 64k" \
     "[route /slowd]" "handler = broadcast" "tag = yes" "max_queue_bytes = 64k" "slow = disconnect" \
-    "[route /wide]" "handler = broadcast" "max_queue_bytes = 16M" "max_relays = 256"
+    "[route /wide]" "handler = broadcast" "max_queue_bytes = 64M" "max_relays = 256"
 
 # says TEXT CMD...: CMD succeeds and its output contains TEXT
 says() {
@@ -64,7 +64,7 @@ check rooms-freed probe_says "status 200" status "/lim?room=r3"
 # a member that stops reading: dropped (its copies reset) or disconnected;
 # the others get everything
 slow_member() { # slow_member PATH: a stalled listener beside a sender and a reader
-    probe --timeout 10 --uni-window 16384 --hold-uni bc-listen "$1" 3 >"$TMP/stalled.out" 2>&1 &
+    probe --timeout 10 --uni-window 16384 --hold-uni bc-listen "$1" 3 >"$TMP/stalled.out" 2>"$TMP/stalled.err" &
     local lp=$!
     sleep 0.5
     probe --timeout 10 bc-send "$1" 20 100000 tag || { wait $lp; return 1; }

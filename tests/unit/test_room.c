@@ -22,6 +22,8 @@ struct fake {
     int wait;         /* copy_write answers ROOM_WAIT */
     size_t taken;
     int slows;
+    uint64_t lag;   /* the last copy_lag */
+    int lag_refuse; /* copy_lag answers -1 past this lag (0: never) */
     struct buf_shared *last_block; /* not a reference: compared only */
     size_t last_off, last_cap;
 };
@@ -86,6 +88,15 @@ static ssize_t f_copy_write(struct room_member *to, void *copy,
     return (ssize_t)n;
 }
 
+static int f_copy_lag(struct room_member *to, void *copy, uint64_t lag)
+{
+    struct fake *f = copy;
+
+    (void)to;
+    f->lag = lag;
+    return f->lag_refuse && lag > (uint64_t)f->lag_refuse ? -1 : 0;
+}
+
 static void f_copy_slow(struct room_member *to, void *copy)
 {
     (void)to;
@@ -124,6 +135,7 @@ static const struct room_member_ops ops = {
     .datagram = f_datagram,
     .copy_open = f_copy_open,
     .copy_write = f_copy_write,
+    .copy_lag = f_copy_lag,
     .copy_slow = f_copy_slow,
     .copy_abort = f_copy_abort,
     .copy_done = f_copy_done,
@@ -453,6 +465,76 @@ T_TEST(relay_waiting_copy)
     room_set_free(rs);
 }
 
+/* A copy that has everything is done at once (it leaves the relay); the
+ * members hear what their copies of complete messages lag behind, and a
+ * member that finds it too much has its copy dropped; the copies left
+ * carry on once the finished ones have left the relay's array. */
+T_TEST(relay_member_lag)
+{
+    enum { N = 12 };
+    struct room_set *rs = room_set_new(10, 20);
+    struct fake a, f[N];
+    struct room_relay *r;
+    struct sender snd = {0};
+
+    fake_init(&a);
+    room_join(rs, "r", 1, &a.m);
+    for (int i = 0; i < N; i++) {
+        fake_init(&f[i]);
+        room_join(rs, "r", 1, &f[i].m);
+    }
+    f[0].room = 1; /* slow: takes 1 byte */
+    f[0].taken = 0;
+    f[1].room = 2; /* slow too, but its member lets it lag */
+    f[1].lag_refuse = 3;
+    f[0].lag_refuse = 3;
+    r = room_relay_open(&a.m, 0, 100, &sops, &snd);
+    T_EQ(room_relay_write(r, (const uint8_t *)"0123", 4, 0), 0);
+    /* not complete: nobody is told of a lag yet */
+    T_EQ(f[0].lag, 0);
+    T_EQ(f[2].dones, 0);
+    T_EQ(room_relay_write(r, (const uint8_t *)"456", 3, 1), 0);
+    /* the fast ones are done already, not when the relay goes */
+    for (int i = 2; i < N; i++)
+        T_EQ(f[i].dones, 1);
+    /* f[0] lags 6 (> 3: its member drops it), f[1] 5 (> 3 too) */
+    T_EQ(f[0].slows, 1);
+    T_EQ(f[1].slows, 1);
+    T_EQ(room_relay_copies(r), 0);
+    T_EQ(snd.delivered, 1); /* every copy left has everything */
+    room_relay_release(r);
+    T_EQ(snd.gone, 1);
+
+    /* the same, with f[1] kept: it resumes after the others left */
+    snd = (struct sender){0};
+    f[0].lag_refuse = 0;
+    f[1].lag_refuse = 0;
+    f[0].room = f[0].taken = 0;
+    f[1].room = 1;
+    f[1].taken = 0;
+    f[0].wait = 1;
+    r = room_relay_open(&a.m, 0, 100, &sops, &snd);
+    T_EQ(room_relay_write(r, (const uint8_t *)"abcdef", 6, 1), 0);
+    T_EQ(f[1].lag, 5);
+    T_EQ(f[0].lag, 6); /* waiting: all of it */
+    T_EQ(room_relay_copies(r), 2);
+    f[1].room = 0;
+    room_relay_resume(r, &f[1]);
+    T_EQ(f[1].gotlen, 6);
+    T_EQ(f[1].fin, 1);
+    f[0].wait = 0;
+    room_relay_resume(r, &f[0]);
+    T_EQ(f[0].fin, 1);
+    T_EQ(snd.delivered, 1);
+    room_relay_release(r);
+    T_EQ(snd.gone, 1);
+    room_leave(&a.m);
+    for (int i = 0; i < N; i++)
+        room_leave(&f[i].m);
+    T_EQ(room_set_count(rs), 0);
+    room_set_free(rs);
+}
+
 /* The sender lets go first: the relay lives on for the copies still
  * taking what it holds, then goes. */
 T_TEST(relay_outlives_sender)
@@ -626,6 +708,7 @@ int main(void)
     T_RUN(relay);
     T_RUN(relay_pacing);
     T_RUN(relay_waiting_copy);
+    T_RUN(relay_member_lag);
     T_RUN(relay_outlives_sender);
     T_RUN(relay_abort_drop_self);
     T_RUN(relay_large);
