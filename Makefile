@@ -68,6 +68,10 @@ $(BUILD)/mktoken: tests/tools/mktoken.c $(BUILD)/libwtrelayd.a | $(BUILD)
 $(BUILD)/udpblast: tests/bench/udpblast.c | $(BUILD)
 	$(CC) $(WFLAGS) $(CFLAGS) -pthread -o $@ $<
 
+# The one-TCP-connection-per-request ceiling for make bench's forward rows.
+$(BUILD)/tcprr: tests/bench/tcprr.c | $(BUILD)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $<
+
 $(BUILD) $(BUILD)/tests:
 	mkdir -p $@
 
@@ -87,7 +91,7 @@ asan:
 		LDFLAGS="-fsanitize=address,undefined" all build-asan/wtprobe build-asan/mktoken build-asan/wtrelayd-evil build-asan/tbackend $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BIN))
 	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 tests/run.sh unit it browser
 
-bench: all $(BUILD)/udpblast
+bench: all $(BUILD)/udpblast $(BUILD)/tbackend $(BUILD)/tcprr
 	scripts/install-deps.sh --bench
 	BUILD=$(BUILD) scripts/bench.sh
 

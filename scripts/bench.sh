@@ -21,6 +21,14 @@
 # broadcast server on the ws package (tests/bench/ws, ws's documented
 # recipe, over TLS with the same certificate), the same room shapes: its
 # CPU seconds per million deliveries and p99 next to the daemon's.
+#
+# Forward (a /fwd route to a TCP echo backend in one epoll loop and a UDP
+# echo backend, tests/tools/tbackend.c): bulk and request/response (each
+# stream a new backend connection) as a ratio of the echo route's in the
+# same run (target: bulk >= 0.7x), request/response also next to plain TCP
+# doing the same (tests/bench/tcprr.c: a connection per request to the same
+# backend, the ceiling of that shape here), datagram round trips next to
+# the echo route's.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -44,16 +52,19 @@ jget() {
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
-[ -x "$BUILD/wtrelayd" ] && [ -x "$BUILD/wtbench" ] && [ -x "$BUILD/udpblast" ] ||
-    die "build first: make all $BUILD/udpblast"
+[ -x "$BUILD/wtrelayd" ] && [ -x "$BUILD/wtbench" ] && [ -x "$BUILD/udpblast" ] &&
+    [ -x "$BUILD/tbackend" ] && [ -x "$BUILD/tcprr" ] ||
+    die "build first: make all $BUILD/udpblast $BUILD/tbackend $BUILD/tcprr"
 command -v node >/dev/null 2>&1 && [ -d tests/bench/ws/node_modules/ws ] ||
     die "the WebSocket baseline is not installed: scripts/install-deps.sh --bench"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/wtrelayd-bench.XXXXXX")
 DPID=
 WSPID=
+BEPIDS=
 cleanup() {
     [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+    for p in $BEPIDS; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
     [ -n "$WSPID" ] && kill "$WSPID" 2>/dev/null && wait "$WSPID" 2>/dev/null
     rm -rf "$TMP"
 }
@@ -72,6 +83,20 @@ port() {
 }
 
 scripts/gen-dev-cert.sh "$TMP" >/dev/null 2>&1 || die "cannot make a certificate"
+# the forward route's backends: their ports from their first line
+backend() { # PROTO MODE: prints the port
+    local out=$TMP/backend.$1.out
+    "$BUILD/tbackend" "$1" 0 "$2" >"$out" 2>&1 &
+    BEPIDS="$BEPIDS $!"
+    for _ in $(seq 1 50); do
+        grep -q '^listening' "$out" 2>/dev/null && break
+        sleep 0.1
+    done
+    awk '/^listening/ {print $2}' "$out"
+}
+FWD_TCP=$(backend tcp evecho)
+FWD_UDP=$(backend udp echo)
+[ -n "$FWD_TCP" ] && [ -n "$FWD_UDP" ] || die "the forward backends did not start"
 PORT=$(port)
 cat >"$TMP/bench.ini" <<EOF
 [server]
@@ -93,6 +118,11 @@ handler = broadcast
 tag = yes
 max_members = 10000
 max_queue_bytes = 4M
+
+[route /fwd]
+handler = forward
+backend = tcp://127.0.0.1:$FWD_TCP
+datagram_backend = udp://127.0.0.1:$FWD_UDP
 EOF
 # A fresh daemon for each memory figure: a heap that earlier runs grew
 # would hide the growth.
@@ -159,6 +189,28 @@ DG_P50=$(printf '%s' "$J" | sed -n 's/.*"p50":\([0-9.]*\).*/\1/p')
 DG_P99=$(printf '%s' "$J" | sed -n 's/.*"p99":\([0-9.]*\).*/\1/p')
 DG_MAX=$(printf '%s' "$J" | sed -n 's/.*"max":\([0-9.]*\).*/\1/p')
 DG_LOSS=$(jget "$J" loss_pct)
+
+# ---- forward: the same through backends ----
+FURL="https://127.0.0.1:$PORT/fwd"
+log "forward bulk through a TCP echo backend, $BULK_MB MiB in all, x $RUNS..."
+rates=()
+for _ in $(seq 1 "$RUNS"); do
+    J=$(wtbench -b "$((BULK_MB / 2))M" "$FURL") || die "wtbench forward bulk failed: $J"
+    rates+=("$(jget "$J" mbytes_per_s_both)")
+done
+F_BULK=$(median "${rates[@]}")
+log "forward rps, $RPS_N requests, 100 streams at once (a backend connection each)..."
+J=$(wtbench --mode rps -m 100 -n "$RPS_N" "$FURL") || die "wtbench forward rps failed: $J"
+F_RPS=$(jget "$J" rps)
+F_RPS_P50=$(printf '%s' "$J" | sed -n 's/.*"p50":\([0-9.]*\).*/\1/p')
+F_RPS_P99=$(printf '%s' "$J" | sed -n 's/.*"p99":\([0-9.]*\).*/\1/p')
+log "tcp ceiling: a connection per request to the same backend (tcprr), $RPS_N, 100 at once..."
+TCPRR=$("$BUILD/tcprr" -p "$FWD_TCP" -n "$RPS_N" -c 100 -s 32) || die "tcprr failed: $TCPRR"
+log "forward datagrams through a UDP echo backend, $DGRAMS at 1000/s..."
+J=$(wtbench --mode datagram -n "$DGRAMS" --rate 1000 --size 64 "$FURL") || die "wtbench forward datagram failed: $J"
+F_DG_P50=$(printf '%s' "$J" | sed -n 's/.*"p50":\([0-9.]*\).*/\1/p')
+F_DG_P99=$(printf '%s' "$J" | sed -n 's/.*"p99":\([0-9.]*\).*/\1/p')
+F_DG_LOSS=$(jget "$J" loss_pct)
 
 # ---- idle sessions: memory ----
 stop_daemon
@@ -309,6 +361,7 @@ T_MEM1=$(mem_ok "$S1_RSS" "$S1_OPEN")
 T_MEM16=$(mem_ok "$S16_RSS" "$S16_OPEN")
 UDP_HALF=$(awk -v a="$MANY_RATE" 'BEGIN { printf "%.1f", a / 2 }')
 T_DG=$(awk -v p="$DG_P99" 'BEGIN { print (p > 0 && p < 1000) }')
+T_FBULK=$(awk -v r="$(ratio "$F_BULK" "$BULK_RATE")" 'BEGIN { print (r >= 0.7) }')
 # broadcast
 bc_ok() { # JSON: ratio >= 99.9 % and p99 < 20 ms
     awk -v r="$(jget "$1" ratio)" -v p="$(lat "$1" p99)" \
@@ -352,6 +405,9 @@ wins() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "n/a" |
     echo "| bulk echo, 16 sessions x 8 streams x 1 MiB | $MANY_RATE MB/s both ways, $UDP_HALF MB/s each way | loopback UDP ceiling, one way: $UDP_RATE MB/s (1200-byte datagrams, sendmmsg)$([ -n "$UDPG_RATE" ] && echo ", $UDPG_RATE MB/s with GSO") | $(ratio "$UDP_HALF" "$UDP_RATE") (each way / sendmmsg) | |"
     echo "| request/response, 32 B echo streams, 100 at once, $RPS_N | $RPS req/s, p50 $RPS_P50 us, p99 $RPS_P99 us | ngtcp2 example: $NG_RPS GET/s of a 32-byte file, 100 at once | $(ratio "$RPS" "$NG_RPS") | |"
     echo "| datagram round trip at 1000/s, 64 B, $DGRAMS | p50 $DG_P50 us, p99 $DG_P99 us, max $DG_MAX us, loss $DG_LOSS % | plain UDP ping-pong between two processes at 1000/s: p50 $(jget "$PING" p50_us) us, p99 $(jget "$PING" p99_us) us | p99 $(ratio "$DG_P99" "$(jget "$PING" p99_us)")x | p99 < 1000 us: $(verdict "$T_DG") |"
+    echo "| forward: bulk through a TCP echo backend, 1 stream, $BULK_MB MiB in all, median of $RUNS | $F_BULK MB/s | the echo route, same run: $BULK_RATE MB/s | $(ratio "$F_BULK" "$BULK_RATE") | >= 0.70: $(verdict "$T_FBULK") |"
+    echo "| forward: request/response, 32 B streams, 100 at once, $RPS_N, each a new backend connection | $F_RPS req/s, p50 $F_RPS_P50 us, p99 $F_RPS_P99 us | the echo route: $RPS req/s, p50 $RPS_P50 us, p99 $RPS_P99 us; plain TCP, a connection per request to the same backend (tcprr, 100 at once): $(jget "$TCPRR" rps) req/s, p50 $(jget "$TCPRR" p50_us) us, p99 $(jget "$TCPRR" p99_us) us | $(ratio "$F_RPS" "$RPS") of echo, $(ratio "$F_RPS" "$(jget "$TCPRR" rps)") of plain TCP | |"
+    echo "| forward: datagram round trip through a UDP echo backend at 1000/s, 64 B, $DGRAMS | p50 $F_DG_P50 us, p99 $F_DG_P99 us, loss $F_DG_LOSS % | the echo route: p50 $DG_P50 us, p99 $DG_P99 us | p99 $(ratio "$F_DG_P99" "$DG_P99")x | |"
     echo "| $SESSIONS idle sessions, 1 per connection | daemon RSS $((S1_RSS / 1024)) MB ($((S1_BASE / 1024)) MB before), $S1_PER bytes/session, $S1_HS handshakes/s ($S1_OPEN open) | ngtcp2 example server: $(jget "$NG" rss_bytes_per_idle_conn) bytes per idle HTTP/3 connection ($IDLE_N held) | $(ratio "$S1_PER" "$(jget "$NG" rss_bytes_per_idle_conn)") | < 300 MB: $(mverdict "$T_MEM1") |"
     echo "| $SESSIONS idle sessions, 16 per connection | daemon RSS $((S16_RSS / 1024)) MB, $S16_PER bytes/session ($S16_OPEN open) | | | < 300 MB: $(mverdict "$T_MEM16") |"
     echo "| broadcast: 1 000 members, 1 per connection, 1 sender at 100 datagrams/s of 64 B, $BC_N messages | ratio $(pctr "$(jget "$BC1" ratio)") %, p50 $(ms "$(lat "$BC1" p50)") ms, p99 $(ms "$(lat "$BC1" p99)") ms; $(cpm "$BC1") CPU s per million deliveries$(errs "$BC1") | WebSocket (Node.js $(node --version), ws $(sed -n 's/^ *"version": "\(.*\)",/\1/p' tests/bench/ws/node_modules/ws/package.json | head -n 1), 1 000 TLS connections): ratio $(pctr "$(jget "$WS1" ratio)") %, p50 $(ms "$(lat "$WS1" p50)") ms, p99 $(ms "$(lat "$WS1" p99)") ms; $(cpm "$WS1") CPU s per million deliveries$(errs "$WS1") | p99 $(ratio "$(lat "$BC1" p99)" "$(lat "$WS1" p99)")x, CPU $(ratio "$(cpm "$BC1")" "$(cpm "$WS1")")x | ratio >= 99.9 %, p99 < 20 ms: $(verdict "$T_BC1") |"
@@ -376,6 +432,7 @@ wins() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "n/a" |
     echo "$UDP"
     [ -n "$UDPG" ] && echo "$UDPG"
     echo "$PING"
+    echo "$TCPRR"
     echo "$UDP64"
     echo '```'
     echo

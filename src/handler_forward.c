@@ -497,14 +497,19 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
     conn_flush(c);
 }
 
+/* A block to read a backend into, kept between reads: a large read goes
+ * to the stream by reference (no copy), a small one is copied and the
+ * block read into again. */
+static struct buf_shared *spare;
+
 /* Backend bytes go to the client while its stream has room; reading stops
  * when it has none (stream_writable resumes). */
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct fw_conn *c = w->data;
-    static uint8_t tmp[READ_CHUNK];
     size_t room = READ_CHUNK;
     ssize_t n;
+    int rv = 0;
 
     (void)revents;
     if (c->bidi && c->st) {
@@ -516,7 +521,11 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         if (room > READ_CHUNK)
             room = READ_CHUNK;
     }
-    n = recv(c->fd, tmp, room, MSG_DONTWAIT);
+    if (!spare && !(spare = buf_shared_new(NULL, 0, READ_CHUNK))) {
+        conn_fail(c, FW_INTERNAL);
+        return;
+    }
+    n = recv(c->fd, spare->data, room, MSG_DONTWAIT);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return;
@@ -532,7 +541,17 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     /* a write-only (uni) connection's replies are dropped */
-    if (c->bidi && c->st && wt_stream_write(c->st, tmp, (size_t)n, 0) < 0)
+    if (!c->bidi || !c->st)
+        return;
+    if ((size_t)n >= READ_CHUNK / 4) {
+        spare->len = (size_t)n;
+        rv = wt_stream_write_shared(c->st, spare, 0, (size_t)n, 0);
+        buf_shared_unref(spare); /* the stream's reference holds it */
+        spare = NULL;
+    } else {
+        rv = wt_stream_write(c->st, spare->data, (size_t)n, 0);
+    }
+    if (rv < 0)
         conn_fail(c, FW_INTERNAL);
 }
 
@@ -731,8 +750,17 @@ static void fw_stream_data(struct wt_stream *st, const uint8_t *p, size_t n,
         log_debug("forward: stream %lld: the client's FIN",
                   (long long)wt_stream_id(st));
     c->client_fin |= fin;
-    if (c->connected && c->fd >= 0)
-        conn_flush(c);
+    /* Bytes come a STREAM frame (a packet) at a time: they are written
+     * once the packets at hand are read, when the socket next says it is
+     * writable (the next loop turn), in one sendmsg, not one each; a lot
+     * at once goes now, unless the socket is full already (its writer
+     * waits for room). */
+    if (c->connected && c->fd >= 0 && !ev_is_active(&c->wio)) {
+        if (buf_unsent(&c->tobe) >= READ_CHUNK)
+            conn_flush(c);
+        else
+            ev_io_start(c->fs->loop, &c->wio);
+    }
 }
 
 static void fw_stream_reset(struct wt_stream *st, uint32_t code)
