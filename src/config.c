@@ -344,6 +344,9 @@ static int set_num(struct parse *ps, const struct num_key *k, const char *val,
 }
 
 /* A path relative to the config file's directory, checked readable. */
+/* A path starting with this is under $CREDENTIALS_DIRECTORY. */
+#define CRED_VAR "${CREDENTIALS_DIRECTORY}"
+
 static int set_path(struct parse *ps, const char *key, const char *val,
                     char **dst)
 {
@@ -351,7 +354,22 @@ static int set_path(struct parse *ps, const char *key, const char *val,
 
     if (*val == '\0')
         return fail(ps, ps->line, "%s: empty path", key);
-    if (val[0] == '/' || !ps->dir) {
+    if (strncmp(val, CRED_VAR "/", strlen(CRED_VAR) + 1) == 0) {
+        /* systemd's LoadCredential= puts the files there, readable by the
+         * service's (dynamic) user only: the unit names them */
+        const char *dir = getenv("CREDENTIALS_DIRECTORY");
+        size_t n;
+
+        if (!dir || dir[0] != '/')
+            return fail(ps, ps->line,
+                        "%s: %s: CREDENTIALS_DIRECTORY is not set (the unit's "
+                        "LoadCredential= sets it)",
+                        key, val);
+        n = strlen(dir) + strlen(val + strlen(CRED_VAR)) + 1;
+        p = malloc(n);
+        if (p)
+            snprintf(p, n, "%s%s", dir, val + strlen(CRED_VAR));
+    } else if (val[0] == '/' || !ps->dir) {
         p = strdup(val);
     } else {
         size_t n = strlen(ps->dir) + strlen(val) + 2;
@@ -400,6 +418,15 @@ static int server_key(struct parse *ps, const char *name, const char *val)
                         "debug",
                         val);
         c->log_level = l;
+        return 1;
+    }
+    if (strcmp(name, "log_format") == 0) {
+        int f = log_format_parse(val);
+
+        if (f < 0)
+            return fail(ps, ps->line, "log_format: '%s' is not text or json",
+                        val);
+        c->log_format = f;
         return 1;
     }
     if (strcmp(name, "retry") == 0) {
@@ -579,6 +606,7 @@ void config_defaults(struct config *c)
     config_parse_addr("[::]:4433", &c->listen[1]);
     c->nlisten = 2;
     c->log_level = LOG_LVL_INFO;
+    c->log_format = LOG_FMT_TEXT;
     c->max_connections = 1000;
     c->max_sessions_per_connection = 16;
     c->max_streams_per_session = 256;

@@ -49,6 +49,7 @@ struct config {
     char *cert; /* resolved against the config file's directory */
     char *key;
     int log_level;
+    int log_format; /* LOG_FMT_TEXT, LOG_FMT_JSON */
     uint64_t max_connections;
     uint64_t max_sessions_per_connection;
     uint64_t max_streams_per_session;

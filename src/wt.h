@@ -114,6 +114,7 @@ struct wt_session {
     /* totals for the close log line */
     ev_tstamp opened;
     uint64_t streams_total, rx_bytes, tx_bytes, dgrams_in, dgrams_out;
+    uint64_t streams_local; /* of streams_total, opened by us */
     ev_timer expire;
     LIST_ENTRY(wt_session) link;
     struct wt_session *gc_next;

@@ -264,8 +264,10 @@ static void session_add_stream(struct wt_session *s, struct wt_stream *st)
     st->state = WT_STRM_OPEN;
     LIST_INSERT_HEAD(&s->streams, st, s_link);
     s->nstreams++;
-    if (st->local)
+    if (st->local) {
         s->nlocal++;
+        s->streams_local++;
+    }
 }
 
 static void stream_open(struct wt_stream *st, struct wt_session *s)

@@ -270,6 +270,34 @@ T_TEST(parsers)
     T_EQ(config_parse_addr(":1", &l), -1);
 }
 
+T_TEST(log_format_and_credentials)
+{
+    struct config c;
+    char err[CONFIG_ERR_LEN], want[192];
+
+    T_EQ(load(&c, BASE "log_format = json\n", err), 0);
+    T_EQ(c.log_format, LOG_FMT_JSON);
+    config_free(&c);
+    T_CHECK(fails_at(BASE "log_format = xml\n", 4, "log_format"));
+    /* ${CREDENTIALS_DIRECTORY}/NAME: systemd's LoadCredential= files */
+    unsetenv("CREDENTIALS_DIRECTORY");
+    T_CHECK(fails_at("[server]\ncert = ${CREDENTIALS_DIRECTORY}/c.pem\n", 2,
+                     "CREDENTIALS_DIRECTORY is not set"));
+    setenv("CREDENTIALS_DIRECTORY", dir, 1);
+    T_EQ(load(&c,
+              "[server]\ncert = ${CREDENTIALS_DIRECTORY}/c.pem\n"
+              "key = ${CREDENTIALS_DIRECTORY}/c.pem\n",
+              err),
+         0);
+    snprintf(want, sizeof(want), "%s/c.pem", dir);
+    T_STREQ(c.cert, want);
+    T_STREQ(c.key, want);
+    config_free(&c);
+    T_CHECK(fails_at("[server]\ncert = ${CREDENTIALS_DIRECTORY}/none.pem\n", 2,
+                     "none.pem"));
+    unsetenv("CREDENTIALS_DIRECTORY");
+}
+
 int main(void)
 {
     setup();
@@ -279,6 +307,7 @@ int main(void)
     T_RUN(limits);
     T_RUN(missing_pieces);
     T_RUN(parsers);
+    T_RUN(log_format_and_credentials);
     cleanup();
     T_DONE();
 }
