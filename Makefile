@@ -10,7 +10,7 @@
 CC       ?= cc
 PREFIX   ?= /usr/local
 BUILD    ?= build
-PKGS     := libngtcp2 libngtcp2_crypto_gnutls libnghttp3 gnutls inih
+PKGS     := libngtcp2 libngtcp2_crypto_gnutls libnghttp3 gnutls inih libsystemd
 CFLAGS   ?= -O2 -g
 # Always on, even when CFLAGS is given on the command line (make asan).
 WFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -MMD -MP
@@ -60,6 +60,10 @@ $(BUILD)/wtrelayd-evil: $(BUILD)/main.o tests/tools/evil.c $(BUILD)/libwtrelayd.
 $(BUILD)/tbackend: tests/tools/tbackend.c $(BUILD)/libwtrelayd.a | $(BUILD)
 	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libwtrelayd.a $(LDLIBS)
 
+# systemd's end of NOTIFY_SOCKET (tests/it/50-notify.sh).
+$(BUILD)/notifylisten: tests/tools/notifylisten.c | $(BUILD)
+	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
 # A Retry token the daemon can read but must refuse (tests/it/35-retry.sh).
 $(BUILD)/mktoken: tests/tools/mktoken.c $(BUILD)/libwtrelayd.a | $(BUILD)
 	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libwtrelayd.a $(LDLIBS)
@@ -83,12 +87,12 @@ unit: $(UNIT_BIN)
 # before the libraries are there.
 test:
 	scripts/install-deps.sh --test
-	$(MAKE) all $(UNIT_BIN) $(BUILD)/wtprobe $(BUILD)/mktoken $(BUILD)/wtrelayd-evil $(BUILD)/tbackend
+	$(MAKE) all $(UNIT_BIN) $(BUILD)/wtprobe $(BUILD)/mktoken $(BUILD)/wtrelayd-evil $(BUILD)/tbackend $(BUILD)/notifylisten
 	BUILD=$(BUILD) tests/run.sh
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" all build-asan/wtprobe build-asan/mktoken build-asan/wtrelayd-evil build-asan/tbackend $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BIN))
+		LDFLAGS="-fsanitize=address,undefined" all build-asan/wtprobe build-asan/mktoken build-asan/wtrelayd-evil build-asan/tbackend build-asan/notifylisten $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BIN))
 	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 tests/run.sh unit it browser
 
 bench: all $(BUILD)/udpblast $(BUILD)/tbackend $(BUILD)/tcprr

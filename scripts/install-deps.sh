@@ -21,7 +21,7 @@ SUDO=
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 export DEBIAN_FRONTEND=noninteractive
 
-build_pkgs="build-essential pkg-config libev-dev libinih-dev libgnutls28-dev openssl"
+build_pkgs="build-essential pkg-config libev-dev libinih-dev libgnutls28-dev libsystemd-dev openssl"
 bp_pkgs="libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev"
 test_pkgs="chromium firefox-esr"
 # ngtcp2's own HTTP/3 example server and client, the same 1.11 libraries

@@ -2,6 +2,7 @@
  * main: arguments, signals, configuration, the event loop — nothing else.
  */
 #include <ev.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,10 +11,13 @@
 
 #include "config.h"
 #include "log.h"
+#include "notify.h"
 #include "quic.h"
 #include "tls.h"
 
 #define WTRELAYD_VERSION "0.1.0"
+/* where `make install` puts the configuration (and the unit reads it) */
+#define DEFAULT_CONFIG "/etc/wtrelayd/wtrelayd.ini"
 
 static struct quic_endpoint server;
 static ev_signal sigint_w, sigterm_w, sighup_w;
@@ -22,10 +26,13 @@ static int signals_seen;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: wtrelayd [-t] -c FILE\n"
-               "  -c FILE  configuration file (INI)\n"
-               "  -t       check the configuration and exit\n"
-               "  -V       print the version and exit\n");
+    fprintf(f, "usage: wtrelayd [-t] [-c FILE]\n"
+               "  -c, --config FILE  configuration file (INI; default "
+               DEFAULT_CONFIG ")\n"
+               "  -t, --test         check the configuration and exit\n"
+               "  -V, --version      print the version and exit\n"
+               "  -h, --help         print this help and exit\n"
+               "See wtrelayd(8) and wtrelayd.ini(5).\n");
 }
 
 static void final_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -33,6 +40,7 @@ static void final_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)w;
     (void)revents;
     quic_server_close_all(&server);
+    notify_stop(loop);
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -88,12 +96,14 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     if (signals_seen++) {
         log_info("signal %d again: stopping now", w->signum);
         quic_server_close_all(&server);
+        notify_stop(loop);
         ev_break(loop, EVBREAK_ALL);
         return;
     }
     log_info("signal %d: shutting down (sessions get %.1fs to finish)",
              w->signum, (double)server.cfg->shutdown_timeout_ms / 1000.);
     quic_server_shutdown(&server);
+    notify_stopping();
     ev_timer_set(&shutdown_w, (double)server.cfg->shutdown_timeout_ms / 1000.,
                  0.);
     ev_timer_start(loop, &shutdown_w);
@@ -101,16 +111,36 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     ev_timer_start(loop, &poll_w);
 }
 
+/* STATUS= text: what `systemctl status` shows beside the state. */
+static void status_text(char *buf, size_t len, void *arg)
+{
+    struct quic_endpoint *ep = arg;
+    struct quic_conn *qc;
+    size_t sessions = 0;
+
+    LIST_FOREACH(qc, &ep->conns, link)
+        sessions += wt_conn_open_sessions(qc);
+    snprintf(buf, len, "%zu connections, %zu sessions", ep->nconns, sessions);
+}
+
 int main(int argc, char **argv)
 {
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"test", no_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
     struct config cfg;
     struct tls_ctx *tls;
     struct ev_loop *loop;
     char err[CONFIG_ERR_LEN];
-    const char *file = NULL;
+    const char *file = DEFAULT_CONFIG;
     int check = 0, c;
 
-    while ((c = getopt(argc, argv, "c:thV")) != -1) {
+    log_init();
+    while ((c = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             file = optarg;
@@ -129,7 +159,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!file || optind != argc) {
+    if (optind != argc) {
         usage(stderr);
         return 2;
     }
@@ -143,6 +173,7 @@ int main(int argc, char **argv)
         return 0;
     }
     log_level = cfg.log_level;
+    log_format = cfg.log_format;
     tls = tls_ctx_new(cfg.cert, cfg.key, err, sizeof(err));
     if (!tls) {
         log_error("%s", err);
@@ -168,6 +199,10 @@ int main(int argc, char **argv)
     ev_init(&shutdown_w, shutdown_cb);
     ev_init(&final_w, final_cb);
     ev_init(&poll_w, poll_cb);
+    /* sockets bound, configuration in force: systemd may start what
+     * depends on us (Type=notify) */
+    notify_init(loop, status_text, &server);
+    notify_ready();
 
     ev_run(loop, 0);
 
