@@ -5,7 +5,7 @@
 #   make asan       all tests against an AddressSanitizer/UBSan build
 #   make bench      benchmarks with baselines; writes BENCHMARKS.md
 #   make run        install deps, build, make a dev certificate, run the daemon
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (make uninstall keeps the config)
 
 CC       ?= cc
 PREFIX   ?= /usr/local
@@ -23,7 +23,7 @@ OBJS     := $(SRCS:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit asan bench run deps cert install clean
+.PHONY: all test unit asan bench run deps cert install uninstall clean
 all: $(BUILD)/wtrelayd $(BUILD)/wtclient $(BUILD)/wtbench
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
@@ -111,11 +111,37 @@ run:
 	scripts/gen-dev-cert.sh
 	$(BUILD)/wtrelayd -c conf/wtrelayd.ini
 
+# The daemon goes to sbin (a system service, wtrelayd(8)); the unit's
+# ExecStart and the config's certificate paths are rewritten for the
+# installed layout.  An existing configuration is never overwritten (nor
+# removed by uninstall): the shipped one goes beside it as .dist.
+SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+MANDIR   ?= $(PREFIX)/share/man
+MANPAGES := man/wtrelayd.8 man/wtrelayd.ini.5 man/wtclient.1 man/wtbench.1
 install: all
-	install -D -m 0755 $(BUILD)/wtrelayd $(DESTDIR)$(PREFIX)/bin/wtrelayd
+	install -D -m 0755 $(BUILD)/wtrelayd $(DESTDIR)$(PREFIX)/sbin/wtrelayd
 	install -D -m 0755 $(BUILD)/wtclient $(DESTDIR)$(PREFIX)/bin/wtclient
 	install -D -m 0755 $(BUILD)/wtbench $(DESTDIR)$(PREFIX)/bin/wtbench
-	install -D -m 0644 conf/wtrelayd.ini $(DESTDIR)/etc/wtrelayd/wtrelayd.ini
+	install -d -m 0755 $(DESTDIR)/etc/wtrelayd
+	sed -e 's|^cert = .*|cert = $${CREDENTIALS_DIRECTORY}/cert.pem|' \
+	    -e 's|^key = .*|key = $${CREDENTIALS_DIRECTORY}/key.pem|' \
+	    conf/wtrelayd.ini >$(DESTDIR)/etc/wtrelayd/wtrelayd.ini.dist
+	chmod 0644 $(DESTDIR)/etc/wtrelayd/wtrelayd.ini.dist
+	[ -e $(DESTDIR)/etc/wtrelayd/wtrelayd.ini ] || \
+	    cp -p $(DESTDIR)/etc/wtrelayd/wtrelayd.ini.dist $(DESTDIR)/etc/wtrelayd/wtrelayd.ini
+	install -d -m 0755 $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	sed -e 's|^ExecStart=/usr/local/sbin/wtrelayd |ExecStart=$(PREFIX)/sbin/wtrelayd |' \
+	    systemd/wtrelayd.service >$(DESTDIR)$(SYSTEMD_UNIT_DIR)/wtrelayd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wtrelayd.service
+	for m in $(MANPAGES); do \
+	    install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/} || exit 1; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/wtrelayd $(DESTDIR)$(PREFIX)/bin/wtclient \
+	    $(DESTDIR)$(PREFIX)/bin/wtbench $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wtrelayd.service \
+	    $(DESTDIR)/etc/wtrelayd/wtrelayd.ini.dist
+	for m in $(MANPAGES); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}; done
 
 clean:
 	rm -rf build build-asan

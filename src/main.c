@@ -14,8 +14,8 @@
 #include "notify.h"
 #include "quic.h"
 #include "tls.h"
+#include "version.h"
 
-#define WTRELAYD_VERSION "0.1.0"
 /* where `make install` puts the configuration (and the unit reads it) */
 #define DEFAULT_CONFIG "/etc/wtrelayd/wtrelayd.ini"
 

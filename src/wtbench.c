@@ -27,6 +27,7 @@
 #include "tls.h"
 #include "url.h"
 #include "wire.h"
+#include "version.h"
 #include "wt.h"
 #include "wtbench.h"
 
@@ -760,6 +761,7 @@ static void usage(FILE *f)
             "  --draft 02|07|15, --insecure, --cert-hash HEX, --cafile FILE\n"
             "  --json          the summary as one JSON line\n"
             "  -v              protocol debug log\n"
+            "  -h, --help, -V, --version\n"
             "broadcast (URL names the room: https://HOST:PORT/chat?room=NAME):\n"
             "  members are -c x -s sessions; the first --senders send -n "
             "messages each,\n"
@@ -949,6 +951,9 @@ int main(int argc, char **argv)
             log_level = LOG_LVL_DEBUG;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
+            return 0;
+        } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+            printf("wtbench %s\n", WTRELAYD_VERSION);
             return 0;
         } else if (a[0] == '-') {
             fprintf(stderr, "wtbench: unknown option %s\n", a);

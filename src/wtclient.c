@@ -24,6 +24,7 @@
 #include "url.h"
 #include "wire.h"
 #include "wt.h"
+#include "version.h"
 
 enum {
     EXIT_OK = 0,
@@ -536,6 +537,7 @@ static void usage(FILE *f)
             "(tests)\n"
             "  -v                   print the handshake, SETTINGS, headers "
             "and capsules\n"
+            "  -h, --help, -V, --version\n"
             "exit: 0 ok, 1 transfer failed, 2 usage, 3 connect failed, "
             "4 session rejected, 5 data mismatch\n");
 }
@@ -587,6 +589,9 @@ int main(int argc, char **argv)
             C.wait_close = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
+            return EXIT_OK;
+        } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+            printf("wtclient %s\n", WTRELAYD_VERSION);
             return EXIT_OK;
         } else if (a[0] == '-' && a[1] == '-' && !v) {
             fprintf(stderr, "wtclient: %s needs a value\n", a);
