@@ -447,10 +447,21 @@ static int server_key(struct parse *ps, const char *name, const char *val)
     return fail(ps, ps->line, "unknown key '%s' in [server]", name);
 }
 
+static uint64_t fnv1a(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
+    return h;
+}
+
 static int route_key(struct parse *ps, const char *name, const char *val)
 {
     struct config_route *r = ps->route;
     char err[256];
+
+    /* NUL-separated, so "a=bc" and "ab=c" differ */
+    r->digest = fnv1a(r->digest, name, strlen(name) + 1);
+    r->digest = fnv1a(r->digest, val, strlen(val) + 1);
 
     if (strcmp(name, "handler") == 0) {
         if (r->handler)
@@ -539,6 +550,8 @@ static int route_section(struct parse *ps, const char *path)
         return fail(ps, ps->line, "out of memory");
     }
     r->line = ps->line;
+    r->digest = 1469598103934665603ULL;
+    r->refs = 1;
     *tail = r;
     ps->route = r;
     return 1;
@@ -684,18 +697,194 @@ void config_free(struct config *c)
 
     for (; r; r = next) {
         next = r->next;
-        if (r->handler && r->handler->route_free)
-            r->handler->route_free(r);
-        for (size_t i = 0; i < r->norigins; i++)
-            free(r->origins[i]);
-        free(r->expire_reason);
-        free(r->path);
-        free(r);
+        config_route_unref(r);
     }
     free(c->file);
     free(c->cert);
     free(c->key);
     memset(c, 0, sizeof(*c));
+}
+
+static void route_free(struct config_route *r)
+{
+    if (r->handler && r->handler->route_free)
+        r->handler->route_free(r);
+    for (size_t i = 0; i < r->norigins; i++)
+        free(r->origins[i]);
+    free(r->expire_reason);
+    free(r->path);
+    free(r);
+}
+
+const struct config_route *config_route_ref(const struct config_route *r)
+{
+    ((struct config_route *)r)->refs++;
+    return r;
+}
+
+void config_route_unref(const struct config_route *r)
+{
+    struct config_route *w = (struct config_route *)r;
+
+    /* unlinked from its config by then: `next` is not followed */
+    if (w && --w->refs == 0)
+        route_free(w);
+}
+
+struct config *config_new(const char *path, char *err, size_t errlen)
+{
+    struct config *c = malloc(sizeof(*c));
+
+    if (!c) {
+        snprintf(err, errlen, "%s:0: out of memory", path);
+        return NULL;
+    }
+    if (config_load(c, path, err, errlen) < 0) {
+        free(c);
+        return NULL;
+    }
+    c->refs = 1;
+    return c;
+}
+
+struct config *config_ref(struct config *c)
+{
+    if (c->refs)
+        c->refs++;
+    return c;
+}
+
+void config_unref(struct config *c)
+{
+    if (!c || !c->refs || --c->refs)
+        return;
+    config_free(c);
+    free(c);
+}
+
+void config_inherit(struct config *next, const struct config *old)
+{
+    for (struct config_route *r = next->routes; r; r = r->next) {
+        struct config_route *o = old->routes;
+
+        while (o && strcmp(o->path, r->path) != 0)
+            o = o->next;
+        if (o && o->handler == r->handler && r->handler->route_inherit)
+            r->handler->route_inherit(r, o);
+    }
+}
+
+int config_listen_same(const struct config_listen *a,
+                       const struct config_listen *b)
+{
+    return a->addrlen == b->addrlen &&
+           memcmp(&a->addr, &b->addr, a->addrlen) == 0;
+}
+
+/* Appends to out (bounded; a cut ends in "..."). */
+static void add(char *out, size_t outlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void add(char *out, size_t outlen, const char *fmt, ...)
+{
+    size_t n = strlen(out);
+    va_list ap;
+    int w;
+
+    if (n + 1 >= outlen)
+        return;
+    va_start(ap, fmt);
+    w = vsnprintf(out + n, outlen - n, fmt, ap);
+    va_end(ap);
+    if (w >= 0 && (size_t)w >= outlen - n && outlen >= 4)
+        memcpy(out + outlen - 4, "...", 4);
+}
+
+static const struct config_route *route_named(const struct config *c,
+                                              const char *path)
+{
+    for (const struct config_route *r = c->routes; r; r = r->next)
+        if (strcmp(r->path, path) == 0)
+            return r;
+    return NULL;
+}
+
+static int listen_has(const struct config *c, const struct config_listen *l)
+{
+    for (size_t i = 0; i < c->nlisten; i++)
+        if (config_listen_same(&c->listen[i], l))
+            return 1;
+    return 0;
+}
+
+/* Before an item of `group`: "; group " for its first, `sep` after. */
+static void item(char *out, size_t outlen, int *n, const char *group,
+                 const char *sep)
+{
+    if ((*n)++)
+        add(out, outlen, "%s", sep);
+    else
+        add(out, outlen, "%s%s ", out[0] ? "; " : "", group);
+}
+
+void config_describe_changes(const struct config *old,
+                             const struct config *next, char *out,
+                             size_t outlen)
+{
+    static const char *const modes[] = {"off", "on", "auto"};
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
+    int n = 0;
+
+    if (!outlen)
+        return;
+    out[0] = '\0';
+    for (const struct config_route *r = next->routes; r; r = r->next) {
+        const struct config_route *o = route_named(old, r->path);
+
+        if (!o || o->digest != r->digest) {
+            item(out, outlen, &n, "routes", " ");
+            add(out, outlen, "%c%s", o ? '~' : '+', r->path);
+        }
+    }
+    for (const struct config_route *o = old->routes; o; o = o->next)
+        if (!route_named(next, o->path)) {
+            item(out, outlen, &n, "routes", " ");
+            add(out, outlen, "-%s", o->path);
+        }
+    n = 0;
+    for (size_t i = 0; i < sizeof(server_nums) / sizeof(server_nums[0]); i++) {
+        const struct num_key *k = &server_nums[i];
+        uint64_t a = *(const uint64_t *)((const char *)old + k->off);
+        uint64_t b = *(const uint64_t *)((const char *)next + k->off);
+
+        if (a != b) {
+            item(out, outlen, &n, "limits", ", ");
+            add(out, outlen, "%s %llu->%llu%s", k->name, (unsigned long long)a,
+                (unsigned long long)b, k->kind == K_DURATION ? "ms" : "");
+        }
+    }
+    if (old->retry != next->retry) {
+        item(out, outlen, &n, "limits", ", ");
+        add(out, outlen, "retry %s->%s", modes[old->retry], modes[next->retry]);
+    }
+    if (old->log_level != next->log_level) {
+        item(out, outlen, &n, "limits", ", ");
+        add(out, outlen, "log_level %s->%s", levels[old->log_level & 3],
+            levels[next->log_level & 3]);
+    }
+    n = 0;
+    for (size_t i = 0; i < next->nlisten; i++)
+        if (!listen_has(old, &next->listen[i])) {
+            item(out, outlen, &n, "listen", " ");
+            add(out, outlen, "+%s", next->listen[i].text);
+        }
+    for (size_t i = 0; i < old->nlisten; i++)
+        if (!listen_has(next, &old->listen[i])) {
+            item(out, outlen, &n, "listen", " ");
+            add(out, outlen, "-%s", old->listen[i].text);
+        }
+    if (!out[0])
+        snprintf(out, outlen, "no change to routes, limits or listen");
 }
 
 const struct config_route *config_find_route(const struct config *c,

@@ -23,7 +23,12 @@ struct config_listen {
     char text[64]; /* as written, for logs: "0.0.0.0:4433", "[::]:4433" */
 };
 
-/* One [route /path] section. */
+/*
+ * One [route /path] section.  Reference-counted on its own, apart from the
+ * config that parsed it: a session holds the route it opened on (and
+ * forward's lingering backend connections their session's), so a reload
+ * can drop the old route set while they run on (see README, Reload).
+ */
 struct config_route {
     char *path; /* exact match against :path up to '?' */
     const struct wt_handler_ops *handler;
@@ -36,13 +41,26 @@ struct config_route {
     uint32_t expire_code;
     char *expire_reason;
     int line; /* of the section header, for messages */
+    /* FNV-1a of the section's keys and values as written: what a reload
+     * compares to tell a changed route from an unchanged one */
+    uint64_t digest;
+    unsigned refs; /* the config's, sessions', handlers' */
     struct config_route *next;
 };
 
 /* Address validation by Retry for new connections (config key `retry`). */
 enum { CONFIG_RETRY_OFF, CONFIG_RETRY_ON, CONFIG_RETRY_AUTO };
 
+/*
+ * A configuration generation.  One loaded with config_new() is
+ * reference-counted: the endpoint holds the current one, each connection
+ * the one it was accepted under (its transport limits came from it), and
+ * the last config_unref() frees it.  refs == 0 marks a config that is not
+ * counted (config_load() into the caller's struct: clients, tests, -t),
+ * which the caller frees with config_free().
+ */
 struct config {
+    unsigned refs;
     char *file; /* path of the loaded file */
     struct config_listen listen[CONFIG_MAX_LISTEN];
     size_t nlisten;
@@ -74,6 +92,34 @@ struct config {
  * missing) and leaves nothing allocated.
  */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
+/* config_load() into a new counted config (refs 1); NULL with err set. */
+struct config *config_new(const char *path, char *err, size_t errlen);
+struct config *config_ref(struct config *c);
+void config_unref(struct config *c);
+/* A route's own count; the last unref frees it (the handler's route_free
+ * first).  The count is bookkeeping, not content: const routes take it. */
+const struct config_route *config_route_ref(const struct config_route *r);
+void config_route_unref(const struct config_route *r);
+
+/*
+ * After a reload has loaded `next`: each route of `next` whose path and
+ * handler an old route shares gets the handler's route_inherit (state that
+ * must not split, e.g. broadcast rooms).  Call once the reload is sure to
+ * take effect.
+ */
+void config_inherit(struct config *next, const struct config *old);
+/*
+ * What changed from `old` to `next`, for the reload's log line: "routes
+ * +/a -/b ~/c; limits max_connections 1000->2000; listen +X -Y" (or "no
+ * change").  Always NUL-terminated, truncated with "..." if long.
+ */
+void config_describe_changes(const struct config *old,
+                             const struct config *next, char *out,
+                             size_t outlen);
+/* Same address (family, address, port)? */
+int config_listen_same(const struct config_listen *a,
+                       const struct config_listen *b);
+
 /* Built-in defaults only (no file, no routes): what clients start from. */
 void config_defaults(struct config *c);
 void config_free(struct config *c);

@@ -378,7 +378,7 @@ static const nghttp3_callbacks callbacks = {
 
 int h3_conn_init(struct quic_conn *qc)
 {
-    const struct config *cfg = qc->ep->cfg;
+    const struct config *cfg = qc->cfg;
     struct h3_conn *h = &qc->h3;
     nghttp3_settings settings;
     int64_t qenc, qdec;

@@ -26,6 +26,11 @@ struct wt_handler_ops {
      * -1 with a message in err (config.c adds file:line). */
     int (*route_check)(struct config_route *r, char *err, size_t errlen);
     void (*route_free)(struct config_route *r);
+    /* Reload: `r` (new, checked) replaces `old` (same path, same handler),
+     * which still serves its sessions.  What must not split between the
+     * two (broadcast: the rooms) is shared or moved here; NULL when the
+     * handler has nothing to carry. */
+    void (*route_inherit)(struct config_route *r, struct config_route *old);
 
     /* Server: 0 accepts the session; an HTTP status 400..599 rejects it
      * with that status, any other value with 503.  Client: the server

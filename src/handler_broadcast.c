@@ -248,6 +248,27 @@ static void bc_route_free(struct config_route *r)
     r->handler_conf = NULL;
 }
 
+/*
+ * Reload: the new route takes over its predecessor's rooms, so that a
+ * member who joins "lobby" after the reload meets those who joined before
+ * (two rooms of one name would split the users).  The set is shared: the
+ * old route keeps it for its members until they leave.  Joins from now on
+ * count against the new max_rooms and max_members; every member keeps the
+ * settings of the route it joined on (tag, announce, echo_self,
+ * max_queue_bytes, max_relays, slow), which only concern what it sends and
+ * receives itself.
+ */
+static void bc_route_inherit(struct config_route *r, struct config_route *old)
+{
+    struct bc_conf *c = r->handler_conf, *o = old->handler_conf;
+
+    if (!c || !o || !o->rooms)
+        return;
+    room_set_free(c->rooms); /* new and empty */
+    c->rooms = room_set_ref(o->rooms);
+    room_set_limits(c->rooms, c->max_rooms, c->max_members);
+}
+
 /* ---- members ---- */
 
 static void doom(struct bc_member *m)
@@ -911,6 +932,7 @@ const struct wt_handler_ops handler_broadcast = {
     .configure = bc_configure,
     .route_check = bc_route_check,
     .route_free = bc_route_free,
+    .route_inherit = bc_route_inherit,
     .session_open = bc_session_open,
     .session_close = bc_session_close,
     .session_streams_available = bc_streams_available,

@@ -69,6 +69,9 @@ struct fw_conn;
 
 struct fw_session {
     struct wt_session *s; /* NULL once closed */
+    /* held while connections linger past the session: a reload may drop
+     * the route from the config meanwhile, and conf is the route's */
+    const struct config_route *route;
     struct fw_conf *conf;
     struct ev_loop *loop;
     char *authority, *path;
@@ -565,6 +568,7 @@ static void fs_free_if_done(struct fw_session *fs)
         return;
     free(fs->authority);
     free(fs->path);
+    config_route_unref(fs->route);
     free(fs);
 }
 
@@ -637,6 +641,7 @@ static int fw_session_open(struct wt_session *s)
         free(fs);
         return 503;
     }
+    fs->route = config_route_ref(s->route);
     s->hdata = fs;
     return 0;
 }

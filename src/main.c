@@ -4,6 +4,7 @@
 #include <ev.h>
 #include <getopt.h>
 #include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #define DEFAULT_CONFIG "/etc/wtrelayd/wtrelayd.ini"
 
 static struct quic_endpoint server;
+static const char *config_file;
 static ev_signal sigint_w, sigterm_w, sighup_w;
 static ev_timer shutdown_w, final_w, poll_w;
 static int signals_seen;
@@ -81,13 +83,73 @@ static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
         close_sessions(loop);
 }
 
-/* Until reload exists, HUP must not kill a running daemon (its default). */
+static double mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/*
+ * SIGHUP: the config file, certificate and key are read again.  Anything
+ * wrong in them (file:line, or the TLS error) leaves the running
+ * configuration in force.  A good one serves new connections and sessions;
+ * established ones keep what they started with (README, Reload).
+ */
+static void reload(void)
+{
+    char err[CONFIG_ERR_LEN], what[1024], oldhash[65];
+    struct config *cfg = NULL, *old = NULL;
+    struct tls_ctx *tls = NULL;
+    double t0 = mono_ms();
+
+    if (server.shutting_down) {
+        log_warn("SIGHUP: shutting down; reload ignored");
+        return;
+    }
+    /* reload starts */
+    notify_reloading();
+    log_info("SIGHUP: reloading %s", config_file);
+    if (!(cfg = config_new(config_file, err, sizeof(err)))) {
+        log_error("reload failed, the running configuration stays: %s", err);
+        goto done;
+    }
+    if (!(tls = tls_ctx_new(cfg->cert, cfg->key, err, sizeof(err)))) {
+        log_error("reload failed, the running configuration stays: %s", err);
+        goto done;
+    }
+    old = config_ref(server.cfg);
+    snprintf(oldhash, sizeof(oldhash), "%s", tls_ctx_cert_sha256(server.tls));
+    config_describe_changes(old, cfg, what, sizeof(what));
+    if (quic_server_reload(&server, cfg, tls, err, sizeof(err)) < 0) {
+        log_error("reload failed, the running configuration stays: %s", err);
+        goto done;
+    }
+    config_inherit(cfg, old);
+    log_level = cfg->log_level;
+    log_format = cfg->log_format;
+    if (strcmp(oldhash, tls_ctx_cert_sha256(tls)) != 0)
+        log_info("reload: certificate sha-256 %s -> %s", oldhash,
+                 tls_ctx_cert_sha256(tls));
+    else
+        log_info("reload: certificate unchanged (sha-256 %s)", oldhash);
+    log_info("reloaded in %.2f ms: %s", mono_ms() - t0, what);
+
+done:
+    /* reload ends, applied or not: serving either way */
+    notify_ready();
+    config_unref(old);
+    config_unref(cfg);
+    tls_ctx_free(tls);
+}
+
 static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)loop;
     (void)w;
     (void)revents;
-    log_warn("SIGHUP: configuration reload is not supported yet; ignored");
+    reload();
 }
 
 static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -132,7 +194,7 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    struct config cfg;
+    struct config *cfg;
     struct tls_ctx *tls;
     struct ev_loop *loop;
     char err[CONFIG_ERR_LEN];
@@ -163,33 +225,37 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (config_load(&cfg, file, err, sizeof(err)) < 0) {
+    if (!(cfg = config_new(file, err, sizeof(err)))) {
         fprintf(stderr, "wtrelayd: %s\n", err);
         return 1;
     }
     if (check) {
         printf("wtrelayd: %s: configuration OK\n", file);
-        config_free(&cfg);
+        config_unref(cfg);
         return 0;
     }
-    log_level = cfg.log_level;
-    log_format = cfg.log_format;
-    tls = tls_ctx_new(cfg.cert, cfg.key, err, sizeof(err));
+    config_file = file;
+    log_level = cfg->log_level;
+    log_format = cfg->log_format;
+    tls = tls_ctx_new(cfg->cert, cfg->key, err, sizeof(err));
     if (!tls) {
         log_error("%s", err);
-        config_free(&cfg);
+        config_unref(cfg);
         return 1;
     }
     log_info("wtrelayd %s: certificate sha-256 %s", WTRELAYD_VERSION,
              tls_ctx_cert_sha256(tls));
     signal(SIGPIPE, SIG_IGN);
     loop = ev_default_loop(EVFLAG_AUTO);
-    if (quic_server_init(&server, loop, &cfg, tls, err, sizeof(err)) < 0) {
+    if (quic_server_init(&server, loop, cfg, tls, err, sizeof(err)) < 0) {
         log_error("%s", err);
         tls_ctx_free(tls);
-        config_free(&cfg);
+        config_unref(cfg);
         return 1;
     }
+    /* the endpoint holds its own references from here on */
+    tls_ctx_free(tls);
+    config_unref(cfg);
     ev_signal_init(&sigint_w, signal_cb, SIGINT);
     ev_signal_init(&sigterm_w, signal_cb, SIGTERM);
     ev_signal_start(loop, &sigint_w);
@@ -207,8 +273,6 @@ int main(int argc, char **argv)
     ev_run(loop, 0);
 
     quic_endpoint_free(&server);
-    tls_ctx_free(tls);
-    config_free(&cfg);
     log_info("stopped");
     return 0;
 }

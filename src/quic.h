@@ -46,6 +46,11 @@ enum quic_conn_state {
 
 struct quic_conn {
     struct quic_endpoint *ep;
+    /* References to what the connection was accepted under: its limits
+     * (transport parameters, SETTINGS, per-session limits) and the
+     * credentials its TLS session points at.  A reload changes neither. */
+    struct config *cfg;
+    struct tls_ctx *tlsctx;
     uint64_t serial; /* for logs: "conn 12" */
     ngtcp2_conn *conn;
     ngtcp2_crypto_conn_ref conn_ref;
@@ -84,16 +89,29 @@ struct quic_conn {
     struct quic_conn *dirty_next; /* write list */
 };
 
+/* Listening sockets: one slot per address, and as many again for
+ * addresses a reload removed whose connections still use them. */
+#define QUIC_MAX_SOCKS (2 * CONFIG_MAX_LISTEN)
+enum { QUIC_SOCK_FREE, QUIC_SOCK_LISTEN, QUIC_SOCK_RETIRED };
+
 struct quic_endpoint {
     enum quic_role role;
     struct ev_loop *loop;
-    const struct config *cfg;
-    struct tls_ctx *tls;
-    struct udp_sock socks[CONFIG_MAX_LISTEN];
-    ev_io io[CONFIG_MAX_LISTEN];
-    size_t nsocks;
+    struct config *cfg;  /* in force for new connections and sessions */
+    struct tls_ctx *tls; /* ... and for new connections' handshakes */
+    struct udp_sock socks[QUIC_MAX_SOCKS];
+    ev_io io[QUIC_MAX_SOCKS];
+    /* QUIC_SOCK_*: a retired socket (its address removed by a reload)
+     * accepts no new connection and is closed with its last one */
+    uint8_t sock_state[QUIC_MAX_SOCKS];
+    struct config_listen sock_addr[QUIC_MAX_SOCKS]; /* as configured */
     ev_prepare prepare; /* flushes the write list once per loop turn */
     uint8_t static_secret[32]; /* server: tls_ctx_secret(); client: random */
+    /* A reload with a new key: the previous secret still validates tokens
+     * and still signs stateless resets (beside the new one) until then
+     * (ev_now time), so what was handed out before keeps working. */
+    uint8_t old_secret[32];
+    double old_secret_until;
     double reset_window;       /* start of the current second of resets */
     unsigned resets;           /* stateless resets sent in that second */
     struct quic_cid_entry **cids; /* chained hash of connection IDs */
@@ -120,9 +138,23 @@ struct quic_endpoint {
     uint8_t txbuf[64 * 1024];
 };
 
+/* The endpoint takes its own references to cfg and tls. */
 int quic_server_init(struct quic_endpoint *ep, struct ev_loop *loop,
-                     const struct config *cfg, struct tls_ctx *tls, char *err,
+                     struct config *cfg, struct tls_ctx *tls, char *err,
                      size_t errlen);
+/*
+ * Reload: new connections and sessions get `cfg` and `tls` (the endpoint
+ * takes references) from now on; running ones keep theirs.  Addresses new
+ * in cfg are bound, removed ones stop accepting connections (their socket
+ * closes with its last connection).  On error (a bind fails, no socket
+ * slot) nothing changed: -1 with a message in err.
+ */
+int quic_server_reload(struct quic_endpoint *ep, struct config *cfg,
+                       struct tls_ctx *tls, char *err, size_t errlen);
+/* Retired sockets no connection uses any more are closed. */
+void quic_endpoint_sweep(struct quic_endpoint *ep);
+/* Does the old secret (previous key) still count? */
+int quic_endpoint_old_secret(const struct quic_endpoint *ep);
 /* Frees every connection (client ones tell ops->closed) and the sockets. */
 void quic_endpoint_free(struct quic_endpoint *ep);
 /* Starts a graceful shutdown: GOAWAY + DRAIN, then close every session.
@@ -137,7 +169,7 @@ void quic_server_close_all(struct quic_endpoint *ep);
  * listen and route parts are unused).
  */
 void quic_client_init(struct quic_endpoint *ep, struct ev_loop *loop,
-                      const struct config *cfg, struct tls_ctx *tls);
+                      struct config *cfg, struct tls_ctx *tls);
 /* Starts a connection; `host` is sent as SNI and checked against the
  * certificate.  NULL with a message in err. */
 struct quic_conn *quic_connect(struct quic_endpoint *ep,

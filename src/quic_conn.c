@@ -136,7 +136,7 @@ static int cb_handshake_completed(ngtcp2_conn *conn, void *user_data)
     quic_conn_want_write(qc);
     if (qc->ep->role != QUIC_CLIENT)
         return 0;
-    if (tls_session_verify(qc->ep->tls, qc->tls, qc->host, err, sizeof(err)) <
+    if (tls_session_verify(qc->tlsctx, qc->tls, qc->host, err, sizeof(err)) <
         0) {
         snprintf(qc->why, sizeof(qc->why), "TLS: %s", err);
         /* bad_certificate (RFC 8446 §6.2) */
@@ -455,11 +455,15 @@ struct quic_conn *quic_conn_alloc(struct quic_endpoint *ep,
     if (!qc)
         return NULL;
     qc->ep = ep;
+    qc->cfg = config_ref(ep->cfg);
+    qc->tlsctx = ep->tls ? tls_ctx_ref(ep->tls) : NULL;
     qc->serial = ++ep->next_serial;
     qc->state = QC_HANDSHAKE;
     qc->own_sock.fd = -1;
     qc->scid.datalen = SCID_LEN;
     if (quic_fill_random(qc->scid.data, SCID_LEN) < 0) {
+        config_unref(qc->cfg);
+        tls_ctx_free(qc->tlsctx);
         free(qc);
         return NULL;
     }
@@ -526,10 +530,12 @@ void quic_conn_unmake(struct quic_conn *qc)
     quic_cid_remove(qc->ep, &qc->scid);
     if (qc->odcid.datalen)
         quic_cid_remove(qc->ep, &qc->odcid);
-    tls_session_free(qc->tls);
+    tls_session_free(qc->tls); /* before the credentials it points at */
     if (qc->conn)
         ngtcp2_conn_del(qc->conn);
     udp_close(&qc->own_sock);
+    config_unref(qc->cfg);
+    tls_ctx_free(qc->tlsctx);
     free(qc->host);
     free(qc);
 }
@@ -584,7 +590,7 @@ struct quic_conn *quic_conn_new(struct quic_endpoint *ep,
                                hd->version, &cb, &settings, &params, NULL,
                                qc) != 0)
         goto fail;
-    qc->tls = tls_session_new(ep->tls, &qc->conn_ref, NULL);
+    qc->tls = tls_session_new(qc->tlsctx, &qc->conn_ref, NULL);
     if (!qc->tls || quic_conn_link(qc) < 0)
         goto fail;
     return qc;
@@ -719,6 +725,7 @@ void quic_conn_free(struct quic_conn *qc)
         ep->nhandshakes--;
     free(qc->closebuf);
     quic_conn_unmake(qc);
+    quic_endpoint_sweep(ep);
     if (ep->shutting_down && ep->nconns == 0)
         ev_break(ep->loop, EVBREAK_ALL);
 }
@@ -963,7 +970,7 @@ void quic_conn_write(struct quic_conn *qc)
 {
     ngtcp2_conn *conn = qc->conn;
     uint8_t *out;
-    const struct config *cfg = qc->ep->cfg;
+    const struct config *cfg = qc->cfg;
     struct txbatch batch = {0};
     size_t maxpkt = ngtcp2_conn_get_max_tx_udp_payload_size(conn);
     size_t quantum = ngtcp2_conn_get_send_quantum(conn);

@@ -246,7 +246,13 @@ static enum addr_check address_check(struct quic_endpoint *ep,
                 hd->token, hd->tokenlen, ep->static_secret,
                 sizeof(ep->static_secret),
                 (const ngtcp2_sockaddr *)&remote->ss, remote->len,
-                NEW_TOKEN_TIMEOUT, quic_now()) == 0) {
+                NEW_TOKEN_TIMEOUT, quic_now()) == 0 ||
+            (quic_endpoint_old_secret(ep) &&
+             ngtcp2_crypto_verify_regular_token(
+                 hd->token, hd->tokenlen, ep->old_secret,
+                 sizeof(ep->old_secret),
+                 (const ngtcp2_sockaddr *)&remote->ss, remote->len,
+                 NEW_TOKEN_TIMEOUT, quic_now()) == 0)) {
             log_debug("%s: address validated by a NEW_TOKEN token", peer);
             return ADDR_NEW_TOKEN;
         }
@@ -260,6 +266,12 @@ static enum addr_check address_check(struct quic_endpoint *ep,
             sizeof(ep->static_secret), hd->version,
             (const ngtcp2_sockaddr *)&remote->ss, remote->len, &hd->dcid,
             RETRY_TOKEN_TIMEOUT, quic_now());
+        if (rv != 0 && quic_endpoint_old_secret(ep))
+            rv = ngtcp2_crypto_verify_retry_token2(
+                odcid, hd->token, hd->tokenlen, ep->old_secret,
+                sizeof(ep->old_secret), hd->version,
+                (const ngtcp2_sockaddr *)&remote->ss, remote->len, &hd->dcid,
+                RETRY_TOKEN_TIMEOUT, quic_now());
         if (rv == 0)
             return ADDR_RETRY;
         if (rv == NGTCP2_CRYPTO_ERR_VERIFY_TOKEN) {
@@ -307,7 +319,7 @@ static void send_stateless_reset(struct quic_endpoint *ep, struct udp_sock *s,
                                  const struct udp_addr *local,
                                  const struct udp_addr *remote,
                                  const uint8_t *dcid, size_t dcidlen,
-                                 size_t pktlen)
+                                 size_t pktlen, const uint8_t *secret)
 {
     uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN], rnd[RESET_MAX_RANDLEN];
     uint8_t out[RESET_MAX_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN];
@@ -327,8 +339,8 @@ static void send_stateless_reset(struct quic_endpoint *ep, struct udp_sock *s,
     if (pktlen - 1 < RESET_MAX_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN)
         randlen = pktlen - 1 - NGTCP2_STATELESS_RESET_TOKENLEN;
     ngtcp2_cid_init(&cid, dcid, dcidlen);
-    if (ngtcp2_crypto_generate_stateless_reset_token(
-            token, ep->static_secret, sizeof(ep->static_secret), &cid) != 0 ||
+    if (ngtcp2_crypto_generate_stateless_reset_token(token, secret, 32,
+                                                     &cid) != 0 ||
         quic_fill_random(rnd, randlen) < 0)
         return;
     n = ngtcp2_pkt_write_stateless_reset(out, sizeof(out), token, rnd,
@@ -373,11 +385,22 @@ static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
 
         if (ngtcp2_accept(&hd, p, n) != 0) {
             /* not a valid Initial: no state is created */
-            if (!(p[0] & 0x80))
+            if (!(p[0] & 0x80)) {
                 send_stateless_reset(ep, s, local, remote, vc.dcid,
-                                     vc.dcidlen, n);
+                                     vc.dcidlen, n, ep->static_secret);
+                /* the CID may have been issued under the previous key:
+                 * a second reset, each smaller than the trigger, each
+                 * within the rate limit (RFC 9000 §10.3 allows 3x) */
+                if (quic_endpoint_old_secret(ep))
+                    send_stateless_reset(ep, s, local, remote, vc.dcid,
+                                         vc.dcidlen, n, ep->old_secret);
+            }
             return;
         }
+        /* an address a reload removed: its socket lives on only for the
+         * connections it already has */
+        if (ep->sock_state[s - ep->socks] == QUIC_SOCK_RETIRED)
+            return;
         if (ep->shutting_down || ep->nconns >= ep->cfg->max_connections) {
             log_debug("refusing a connection: %s",
                       ep->shutting_down ? "shutting down"
@@ -467,16 +490,58 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     }
 }
 
+/* Binds slot i to l (not yet read: sock_start()).  0 or -1 with err. */
+static int sock_open(struct quic_endpoint *ep, size_t i,
+                     const struct config_listen *l, const struct config *cfg,
+                     char *err, size_t errlen)
+{
+    char a[80];
+
+    if (udp_open(&ep->socks[i], (const struct sockaddr *)&l->addr, l->addrlen,
+                 err, errlen) < 0)
+        return -1;
+    ep->sock_addr[i] = *l;
+    if (cfg->socket_buffer_bytes &&
+        (size_t)udp_set_buffers(&ep->socks[i], cfg->socket_buffer_bytes) <
+            cfg->socket_buffer_bytes)
+        log_warn("udp %s: receive buffer capped by net.core.rmem_max",
+                 udp_addr_str((struct sockaddr *)&ep->socks[i].bound.ss, a,
+                              sizeof(a)));
+    return 0;
+}
+
+static void sock_start(struct quic_endpoint *ep, size_t i)
+{
+    char a[80];
+
+    ev_io_init(&ep->io[i], io_cb, ep->socks[i].fd, EV_READ);
+    ep->io[i].data = ep;
+    ev_io_start(ep->loop, &ep->io[i]);
+    ep->sock_state[i] = QUIC_SOCK_LISTEN;
+    log_info("listening on udp %s",
+             udp_addr_str((struct sockaddr *)&ep->socks[i].bound.ss, a,
+                          sizeof(a)));
+}
+
+static void sock_close(struct quic_endpoint *ep, size_t i)
+{
+    if (ep->sock_state[i] == QUIC_SOCK_FREE)
+        return;
+    ev_io_stop(ep->loop, &ep->io[i]);
+    udp_close(&ep->socks[i]);
+    ep->sock_state[i] = QUIC_SOCK_FREE;
+}
+
 int quic_server_init(struct quic_endpoint *ep, struct ev_loop *loop,
-                     const struct config *cfg, struct tls_ctx *tls, char *err,
+                     struct config *cfg, struct tls_ctx *tls, char *err,
                      size_t errlen)
 {
     memset(ep, 0, sizeof(*ep));
     LIST_INIT(&ep->conns);
     ep->loop = loop;
     rx_init(ep);
-    ep->cfg = cfg;
-    ep->tls = tls;
+    ep->cfg = config_ref(cfg);
+    ep->tls = tls_ctx_ref(tls);
     ep->ncid_buckets = 256;
     ep->cids = calloc(ep->ncid_buckets, sizeof(*ep->cids));
     if (!ep->cids) {
@@ -485,25 +550,9 @@ int quic_server_init(struct quic_endpoint *ep, struct ev_loop *loop,
     }
     memcpy(ep->static_secret, tls_ctx_secret(tls), sizeof(ep->static_secret));
     for (size_t i = 0; i < cfg->nlisten; i++) {
-        const struct config_listen *l = &cfg->listen[i];
-        char a[80];
-
-        if (udp_open(&ep->socks[i], (const struct sockaddr *)&l->addr,
-                     l->addrlen, err, errlen) < 0)
+        if (sock_open(ep, i, &cfg->listen[i], cfg, err, errlen) < 0)
             goto fail;
-        ep->nsocks++;
-        if (cfg->socket_buffer_bytes &&
-            (size_t)udp_set_buffers(&ep->socks[i], cfg->socket_buffer_bytes) <
-                cfg->socket_buffer_bytes)
-            log_warn("udp %s: receive buffer capped by net.core.rmem_max",
-                     udp_addr_str((struct sockaddr *)&ep->socks[i].bound.ss, a,
-                                  sizeof(a)));
-        ev_io_init(&ep->io[i], io_cb, ep->socks[i].fd, EV_READ);
-        ep->io[i].data = ep;
-        ev_io_start(loop, &ep->io[i]);
-        log_info("listening on udp %s",
-                 udp_addr_str((struct sockaddr *)&ep->socks[i].bound.ss, a,
-                              sizeof(a)));
+        sock_start(ep, i);
     }
     ev_prepare_init(&ep->prepare, prepare_cb);
     ep->prepare.data = ep;
@@ -544,15 +593,124 @@ void quic_server_shutdown(struct quic_endpoint *ep)
         ev_break(ep->loop, EVBREAK_ALL);
 }
 
+/* Does slot i's address appear in cfg? */
+static int sock_wanted(const struct quic_endpoint *ep, size_t i,
+                       const struct config *cfg)
+{
+    for (size_t k = 0; k < cfg->nlisten; k++)
+        if (config_listen_same(&ep->sock_addr[i], &cfg->listen[k]))
+            return 1;
+    return 0;
+}
+
+static size_t sock_users(const struct quic_endpoint *ep, size_t i)
+{
+    const struct quic_conn *qc;
+    size_t n = 0;
+
+    LIST_FOREACH(qc, &ep->conns, link)
+        n += qc->sock == &ep->socks[i];
+    return n;
+}
+
+void quic_endpoint_sweep(struct quic_endpoint *ep)
+{
+    for (size_t i = 0; i < QUIC_MAX_SOCKS; i++)
+        if (ep->sock_state[i] == QUIC_SOCK_RETIRED && sock_users(ep, i) == 0) {
+            log_info("udp %s: closed (its last connection ended)",
+                     ep->sock_addr[i].text);
+            sock_close(ep, i);
+        }
+}
+
+int quic_endpoint_old_secret(const struct quic_endpoint *ep)
+{
+    return ep->old_secret_until > 0 && ev_now(ep->loop) < ep->old_secret_until;
+}
+
+int quic_server_reload(struct quic_endpoint *ep, struct config *cfg,
+                       struct tls_ctx *tls, char *err, size_t errlen)
+{
+    int fresh[QUIC_MAX_SOCKS] = {0};
+    const uint8_t *secret = tls_ctx_secret(tls);
+
+    /* First what can fail: bind the new addresses (a retired socket of
+     * the same address is simply taken back).  Any failure undoes them. */
+    for (size_t k = 0; k < cfg->nlisten; k++) {
+        size_t i, slot = QUIC_MAX_SOCKS;
+
+        for (i = 0; i < QUIC_MAX_SOCKS; i++) {
+            if (ep->sock_state[i] != QUIC_SOCK_FREE &&
+                config_listen_same(&ep->sock_addr[i], &cfg->listen[k]))
+                break;
+            if (ep->sock_state[i] == QUIC_SOCK_FREE && !fresh[i] &&
+                slot == QUIC_MAX_SOCKS)
+                slot = i;
+        }
+        if (i < QUIC_MAX_SOCKS)
+            continue;
+        if (slot == QUIC_MAX_SOCKS) {
+            snprintf(err, errlen,
+                     "listen %s: no socket free (removed addresses are "
+                     "still held by their connections)",
+                     cfg->listen[k].text);
+            goto undo;
+        }
+        if (sock_open(ep, slot, &cfg->listen[k], cfg, err, errlen) < 0)
+            goto undo;
+        fresh[slot] = 1;
+    }
+
+    /* Then commit: nothing below fails. */
+    for (size_t i = 0; i < QUIC_MAX_SOCKS; i++) {
+        if (fresh[i]) {
+            sock_start(ep, i);
+        } else if (ep->sock_state[i] == QUIC_SOCK_LISTEN &&
+                   !sock_wanted(ep, i, cfg)) {
+            ep->sock_state[i] = QUIC_SOCK_RETIRED;
+            log_info("udp %s: no longer listening (%zu connections keep "
+                     "it until they end)",
+                     ep->sock_addr[i].text, sock_users(ep, i));
+        } else if (ep->sock_state[i] == QUIC_SOCK_RETIRED &&
+                   sock_wanted(ep, i, cfg)) {
+            ep->sock_state[i] = QUIC_SOCK_LISTEN;
+            log_info("udp %s: listening again", ep->sock_addr[i].text);
+        }
+    }
+    if (memcmp(secret, ep->static_secret, sizeof(ep->static_secret)) != 0) {
+        /* tokens live an hour at most (NEW_TOKEN_TIMEOUT); past that the
+         * previous key's secret has nothing left to validate */
+        memcpy(ep->old_secret, ep->static_secret, sizeof(ep->old_secret));
+        ep->old_secret_until =
+            ev_now(ep->loop) + (double)NEW_TOKEN_TIMEOUT / NGTCP2_SECONDS;
+        memcpy(ep->static_secret, secret, sizeof(ep->static_secret));
+        log_info("new key: tokens and stateless resets of the previous "
+                 "one are still honoured for an hour");
+    }
+    config_unref(ep->cfg);
+    ep->cfg = config_ref(cfg);
+    tls_ctx_free(ep->tls);
+    ep->tls = tls_ctx_ref(tls);
+    quic_endpoint_sweep(ep);
+    return 0;
+
+undo:
+    for (size_t i = 0; i < QUIC_MAX_SOCKS; i++)
+        if (fresh[i])
+            udp_close(&ep->socks[i]);
+    return -1;
+}
+
 void quic_endpoint_free(struct quic_endpoint *ep)
 {
     while (!LIST_EMPTY(&ep->conns))
         quic_conn_free(LIST_FIRST(&ep->conns));
-    for (size_t i = 0; i < ep->nsocks; i++) {
-        ev_io_stop(ep->loop, &ep->io[i]);
-        udp_close(&ep->socks[i]);
-    }
-    ep->nsocks = 0;
+    for (size_t i = 0; i < QUIC_MAX_SOCKS; i++)
+        sock_close(ep, i);
+    config_unref(ep->cfg);
+    ep->cfg = NULL;
+    tls_ctx_free(ep->tls);
+    ep->tls = NULL;
     if (ep->loop)
         ev_prepare_stop(ep->loop, &ep->prepare);
     if (ep->cids) {
@@ -600,15 +758,15 @@ static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 
 void quic_client_init(struct quic_endpoint *ep, struct ev_loop *loop,
-                      const struct config *cfg, struct tls_ctx *tls)
+                      struct config *cfg, struct tls_ctx *tls)
 {
     memset(ep, 0, sizeof(*ep));
     LIST_INIT(&ep->conns);
     ep->role = QUIC_CLIENT;
     ep->loop = loop;
     rx_init(ep);
-    ep->cfg = cfg;
-    ep->tls = tls;
+    ep->cfg = config_ref(cfg);
+    ep->tls = tls ? tls_ctx_ref(tls) : NULL;
     ep->ncid_buckets = 64;
     ep->cids = calloc(ep->ncid_buckets, sizeof(*ep->cids));
     if (quic_fill_random(ep->static_secret, sizeof(ep->static_secret)) < 0)
@@ -672,7 +830,7 @@ struct quic_conn *quic_connect(struct quic_endpoint *ep,
         snprintf(err, errlen, "ngtcp2_conn_client_new failed");
         goto fail;
     }
-    qc->tls = tls_session_new(ep->tls, &qc->conn_ref, host);
+    qc->tls = tls_session_new(qc->tlsctx, &qc->conn_ref, host);
     if (!qc->tls || quic_conn_link(qc) < 0) {
         snprintf(err, errlen, "TLS session set-up failed");
         goto fail;

@@ -16,6 +16,7 @@ struct room {
 };
 
 struct room_set {
+    unsigned refs;
     struct room **buckets;
     size_t nbuckets, nrooms;
     size_t max_rooms, max_members;
@@ -44,12 +45,26 @@ struct room_set *room_set_new(size_t max_rooms, size_t max_members)
     }
     rs->max_rooms = max_rooms;
     rs->max_members = max_members;
+    rs->refs = 1;
     return rs;
+}
+
+struct room_set *room_set_ref(struct room_set *rs)
+{
+    rs->refs++;
+    return rs;
+}
+
+void room_set_limits(struct room_set *rs, size_t max_rooms,
+                     size_t max_members)
+{
+    rs->max_rooms = max_rooms;
+    rs->max_members = max_members;
 }
 
 void room_set_free(struct room_set *rs)
 {
-    if (!rs)
+    if (!rs || --rs->refs)
         return;
     free(rs->buckets);
     free(rs);

@@ -100,8 +100,14 @@ struct room_member {
 
 /* The rooms of one route, with its limits. */
 struct room_set *room_set_new(size_t max_rooms, size_t max_members);
-/* Only once empty (every member gone). */
+/* Sets are reference-counted (a reload's new route shares its
+ * predecessor's rooms); room_set_free() drops a reference, the last must
+ * come once the set is empty (every member gone). */
+struct room_set *room_set_ref(struct room_set *rs);
 void room_set_free(struct room_set *rs);
+/* New limits for joins from now on: members and rooms beyond them stay. */
+void room_set_limits(struct room_set *rs, size_t max_rooms,
+                     size_t max_members);
 size_t room_set_count(const struct room_set *rs);
 
 enum {

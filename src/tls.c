@@ -11,6 +11,10 @@
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 
 struct tls_ctx {
+    /* A GnuTLS session points at these credentials without owning them:
+     * each connection holds a reference for as long as it may have a
+     * session, so a reload's new context never frees them under it. */
+    unsigned refs;
     gnutls_certificate_credentials_t cred;
     /* parsed once: gnutls_priority_set_direct costs ~8 KiB per session */
     gnutls_priority_t prio;
@@ -65,6 +69,7 @@ static struct tls_ctx *ctx_alloc(char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    ctx->refs = 1;
     if ((rv = gnutls_certificate_allocate_credentials(&ctx->cred)) < 0 ||
         (rv = gnutls_priority_init(&ctx->prio, priority, NULL)) < 0) {
         snprintf(err, errlen, "gnutls: %s", gnutls_strerror(rv));
@@ -127,9 +132,15 @@ fail:
     return NULL;
 }
 
+struct tls_ctx *tls_ctx_ref(struct tls_ctx *ctx)
+{
+    ctx->refs++;
+    return ctx;
+}
+
 void tls_ctx_free(struct tls_ctx *ctx)
 {
-    if (!ctx)
+    if (!ctx || --ctx->refs)
         return;
     if (ctx->cred)
         gnutls_certificate_free_credentials(ctx->cred);

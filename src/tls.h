@@ -12,9 +12,13 @@
 
 struct tls_ctx;
 
-/* Loads the certificate chain and key (PEM).  NULL with a message in err. */
+/* Loads the certificate chain and key (PEM): the key must match the leaf.
+ * NULL with a message in err.  Contexts are reference-counted (the
+ * creator's reference is the first): tls_ctx_free() drops one, the last
+ * frees it. */
 struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err,
                             size_t errlen);
+struct tls_ctx *tls_ctx_ref(struct tls_ctx *ctx);
 void tls_ctx_free(struct tls_ctx *ctx);
 /* Lowercase hex SHA-256 of the leaf certificate's DER (65 bytes with NUL):
  * what browsers take as serverCertificateHashes. */

@@ -27,9 +27,11 @@ static inline const struct wt_handler_ops *ops_of(const struct wt_session *s)
     return s->ops;
 }
 
+/* The connection's configuration: the one it was accepted under (a
+ * reload does not change the limits of a running connection). */
 static inline const struct config *cfg_of(const struct quic_conn *qc)
 {
-    return qc->ep->cfg;
+    return qc->cfg;
 }
 
 /* ---- wt_stream.c ---- */

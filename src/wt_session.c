@@ -353,6 +353,7 @@ static void session_discard(struct wt_session *s)
     ev_timer_stop(s->qc->ep->loop, &s->expire);
     buf_free(&s->caps);
     free(s->cval);
+    config_route_unref(s->route);
     free(s);
 }
 
@@ -380,7 +381,10 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
         return respond(qc, req, 400, ":scheme is not https");
     if (qc->ep->shutting_down || qc->h3.goaway_sent)
         return respond(qc, req, 503, "shutting down");
-    route = config_find_route(cfg, path, strlen(path));
+    /* The routes in force now, also on a connection accepted before a
+     * reload (browsers pool connections); the connection's own limits
+     * stay those it was accepted under. */
+    route = config_find_route(qc->ep->cfg, path, strlen(path));
     if (!route)
         return respond(qc, req, 404, "no route");
     if (route->norigins > 0) {
@@ -403,7 +407,7 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     s->id = req->stream_id;
     s->stream_prefix_id = (uint64_t)s->id;
     s->draft = draft;
-    s->route = route;
+    s->route = config_route_ref(route);
     s->ops = route->handler;
     s->opened = ev_now(qc->ep->loop);
     LIST_INIT(&s->streams);
@@ -967,6 +971,7 @@ void wt_conn_collect(struct quic_conn *qc)
         ev_timer_stop(qc->ep->loop, &s->expire);
         buf_free(&s->caps);
         free(s->cval);
+        config_route_unref(s->route);
         free(s);
     }
 }
