@@ -90,12 +90,38 @@ watchdog_rate() {
 check notify-watchdog-rate watchdog_rate
 watchdog_rate >"$TMP/watchdog.txt" 2>&1
 
+# SIGHUP: RELOADING=1 with MONOTONIC_USEC (moving forward from one reload
+# to the next), then READY=1 again; a broken config the
+# same (the daemon keeps serving), the held session untouched.
+reloading_then_ready() {
+    awk -v want="$1" '
+        $2 ~ /^RELOADING=1\|MONOTONIC_USEC=[0-9]+/ {
+            split($2, a, /[|=]/); us = a[4]
+            # the clock only moves forward, and by about the time between
+            if (r && (us <= last || us - last > 30000000)) { print "MONOTONIC_USEC " last " then " us; bad = 1 }
+            last = us; r++; pending = 1; next }
+        $2 == "READY=1" && pending { ready++; pending = 0 }
+        END { if (bad) exit 1
+              if (r != want || ready != want) { print r " RELOADING, " ready " READY after them; want " want; exit 1 } }' "$NOTES"
+}
+reloads() { local want=$1; for _ in $(seq 1 100); do reloading_then_ready "$want" >/dev/null && return 0; sleep 0.05; done; reloading_then_ready "$want"; }
+kill -HUP "$DAEMON_PID"
+check notify-reloading-then-ready reloads 1
+cp "$TMP/wtrelayd.ini" "$TMP/good.ini"
+echo "max_connections = many" >>"$TMP/wtrelayd.ini"
+kill -HUP "$DAEMON_PID"
+check notify-broken-reload-ready-again reloads 2
+check notify-broken-reload-logged log_has 'reload failed'
+cp "$TMP/good.ini" "$TMP/wtrelayd.ini"
+check notify-serves-after-reloads client /echo --datagram after-reload
+
 # SIGTERM: STOPPING=1, STATUS says draining with the session still there
+# (and maybe the connection of the last check, closing)
 stop_daemon
 wait "$held" 2>/dev/null
 held_rc=$?
 check notify-stopping notes_have '^[0-9]+ STOPPING=1$'
-check notify-status-draining notes_have '^[0-9]+ STATUS=draining: 1 connections, 1 sessions$'
+check notify-status-draining notes_have '^[0-9]+ STATUS=draining: [12] connections, 1 sessions$'
 stopping_after_ready() {
     local r s
     r=$(grep -n ' READY=1$' "$NOTES" | head -n 1 | cut -d: -f1)
