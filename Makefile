@@ -116,6 +116,7 @@ run:
 # installed layout.  An existing configuration is never overwritten (nor
 # removed by uninstall): the shipped one goes beside it as .dist.
 SYSTEMD_UNIT_DIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERS_DIR ?= $(PREFIX)/lib/sysusers.d
 MANDIR   ?= $(PREFIX)/share/man
 MANPAGES := man/wtrelayd.8 man/wtrelayd.ini.5 man/wtclient.1 man/wtbench.1
 install: all
@@ -123,8 +124,8 @@ install: all
 	install -D -m 0755 $(BUILD)/wtclient $(DESTDIR)$(PREFIX)/bin/wtclient
 	install -D -m 0755 $(BUILD)/wtbench $(DESTDIR)$(PREFIX)/bin/wtbench
 	install -d -m 0755 $(DESTDIR)/etc/wtrelayd
-	sed -e 's|^cert = .*|cert = $${CREDENTIALS_DIRECTORY}/cert.pem|' \
-	    -e 's|^key = .*|key = $${CREDENTIALS_DIRECTORY}/key.pem|' \
+	sed -e 's|^cert = .*|cert = /etc/wtrelayd/cert.pem|' \
+	    -e 's|^key = .*|key = /etc/wtrelayd/key.pem|' \
 	    conf/wtrelayd.ini >$(DESTDIR)/etc/wtrelayd/wtrelayd.ini.dist
 	chmod 0644 $(DESTDIR)/etc/wtrelayd/wtrelayd.ini.dist
 	[ -e $(DESTDIR)/etc/wtrelayd/wtrelayd.ini ] || \
@@ -133,6 +134,7 @@ install: all
 	sed -e 's|^ExecStart=/usr/local/sbin/wtrelayd |ExecStart=$(PREFIX)/sbin/wtrelayd |' \
 	    systemd/wtrelayd.service >$(DESTDIR)$(SYSTEMD_UNIT_DIR)/wtrelayd.service
 	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wtrelayd.service
+	install -D -m 0644 systemd/wtrelayd.sysusers $(DESTDIR)$(SYSUSERS_DIR)/wtrelayd.conf
 	for m in $(MANPAGES); do \
 	    install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/} || exit 1; \
 	done
@@ -140,6 +142,7 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/wtrelayd $(DESTDIR)$(PREFIX)/bin/wtclient \
 	    $(DESTDIR)$(PREFIX)/bin/wtbench $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wtrelayd.service \
+	    $(DESTDIR)$(SYSUSERS_DIR)/wtrelayd.conf \
 	    $(DESTDIR)/etc/wtrelayd/wtrelayd.ini.dist
 	for m in $(MANPAGES); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}; done
 

@@ -31,7 +31,7 @@ for k in Type=notify 'ExecReload=/bin/kill -HUP $MAINPID' Restart=on-failure Wat
     DynamicUser=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes NoNewPrivileges=yes \
     CapabilityBoundingSet=CAP_NET_BIND_SERVICE AmbientCapabilities=CAP_NET_BIND_SERVICE \
     'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX' SystemCallFilter=@system-service \
-    MemoryDenyWriteExecute=yes LimitNOFILE= LoadCredential=cert.pem: LoadCredential=key.pem:; do
+    MemoryDenyWriteExecute=yes LimitNOFILE= SupplementaryGroups=wtrelayd; do
     grep -qF -- "$k" systemd/wtrelayd.service || { bad unit-settings "no $k"; break; }
 done
 [ $fail = 0 ] && ok unit-settings

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make install / uninstall into a DESTDIR: the tree file by file, the
-# installed config pointing at the unit's credentials and passing
+# installed config naming /etc/wtrelayd/{cert,key}.pem and passing
 # `wtrelayd -t`, a second install keeping a modified config, uninstall
 # leaving only the config; every man page renders without a warning.
 set -u
@@ -27,6 +27,7 @@ etc/wtrelayd/wtrelayd.ini.dist 0644
 usr/bin/wtbench 0755
 usr/bin/wtclient 0755
 usr/lib/systemd/system/wtrelayd.service 0644
+usr/lib/sysusers.d/wtrelayd.conf 0644
 usr/sbin/wtrelayd 0755
 usr/share/man/man1/wtbench.1 0644
 usr/share/man/man1/wtclient.1 0644
@@ -42,16 +43,19 @@ check install-unit-execstart grep -qx 'ExecStart=/usr/sbin/wtrelayd -c /etc/wtre
 for f in man/*.[158]; do
     check "install-man-$(basename "$f")" cmp "$f" "$D/usr/share/man/man${f##*.}/$(basename "$f")"
 done
-check install-config-credentials grep -qx 'cert = ${CREDENTIALS_DIRECTORY}/cert.pem' "$D/etc/wtrelayd/wtrelayd.ini"
+check install-config-cert grep -qx 'cert = /etc/wtrelayd/cert.pem' "$D/etc/wtrelayd/wtrelayd.ini"
+check install-config-key grep -qx 'key = /etc/wtrelayd/key.pem' "$D/etc/wtrelayd/wtrelayd.ini"
+# the group the unit reads the key through is one sysusers.d makes
+check install-sysusers-group grep -qx 'g wtrelayd -' "$D/usr/lib/sysusers.d/wtrelayd.conf"
+check install-sysusers-valid bash -c "command -v systemd-sysusers >/dev/null || exit 0; systemd-sysusers --dry-run --root='$D' '$D/usr/lib/sysusers.d/wtrelayd.conf' 2>&1 | grep -q wtrelayd"
 
-# the installed config is valid where the unit puts the credentials
+# the installed config is valid once the files are where it says
 mkdir "$TMP/creds"
 scripts/gen-dev-cert.sh "$TMP/creds" >/dev/null 2>&1 || openssl req -x509 -newkey ec \
     -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$TMP/creds/key.pem" \
     -out "$TMP/creds/cert.pem" -days 13 -subj /CN=localhost >/dev/null 2>&1
-check install-config-valid env CREDENTIALS_DIRECTORY="$TMP/creds" \
-    "$D/usr/sbin/wtrelayd" -t -c "$D/etc/wtrelayd/wtrelayd.ini"
-check install-config-needs-credentials bash -c "! env -u CREDENTIALS_DIRECTORY '$D/usr/sbin/wtrelayd' -t -c '$D/etc/wtrelayd/wtrelayd.ini'"
+sed "s|/etc/wtrelayd/|$TMP/creds/|" "$D/etc/wtrelayd/wtrelayd.ini" >"$TMP/installed.ini"
+check install-config-valid "$D/usr/sbin/wtrelayd" -t -c "$TMP/installed.ini"
 
 # an operator's edit survives the next install
 echo "; edited by the operator" >>"$D/etc/wtrelayd/wtrelayd.ini"
