@@ -247,6 +247,38 @@ GEN_B_CERT=$TMP/chain.pem conf B
 check chain-reloaded hup reloads
 check chain-leaf-serves client /new --cert-hash "$H2"
 
+# ---- tokens across a change of key ----
+# A NEW_TOKEN token made with key 1 spares its holder the Retry while key 1
+# is in force, and still after a reload to key 2 (the old secret is kept
+# for a token's lifetime); one made with a key never loaded does not.
+it_make_cert_to() { local c=$CERT k=$KEY; CERT= KEY=; mkdir -p "$1"; it_make_cert "$1"; C3=$CERT K3=$KEY; CERT=$c KEY=$k; }
+it_make_cert_to "$TMP/c3" || it_abort "no third certificate"
+read -r NT1 _ < <("$BUILD/mktoken" "$C1" "$K1" new-token 127.0.0.1)
+read -r NT3 _ < <("$BUILD/mktoken" "$C3" "$K3" new-token 127.0.0.1)
+[ -n "$NT1" ] && [ -n "$NT3" ] || it_abort "mktoken failed"
+validated() { grep -c "validated by a NEW_TOKEN token" "$TMP/daemon.log"; }
+# token_spares NAME TOKEN HASH: the token is taken, no Retry
+token_spares() {
+    local v0
+    v0=$(validated)
+    client /new --cert-hash "$3" --token "$2" -v || return 1
+    client_err_has "Retry: the server validates our address" && { echo "a Retry despite the token"; return 1; }
+    [ "$(validated)" -gt "$v0" ] || { echo "not validated by the token"; return 1; }
+}
+conf A "retry = on"
+echo "[route /new]" >>"$INI"; echo "handler = echo" >>"$INI"
+check token-key1-reloaded hup reloads
+check token-key1-taken token_spares key1 "$NT1" "$H1"
+conf B "retry = on"
+check token-key2-reloaded hup reloads
+check token-key1-taken-after-key-change token_spares old "$NT1" "$H2"
+token_foreign() {
+    client /new --cert-hash "$H2" --token "$NT3" -v || return 1
+    client_err_has "Retry: the server validates our address"
+}
+check token-unknown-key-retried token_foreign
+check token-unknown-key-logged log_has "NEW_TOKEN token not valid here, ignored"
+
 # ---- 50 reloads in a row under traffic ----
 witness_start 10
 many() {
