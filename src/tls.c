@@ -20,6 +20,8 @@ struct tls_ctx {
     gnutls_priority_t prio;
     int client;
     char sha256[65];             /* server: our certificate's hash */
+    int64_t not_after;           /* server: the leaf's validity */
+    int hashable;                /* see tls_ctx_cert_hashable() */
     uint8_t want_hash[32];       /* client: --cert-hash */
     int has_hash, insecure;
     uint8_t secret[32];          /* server: see tls_ctx_secret() */
@@ -31,6 +33,29 @@ static const char alpn_h3[] = "h3";
  * over QUIC (RFC 9001 §8.4). */
 static const char priority[] =
     "%DISABLE_TLS13_COMPAT_MODE:NORMAL:-VERS-ALL:+VERS-TLS1.3";
+
+/* The most a certificate taken by hash may be valid for. */
+#define HASH_MAX_VALIDITY (14 * 24 * 3600)
+
+/* What browsers require of a certificate they accept by its hash. */
+static int cert_hashable(gnutls_x509_crt_t crt)
+{
+    gnutls_ecc_curve_t curve;
+    gnutls_datum_t x = {0}, y = {0};
+    time_t from = gnutls_x509_crt_get_activation_time(crt);
+    time_t until = gnutls_x509_crt_get_expiration_time(crt);
+    int ok;
+
+    if (gnutls_x509_crt_get_pk_algorithm(crt, NULL) != GNUTLS_PK_ECDSA ||
+        gnutls_x509_crt_get_pk_ecc_raw(crt, &curve, &x, &y) < 0)
+        return 0;
+    ok = curve == GNUTLS_ECC_CURVE_SECP256R1 && from != (time_t)-1 &&
+         until != (time_t)-1 && until >= from &&
+         until - from <= HASH_MAX_VALIDITY;
+    gnutls_free(x.data);
+    gnutls_free(y.data);
+    return ok;
+}
 
 static int cert_hash(struct tls_ctx *ctx, const char *cert, char *err,
                      size_t errlen)
@@ -51,6 +76,8 @@ static int cert_hash(struct tls_ctx *ctx, const char *cert, char *err,
     }
     for (int i = 0; i < 32; i++)
         snprintf(ctx->sha256 + 2 * i, 3, "%02x", md[i]);
+    ctx->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(crt);
+    ctx->hashable = cert_hashable(crt);
 done:
     gnutls_free(pem.data);
     gnutls_free(der.data);
@@ -180,6 +207,16 @@ void tls_ctx_free(struct tls_ctx *ctx)
 const char *tls_ctx_cert_sha256(const struct tls_ctx *ctx)
 {
     return ctx->sha256;
+}
+
+int64_t tls_ctx_cert_not_after(const struct tls_ctx *ctx)
+{
+    return ctx->not_after;
+}
+
+int tls_ctx_cert_hashable(const struct tls_ctx *ctx)
+{
+    return ctx->hashable;
 }
 
 const uint8_t *tls_ctx_secret(const struct tls_ctx *ctx)

@@ -23,6 +23,12 @@ void tls_ctx_free(struct tls_ctx *ctx);
 /* Lowercase hex SHA-256 of the leaf certificate's DER (65 bytes with NUL):
  * what browsers take as serverCertificateHashes. */
 const char *tls_ctx_cert_sha256(const struct tls_ctx *ctx);
+/* The leaf certificate's notAfter, in unix seconds. */
+int64_t tls_ctx_cert_not_after(const struct tls_ctx *ctx);
+/* 1 when browsers take the leaf by its hash (serverCertificateHashes,
+ * W3C WebTransport §4.4: ECDSA on P-256 and a validity period of at most
+ * 14 days), else 0: then only a CA they trust will do. */
+int tls_ctx_cert_hashable(const struct tls_ctx *ctx);
 /* Server: 32 secret bytes derived from the private key, the same in every
  * process that loads that key (stateless reset tokens). */
 const uint8_t *tls_ctx_secret(const struct tls_ctx *ctx);

@@ -89,6 +89,10 @@ T_TEST(secret_from_key)
     T_CHECK(a && b);
     T_MEMEQ(tls_ctx_secret(a), want, 32);
     T_MEMEQ(tls_ctx_secret(b), want, 32);
+    /* notAfter 2126-11-02 06:09:57 UTC; ECDSA P-256 but valid 100 years:
+     * browsers would not take it by hash */
+    T_EQ(tls_ctx_cert_not_after(a), 4949273397LL);
+    T_EQ(tls_ctx_cert_hashable(a), 0);
     tls_ctx_free(a);
     tls_ctx_free(b);
 }
