@@ -10,7 +10,7 @@
 CC       ?= cc
 PREFIX   ?= /usr/local
 BUILD    ?= build
-PKGS     := libngtcp2 libngtcp2_crypto_gnutls libnghttp3 gnutls inih libsystemd
+PKGS     := libngtcp2 libngtcp2_crypto_gnutls libnghttp3 gnutls inih libsystemd libmicrohttpd
 CFLAGS   ?= -O2 -g
 # Always on, even when CFLAGS is given on the command line (make asan).
 WFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -MMD -MP
@@ -28,6 +28,17 @@ all: $(BUILD)/wtrelayd $(BUILD)/wtclient $(BUILD)/wtbench
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -c -o $@ $<
+
+# The demo page (www/demo.html) goes into the binary as a byte array: the
+# daemon serves it with no file to find at run time.
+$(BUILD)/demo_html.h: www/demo.html | $(BUILD)
+	{ echo '/* generated from www/demo.html by the Makefile */'; \
+	  echo 'static const unsigned char demo_html[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; } >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/admin.o: src/admin.c $(BUILD)/demo_html.h | $(BUILD)
+	$(CC) $(CPPFLAGS) -I$(BUILD) $(WFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/libwtrelayd.a: $(OBJS)
 	rm -f $@

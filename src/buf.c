@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
+
 struct buf_chunk {
     struct buf_chunk *next;
     size_t cap, len;      /* a shared chunk is full: cap == len */
@@ -28,6 +30,7 @@ struct buf_shared *buf_shared_new(const void *p, size_t n, size_t cap)
     s->refs = 1;
     s->len = n;
     s->cap = cap;
+    metrics.buffered_bytes += cap;
     if (n)
         memcpy(s->data, p, n);
     return s;
@@ -49,12 +52,18 @@ void buf_shared_ref(struct buf_shared *s)
 
 void buf_shared_unref(struct buf_shared *s)
 {
-    if (s && --s->refs == 0)
+    if (s && --s->refs == 0) {
+        metrics.buffered_bytes -= s->cap;
         free(s);
+    }
 }
 
+/* Memory held is what the daemon's metrics call buffered: a chunk's own
+ * bytes, and a shared block once, whatever the number of its users. */
 static void chunk_free(struct buf_chunk *c)
 {
+    if (!c->shared)
+        metrics.buffered_bytes -= c->cap;
     buf_shared_unref(c->shared);
     free(c);
 }
@@ -132,6 +141,7 @@ int buf_append(struct buf *b, const void *p, size_t n)
             if (!c)
                 return -1; /* already-copied bytes stay: they are valid */
             c->cap = cap;
+            metrics.buffered_bytes += cap;
             c->len = 0;
             c->bytes = c->data;
             c->shared = NULL;

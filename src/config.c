@@ -34,6 +34,8 @@ struct parse {
     size_t errlen;
     struct config_route *route; /* current [route …] section, or NULL */
     int in_server;
+    int in_admin;
+    int admin_line; /* of the [admin] listen key, for messages */
     int cert_line, key_line;
     int listen_set; /* the first listen replaces the default */
     char *linebuf;
@@ -454,6 +456,65 @@ static uint64_t fnv1a(uint64_t h, const char *s, size_t n)
     return h;
 }
 
+int config_addr_is_loopback(const struct config_listen *l)
+{
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
+                                         0xff};
+
+    if (l->addr.ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&l->addr;
+
+        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (l->addr.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&l->addr;
+        const uint8_t *a = sin6->sin6_addr.s6_addr;
+
+        if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0)
+            return a[12] == 127;
+        return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+    }
+    return 0;
+}
+
+static int admin_key(struct parse *ps, const char *name, const char *val)
+{
+    struct config *c = ps->c;
+
+    if (strcmp(name, "listen") == 0) {
+        if (config_parse_addr(val, &c->admin_listen) < 0)
+            return fail(ps, ps->line,
+                        "listen: '%s' is not ADDRESS:PORT (IPv6 in "
+                        "brackets)",
+                        val);
+        c->admin_on = 1;
+        ps->admin_line = ps->line;
+        return 1;
+    }
+    if (strcmp(name, "allow_remote") == 0) {
+        int b = config_parse_bool(val);
+
+        if (b < 0)
+            return fail(ps, ps->line, "allow_remote: '%s' is not yes or no",
+                        val);
+        c->admin_allow_remote = b;
+        return 1;
+    }
+    if (strcmp(name, "max_connections") == 0) {
+        static const struct num_key k = {"max_connections", 0, 1, 1024,
+                                         K_COUNT};
+
+        return set_num(ps, &k, val, &c->admin_max_connections);
+    }
+    if (strcmp(name, "timeout") == 0) {
+        static const struct num_key k = {"timeout", 0, 1000, 600000,
+                                         K_DURATION};
+
+        return set_num(ps, &k, val, &c->admin_timeout_ms);
+    }
+    return fail(ps, ps->line, "unknown key '%s' in [admin]", name);
+}
+
 static int route_key(struct parse *ps, const char *name, const char *val)
 {
     struct config_route *r = ps->route;
@@ -519,6 +580,8 @@ static int on_key(void *user, const char *section, const char *name,
         return 0;
     if (ps->in_server)
         return server_key(ps, name, value);
+    if (ps->in_admin)
+        return admin_key(ps, name, value);
     if (ps->route)
         return route_key(ps, name, value);
     return fail(ps, ps->line, "key '%s' outside of any section", name);
@@ -562,6 +625,7 @@ static void section(struct parse *ps, char *line)
     char *end = strchr(line, ']'), *name;
 
     ps->in_server = 0;
+    ps->in_admin = 0;
     ps->route = NULL;
     if (!end) {
         fail(ps, ps->line, "section header without ']'");
@@ -571,11 +635,14 @@ static void section(struct parse *ps, char *line)
     name = trim(line + 1);
     if (strcmp(name, "server") == 0)
         ps->in_server = 1;
+    else if (strcmp(name, "admin") == 0)
+        ps->in_admin = 1;
     else if (strncmp(name, "route", 5) == 0 && (name[5] == ' ' || name[5] == '\t'))
         route_section(ps, trim(name + 6));
     else
         fail(ps, ps->line,
-             "unknown section [%s] (expected [server] or [route /path])",
+             "unknown section [%s] (expected [server], [admin] or [route "
+             "/path])",
              name);
 }
 
@@ -634,6 +701,8 @@ void config_defaults(struct config *c)
     c->shutdown_timeout_ms = 5000;
     c->retry = CONFIG_RETRY_AUTO;
     c->retry_handshakes = 1000;
+    c->admin_max_connections = 16;
+    c->admin_timeout_ms = 10000;
 }
 
 int config_load(struct config *c, const char *path, char *err, size_t errlen)
@@ -675,6 +744,15 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
                  r->handler->route_check(r, herr, sizeof(herr)) < 0)
             fail(&ps, r->line, "[route %s] %s", r->path, herr);
     }
+    /* Plain HTTP with no authentication: reachable from elsewhere only
+     * when the operator says so in as many words. */
+    if (!ps.err_set && c->admin_on && !c->admin_allow_remote &&
+        !config_addr_is_loopback(&c->admin_listen))
+        fail(&ps, ps.admin_line,
+             "[admin] listen: %s is not a loopback address; the admin "
+             "endpoint has no authentication (set allow_remote = yes to "
+             "expose it anyway)",
+             c->admin_listen.text);
     if (ps.err_set)
         goto fail;
     fclose(ps.f);

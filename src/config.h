@@ -83,6 +83,13 @@ struct config {
     int retry;                    /* CONFIG_RETRY_* */
     uint64_t retry_handshakes;    /* auto: Retry from this many on */
     struct config_route *routes;  /* in file order */
+    /* [admin]: the HTTP endpoint (admin.c), off unless `listen` is set */
+    int admin_on;
+    struct config_listen admin_listen;
+    int admin_allow_remote;          /* a non-loopback listen is refused
+                                        unless this says so */
+    uint64_t admin_max_connections;  /* at once, all clients together */
+    uint64_t admin_timeout_ms;       /* an idle or slow connection's life */
 };
 
 /*
@@ -136,5 +143,7 @@ int config_parse_bool(const char *s);
 int config_parse_duration_ms(const char *s, uint64_t *out);
 /* "127.0.0.1:4433", "[::1]:4433", "0.0.0.0:4433" -> sockaddr.  0 or -1. */
 int config_parse_addr(const char *s, struct config_listen *out);
+/* The address is a loopback one (127.0.0.0/8, ::1, ::ffff:127.x). */
+int config_addr_is_loopback(const struct config_listen *l);
 
 #endif

@@ -71,4 +71,8 @@ extern const struct wt_handler_ops handler_echo;
 extern const struct wt_handler_ops handler_broadcast;
 extern const struct wt_handler_ops handler_forward;
 
+/* A broadcast route's tag and announce settings (the demo page's chat). */
+void handler_broadcast_flags(const struct config_route *r, int *tag,
+                             int *announce);
+
 #endif

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "handler.h"
 #include "log.h"
+#include "metrics.h"
 #include "room.h"
 #include "wire.h"
 #include "wt.h"
@@ -55,6 +56,7 @@ struct bc_conf {
     int echo_self, tag, announce, slow;
     uint64_t max_members, max_rooms, max_queue_bytes, max_relays;
     struct room_set *rooms;
+    struct metrics_route *metrics; /* rooms and members, by route path */
 };
 
 struct bc_copy;
@@ -233,7 +235,18 @@ static int bc_route_check(struct config_route *r, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    c->metrics = metrics_route(r->path);
+    c->metrics->broadcast = 1;
     return 0;
+}
+
+void handler_broadcast_flags(const struct config_route *r, int *tag,
+                             int *announce)
+{
+    const struct bc_conf *c = r->handler_conf;
+
+    *tag = c ? c->tag : 0;
+    *announce = c ? c->announce : 0;
 }
 
 static void bc_route_free(struct config_route *r)
@@ -734,6 +747,9 @@ static int bc_session_open(struct wt_session *s)
         return rv == ROOM_FULL ? 429 : 503;
     }
     s->hdata = m;
+    conf->metrics->members++;
+    if (room_count(m->rm.room) == 1)
+        conf->metrics->rooms++;
     log_info("%s: member %llu of room \"%s\" (%zu members)",
              wt_session_name(s, who, sizeof(who)),
              (unsigned long long)m->rm.id, name, room_count(m->rm.room));
@@ -792,6 +808,9 @@ static void bc_session_close(struct wt_session *s, uint32_t code,
     while ((c = TAILQ_FIRST(&m->waiting)))
         copy_free(c);
     m->closed = 1;
+    m->conf->metrics->members--;
+    if (m->rm.room && room_count(m->rm.room) == 1)
+        m->conf->metrics->rooms--;
     room_leave(&m->rm);
     s->hdata = NULL;
     member_free_if_done(m);

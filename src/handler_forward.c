@@ -35,6 +35,7 @@
 #include "config.h"
 #include "handler.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "target.h"
 #include "wt.h"
@@ -63,6 +64,7 @@ struct fw_conf {
     int has_dgram, proxy_v2;
     uint64_t retry_ms, connect_timeout_ms, linger_ms, max_conns;
     size_t nconns; /* backend connections open on the route */
+    struct metrics_route *metrics; /* by route path: outlives a reload */
 };
 
 struct fw_conn;
@@ -216,7 +218,16 @@ static int fw_route_check(struct config_route *r, char *err, size_t errlen)
                               "'datagram_backend'");
         return -1;
     }
+    c->metrics = metrics_route(r->path);
+    c->metrics->forward = 1;
     return 0;
+}
+
+/* Counts a stream reset with one of the FW_ codes. */
+static void count_error(struct fw_conf *conf, uint32_t code)
+{
+    if (code >= FW_REFUSED && code <= FW_INTERNAL)
+        conf->metrics->backend_errors[code - FW_REFUSED]++;
 }
 
 static void fw_route_free(struct config_route *r)
@@ -257,6 +268,7 @@ static void conn_close_fd(struct fw_conn *c, int reset)
     if (c->counted) {
         c->counted = 0;
         c->fs->conf->nconns--;
+        c->fs->conf->metrics->backend_open--;
     }
 }
 
@@ -302,6 +314,7 @@ static void conn_release(struct fw_conn *c, int reset)
  * connection goes when the stream closes). */
 static void conn_fail(struct fw_conn *c, uint32_t code)
 {
+    count_error(c->fs->conf, code);
     conn_close_fd(c, 1);
     if (c->st)
         wt_stream_reset(c->st, code); /* its stream_close frees c */
@@ -336,6 +349,7 @@ static void conn_connected(struct fw_conn *c)
     struct fw_backend *b = &c->fs->conf->backends[c->backend];
 
     c->connected = 1;
+    c->fs->conf->metrics->backend_total++;
     ev_timer_stop(c->fs->loop, &c->timer);
     ev_io_stop(c->fs->loop, &c->wio);
     log_debug("forward: stream %lld: connected to %s",
@@ -372,6 +386,7 @@ static void conn_try(struct fw_conn *c)
         if (!c->counted) {
             c->counted = 1;
             conf->nconns++;
+            conf->metrics->backend_open++;
         }
         ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
         ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
@@ -702,16 +717,19 @@ static void fw_stream_open(struct wt_stream *st)
         return;
     conf = fs->conf;
     if (conf->nbackends == 0) {
+        count_error(conf, FW_REFUSED);
         wt_stream_reset(st, FW_REFUSED);
         return;
     }
     if (conf->nconns >= conf->max_conns) {
         log_debug("forward: max_backend_connections (%llu) reached",
                   (unsigned long long)conf->max_conns);
+        count_error(conf, FW_LIMIT);
         wt_stream_reset(st, FW_LIMIT);
         return;
     }
     if (!(c = calloc(1, sizeof(*c)))) {
+        count_error(conf, FW_INTERNAL);
         wt_stream_reset(st, FW_INTERNAL);
         return;
     }

@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "config.h"
 #include "log.h"
 #include "notify.h"
@@ -22,8 +24,9 @@
 
 static struct quic_endpoint server;
 static const char *config_file;
+static struct admin admin;
 static ev_signal sigint_w, sigterm_w, sighup_w;
-static ev_timer shutdown_w, final_w, poll_w;
+static ev_timer shutdown_w, final_w, poll_w, cert_w;
 static int signals_seen;
 
 static void usage(FILE *f)
@@ -97,6 +100,8 @@ static double mono_ms(void)
  * configuration in force.  A good one serves new connections and sessions;
  * established ones keep what they started with (README, Reload).
  */
+static void cert_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
 static void reload(void)
 {
     char err[CONFIG_ERR_LEN], what[1024], oldhash[65];
@@ -135,6 +140,7 @@ static void reload(void)
     else
         log_info("reload: certificate unchanged (sha-256 %s)", oldhash);
     log_info("reloaded in %.2f ms: %s", mono_ms() - t0, what);
+    cert_cb(server.loop, &cert_w, 0); /* a new certificate's expiry */
 
 done:
     /* reload ends, applied or not: serving either way */
@@ -142,6 +148,32 @@ done:
     config_unref(old);
     config_unref(cfg);
     tls_ctx_free(tls);
+}
+
+/* A certificate that expires within a week is said at start and daily
+ * (the metric wtrelayd_certificate_expiry_seconds has the date too). */
+#define CERT_WARN_S (7 * 86400)
+
+static void cert_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    int64_t until = tls_ctx_cert_not_after(server.tls);
+    int64_t left = until - (int64_t)time(NULL);
+    time_t t = (time_t)until;
+    struct tm tm;
+    char date[64] = "?";
+
+    (void)loop;
+    (void)w;
+    (void)revents;
+    if (left >= CERT_WARN_S)
+        return;
+    if (gmtime_r(&t, &tm))
+        strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm);
+    if (left < 0)
+        log_warn("certificate %s expired on %s", server.cfg->cert, date);
+    else
+        log_warn("certificate %s expires in %.1f days, on %s: renew it",
+                 server.cfg->cert, (double)left / 86400., date);
 }
 
 static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -265,6 +297,15 @@ int main(int argc, char **argv)
     ev_init(&shutdown_w, shutdown_cb);
     ev_init(&final_w, final_cb);
     ev_init(&poll_w, poll_cb);
+    ev_timer_init(&cert_w, cert_cb, 86400., 86400.);
+    ev_timer_start(loop, &cert_w);
+    cert_cb(loop, &cert_w, 0);
+    if (admin_start(&admin, loop, &server, WTRELAYD_VERSION, err,
+                    sizeof(err)) < 0) {
+        log_error("%s", err);
+        quic_endpoint_free(&server);
+        return 1;
+    }
     /* sockets bound, configuration in force: systemd may start what
      * depends on us (Type=notify) */
     notify_init(loop, status_text, &server);
@@ -272,6 +313,7 @@ int main(int argc, char **argv)
 
     ev_run(loop, 0);
 
+    admin_stop(&admin);
     quic_endpoint_free(&server);
     log_info("stopped");
     return 0;

@@ -19,6 +19,7 @@
 #include <ngtcp2/ngtcp2_crypto.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "quic_internal.h"
 #include "tls.h"
 #include "wire.h"
@@ -126,8 +127,10 @@ static int cb_handshake_completed(ngtcp2_conn *conn, void *user_data)
         qc->counted = 0;
         qc->ep->nhandshakes--;
     }
-    if (qc->ep->role == QUIC_SERVER)
+    if (qc->ep->role == QUIC_SERVER) {
+        metrics.handshakes_completed++;
         send_new_token(qc);
+    }
     log_debug("conn %llu %s: handshake completed",
               (unsigned long long)qc->serial, qc->peer);
     /* The TLS session is dropped after this callback (see
@@ -519,6 +522,7 @@ int quic_conn_link(struct quic_conn *qc)
     if (ep->role == QUIC_SERVER) {
         qc->counted = 1;
         ep->nhandshakes++;
+        metrics.connections_total++;
     }
     log_debug("conn %llu %s: new connection", (unsigned long long)qc->serial,
               qc->peer);
@@ -677,6 +681,23 @@ static void conn_describe_close(struct quic_conn *qc)
     }
 }
 
+/* A server connection that ends before its handshake completed: why. */
+static enum metrics_handshake_fail handshake_failure(const struct quic_conn *qc)
+{
+    const ngtcp2_ccerr *e = &qc->last_error;
+
+    if (qc->state == QC_DRAINING)
+        return METRICS_HS_PEER;
+    if (e->type == NGTCP2_CCERR_TYPE_IDLE_CLOSE ||
+        strcmp(qc->why, "handshake timeout") == 0)
+        return METRICS_HS_TIMEOUT;
+    if (e->type == NGTCP2_CCERR_TYPE_TRANSPORT &&
+        e->error_code >= NGTCP2_CRYPTO_ERROR &&
+        e->error_code < NGTCP2_CRYPTO_ERROR + 256)
+        return METRICS_HS_TLS;
+    return METRICS_HS_PROTOCOL;
+}
+
 /* Unlinks and frees now: only from the loop's own callbacks, never from
  * inside ngtcp2/nghttp3 callbacks (those mark QC_DEAD instead). */
 void quic_conn_free(struct quic_conn *qc)
@@ -721,8 +742,10 @@ void quic_conn_free(struct quic_conn *qc)
     }
     LIST_REMOVE(qc, link);
     ep->nconns--;
-    if (qc->counted)
+    if (qc->counted) {
         ep->nhandshakes--;
+        metrics.handshakes_failed[handshake_failure(qc)]++;
+    }
     free(qc->closebuf);
     quic_conn_unmake(qc);
     quic_endpoint_sweep(ep);
@@ -921,6 +944,8 @@ static int batch_flush(struct quic_conn *qc, struct txbatch *b)
     if (b->off) {
         rv = udp_send(b->sock, &b->local, &b->remote, b->ecn,
                       qc->ep->txbuf, b->off, b->nseg > 1 ? b->seg : 0);
+        if (rv == 0)
+            metrics.udp_bytes_sent += b->off;
         if (rv < 0)
             log_debug("conn %llu %s: sendmsg: %s",
                       (unsigned long long)qc->serial, qc->peer,

@@ -15,6 +15,7 @@
 #include <ngtcp2/ngtcp2_crypto.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "quic_internal.h"
 #include "tls.h"
 #include "wire.h"
@@ -216,6 +217,7 @@ static void send_retry(struct quic_endpoint *ep, struct udp_sock *s,
         return;
     log_debug("retry sent to %s (%zu handshakes in progress)", peer,
               ep->nhandshakes);
+    metrics.retry_sent++;
     udp_send(s, local, remote, 0, out, (size_t)n, 0);
 }
 
@@ -279,6 +281,7 @@ static enum addr_check address_check(struct quic_endpoint *ep,
              * take a second Retry, so it is told (RFC 9000 §8.1.2) */
             log_debug("%s: retry token expired or not for this address",
                       peer);
+            metrics.connections_refused[METRICS_REFUSED_INVALID_TOKEN]++;
             send_initial_close(s, local, remote, hd, NGTCP2_INVALID_TOKEN);
             return ADDR_ANSWERED;
         }
@@ -348,6 +351,7 @@ static void send_stateless_reset(struct quic_endpoint *ep, struct udp_sock *s,
     if (n <= 0)
         return;
     ep->resets++;
+    metrics.stateless_resets_sent++;
     if (log_level >= LOG_LVL_DEBUG) {
         char a[80];
 
@@ -405,6 +409,9 @@ static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
             log_debug("refusing a connection: %s",
                       ep->shutting_down ? "shutting down"
                                          : "max_connections reached");
+            metrics.connections_refused[ep->shutting_down
+                                            ? METRICS_REFUSED_SHUTTING_DOWN
+                                            : METRICS_REFUSED_MAX_CONNECTIONS]++;
             send_initial_close(s, local, remote, &hd,
                                NGTCP2_CONNECTION_REFUSED);
             return;
@@ -441,6 +448,7 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
         for (int k = 0; k < got; k++) {
             const struct udp_msg *m = &ep->rx[k];
 
+            metrics.udp_bytes_received += m->len;
             /* GRO: several packets of one sender in one message */
             for (size_t off = 0; off < m->len; off += m->seg)
                 read_pkt(ep, s, &m->local, &m->remote, m->ecn, m->buf + off,

@@ -28,6 +28,7 @@
 struct quic_conn;
 struct h3_request;
 struct config_route;
+struct metrics_route;
 struct wt_dgram;
 
 enum wt_draft {
@@ -88,6 +89,7 @@ struct wt_session {
     int slot_freed; /* session_streams_available is due */
     const struct wt_handler_ops *ops;
     const struct config_route *route; /* server sessions */
+    struct metrics_route *metrics;    /* ... its route's counters */
     void *hdata;
     struct buf caps; /* capsules to send on the CONNECT stream */
     int caps_fin;    /* FIN after them */

@@ -16,6 +16,7 @@
 #include "h3.h"
 #include "handler.h"
 #include "log.h"
+#include "metrics.h"
 #include "quic.h"
 #include "wire.h"
 #include "wt_internal.h"
@@ -56,6 +57,7 @@ static struct wt_dgram *dgram_alloc(size_t n)
 
 static void dgram_release(struct wt_dgram *d)
 {
+    metrics.buffered_bytes -= d->len;
     if (d->len > DGRAM_POOL_SIZE || dgram_npool >= DGRAM_POOL_MAX) {
         free(d);
         return;
@@ -246,6 +248,8 @@ static void session_end(struct wt_session *s, uint32_t code,
         return;
     s->open = 0;
     qc->wt.nopen--;
+    if (s->metrics)
+        s->metrics->sessions_open--;
     if (log_level >= LOG_LVL_INFO)
         log_closed(s, code, reason, reasonlen, who);
     ev_timer_stop(qc->ep->loop, &s->expire);
@@ -334,6 +338,11 @@ static int respond(struct quic_conn *qc, struct h3_request *req, int status,
 {
     CLOG(debug, qc, "stream %lld: CONNECT %s refused with %d: %s",
          (long long)req->stream_id, req->path ? req->path : "-", status, why);
+    const struct config_route *r =
+        req->path ? config_find_route(cfg_of(qc), req->path, strlen(req->path))
+                  : NULL;
+
+    metrics_session_rejected(metrics_route(r ? r->path : NULL), status);
     req->refused = 1;
     session_forget(qc, req->stream_id);
     return h3_respond(qc, req->stream_id, status, NULL, 0, 0);
@@ -433,6 +442,9 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     }
     req->session = s;
     LIST_INSERT_HEAD(&qc->wt.sessions, s, link);
+    s->metrics = metrics_route(route->path);
+    s->metrics->sessions_open++;
+    s->metrics->sessions_total++;
     if (log_level >= LOG_LVL_INFO)
         log_opened(s, req);
     if (route->max_session_duration_ms) {
@@ -850,6 +862,7 @@ void wt_on_datagram(struct quic_conn *qc, const uint8_t *p, size_t n)
         return;
     }
     s->dgrams_in++;
+    metrics.datagrams_received++;
     if (ops_of(s)->datagram)
         ops_of(s)->datagram(s, p + r, n - (size_t)r);
 }
@@ -863,12 +876,14 @@ int wt_session_send_datagram(struct wt_session *s, const uint8_t *p, size_t n)
     if (!s->open || s->ndgrams >= cfg_of(s->qc)->max_datagram_queue ||
         n > 65535) {
         w->dgrams_dropped++; /* no flow control: a full queue drops */
+        metrics.datagrams_dropped++;
         return -1;
     }
     d = dgram_alloc(n);
     if (!d)
         return -1;
     d->len = n;
+    metrics.buffered_bytes += n;
     h = wire_datagram_header_encode(d->hdr, sizeof(d->hdr), (uint64_t)s->id);
     if (h < 0) {
         dgram_release(d);
@@ -885,6 +900,7 @@ int wt_session_send_datagram(struct wt_session *s, const uint8_t *p, size_t n)
     w->dq_tail = d;
     s->ndgrams++;
     s->dgrams_out++;
+    metrics.datagrams_sent++;
     quic_conn_want_write(s->qc);
     return 0;
 }
@@ -915,8 +931,10 @@ void wt_datagram_pop(struct quic_conn *qc, int sent)
     if (!qc->wt.dq_head)
         qc->wt.dq_tail = NULL;
     d->session->ndgrams--;
-    if (!sent)
+    if (!sent) {
         qc->wt.dgrams_dropped++;
+        metrics.datagrams_dropped++;
+    }
     dgram_release(d);
 }
 

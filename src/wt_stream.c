@@ -14,6 +14,7 @@
 #include "h3.h"
 #include "handler.h"
 #include "log.h"
+#include "metrics.h"
 #include "quic.h"
 #include "wire.h"
 #include "wt_internal.h"
@@ -234,6 +235,7 @@ static struct wt_stream *stream_new(struct quic_conn *qc)
     buf_init(&st->out);
     buf_init(&st->held);
     LIST_INSERT_HEAD(&qc->wt.all, st, a_link);
+    metrics.streams_open++;
     return st;
 }
 
@@ -243,6 +245,7 @@ void wt_stream_free(struct wt_stream *st)
     buf_free(&st->out);
     buf_free(&st->held);
     free(st);
+    metrics.streams_open--;
 }
 
 /* ---- incoming streams ---- */
@@ -254,12 +257,14 @@ static void deliver(struct wt_stream *st, const uint8_t *p, size_t n, int fin)
     if (n == 0 && !fin)
         return;
     st->session->rx_bytes += n;
+    metrics.stream_bytes_received += n;
     ops_of(st->session)->stream_data(st, p, n, fin);
 }
 
 static void session_add_stream(struct wt_session *s, struct wt_stream *st)
 {
     s->streams_total++;
+    metrics.streams_total++;
     st->session = s;
     st->state = WT_STRM_OPEN;
     LIST_INSERT_HEAD(&s->streams, st, s_link);
@@ -600,6 +605,7 @@ size_t wt_stream_room(const struct wt_stream *st)
 static void queued(struct wt_stream *st, size_t n, int fin)
 {
     st->session->tx_bytes += n;
+    metrics.stream_bytes_sent += n;
     if (fin)
         st->fin_queued = 1;
     wq_push(st);

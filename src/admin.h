@@ -1,0 +1,68 @@
+/*
+ * admin: the HTTP/1.1 admin endpoint ([admin] listen): /metrics
+ * (Prometheus), /healthz, the demo page (/) and its /config.json.
+ *
+ * HTTP is libmicrohttpd's, in external-poll mode inside our libev loop (its
+ * epoll descriptor watched by one ev_io, its timeout by one ev_timer): no
+ * thread.  Connections are bounded in number (all clients, and per client
+ * address), in memory and in time, so a slow or hostile admin client costs
+ * the QUIC side nothing but a few wake-ups.
+ *
+ * admin_reply() decides what a request gets and builds the body; it does
+ * no I/O, so the unit tests drive it directly.
+ */
+#ifndef WTRELAYD_ADMIN_H
+#define WTRELAYD_ADMIN_H
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct quic_endpoint;
+struct MHD_Daemon;
+
+/* What a reply is built from: the live state, read at each request. */
+struct admin_view {
+    const struct config *cfg;
+    const char *version;
+    const char *cert_sha256; /* hex */
+    int cert_hashable;       /* tls_ctx_cert_hashable() */
+    int64_t cert_not_after;
+    int draining;
+    uint64_t connections_open, handshakes_in_progress;
+};
+
+struct admin_reply {
+    int status;
+    const char *type;  /* Content-Type, NULL for none */
+    const char *allow; /* Allow (405) */
+    char *body;        /* malloc'd unless `fixed` */
+    size_t len;
+    int fixed;         /* body is static (the demo page) */
+};
+
+/* method, url (path, no query) and the Host header (NULL when none) ->
+ * reply.  -1 when out of memory (nothing to free). */
+int admin_reply(const struct admin_view *v, const char *method,
+                const char *url, const char *host, struct admin_reply *r);
+void admin_reply_free(struct admin_reply *r);
+
+struct admin {
+    struct ev_loop *loop;
+    struct quic_endpoint *ep; /* its cfg and tls are read at each request,
+                                 so a reload that replaces them is seen */
+    const char *version;
+    struct MHD_Daemon *mhd;
+    ev_io io;       /* MHD's epoll descriptor */
+    ev_timer timer; /* MHD_get_timeout() */
+};
+
+/* Starts listening on ep->cfg's [admin] listen (a no-op when it has none).
+ * 0, or -1 with a message in err. */
+int admin_start(struct admin *a, struct ev_loop *loop,
+                struct quic_endpoint *ep, const char *version, char *err,
+                size_t errlen);
+void admin_stop(struct admin *a);
+
+#endif
