@@ -321,14 +321,15 @@ int admin_start(struct admin *a, struct ev_loop *loop,
      * cannot lock out the others), each one's life without progress, and
      * its memory, which caps the request headers (past it: 431). */
     a->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR,
+        flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
         (const struct sockaddr *)&cfg->admin_listen.addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->admin_max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip ? per_ip : 1,
         MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 16u, MHD_OPTION_STRICT_FOR_CLIENT, 1,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_END);
     if (!a->mhd) {
         snprintf(err, errlen, "admin: cannot listen on tcp %s",
                  cfg->admin_listen.text);

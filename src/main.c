@@ -14,6 +14,7 @@
 #include "admin.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "quic.h"
 #include "tls.h"
@@ -140,6 +141,7 @@ static void reload(void)
     else
         log_info("reload: certificate unchanged (sha-256 %s)", oldhash);
     log_info("reloaded in %.2f ms: %s", mono_ms() - t0, what);
+    metrics_add_routes(cfg); /* new routes' series start at zero */
     cert_cb(server.loop, &cert_w, 0); /* a new certificate's expiry */
 
 done:
@@ -269,6 +271,7 @@ int main(int argc, char **argv)
     config_file = file;
     log_level = cfg->log_level;
     log_format = cfg->log_format;
+    metrics_add_routes(cfg);
     tls = tls_ctx_new(cfg->cert, cfg->key, err, sizeof(err));
     if (!tls) {
         log_error("%s", err);

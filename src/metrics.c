@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
+
 struct metrics metrics;
 
 static struct metrics_route routes[METRICS_MAX_ROUTES];
@@ -27,6 +29,12 @@ struct metrics_route *metrics_route(const char *path)
     if (!(routes[nroutes].path = strdup(path)))
         return &overflow;
     return &routes[nroutes++];
+}
+
+void metrics_add_routes(const struct config *c)
+{
+    for (const struct config_route *r = c->routes; r; r = r->next)
+        metrics_route(r->path);
 }
 
 void metrics_session_rejected(struct metrics_route *r, int status)

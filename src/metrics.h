@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct config;
+
 /* Why a new connection got no state (labels of connections_refused). */
 enum metrics_refused {
     METRICS_REFUSED_MAX_CONNECTIONS,
@@ -88,6 +90,9 @@ struct metrics_route {
  * "(none)" entry.  Entries never move or go away while the process runs. */
 struct metrics_route *metrics_route(const char *path);
 void metrics_session_rejected(struct metrics_route *r, int status);
+/* An entry for every route of a configuration, so that their series are
+ * there from the start (at zero), not from the first session. */
+void metrics_add_routes(const struct config *c);
 
 /* Values that are read, not counted, when the page is rendered. */
 struct metrics_gauges {

@@ -3,7 +3,7 @@
 // downloaded).  Prints one "ok NAME" / "FAIL NAME: why" line per case, which
 // tests/run.sh counts.  Environment: BUILD (default build), WT_BROWSERS
 // (default "chromium,firefox"), WT_SUITES (default all:
-// "main,retry,restart,forward").
+// "main,retry,restart,forward,demo").
 'use strict';
 
 const { spawn, execFileSync } = require('child_process');
@@ -18,7 +18,7 @@ const ROOT = path.resolve(__dirname, '../..');
 const BUILD = path.resolve(ROOT, process.env.BUILD || 'build');
 const DAEMON = path.join(BUILD, 'wtrelayd');
 const BROWSERS = (process.env.WT_BROWSERS || 'chromium,firefox').split(',');
-const SUITES = (process.env.WT_SUITES || 'main,retry,restart,forward').split(',');
+const SUITES = (process.env.WT_SUITES || 'main,retry,restart,forward,demo').split(',');
 
 let failures = 0;
 function report(name, ok, detail) {
@@ -624,6 +624,112 @@ async function runForward(name, tmp, hash, cert, key, pageUrl) {
   }
 }
 
+// ---- the demo page, served by the daemon's admin endpoint ----
+
+// A TCP port free on 127.0.0.1 a moment ago.
+async function freeTcpPort() {
+  const net = require('net');
+  const srv = net.createServer();
+  await new Promise(r => srv.listen(0, '127.0.0.1', r));
+  const port = srv.address().port;
+  await new Promise(r => srv.close(r));
+  return port;
+}
+
+function httpGet(url) {
+  return new Promise((res, rej) => {
+    http.get(url, r => {
+      let body = '';
+      r.on('data', d => { body += d; });
+      r.on('end', () => res({ status: r.statusCode, body }));
+    }).on('error', rej);
+  });
+}
+
+// The page at http://127.0.0.1:ADMIN/ (a secure context) connects by
+// itself to the echo route with the hash from /config.json; two pages then
+// talk through its chat panel (the first broadcast route), typed and sent
+// through the page's own form.  A screenshot of each browser's page is kept
+// in build/artifacts/.
+async function runDemo(name, tmp, cert, key) {
+  const tag = ` [${name}]`;
+  let browser, daemon;
+  const consoleLines = [];
+  const step = async (label, body) => {
+    let r;
+    try { r = await body(); } catch (e) { r = { ok: false, detail: e.message.split('\n')[0] }; }
+    const extra = r.ok ? '' : '\n' + consoleLines.slice(-8).map(l => '    console: ' + l).join('\n') + '\n' + daemon.tail(12);
+    report(`demo ${label}${tag}`, r.ok, r.detail + extra);
+    return r.ok;
+  };
+  try {
+    const port = await freePort(), aport = await freeTcpPort();
+    daemon = new Daemon(tmp, port, cert, key, ['[admin]', `listen = 127.0.0.1:${aport}`]);
+    await daemon.start();
+    const base = `http://127.0.0.1:${aport}/`;
+    browser = await withTimeout(launch(name, tmp, path.join(tmp, `netlog-${name}-demo.json`)), 30000, `launching ${name}`);
+    const pages = [await browser.newPage(), await browser.newPage()];
+    pages.forEach((p, i) => {
+      p.on('console', m => consoleLines.push(`${'AB'[i]}: ${m.text()}`));
+      p.on('pageerror', e => consoleLines.push(`${'AB'[i]}: pageerror: ${e.message}`));
+    });
+    const state = p => p.evaluate(() => JSON.parse(JSON.stringify(window.demo)));
+
+    await step('page echoes by itself on load', async () => {
+      await pages[0].goto(base);
+      await withTimeout(pages[0].waitForFunction(() => window.demo && window.demo.echo.done, { timeout: 20000, polling: 100 }), 21000, 'echo');
+      const d = await state(pages[0]);
+      const cells = await pages[0].evaluate(() => ['echo-session', 'echo-bidi', 'echo-dgram'].map(id => document.getElementById(id).className));
+      return { ok: d.echo.ok && cells.every(c => c === 'ok'),
+               detail: d.echo.ok ? `bidi ${JSON.stringify(d.echo.bidi)}, datagram ${JSON.stringify(d.echo.datagram)}` : `echo failed: ${d.echo.error}` };
+    });
+    await step('chat between two pages', async () => {
+      await pages[1].goto(base);
+      await Promise.all(pages.map(p => withTimeout(p.waitForFunction(() => window.demo.chat.id !== null, { timeout: 15000, polling: 100 }), 16000, 'chat welcome')));
+      const [a, b] = await Promise.all(pages.map(state));
+      const say = async (p, text) => {
+        await p.bringToFront();
+        await p.type('#chat-input', text);
+        await p.click('#chat-send');
+      };
+      const heard = (p, text, from) => withTimeout(p.waitForFunction((t, f) => window.demo.chat.messages.some(m => m.text === t && m.from === f),
+                                                                       { timeout: 10000, polling: 100 }, text, from), 11000, `message ${text}`);
+      await say(pages[0], 'hello from page A');
+      await heard(pages[1], 'hello from page A', a.chat.id);
+      await say(pages[1], 'and hello from page B');
+      await heard(pages[0], 'and hello from page B', b.chat.id);
+      const shown = await pages[1].evaluate(() => document.getElementById('chat-log').textContent);
+      return { ok: shown.includes('hello from page A'),
+               detail: `member #${a.chat.id} and #${b.chat.id} exchanged a message each way` + (shown.includes('hello from page A') ? '' : '; not shown in the log') };
+    });
+    await step('screenshot kept', async () => {
+      const dir = path.join(BUILD, 'artifacts');
+      fs.mkdirSync(dir, { recursive: true });
+      const file = path.join(dir, `demo-${name}.png`);
+      await pages[0].bringToFront();
+      await pages[0].screenshot({ path: file, fullPage: true });
+      const size = fs.statSync(file).size;
+      return { ok: size > 1000, detail: `${path.relative(ROOT, file)} (${size} bytes)` };
+    });
+    await step('metrics counted the pages\' sessions', async () => {
+      const m = await httpGet(base + 'metrics');
+      const val = re => { const x = m.body.match(re); return x ? Number(x[1]) : NaN; };
+      const echo = val(/^wtrelayd_sessions_total\{route="\/echo"\} (\d+)$/m);
+      const chat = val(/^wtrelayd_broadcast_members\{route="\/chat"\} (\d+)$/m);
+      return { ok: m.status === 200 && echo >= 1 && chat === 2, detail: `sessions_total /echo ${echo}, broadcast_members /chat ${chat}` };
+    });
+  } catch (e) {
+    report(`demo set-up${tag}`, false, e.message.split('\n')[0] + (daemon ? '\n' + daemon.tail(12) : ''));
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+    if (daemon) {
+      const exit = await daemon.stop();
+      if (exit && exit.code !== 0 && exit.code !== null)
+        report(`demo daemon exit${tag}`, false, `exit ${JSON.stringify(exit)}\n${daemon.tail()}`);
+    }
+  }
+}
+
 async function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wtrelayd-browser-'));
   const server = http.createServer((req, res) => {
@@ -643,6 +749,7 @@ async function main() {
       if (SUITES.includes('retry')) await runRetry(name, tmp, hash, cert, key, pageUrl);
       if (SUITES.includes('restart')) await runRestart(name, tmp, hash, cert, key, pageUrl);
       if (SUITES.includes('forward')) await runForward(name, tmp, hash, cert, key, pageUrl);
+      if (SUITES.includes('demo')) await runDemo(name, tmp, cert, key);
     }
   } finally {
     server.close();
