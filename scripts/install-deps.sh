@@ -21,10 +21,11 @@ SUDO=
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 export DEBIAN_FRONTEND=noninteractive
 
-build_pkgs="build-essential pkg-config libev-dev libinih-dev libgnutls28-dev libsystemd-dev openssl"
+build_pkgs="build-essential pkg-config libev-dev libinih-dev libgnutls28-dev libsystemd-dev libmicrohttpd-dev openssl"
 bp_pkgs="libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev"
-# systemd-analyze (the unit test), groff and man (the man page test)
-test_pkgs="chromium firefox-esr systemd groff-base man-db"
+# systemd-analyze (the unit test), groff and man (the man page test), curl
+# (the admin endpoint test)
+test_pkgs="chromium firefox-esr systemd groff-base man-db curl"
 # ngtcp2's own HTTP/3 example server and client, the same 1.11 libraries
 [ "$want_bench" = 1 ] && bp_pkgs="$bp_pkgs ngtcp2-server ngtcp2-client"
 
