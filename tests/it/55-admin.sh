@@ -196,6 +196,18 @@ for fd in "${slow[@]}"; do exec {fd}>&-; done
 check served-again want_status 200 "$ADMIN/healthz"
 metrics_get m4.txt
 check metrics-strict-after-attack prom_check "$TMP/m4.txt"
+# every buffer counted in is counted out: nothing is held once the
+# sessions are over and their bytes acknowledged
+buffered_zero() {
+    for _ in $(seq 1 50); do
+        metrics_get m5.txt
+        [ "$(metric m5.txt wtrelayd_buffered_bytes)" = 0 ] && return 0
+        sleep 0.1
+    done
+    echo "wtrelayd_buffered_bytes $(metric m5.txt wtrelayd_buffered_bytes) after every session ended"
+    return 1
+}
+check buffered-bytes-back-to-zero buffered_zero
 
 # ---- draining: /healthz 503 while a session finishes ----
 opened() { grep -c 'opened /echo' "$TMP/daemon.log"; }
