@@ -37,14 +37,14 @@ static int set_text(struct admin_reply *r, int status, const char *text)
  * (DNS rebinding) then cannot read the endpoint through the visitor's
  * browser.  Anything that is not an IP literal or "localhost" is refused.
  */
-static int host_ok(const struct config *cfg, const char *host)
+static int host_ok(const struct config_listen *listen, const char *host)
 {
     char h[256];
     struct config_listen l;
     const char *end;
     size_t n;
 
-    if (!config_addr_is_loopback(&cfg->admin_listen))
+    if (!config_addr_is_loopback(listen))
         return 1; /* allow_remote: the operator decides who may reach it */
     if (!host)
         return 0;
@@ -158,7 +158,7 @@ int admin_reply(const struct admin_view *v, const char *method,
         r->allow = "GET, HEAD";
         return set_text(r, 405, "method not allowed\n");
     }
-    if (!host_ok(v->cfg, host))
+    if (!host_ok(v->listen, host))
         return set_text(r, 403, "host not allowed\n");
     if (strcmp(url, "/metrics") == 0) {
         struct metrics_gauges g = {
@@ -207,6 +207,7 @@ static void view_of(const struct admin *a, struct admin_view *v)
 
     memset(v, 0, sizeof(*v));
     v->cfg = ep->cfg;
+    v->listen = &a->listen;
     v->version = a->version;
     v->cert_sha256 = tls_ctx_cert_sha256(ep->tls);
     v->cert_hashable = tls_ctx_cert_hashable(ep->tls);
@@ -315,6 +316,7 @@ int admin_start(struct admin *a, struct ev_loop *loop,
     a->version = version;
     if (!cfg->admin_on)
         return 0;
+    a->listen = cfg->admin_listen;
     if (cfg->admin_listen.addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* Bounds: connections at once (one client address gets half, so one
@@ -355,6 +357,23 @@ int admin_start(struct admin *a, struct ev_loop *loop,
                  "it reads the metrics (no authentication)",
                  cfg->admin_listen.text);
     return 0;
+}
+
+void admin_reload_check(const struct admin *a)
+{
+    const struct config *cfg = a->ep->cfg;
+
+    if (!cfg->admin_on && !a->mhd)
+        return;
+    if (cfg->admin_on && a->mhd &&
+        config_listen_same(&cfg->admin_listen, &a->listen))
+        return;
+    if (a->mhd)
+        log_warn("admin: [admin] changed; the endpoint stays on tcp %s "
+                 "until a restart",
+                 a->listen.text);
+    else
+        log_warn("admin: [admin] added; the endpoint starts at a restart");
 }
 
 void admin_stop(struct admin *a)

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+
 struct config;
 struct quic_endpoint;
 struct MHD_Daemon;
@@ -25,6 +27,7 @@ struct MHD_Daemon;
 /* What a reply is built from: the live state, read at each request. */
 struct admin_view {
     const struct config *cfg;
+    const struct config_listen *listen; /* where the endpoint listens */
     const char *version;
     const char *cert_sha256; /* hex */
     int cert_hashable;       /* tls_ctx_cert_hashable() */
@@ -53,6 +56,7 @@ struct admin {
     struct quic_endpoint *ep; /* its cfg and tls are read at each request,
                                  so a reload that replaces them is seen */
     const char *version;
+    struct config_listen listen; /* as started: a reload does not move it */
     struct MHD_Daemon *mhd;
     ev_io io;       /* MHD's epoll descriptor */
     ev_timer timer; /* MHD_get_timeout() */
@@ -64,5 +68,8 @@ int admin_start(struct admin *a, struct ev_loop *loop,
                 struct quic_endpoint *ep, const char *version, char *err,
                 size_t errlen);
 void admin_stop(struct admin *a);
+/* After a reload: a changed [admin] section takes a restart (a warning
+ * says so); the endpoint stays where it is. */
+void admin_reload_check(const struct admin *a);
 
 #endif

@@ -112,6 +112,7 @@ static void view_init(struct admin_view *v, struct config *c)
     c->admin_on = 1;
     memset(v, 0, sizeof(*v));
     v->cfg = c;
+    v->listen = &c->admin_listen;
     v->version = "0.0.0";
     v->cert_sha256 = "ab";
 }
