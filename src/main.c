@@ -260,7 +260,12 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!(cfg = config_new(file, err, sizeof(err)))) {
-        fprintf(stderr, "wtrelayd: %s\n", err);
+        /* at boot under systemd this is the line `journalctl -p err`
+         * must show: through the log, with its priority */
+        if (check)
+            fprintf(stderr, "wtrelayd: %s\n", err);
+        else
+            log_error("%s", err);
         return 1;
     }
     if (check) {

@@ -90,4 +90,16 @@ journal_lines() {
 check journal-lines journal_lines
 stop_daemon
 check journal-exit-0 it_exit_clean
+# a broken configuration at start: an error line (<3>) with file:line, so
+# `journalctl -p err` shows why the service failed
+broken_at_start() {
+    local log=$TMP/broken.log rc
+    printf '[server]\nmax_connections = lots\n' >"$TMP/broken.ini"
+    : >"$log"
+    JOURNAL_STREAM=$(stat -c '%d:%i' "$log") timeout 10 "$BUILD/wtrelayd" -c "$TMP/broken.ini" 2>"$log"
+    rc=$?
+    [ "$rc" = 1 ] || { echo "exit $rc"; return 1; }
+    grep -q "^<3>$TMP/broken.ini:2: max_connections" "$log" || { echo "got: $(head -n 1 "$log")"; return 1; }
+}
+check journal-config-error broken_at_start
 [ "$IT_FAILED" -eq 0 ]
