@@ -258,6 +258,85 @@ ssize_t wire_drain_capsule_encode(uint8_t *buf, size_t cap)
     return pair_encode(buf, cap, WIRE_CAPSULE_DRAIN_SESSION, 0);
 }
 
+ssize_t wire_capsule_header_encode(uint8_t *buf, size_t cap, uint64_t type,
+                                   uint64_t len)
+{
+    return pair_encode(buf, cap, type, len);
+}
+
+ssize_t wire_varint_capsule_encode(uint8_t *buf, size_t cap, uint64_t type,
+                                   uint64_t v)
+{
+    size_t l = wire_varint_len(v);
+    ssize_t h;
+
+    if (l == 0)
+        return WIRE_ERR_MALFORMED;
+    h = pair_encode(buf, cap, type, l);
+    if (h < 0)
+        return h;
+    if (cap - (size_t)h < l)
+        return WIRE_ERR_NOBUF;
+    wire_varint_encode(buf + h, cap - (size_t)h, v);
+    return h + (ssize_t)l;
+}
+
+int wire_varint_capsule_decode(const uint8_t *value, size_t len, uint64_t *v)
+{
+    uint64_t x;
+    ssize_t r = wire_varint_decode(value, len, &x);
+
+    /* RFC 9297 §3.2: a value that does not fill its length exactly (cut
+     * short, or bytes after the varint) is malformed */
+    if (r < 0 || (size_t)r != len)
+        return WIRE_ERR_MALFORMED;
+    *v = x;
+    return 0;
+}
+
+size_t wire_capsule_next(struct wire_capsule_reader *r, const uint8_t *p,
+                         size_t n, enum wire_capsule_event *ev,
+                         const uint8_t **value, size_t *valuelen)
+{
+    size_t take;
+
+    if (!r->in) {
+        ssize_t h;
+
+        take = sizeof(r->hdr) - r->hdrlen < n ? sizeof(r->hdr) - r->hdrlen
+                                              : n;
+        memcpy(r->hdr + r->hdrlen, p, take);
+        /* two varints never exceed the 16 bytes: SHORT means more input */
+        h = pair_decode(r->hdr, r->hdrlen + take, &r->type, &r->len);
+        if (h < 0) {
+            r->hdrlen += take;
+            *ev = WIRE_CAPSULE_NEED;
+            return take;
+        }
+        take = (size_t)h - r->hdrlen;
+        r->hdrlen = 0;
+        r->in = 1;
+        r->got = 0;
+        *ev = WIRE_CAPSULE_HEADER;
+        return take;
+    }
+    if (r->got == r->len) {
+        r->in = 0;
+        *ev = WIRE_CAPSULE_END;
+        return 0;
+    }
+    take = r->len - r->got < n ? (size_t)(r->len - r->got) : n;
+    if (take == 0) {
+        *ev = WIRE_CAPSULE_NEED;
+        return 0;
+    }
+    r->got += take;
+    *value = p;
+    *valuelen = take;
+    *ev = WIRE_CAPSULE_VALUE;
+    return take;
+}
+
 /* ---- WebTransport stream prefixes ---- */
 
 ssize_t wire_stream_prefix_decode(const uint8_t *p, size_t n, int bidi,

@@ -63,6 +63,20 @@
 #define WIRE_CAPSULE_CLOSE_SESSION 0x2843
 #define WIRE_CAPSULE_DRAIN_SESSION 0x78ae
 #define WIRE_CLOSE_REASON_MAX 1024
+/* Session flow control (draft-ietf-webtrans-http3-14..16 §5.6); the value
+ * of each is one varint.  WT_MAX_STREAM_DATA and WT_STREAM_DATA_BLOCKED
+ * belong to WebTransport over HTTP/2 and are a session error over HTTP/3
+ * (§5.4). */
+#define WIRE_CAPSULE_WT_MAX_DATA 0x190b4d3dULL
+#define WIRE_CAPSULE_WT_MAX_STREAM_DATA 0x190b4d3eULL
+#define WIRE_CAPSULE_WT_MAX_STREAMS_BIDI 0x190b4d3fULL
+#define WIRE_CAPSULE_WT_MAX_STREAMS_UNI 0x190b4d40ULL
+#define WIRE_CAPSULE_WT_DATA_BLOCKED 0x190b4d41ULL
+#define WIRE_CAPSULE_WT_STREAM_DATA_BLOCKED 0x190b4d42ULL
+#define WIRE_CAPSULE_WT_STREAMS_BLOCKED_BIDI 0x190b4d43ULL
+#define WIRE_CAPSULE_WT_STREAMS_BLOCKED_UNI 0x190b4d44ULL
+/* §5.6.2: a stream count above 2^60 cannot name a stream */
+#define WIRE_WT_MAX_STREAMS_LIMIT (1ULL << 60)
 
 /* HTTP/3 error codes (RFC 9114 §8.1) used by the daemon */
 #define WIRE_H3_NO_ERROR 0x100
@@ -80,6 +94,7 @@
 /* WebTransport error codes in the HTTP/3 space */
 #define WIRE_WT_BUFFERED_STREAM_REJECTED 0x3994bd84
 #define WIRE_WT_SESSION_GONE 0x170d7b68
+#define WIRE_WT_FLOW_CONTROL_ERROR 0x045d4487
 #define WIRE_WT_ERROR_FIRST 0x52e4a40fa8dbULL
 #define WIRE_WT_ERROR_LAST 0x52e5ac983162ULL
 
@@ -130,6 +145,46 @@ ssize_t wire_close_capsule_encode(uint8_t *buf, size_t cap, uint32_t code,
 int wire_close_capsule_decode(const uint8_t *value, size_t len, uint32_t *code,
                               const char **reason, size_t *reasonlen);
 ssize_t wire_drain_capsule_encode(uint8_t *buf, size_t cap);
+/* A capsule header for a value of `len` bytes that the caller writes
+ * after it (DATAGRAM capsules: RFC 9297 §3.5). */
+ssize_t wire_capsule_header_encode(uint8_t *buf, size_t cap, uint64_t type,
+                                   uint64_t len);
+/* A whole capsule whose value is the one varint `v` (the flow-control
+ * capsules). */
+ssize_t wire_varint_capsule_encode(uint8_t *buf, size_t cap, uint64_t type,
+                                   uint64_t v);
+/* The value of such a capsule (len bytes): exactly one varint, nothing
+ * after it; 0 with *v set, or WIRE_ERR_MALFORMED. */
+int wire_varint_capsule_decode(const uint8_t *value, size_t len, uint64_t *v);
+
+/*
+ * The capsules of a stream, incrementally, whatever the splits of its
+ * bytes: wire_capsule_next() takes what it can of p[0..n) and says what it
+ * found (a header, a piece of the value, the end of a capsule, or that it
+ * needs more input).  The caller decides what to keep of a value; the
+ * reader keeps only the header bytes (at most 16).  Zero-initialise.
+ */
+struct wire_capsule_reader {
+    uint8_t hdr[16];
+    size_t hdrlen;
+    int in; /* inside a capsule value */
+    uint64_t type, len, got;
+};
+enum wire_capsule_event {
+    WIRE_CAPSULE_NEED,   /* every byte given was taken: call with more */
+    WIRE_CAPSULE_HEADER, /* r->type and r->len are known */
+    WIRE_CAPSULE_VALUE,  /* *value, *valuelen: the next piece of the value */
+    WIRE_CAPSULE_END,    /* the capsule is complete */
+};
+/* Returns the bytes of p it took (>= 0); *ev says what happened. */
+size_t wire_capsule_next(struct wire_capsule_reader *r, const uint8_t *p,
+                         size_t n, enum wire_capsule_event *ev,
+                         const uint8_t **value, size_t *valuelen);
+/* Stopped inside a capsule (a header or value cut short)? */
+static inline int wire_capsule_partial(const struct wire_capsule_reader *r)
+{
+    return r->in || r->hdrlen > 0;
+}
 
 /* ---- WebTransport stream prefixes ---- */
 enum wire_stream_kind {

@@ -401,6 +401,229 @@ T_TEST(random_input_stays_in_bounds)
     }
 }
 
+T_TEST(varint_capsule_round_trip)
+{
+    /* WT_MAX_DATA 1 MiB: 0x190b4d3d is a 4-byte varint, 1 MiB too */
+    static const uint8_t want[] = {0x99, 0x0b, 0x4d, 0x3d, 0x04,
+                                   0x80, 0x10, 0x00, 0x00};
+    static const uint64_t types[] = {
+        WIRE_CAPSULE_WT_MAX_DATA, WIRE_CAPSULE_WT_MAX_STREAMS_BIDI,
+        WIRE_CAPSULE_WT_MAX_STREAMS_UNI, WIRE_CAPSULE_WT_DATA_BLOCKED,
+        WIRE_CAPSULE_WT_STREAMS_BLOCKED_BIDI,
+        WIRE_CAPSULE_WT_STREAMS_BLOCKED_UNI};
+    static const uint64_t values[] = {0, 63, 64, 16383, 16384, 1ULL << 30,
+                                      WIRE_WT_MAX_STREAMS_LIMIT,
+                                      WIRE_VARINT_MAX};
+    uint8_t b[32];
+    uint64_t type, len, v;
+    ssize_t n, h;
+
+    T_EQ(wire_varint_capsule_encode(b, sizeof(b), WIRE_CAPSULE_WT_MAX_DATA,
+                                    1 << 20),
+         (ssize_t)sizeof(want));
+    T_MEMEQ(b, want, sizeof(want));
+    for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+        for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+            n = wire_varint_capsule_encode(b, sizeof(b), types[t], values[i]);
+            T_CHECK(n > 0);
+            h = wire_capsule_header_decode(b, (size_t)n, &type, &len);
+            T_CHECK(h > 0);
+            T_EQ(type, types[t]);
+            T_EQ((size_t)h + len, (size_t)n);
+            T_EQ(wire_varint_capsule_decode(b + h, len, &v), 0);
+            T_EQ(v, values[i]);
+            /* every buffer too small is refused, never overrun */
+            for (size_t cap = 0; cap < (size_t)n; cap++)
+                T_EQ(wire_varint_capsule_encode(b, cap, types[t], values[i]),
+                     WIRE_ERR_NOBUF);
+        }
+    }
+    T_EQ(wire_varint_capsule_encode(b, sizeof(b), WIRE_CAPSULE_WT_MAX_DATA,
+                                    WIRE_VARINT_MAX + 1),
+         WIRE_ERR_MALFORMED);
+}
+
+T_TEST(varint_capsule_malformed)
+{
+    /* empty, cut short, a byte too many, a longer encoding cut */
+    static const uint8_t two[] = {0x40, 0x05}, extra[] = {0x05, 0x00},
+                         eight[] = {0xc0, 0, 0, 0, 0, 0, 0, 1};
+    uint64_t v = 99;
+
+    T_EQ(wire_varint_capsule_decode(two, 0, &v), WIRE_ERR_MALFORMED);
+    T_EQ(wire_varint_capsule_decode(two, 1, &v), WIRE_ERR_MALFORMED);
+    T_EQ(wire_varint_capsule_decode(extra, 2, &v), WIRE_ERR_MALFORMED);
+    for (size_t cut = 0; cut < 8; cut++)
+        T_EQ(wire_varint_capsule_decode(eight, cut, &v), WIRE_ERR_MALFORMED);
+    T_EQ(v, 99);
+    /* a non-shortest encoding that fills the value exactly is valid */
+    T_EQ(wire_varint_capsule_decode(two, 2, &v), 0);
+    T_EQ(v, 5);
+    T_EQ(wire_varint_capsule_decode(eight, 8, &v), 0);
+    T_EQ(v, 1);
+}
+
+/* What a reader found in a stream, as (type, value) pairs. */
+struct seen {
+    uint64_t type[16], len[16];
+    uint8_t val[16][300];
+    size_t n, headers, cur;
+};
+
+/* Feeds p[0..n) in pieces; returns -1 on any inconsistency. */
+static int reader_feed(struct wire_capsule_reader *r, struct seen *sn,
+                       const uint8_t *p, size_t n)
+{
+    enum wire_capsule_event ev;
+    const uint8_t *v;
+    size_t vl, used;
+    int guard = 0;
+
+    for (;;) {
+        if (++guard > 10000)
+            return -1; /* a reader that makes no progress */
+        used = wire_capsule_next(r, p, n, &ev, &v, &vl);
+        if (used > n)
+            return -1;
+        p += used;
+        n -= used;
+        switch (ev) {
+        case WIRE_CAPSULE_NEED:
+            if (n != 0)
+                return -1;
+            return 0;
+        case WIRE_CAPSULE_HEADER:
+            if (sn->headers >= 16)
+                return -1;
+            sn->type[sn->headers] = r->type;
+            sn->len[sn->headers] = r->len;
+            sn->cur = 0;
+            sn->headers++;
+            break;
+        case WIRE_CAPSULE_VALUE:
+            if (sn->cur + vl > 300 || v + vl > p)
+                return -1;
+            memcpy(sn->val[sn->headers - 1] + sn->cur, v, vl);
+            sn->cur += vl;
+            break;
+        case WIRE_CAPSULE_END:
+            if (sn->cur != sn->len[sn->headers - 1])
+                return -1;
+            sn->n++;
+            break;
+        }
+    }
+}
+
+T_TEST(capsule_reader_any_split)
+{
+    uint8_t s[1024], dg[200];
+    size_t n = 0, k;
+    ssize_t r;
+    struct wire_capsule_reader rd;
+    struct seen *sn = calloc(1, sizeof(*sn));
+    static const uint64_t want_type[] = {
+        WIRE_CAPSULE_CLOSE_SESSION, WIRE_CAPSULE_DRAIN_SESSION,
+        WIRE_CAPSULE_WT_MAX_DATA,   WIRE_CAPSULE_DATAGRAM,
+        0x1f * 0x1234 + 0x21,       WIRE_CAPSULE_WT_MAX_STREAMS_UNI};
+
+    T_CHECK(sn != NULL);
+    for (size_t i = 0; i < sizeof(dg); i++)
+        dg[i] = (uint8_t)(i * 7);
+    r = wire_close_capsule_encode(s + n, sizeof(s) - n, 4242, "bye", 3);
+    n += (size_t)r;
+    r = wire_drain_capsule_encode(s + n, sizeof(s) - n);
+    n += (size_t)r;
+    r = wire_varint_capsule_encode(s + n, sizeof(s) - n,
+                                   WIRE_CAPSULE_WT_MAX_DATA, 123456789);
+    n += (size_t)r;
+    r = wire_capsule_header_encode(s + n, sizeof(s) - n, WIRE_CAPSULE_DATAGRAM,
+                                   sizeof(dg));
+    n += (size_t)r;
+    memcpy(s + n, dg, sizeof(dg));
+    n += sizeof(dg);
+    r = wire_capsule_header_encode(s + n, sizeof(s) - n, 0x1f * 0x1234 + 0x21,
+                                   0);
+    n += (size_t)r;
+    r = wire_varint_capsule_encode(s + n, sizeof(s) - n,
+                                   WIRE_CAPSULE_WT_MAX_STREAMS_UNI, 7);
+    n += (size_t)r;
+
+    /* every split into three pieces at (a, b), and byte by byte */
+    for (size_t a = 0; a <= n; a += (a < 40 ? 1 : 13)) {
+        for (size_t b = a; b <= n; b += (b < 40 ? 1 : 17)) {
+            uint64_t v;
+
+            memset(&rd, 0, sizeof(rd));
+            memset(sn, 0, sizeof(*sn));
+            T_EQ(reader_feed(&rd, sn, s, a), 0);
+            T_EQ(reader_feed(&rd, sn, s + a, b - a), 0);
+            T_EQ(reader_feed(&rd, sn, s + b, n - b), 0);
+            T_EQ(wire_capsule_partial(&rd), 0);
+            T_EQ(sn->n, 6);
+            for (k = 0; k < 6; k++)
+                T_EQ(sn->type[k], want_type[k]);
+            T_EQ(sn->len[0], 7);
+            T_MEMEQ(sn->val[0] + 4, "bye", 3);
+            T_EQ(sn->len[1], 0);
+            T_EQ(wire_varint_capsule_decode(sn->val[2], sn->len[2], &v), 0);
+            T_EQ(v, 123456789);
+            T_EQ(sn->len[3], sizeof(dg));
+            T_MEMEQ(sn->val[3], dg, sizeof(dg));
+            T_EQ(sn->len[4], 0);
+            T_EQ(wire_varint_capsule_decode(sn->val[5], sn->len[5], &v), 0);
+            T_EQ(v, 7);
+        }
+    }
+    memset(&rd, 0, sizeof(rd));
+    memset(sn, 0, sizeof(*sn));
+    for (k = 0; k < n; k++)
+        T_EQ(reader_feed(&rd, sn, s + k, 1), 0);
+    T_EQ(sn->n, 6);
+    /* cut anywhere inside a capsule: the reader knows it is partial */
+    for (k = 1; k < 6; k++) {
+        memset(&rd, 0, sizeof(rd));
+        memset(sn, 0, sizeof(*sn));
+        T_EQ(reader_feed(&rd, sn, s, k), 0);
+        T_EQ(wire_capsule_partial(&rd), 1);
+    }
+    free(sn);
+}
+
+T_TEST(capsule_reader_random)
+{
+    /* arbitrary bytes in arbitrary pieces: every step takes what it says
+     * and the loop always ends */
+    for (int iter = 0; iter < 20000; iter++) {
+        uint8_t p[64];
+        size_t n = rnd() % sizeof(p), off = 0;
+        struct wire_capsule_reader rd;
+
+        memset(&rd, 0, sizeof(rd));
+        for (size_t i = 0; i < n; i++)
+            p[i] = (uint8_t)rnd();
+        while (off < n) {
+            size_t piece = 1 + rnd() % (n - off);
+            enum wire_capsule_event ev;
+            const uint8_t *v;
+            size_t vl, used, left = piece;
+            int guard = 0;
+
+            do {
+                T_CHECK(++guard < 1000);
+                used = wire_capsule_next(&rd, p + off, left, &ev, &v, &vl);
+                T_CHECK(used <= left);
+                if (ev == WIRE_CAPSULE_VALUE)
+                    T_CHECK(v == p + off && vl == used && used > 0);
+                T_CHECK(rd.got <= rd.len);
+                off += used;
+                left -= used;
+            } while (ev != WIRE_CAPSULE_NEED);
+            T_EQ(left, 0);
+        }
+    }
+}
+
 int main(void)
 {
     T_RUN(varint_vectors);
@@ -418,5 +641,9 @@ int main(void)
     T_RUN(datagram_framing);
     T_RUN(error_code_mapping);
     T_RUN(random_input_stays_in_bounds);
+    T_RUN(varint_capsule_round_trip);
+    T_RUN(varint_capsule_malformed);
+    T_RUN(capsule_reader_any_split);
+    T_RUN(capsule_reader_random);
     T_DONE();
 }
