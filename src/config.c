@@ -311,6 +311,9 @@ static const struct num_key server_nums[] = {
     {"shutdown_timeout", offsetof(struct config, shutdown_timeout_ms), 0,
      3600000, K_DURATION},
     NUMKEY(retry_handshakes, 1, 1000000, K_COUNT),
+    NUMKEY(wt_initial_max_data, 1, 1ULL << 40, K_SIZE),
+    NUMKEY(wt_initial_max_streams_bidi, 1, 1000000, K_COUNT),
+    NUMKEY(wt_initial_max_streams_uni, 1, 1000000, K_COUNT),
 };
 
 static int set_num(struct parse *ps, const struct num_key *k, const char *val,
@@ -678,6 +681,24 @@ static char *reader(char *str, int num, void *stream)
 }
 
 /* ---- load ---- */
+
+void config_wt_initial(const struct config *c, uint64_t *data, uint64_t *bidi,
+                       uint64_t *uni)
+{
+    uint64_t half = c->max_streams_per_session / 2;
+
+    *data = c->wt_initial_max_data;
+    if (*data == 0) {
+        *data = 4 * c->max_buffer_bytes;
+        if (*data > c->max_connection_buffer_bytes)
+            *data = c->max_connection_buffer_bytes;
+    }
+    *bidi = c->wt_initial_max_streams_bidi
+                ? c->wt_initial_max_streams_bidi
+                : (c->max_streams_per_session - half ? c->max_streams_per_session - half : 1);
+    *uni = c->wt_initial_max_streams_uni ? c->wt_initial_max_streams_uni
+                                         : (half ? half : 1);
+}
 
 void config_defaults(struct config *c)
 {

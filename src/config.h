@@ -80,6 +80,19 @@ struct config {
     uint64_t idle_timeout_ms;
     uint64_t handshake_timeout_ms;
     uint64_t shutdown_timeout_ms; /* grace for sessions on SIGTERM */
+    /* Session flow control (draft-14+): the WT_INITIAL_* SETTINGS, which
+     * are also the windows each session's credit is replenished to; 0 =
+     * derived from the per-session limits (config_wt_initial()). */
+    uint64_t wt_initial_max_data;
+    uint64_t wt_initial_max_streams_bidi;
+    uint64_t wt_initial_max_streams_uni;
+    /* Client role only: the draft its SETTINGS announce (14 and 15 also
+     * announce the WT_INITIAL_* values; 0: every draft's id, none of
+     * those, as before) */
+    int client_draft;
+    /* Client role only (tests): max_datagram_frame_size 0, so datagrams
+     * go as DATAGRAM capsules both ways */
+    int no_quic_datagrams;
     int retry;                    /* CONFIG_RETRY_* */
     uint64_t retry_handshakes;    /* auto: Retry from this many on */
     struct config_route *routes;  /* in file order */
@@ -126,6 +139,13 @@ void config_describe_changes(const struct config *old,
 /* Same address (family, address, port)? */
 int config_listen_same(const struct config_listen *a,
                        const struct config_listen *b);
+
+/* The session flow-control windows in force: the configured ones, or
+ * derived: data 4 x max_buffer_bytes (at most the connection's window),
+ * streams half of max_streams_per_session each way (at least 1), so that
+ * a peer within its credit never meets max_streams_per_session. */
+void config_wt_initial(const struct config *c, uint64_t *data, uint64_t *bidi,
+                       uint64_t *uni);
 
 /* Built-in defaults only (no file, no routes): what clients start from. */
 void config_defaults(struct config *c);

@@ -52,6 +52,25 @@ int h3_peer_setting(const struct quic_conn *qc, uint64_t id, uint64_t *value)
     return 0;
 }
 
+/* Extended CONNECTs that arrived before the client's SETTINGS, answered
+ * now (draft-16 §7.1: the server needs the client's SETTINGS to know its
+ * draft and whether it uses flow control).  A failure refuses that
+ * request alone. */
+static void connects_deferred(struct quic_conn *qc)
+{
+    struct h3_request *r, *next;
+
+    for (r = LIST_FIRST(&qc->h3.requests); r; r = next) {
+        next = LIST_NEXT(r, link);
+        if (!r->deferred)
+            continue;
+        r->deferred = 0;
+        if (wt_on_connect(qc, r) < 0)
+            ngtcp2_conn_shutdown_stream(qc->conn, 0, r->stream_id,
+                                        WIRE_H3_INTERNAL_ERROR);
+    }
+}
+
 static void settings_done(struct quic_conn *qc, const char *problem)
 {
     struct h3_conn *h = &qc->h3;
@@ -72,6 +91,8 @@ static void settings_done(struct quic_conn *qc, const char *problem)
         log_debug("conn %llu %s: peer SETTINGS:%s",
                   (unsigned long long)qc->serial, qc->peer, line);
     quic_conn_settings_received(qc);
+    if (qc->ep->role == QUIC_SERVER)
+        connects_deferred(qc);
 }
 
 /* Collects the first bytes of the peer's control stream until its SETTINGS
@@ -316,6 +337,15 @@ static int cb_end_headers(nghttp3_conn *conn, int64_t stream_id, int fin,
                    : NGHTTP3_ERR_CALLBACK_FAILURE;
     }
     (void)fin;
+    /* draft-16 §7.1: not before the client's SETTINGS (they say which
+     * draft it speaks); bounded by the QUIC limit on request streams */
+    if (!qc->h3.settings_recv) {
+        log_debug("conn %llu %s: stream %lld: CONNECT waits for the client's "
+                  "SETTINGS", (unsigned long long)qc->serial, qc->peer,
+                  (long long)stream_id);
+        r->deferred = 1;
+        return 0;
+    }
     return wt_on_connect(qc, r) == 0 ? 0 : NGHTTP3_ERR_CALLBACK_FAILURE;
 }
 
@@ -376,13 +406,84 @@ static const nghttp3_callbacks callbacks = {
 
 /* ---- setup ---- */
 
+size_t h3_own_settings(const struct config *cfg, int role,
+                       struct wire_setting *s, size_t max)
+{
+    uint64_t data, bidi, uni;
+    size_t n = 0;
+    int d = role == QUIC_CLIENT ? cfg->client_draft : 0;
+
+    (void)max; /* at most 13 below */
+    config_wt_initial(cfg, &data, &bidi, &uni);
+    /* The QPACK values must be the ones nghttp3's decoder is configured
+     * with (h3_conn_init). */
+    s[n++] = (struct wire_setting){WIRE_SETTING_QPACK_MAX_TABLE_CAPACITY,
+                                   QPACK_MAX_DTABLE};
+    s[n++] = (struct wire_setting){WIRE_SETTING_MAX_FIELD_SECTION_SIZE,
+                                   MAX_FIELD_SECTION};
+    s[n++] = (struct wire_setting){WIRE_SETTING_QPACK_BLOCKED_STREAMS,
+                                   QPACK_BLOCKED};
+    if (role == QUIC_SERVER)
+        s[n++] = (struct wire_setting){WIRE_SETTING_ENABLE_CONNECT_PROTOCOL, 1};
+    s[n++] = (struct wire_setting){WIRE_SETTING_H3_DATAGRAM, 1};
+    if (d == 0 || d == 2)
+        s[n++] = (struct wire_setting){WIRE_SETTING_H3_DATAGRAM_DRAFT04, 1};
+    /*
+     * A server announces every draft, so that each client picks the newest
+     * it knows (wt-protocol.md): draft-02 (Chromium 156, Firefox 153),
+     * draft-07, draft-13/14 and draft-15/16.  A client announces the one it
+     * speaks (draft-14 §3.1, draft-16 §7.1), which is also how the server
+     * tells draft-14 from draft-07: both send :protocol webtransport.
+     */
+    if (d == 0 || d == 2)
+        s[n++] = (struct wire_setting){WIRE_SETTING_ENABLE_WEBTRANSPORT, 1};
+    if (d == 0 || d == 7)
+        s[n++] = (struct wire_setting){WIRE_SETTING_WT_MAX_SESSIONS_D07,
+                                       cfg->max_sessions_per_connection};
+    if (d == 0 || d == 14)
+        /* a client that speaks draft-14 declares flow control through
+         * the WT_INITIAL_* below, not through a count above 1 (§5.1) */
+        s[n++] = (struct wire_setting){WIRE_SETTING_WT_MAX_SESSIONS_D13,
+                                       d ? 1 : cfg->max_sessions_per_connection};
+    if (d == 0 || d == 15)
+        s[n++] = (struct wire_setting){WIRE_SETTING_WT_ENABLED, 1};
+    /* Session flow control (§5.5): non-zero, so it is on with every peer
+     * that declares it too; Safari refuses a server that sends
+     * WT_MAX_SESSIONS > 1 without them (wt-protocol.md).  A draft-02 or
+     * -07 client sends none (nor do Chromium and Firefox). */
+    if (role == QUIC_SERVER || d == 14 || d == 15) {
+        s[n++] = (struct wire_setting){WIRE_SETTING_WT_INITIAL_MAX_DATA, data};
+        s[n++] = (struct wire_setting){WIRE_SETTING_WT_INITIAL_MAX_STREAMS_UNI,
+                                       uni};
+        s[n++] = (struct wire_setting){
+            WIRE_SETTING_WT_INITIAL_MAX_STREAMS_BIDI, bidi};
+    }
+    return n;
+}
+
+int h3_peer_fc_intent(const struct quic_conn *qc, int draft14)
+{
+    uint64_t v;
+
+    /* §5.1: any WT_INITIAL_* above 0; draft-14 also counts
+     * WT_MAX_SESSIONS above 1 */
+    if ((h3_peer_setting(qc, WIRE_SETTING_WT_INITIAL_MAX_DATA, &v) && v) ||
+        (h3_peer_setting(qc, WIRE_SETTING_WT_INITIAL_MAX_STREAMS_UNI, &v) &&
+         v) ||
+        (h3_peer_setting(qc, WIRE_SETTING_WT_INITIAL_MAX_STREAMS_BIDI, &v) &&
+         v))
+        return 1;
+    return draft14 &&
+           h3_peer_setting(qc, WIRE_SETTING_WT_MAX_SESSIONS_D13, &v) && v > 1;
+}
+
 int h3_conn_init(struct quic_conn *qc)
 {
     const struct config *cfg = qc->cfg;
     struct h3_conn *h = &qc->h3;
     nghttp3_settings settings;
     int64_t qenc, qdec;
-    uint8_t frame[128];
+    uint8_t frame[160];
     ssize_t n;
     /*
      * Every id a browser checks before it sends the CONNECT
@@ -390,21 +491,12 @@ int h3_conn_init(struct quic_conn *qc)
      * draft-13/14 and draft-15.  The QPACK values must be the ones nghttp3's
      * decoder is configured with below.
      */
-    const struct wire_setting s[] = {
-        {WIRE_SETTING_QPACK_MAX_TABLE_CAPACITY, QPACK_MAX_DTABLE},
-        {WIRE_SETTING_MAX_FIELD_SECTION_SIZE, MAX_FIELD_SECTION},
-        {WIRE_SETTING_QPACK_BLOCKED_STREAMS, QPACK_BLOCKED},
-        {WIRE_SETTING_ENABLE_CONNECT_PROTOCOL, 1},
-        {WIRE_SETTING_H3_DATAGRAM, 1},
-        {WIRE_SETTING_H3_DATAGRAM_DRAFT04, 1},
-        {WIRE_SETTING_ENABLE_WEBTRANSPORT, 1},
-        {WIRE_SETTING_WT_MAX_SESSIONS_D07, cfg->max_sessions_per_connection},
-        {WIRE_SETTING_WT_MAX_SESSIONS_D13, cfg->max_sessions_per_connection},
-        {WIRE_SETTING_WT_ENABLED, 1},
-    };
+    struct wire_setting s[16];
+    size_t ns;
 
     if (h->h3)
         return 0;
+    ns = h3_own_settings(cfg, qc->ep->role, s, sizeof(s) / sizeof(s[0]));
     h->ctrl_id = h->qenc_id = h->qdec_id = -1;
     h->peer_ctrl_id = -1;
     buf_init(&h->ctrl);
@@ -445,8 +537,7 @@ int h3_conn_init(struct quic_conn *qc)
     h->qenc_id = qenc;
     h->qdec_id = qdec;
     frame[0] = WIRE_H3_STREAM_CONTROL;
-    n = wire_settings_encode(frame + 1, sizeof(frame) - 1, s,
-                             sizeof(s) / sizeof(s[0]));
+    n = wire_settings_encode(frame + 1, sizeof(frame) - 1, s, ns);
     if (n < 0 || buf_append(&h->ctrl, frame, (size_t)n + 1) < 0)
         return -1;
     return 0;

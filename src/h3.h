@@ -54,6 +54,7 @@ struct h3_request {
     int status;
     int draft02_resp; /* sec-webtransport-http3-draft: draft02 */
     int refused;      /* server: answered with an error status */
+    int deferred;     /* server: waits for the client's SETTINGS */
     struct wt_session *session; /* once accepted; NULL otherwise */
     LIST_ENTRY(h3_request) link;
 };
@@ -69,6 +70,14 @@ int h3_is_stream(const void *stream_user_data);
 void h3_adopt_stream(struct quic_conn *qc, int64_t stream_id, uint64_t type);
 /* Server: 1 when the live request on stream `id` was refused. */
 int h3_request_refused(const struct quic_conn *qc, int64_t id);
+/* The SETTINGS we send (role: QUIC_SERVER or QUIC_CLIENT); returns how
+ * many (at most 16). */
+struct config;
+size_t h3_own_settings(const struct config *cfg, int role,
+                       struct wire_setting *s, size_t max);
+/* The peer's SETTINGS declare session flow control (draft-16 §5.1;
+ * draft14: also WT_MAX_SESSIONS > 1, draft-14 §5.1). */
+int h3_peer_fc_intent(const struct quic_conn *qc, int draft14);
 /* The peer's value of a setting: 1 and *value, or 0 when absent. */
 int h3_peer_setting(const struct quic_conn *qc, uint64_t id, uint64_t *value);
 

@@ -503,7 +503,7 @@ struct quic_conn *quic_conn_alloc(struct quic_endpoint *ep,
     params->max_idle_timeout = cfg->idle_timeout_ms * NGTCP2_MILLISECONDS;
     /* Browsers close the connection when H3_DATAGRAM is on but QUIC
      * datagrams are not (wt-protocol.md). */
-    params->max_datagram_frame_size = 65535;
+    params->max_datagram_frame_size = cfg->no_quic_datagrams ? 0 : 65535;
     params->active_connection_id_limit = 7;
     return qc;
 }

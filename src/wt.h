@@ -24,6 +24,7 @@
 #include <ngtcp2/ngtcp2.h>
 
 #include "buf.h"
+#include "wire.h"
 
 struct quic_conn;
 struct h3_request;
@@ -34,7 +35,8 @@ struct wt_dgram;
 enum wt_draft {
     WT_DRAFT02 = 2,
     WT_DRAFT07 = 7,
-    WT_DRAFT15 = 15,
+    WT_DRAFT14 = 14, /* :protocol webtransport, SETTINGS_WT_MAX_SESSIONS */
+    WT_DRAFT15 = 15, /* webtransport-h3, SETTINGS_WT_ENABLED (and -16) */
 };
 
 enum wt_stream_state {
@@ -53,7 +55,10 @@ struct wt_stream {
     unsigned bidi : 1, local : 1, fin_recv : 1, fin_queued : 1, fin_sent : 1,
         write_closed : 1, blocked : 1, in_wq : 1, in_gc : 1,
         kept : 1,        /* the handler keeps its bytes past its end */
-        quic_closed : 1; /* ngtcp2 is done with it (PENDING: complete) */
+        quic_closed : 1, /* ngtcp2 is done with it (PENDING: complete) */
+        fc_counted : 1,  /* counted against its session's flow control */
+        fc_done : 1,     /* ... and its stream credit given back */
+        fc_wait : 1;     /* out of the session's send credit (WT_MAX_DATA) */
     uint8_t prefix[16];
     uint8_t prefix_len;
     uint8_t out_prefix; /* prefix bytes at the start of `out` (ours) */
@@ -72,6 +77,22 @@ struct wt_stream {
 };
 
 LIST_HEAD(wt_stream_list, wt_stream);
+
+/*
+ * Session flow control (draft-ietf-webtrans-http3-14..16 §5), on when both
+ * sides declared it in their SETTINGS.  Index [0] uni, [1] bidi.  Bytes
+ * are stream bodies (prefixes excluded, §5.4), streams are cumulative
+ * (§5.6.2).  rx: what the peer sends us, bounded by what we advertised;
+ * tx: what we send, bounded by the peer's limits.
+ */
+struct wt_fc {
+    int on;
+    uint64_t rx_max_data, rx_data, rx_consumed, win_data;
+    uint64_t rx_max_streams[2], rx_streams[2], rx_done[2], win_streams[2];
+    uint64_t tx_max_data, tx_data, tx_blocked_at;
+    uint64_t tx_max_streams[2], tx_streams[2], tx_sblocked_at[2];
+    uint64_t updates_sent, blocked_sent; /* for the log */
+};
 TAILQ_HEAD(wt_stream_queue, wt_stream);
 
 struct wt_session {
@@ -94,12 +115,10 @@ struct wt_session {
     struct buf caps; /* capsules to send on the CONNECT stream */
     int caps_fin;    /* FIN after them */
     /* capsule parser */
-    uint8_t chdr[16];
-    size_t chdrlen;
-    int cin;       /* inside a capsule value */
-    uint64_t ctype, clen, cgot;
-    uint8_t *cval; /* the value of a CLOSE/DRAIN being read (WT_CVAL_MAX);
-                      allocated per capsule: idle sessions stay small */
+    struct wire_capsule_reader crd;
+    uint8_t *cval; /* the value of a capsule being read (the ones acted
+                      on); allocated per capsule: idle sessions stay small */
+    int cskip;     /* the current capsule's value is not kept */
     int cdead;     /* the parser refused the stream: the rest is ignored */
     struct wt_stream_list streams;
     size_t nstreams;
@@ -113,10 +132,12 @@ struct wt_session {
     size_t kept_slots;
     uint64_t kept_bytes;
     size_t ndgrams; /* queued for sending */
+    struct wt_fc fc;
     /* totals for the close log line */
     ev_tstamp opened;
     uint64_t streams_total, rx_bytes, tx_bytes, dgrams_in, dgrams_out;
     uint64_t streams_local; /* of streams_total, opened by us */
+    uint64_t dgram_capsules_in, dgram_capsules_out, dgram_capsules_dropped;
     ev_timer expire;
     LIST_ENTRY(wt_session) link;
     struct wt_session *gc_next;
@@ -126,6 +147,10 @@ LIST_HEAD(wt_session_list, wt_session);
 
 #define WT_GONE_RING 32
 #define WT_CVAL_MAX (4 + 1024) /* code + the longest reason a CLOSE has */
+/* The largest DATAGRAM capsule taken (RFC 9297 §3.5), = our
+ * max_datagram_frame_size: a larger one is dropped, as a QUIC datagram
+ * too large would be. */
+#define WT_DGRAM_CAPSULE_MAX 65535
 
 struct wt_conn {
     struct wt_stream_list all;       /* every wt_stream, for teardown */

@@ -21,6 +21,8 @@
 #include "wire.h"
 #include "wt_internal.h"
 
+static int dgram_via_capsules(const struct wt_session *s);
+
 struct wt_dgram {
     struct wt_dgram *next;
     struct wt_session *session;
@@ -96,6 +98,8 @@ const char *wt_draft_name(enum wt_draft d)
         return "draft-02";
     case WT_DRAFT07:
         return "draft-07";
+    case WT_DRAFT14:
+        return "draft-14";
     default:
         return "draft-15";
     }
@@ -142,6 +146,12 @@ static void queue_capsule(struct wt_session *s, const uint8_t *p, size_t n,
         s->caps_fin = 1;
     if (s->req)
         h3_resume(s->qc, s->id);
+}
+
+void wt_session_queue_capsule(struct wt_session *s, const uint8_t *p,
+                              size_t n)
+{
+    queue_capsule(s, p, n, 0);
 }
 
 /* Session `id` is over, or never was: streams that name it, waiting or
@@ -252,6 +262,26 @@ static void session_end(struct wt_session *s, uint32_t code,
         s->metrics->sessions_open--;
     if (log_level >= LOG_LVL_INFO)
         log_closed(s, code, reason, reasonlen, who);
+    if (s->fc.on)
+        SLOG(info, s, "flow control: %llu bytes in (limit %llu), %llu out "
+             "(peer's limit %llu), streams in %llu/%llu bidi %llu/%llu uni, "
+             "%llu updates and %llu blocked capsules sent",
+             (unsigned long long)s->fc.rx_data,
+             (unsigned long long)s->fc.rx_max_data,
+             (unsigned long long)s->fc.tx_data,
+             (unsigned long long)s->fc.tx_max_data,
+             (unsigned long long)s->fc.rx_streams[1],
+             (unsigned long long)s->fc.rx_max_streams[1],
+             (unsigned long long)s->fc.rx_streams[0],
+             (unsigned long long)s->fc.rx_max_streams[0],
+             (unsigned long long)s->fc.updates_sent,
+             (unsigned long long)s->fc.blocked_sent);
+    if (s->dgram_capsules_in || s->dgram_capsules_out ||
+        s->dgram_capsules_dropped)
+        SLOG(info, s, "datagram capsules: %llu in, %llu out, %llu dropped",
+             (unsigned long long)s->dgram_capsules_in,
+             (unsigned long long)s->dgram_capsules_out,
+             (unsigned long long)s->dgram_capsules_dropped);
     ev_timer_stop(qc->ep->loop, &s->expire);
     if (ops_of(s)->session_close)
         ops_of(s)->session_close(s, code, reason, reasonlen);
@@ -286,8 +316,7 @@ static void session_end(struct wt_session *s, uint32_t code,
 }
 
 /* A protocol error on the session: no capsule, reset the CONNECT stream. */
-static void session_abort(struct wt_session *s, uint64_t h3code,
-                          const char *why)
+void wt_session_abort(struct wt_session *s, uint64_t h3code, const char *why)
 {
     SLOG(debug, s, "aborted: %s", why);
     s->aborted = 1;
@@ -366,6 +395,19 @@ static void session_discard(struct wt_session *s)
     free(s);
 }
 
+/* :protocol webtransport without the draft-02 header: draft-14 when the
+ * client's SETTINGS carry its WT_MAX_SESSIONS (draft-14 §3.1: clients
+ * send it too) or flow-control settings, else draft-07. */
+static enum wt_draft client_draft_of(const struct quic_conn *qc)
+{
+    uint64_t v;
+
+    if ((h3_peer_setting(qc, WIRE_SETTING_WT_MAX_SESSIONS_D13, &v) && v) ||
+        h3_peer_fc_intent(qc, 1))
+        return WT_DRAFT14;
+    return WT_DRAFT07;
+}
+
 int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
 {
     const struct config *cfg = cfg_of(qc);
@@ -380,7 +422,7 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     if (strcmp(req->protocol, "webtransport-h3") == 0)
         draft = WT_DRAFT15;
     else if (strcmp(req->protocol, "webtransport") == 0)
-        draft = req->draft02 ? WT_DRAFT02 : WT_DRAFT07;
+        draft = req->draft02 ? WT_DRAFT02 : client_draft_of(qc);
     else
         return respond(qc, req, 501, "unsupported :protocol");
     /* RFC 9220 §3 / RFC 9114 §4.4: an extended CONNECT carries all four. */
@@ -416,6 +458,21 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     s->id = req->stream_id;
     s->stream_prefix_id = (uint64_t)s->id;
     s->draft = draft;
+    wt_fc_init(s);
+    /* draft-16 §5.1: without flow control a connection carries one
+     * session; more are reset with H3_REQUEST_REJECTED (not processed) */
+    if ((draft == WT_DRAFT14 || draft == WT_DRAFT15) && !s->fc.on &&
+        qc->wt.nopen > 0) {
+        free(s);
+        CLOG(debug, qc, "stream %lld: a second session without flow "
+             "control: H3_REQUEST_REJECTED", (long long)req->stream_id);
+        req->refused = 1;
+        session_forget(qc, req->stream_id);
+        ngtcp2_conn_shutdown_stream(qc->conn, 0, req->stream_id,
+                                    WIRE_H3_REQUEST_REJECTED);
+        quic_conn_want_write(qc);
+        return 0;
+    }
     s->route = config_route_ref(route);
     s->ops = route->handler;
     s->opened = ev_now(qc->ep->loop);
@@ -478,10 +535,12 @@ static const char *client_settings_problem(const struct quic_conn *qc,
         if (h3_peer_setting(qc, WIRE_SETTING_WT_MAX_SESSIONS_D07, &v) && v > 0)
             return NULL;
         break;
+    case WT_DRAFT14:
+        if (h3_peer_setting(qc, WIRE_SETTING_WT_MAX_SESSIONS_D13, &v) && v > 0)
+            return NULL;
+        break;
     case WT_DRAFT15:
-        if ((h3_peer_setting(qc, WIRE_SETTING_WT_ENABLED, &v) && v == 1) ||
-            (h3_peer_setting(qc, WIRE_SETTING_WT_MAX_SESSIONS_D13, &v) &&
-             v > 0))
+        if (h3_peer_setting(qc, WIRE_SETTING_WT_ENABLED, &v) && v == 1)
             return NULL;
         break;
     }
@@ -523,6 +582,7 @@ struct wt_session *wt_session_connect(struct quic_conn *qc,
     s->ops = ops;
     s->hdata = hdata;
     s->connecting = 1;
+    wt_fc_init(s);
     LIST_INIT(&s->streams);
     buf_init(&s->caps);
     ev_init(&s->expire, expire_cb);
@@ -635,6 +695,8 @@ struct ev_loop *wt_session_loop(const struct wt_session *s)
 
 size_t wt_session_max_datagram(const struct wt_session *s)
 {
+    if (dgram_via_capsules(s))
+        return WT_DGRAM_CAPSULE_MAX;
     size_t path = ngtcp2_conn_get_path_max_tx_udp_payload_size(s->qc->conn);
     uint8_t hdr[8];
     ssize_t h = wire_datagram_header_encode(hdr, sizeof(hdr), (uint64_t)s->id);
@@ -656,24 +718,39 @@ static void capsule_fail(struct wt_session *s, uint64_t h3code,
                          const char *why)
 {
     s->cdead = 1;
-    s->cin = 0;
-    s->chdrlen = 0;
     free(s->cval);
     s->cval = NULL;
-    session_abort(s, h3code, why);
+    wt_session_abort(s, h3code, why);
+}
+
+/* RFC 9297 §3.5: a DATAGRAM capsule is a datagram of the session, for
+ * peers and intermediaries without QUIC datagrams. */
+static void capsule_datagram(struct wt_session *s, const uint8_t *p, size_t n)
+{
+    s->dgrams_in++;
+    s->dgram_capsules_in++;
+    if (ops_of(s)->datagram)
+        ops_of(s)->datagram(s, p, n);
 }
 
 static void capsule_done(struct wt_session *s)
 {
+    uint64_t type = s->crd.type, len = s->crd.len;
     uint32_t code;
     const char *reason;
     size_t reasonlen;
 
-    SLOG(debug, s, "capsule 0x%llx, %llu bytes", (unsigned long long)s->ctype,
-         (unsigned long long)s->clen);
-    switch (s->ctype) {
+    SLOG(debug, s, "capsule 0x%llx, %llu bytes%s", (unsigned long long)type,
+         (unsigned long long)len, s->cskip ? " (skipped)" : "");
+    if (s->cskip)
+        return;
+    if (wt_fc_is_capsule(type)) {
+        wt_fc_capsule(s, type, s->cval, (size_t)len);
+        return;
+    }
+    switch (type) {
     case WIRE_CAPSULE_CLOSE_SESSION:
-        if (wire_close_capsule_decode(s->cval, s->clen, &code, &reason,
+        if (wire_close_capsule_decode(s->cval, len, &code, &reason,
                                       &reasonlen) != 0) {
             capsule_fail(s, WIRE_H3_MESSAGE_ERROR, "malformed CLOSE capsule");
             return;
@@ -685,79 +762,88 @@ static void capsule_done(struct wt_session *s)
         SLOG(debug, s, "%s", "peer sent DRAIN_WEBTRANSPORT_SESSION");
         s->draining = 1;
         break;
+    case WIRE_CAPSULE_DATAGRAM:
+        capsule_datagram(s, s->cval, (size_t)len);
+        break;
     default:
         /* RFC 9297 §3.2: unknown capsule types (GREASE) are skipped. */
         break;
     }
 }
 
-/* True for the capsules whose value is read (the others are skipped). */
-static int capsule_kept(uint64_t type)
+/* The largest value kept of a capsule of this type; 0: its value is
+ * skipped (unknown types, and DATAGRAMs too large, dropped). */
+static uint64_t capsule_keep_max(uint64_t type)
 {
-    return type == WIRE_CAPSULE_CLOSE_SESSION ||
-           type == WIRE_CAPSULE_DRAIN_SESSION;
+    if (type == WIRE_CAPSULE_CLOSE_SESSION ||
+        type == WIRE_CAPSULE_DRAIN_SESSION)
+        return WT_CVAL_MAX;
+    if (type == WIRE_CAPSULE_DATAGRAM)
+        return WT_DGRAM_CAPSULE_MAX;
+    if (wt_fc_is_capsule(type))
+        return WIRE_VARINT_MAXLEN;
+    return 0;
+}
+
+/* A capsule header is in: check it, and have the buffer for its value
+ * ready, before the parser enters it.  -1 when the session was aborted. */
+static int capsule_begin(struct wt_session *s)
+{
+    uint64_t type = s->crd.type, len = s->crd.len, max;
+
+    s->cskip = 0;
+    max = capsule_keep_max(type);
+    if (max == 0 || (type == WIRE_CAPSULE_DATAGRAM && len > max)) {
+        if (type == WIRE_CAPSULE_DATAGRAM)
+            s->dgram_capsules_dropped++;
+        s->cskip = 1;
+        return 0;
+    }
+    if (len > max) {
+        capsule_fail(s, WIRE_H3_MESSAGE_ERROR, "oversized capsule");
+        return -1;
+    }
+    /* the value's own size, at least one byte: a session idle between
+     * capsules holds nothing */
+    if (!(s->cval = malloc(len ? (size_t)len : 1))) {
+        capsule_fail(s, WIRE_H3_INTERNAL_ERROR, "out of memory");
+        return -1;
+    }
+    return 0;
 }
 
 /*
- * An incremental parser stops for good on its first error: whatever exit
- * it takes, it is left in a state where more input, even in the same read
- * (a retransmission merges DATA frames into one STREAM frame), is
- * ignored.
+ * An incremental parser (wire_capsule_next) that stops for good on its
+ * first error: whatever exit it takes, it is left in a state where more
+ * input, even in the same read (a retransmission merges DATA frames into
+ * one STREAM frame), is ignored.
  */
 int wt_on_capsule_data(struct wt_session *s, const uint8_t *p, size_t n)
 {
-    while (!s->cdead && (n > 0 || (s->cin && s->cgot == s->clen))) {
-        if (!s->cin) {
-            size_t take = sizeof(s->chdr) - s->chdrlen, used;
-            ssize_t r;
+    while (!s->cdead) {
+        enum wire_capsule_event ev;
+        const uint8_t *v = NULL;
+        size_t vl = 0, used = wire_capsule_next(&s->crd, p, n, &ev, &v, &vl);
 
-            if (take > n)
-                take = n;
-            memcpy(s->chdr + s->chdrlen, p, take);
-            r = wire_capsule_header_decode(s->chdr, s->chdrlen + take,
-                                           &s->ctype, &s->clen);
-            if (r == WIRE_ERR_SHORT) {
-                s->chdrlen += take;
+        p += used;
+        n -= used;
+        switch (ev) {
+        case WIRE_CAPSULE_NEED:
+            return 0;
+        case WIRE_CAPSULE_HEADER:
+            if (capsule_begin(s) < 0)
                 return 0;
-            }
-            if (r < 0) {
-                capsule_fail(s, WIRE_H3_MESSAGE_ERROR, "malformed capsule");
-                return 0;
-            }
-            /* checked, and the value buffer there, before the parser
-             * enters the capsule */
-            if (capsule_kept(s->ctype) && s->clen > WT_CVAL_MAX) {
-                capsule_fail(s, WIRE_H3_MESSAGE_ERROR, "oversized capsule");
-                return 0;
-            }
-            if (capsule_kept(s->ctype) && !s->cval &&
-                !(s->cval = malloc(WT_CVAL_MAX))) {
-                capsule_fail(s, WIRE_H3_INTERNAL_ERROR, "out of memory");
-                return 0;
-            }
-            used = (size_t)r - s->chdrlen;
-            p += used;
-            n -= used;
-            s->chdrlen = 0;
-            s->cin = 1;
-            s->cgot = 0;
-        }
-        if (s->cgot < s->clen) {
-            size_t take = s->clen - s->cgot < n ? (size_t)(s->clen - s->cgot)
-                                                : n;
-
-            if (capsule_kept(s->ctype))
-                memcpy(s->cval + s->cgot, p, take);
-            s->cgot += take;
-            p += take;
-            n -= take;
-        }
-        if (s->cgot == s->clen) {
-            s->cin = 0;
+            break;
+        case WIRE_CAPSULE_VALUE:
+            if (!s->cskip)
+                memcpy(s->cval + (s->crd.got - vl), v, vl);
+            break;
+        case WIRE_CAPSULE_END:
             if (s->open)
                 capsule_done(s); /* after CLOSE nothing is acted on */
             free(s->cval);
             s->cval = NULL;
+            break;
         }
     }
     return 0;
@@ -771,8 +857,8 @@ void wt_on_connect_fin(struct wt_session *s)
     }
     if (!s->open)
         return; /* already ended (by a CLOSE, or aborted) */
-    if (s->cin || s->chdrlen) {
-        session_abort(s, WIRE_H3_MESSAGE_ERROR, "truncated capsule");
+    if (wire_capsule_partial(&s->crd)) {
+        wt_session_abort(s, WIRE_H3_MESSAGE_ERROR, "truncated capsule");
         return;
     }
     session_end(s, 0, "", 0, 0, "peer");
@@ -867,11 +953,62 @@ void wt_on_datagram(struct quic_conn *qc, const uint8_t *p, size_t n)
         ops_of(s)->datagram(s, p + r, n - (size_t)r);
 }
 
+/*
+ * Whether the session's datagrams go as DATAGRAM capsules on the CONNECT
+ * stream: when QUIC datagrams are off on either side (RFC 9221: neither
+ * may send them unless the other advertised max_datagram_frame_size), as
+ * behind an intermediary that cannot forward them (RFC 9297 §3.5).
+ */
+static int dgram_via_capsules(const struct wt_session *s)
+{
+    const ngtcp2_transport_params *r =
+        ngtcp2_conn_get_remote_transport_params(s->qc->conn);
+    const ngtcp2_transport_params *l =
+        ngtcp2_conn_get_local_transport_params(s->qc->conn);
+
+    return (r && r->max_datagram_frame_size == 0) ||
+           (l && l->max_datagram_frame_size == 0);
+}
+
+/* A datagram as a capsule: reliable, so bounded in bytes instead of in
+ * packets: what max_datagram_queue full-sized datagrams would take, of
+ * capsule bytes not yet acknowledged; past that it is dropped, as a full
+ * datagram queue drops. */
+static int send_datagram_capsule(struct wt_session *s, const uint8_t *p,
+                                 size_t n)
+{
+    uint8_t hdr[16];
+    ssize_t h = wire_capsule_header_encode(hdr, sizeof(hdr),
+                                           WIRE_CAPSULE_DATAGRAM, n);
+    uint64_t max = cfg_of(s->qc)->max_datagram_queue * 1500;
+
+    if (h < 0 || !s->req || s->caps_fin ||
+        buf_unacked(&s->caps) + (size_t)h + n > max ||
+        buf_append(&s->caps, hdr, (size_t)h) < 0) {
+        s->dgram_capsules_dropped++;
+        s->qc->wt.dgrams_dropped++;
+        return -1;
+    }
+    if (n && buf_append(&s->caps, p, n) < 0) {
+        /* the header is queued: a capsule cut here would break the
+         * stream, so it is ended instead (out of memory) */
+        queue_capsule(s, NULL, 0, 1);
+        return -1;
+    }
+    s->dgrams_out++;
+    s->dgram_capsules_out++;
+    queue_capsule(s, NULL, 0, 0);
+    return 0;
+}
+
 int wt_session_send_datagram(struct wt_session *s, const uint8_t *p, size_t n)
 {
     struct wt_conn *w = &s->qc->wt;
     struct wt_dgram *d;
     ssize_t h;
+
+    if (s->open && n <= WT_DGRAM_CAPSULE_MAX && dgram_via_capsules(s))
+        return send_datagram_capsule(s, p, n);
 
     if (!s->open || s->ndgrams >= cfg_of(s->qc)->max_datagram_queue ||
         n > 65535) {

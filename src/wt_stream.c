@@ -42,32 +42,79 @@ static int has_output(const struct wt_stream *st)
 
 static void wq_push(struct wt_stream *st)
 {
-    if (st->in_wq || st->blocked || !has_output(st))
+    if (st->in_wq || st->blocked || st->fc_wait || !has_output(st))
         return;
     TAILQ_INSERT_TAIL(&st->qc->wt.wq, st, wq_link);
     st->in_wq = 1;
     quic_conn_want_write(st->qc);
 }
 
+/* Bytes of the stream's prefix not yet sent: they never count against
+ * the session's credit (draft-16 §5.4). */
+static uint64_t prefix_unsent(const struct wt_stream *st)
+{
+    return st->out.sent < st->out_prefix ? st->out_prefix - st->out.sent : 0;
+}
+
+/* How much of what is queued may go now: all of it, or the prefix and
+ * the session's send credit (flow control).  0 with bytes queued: the
+ * stream waits for WT_MAX_DATA (fc_wait). */
+static uint64_t sendable(struct wt_stream *st)
+{
+    uint64_t unsent = buf_unsent(&st->out), pre = prefix_unsent(st), credit;
+
+    if (!st->session || !st->session->fc.on || unsent == 0)
+        return unsent;
+    credit = wt_fc_tx_credit(st->session);
+    return unsent - pre <= credit ? unsent : pre + credit;
+}
+
 struct wt_stream *wt_next_stream(struct quic_conn *qc)
 {
-    return TAILQ_FIRST(&qc->wt.wq);
+    struct wt_stream *st;
+
+    while ((st = TAILQ_FIRST(&qc->wt.wq))) {
+        if (sendable(st) > 0 || buf_unsent(&st->out) == 0)
+            return st; /* bytes within the credit, or only the FIN */
+        /* out of session credit: off the queue until WT_MAX_DATA */
+        wq_remove(st);
+        st->fc_wait = 1;
+    }
+    return NULL;
+}
+
+void wt_stream_fc_wake(struct wt_stream *st)
+{
+    st->fc_wait = 0;
+    wq_push(st);
 }
 
 size_t wt_stream_peek(struct wt_stream *st, ngtcp2_vec *vec, size_t nvec,
                       int *fin)
 {
     size_t k = buf_peek(&st->out, (struct iovec *)vec, nvec);
-    uint64_t total = 0;
+    uint64_t total = 0, allowed = sendable(st);
 
-    for (size_t i = 0; i < k; i++)
+    /* within the session's send credit: the vectors are cut there */
+    for (size_t i = 0; i < k; i++) {
+        if (total + vec[i].len >= allowed) {
+            vec[i].len = (size_t)(allowed - total);
+            total = allowed;
+            k = vec[i].len ? i + 1 : i;
+            break;
+        }
         total += vec[i].len;
+    }
     *fin = st->fin_queued && !st->fin_sent && total == buf_unsent(&st->out);
     return k;
 }
 
 void wt_stream_sent(struct wt_stream *st, size_t n, int fin_sent)
 {
+    uint64_t pre = prefix_unsent(st);
+
+    if (st->session)
+        wt_fc_sent(st->session, n > pre ? n - pre : 0);
     buf_mark_sent(&st->out, n);
     if (fin_sent)
         st->fin_sent = 1;
@@ -115,6 +162,24 @@ static void slot_freed(struct wt_session *s)
     s->slot_freed = 1;
     s->qc->wt.slot_freed = 1;
     quic_conn_want_write(s->qc);
+}
+
+void wt_session_slot_freed(struct wt_session *s)
+{
+    slot_freed(s);
+}
+
+/* The open session a stream was counted against (flow control), if any:
+ * looked up, as a refused stream may outlive its session. */
+static struct wt_session *fc_session(struct wt_stream *st)
+{
+    struct wt_session *s;
+
+    if (!st->fc_counted)
+        return NULL;
+    s = st->session ? st->session
+                    : wt_session_find(st->qc, (int64_t)st->session_id);
+    return s && s->open && s->fc.on ? s : NULL;
 }
 
 static void pending_timer_arm(struct quic_conn *qc)
@@ -182,8 +247,10 @@ void wt_pending_expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
  */
 void wt_stream_detach(struct wt_stream *st)
 {
-    struct wt_session *s = st->session;
-    uint64_t unconsumed = st->rx_delivered - st->rx_consumed + st->prefix_len;
+    struct wt_session *s = st->session, *fs = fc_session(st);
+    uint64_t body = st->rx_delivered - st->rx_consumed;
+    uint64_t unconsumed = body + st->prefix_len;
+    int kept = 0;
 
     st->rx_consumed = st->rx_delivered;
     st->prefix_len = 0;
@@ -200,9 +267,20 @@ void wt_stream_detach(struct wt_stream *st)
             s->kept_slots++;
             s->kept_bytes += unconsumed;
             unconsumed = 0;
+            kept = 1;
         } else {
             slot_freed(s);
         }
+    }
+    /* the session's credit (flow control): what nobody will consume now
+     * goes back, unless kept (then wt_session_release gives it), and a
+     * peer stream's place in the stream count: the stream has ended, even
+     * if the handler keeps its slot (max_streams_per_session counts that) */
+    if (fs && fs->open) {
+        if (!kept)
+            wt_fc_consumed(fs, body);
+        if (!st->local)
+            wt_fc_stream_done(fs, st);
     }
     if (unconsumed)
         ngtcp2_conn_extend_max_offset(st->qc->conn, unconsumed);
@@ -256,6 +334,11 @@ static void deliver(struct wt_stream *st, const uint8_t *p, size_t n, int fin)
         st->fin_recv = 1;
     if (n == 0 && !fin)
         return;
+    /* past the session's WT_MAX_DATA: the session is aborted, the stream
+     * with it */
+    st->fc_counted = st->session->fc.on;
+    if (n && wt_fc_rx_data(st->session, n, 0) < 0)
+        return;
     st->session->rx_bytes += n;
     metrics.stream_bytes_received += n;
     ops_of(st->session)->stream_data(st, p, n, fin);
@@ -298,6 +381,10 @@ static void adopt(struct wt_session *s, struct wt_stream *st)
     size_t k;
 
     pending_remove(st);
+    if (wt_fc_rx_stream(s, st) < 0) {
+        wt_stream_abort(st, WIRE_WT_SESSION_GONE);
+        return;
+    }
     if (session_full(s)) {
         CLOG(debug, s->qc, "stream %lld: max_streams_per_session reached",
              (long long)st->id);
@@ -381,6 +468,12 @@ static void stream_attach(struct quic_conn *qc, struct wt_stream *st,
         return;
     }
     if (s && s->open) {
+        /* a peer stream past WT_MAX_STREAMS aborts its session; this one
+         * goes with it */
+        if (!st->local && wt_fc_rx_stream(s, st) < 0) {
+            wt_stream_abort(st, WIRE_WT_SESSION_GONE);
+            return;
+        }
         if (session_full(s)) {
             CLOG(debug, qc, "stream %lld: max_streams_per_session reached",
                  (long long)st->id);
@@ -496,10 +589,16 @@ int wt_on_stream_data(struct quic_conn *qc, int64_t id, struct wt_stream *st,
         st->rx_delivered += n;
         deliver(st, p, n, fin);
         return 0;
-    case WT_STRM_DETACHED:
-        /* Nobody reads it any more: the credit goes straight back. */
+    case WT_STRM_DETACHED: {
+        struct wt_session *fs = fc_session(st);
+
+        /* Nobody reads it any more: the credit goes straight back (the
+         * session's too: the peer counted these bytes). */
         ngtcp2_conn_extend_max_offset(qc->conn, n);
+        if (fs)
+            wt_fc_rx_data(fs, n, 1);
         return 0;
+    }
     }
     return 0;
 }
@@ -639,6 +738,7 @@ void wt_stream_consume(struct wt_stream *st, size_t n)
     if (!st->quic_closed)
         ngtcp2_conn_extend_max_stream_offset(st->qc->conn, st->id, n);
     ngtcp2_conn_extend_max_offset(st->qc->conn, n);
+    wt_fc_consumed(st->session, n);
     quic_conn_want_write(st->qc);
 }
 
@@ -669,6 +769,7 @@ void wt_session_release(struct wt_session *s, uint64_t n, int slot)
     if (n) {
         s->kept_bytes -= n;
         ngtcp2_conn_extend_max_offset(s->qc->conn, n);
+        wt_fc_consumed(s, n);
         quic_conn_want_write(s->qc);
     }
     if (slot && s->kept_slots) {
@@ -685,8 +786,11 @@ struct wt_stream *wt_session_open_stream(struct wt_session *s, int bidi)
     ssize_t n;
     int rv;
 
-    /* ours have a limit of their own, as large */
-    if (!s->open || s->nlocal >= cfg_of(qc)->max_streams_per_session)
+    /* ours have a limit of their own, as large, and the peer's
+     * WT_MAX_STREAMS (flow control: session_streams_available when it
+     * grows) */
+    if (!s->open || s->nlocal >= cfg_of(qc)->max_streams_per_session ||
+        !wt_fc_may_open(s, bidi))
         return NULL;
     st = stream_new(qc);
     if (!st)
@@ -709,6 +813,7 @@ struct wt_stream *wt_session_open_stream(struct wt_session *s, int bidi)
         return NULL;
     }
     st->out_prefix = (uint8_t)n;
+    wt_fc_opened(s, bidi);
     /* linked without stream_open: the handler asked for it */
     session_add_stream(s, st);
     wq_push(st);

@@ -758,7 +758,9 @@ static void usage(FILE *f)
             "  --window S      flow-control window per stream (default 1M)\n"
             "  --loss P        drop a fraction P of packets each way (a lossy "
             "path)\n"
-            "  --draft 02|07|15, --insecure, --cert-hash HEX, --cafile FILE\n"
+            "  --draft 02|07|14|15 (14: as Safari, session flow control), "
+            "--wt-max-data N, --wt-max-streams N (14/15: our session windows)\n"
+            "  --insecure, --cert-hash HEX, --cafile FILE\n"
             "  --json          the summary as one JSON line\n"
             "  -v              protocol debug log\n"
             "  -h, --help, -V, --version\n"
@@ -928,11 +930,24 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--draft") == 0) {
             NEEDV();
             rv = atoi(v);
-            if (rv != 2 && rv != 7 && rv != 15) {
-                fprintf(stderr, "wtbench: --draft is 02, 07 or 15\n");
+            if (rv != 2 && rv != 7 && rv != 14 && rv != 15) {
+                fprintf(stderr, "wtbench: --draft is 02, 07, 14 or 15\n");
                 return 2;
             }
             B.co.draft = (enum wt_draft)rv;
+        } else if (strcmp(a, "--wt-max-data") == 0) {
+            NEEDV();
+            if (config_parse_size(v, &B.cfg_wt_data) < 0 || !B.cfg_wt_data) {
+                fprintf(stderr, "wtbench: bad --wt-max-data\n");
+                return 2;
+            }
+        } else if (strcmp(a, "--wt-max-streams") == 0) {
+            NEEDV();
+            B.cfg_wt_streams = strtoull(v, NULL, 10);
+            if (B.cfg_wt_streams == 0 || B.cfg_wt_streams > 1000000) {
+                fprintf(stderr, "wtbench: bad --wt-max-streams\n");
+                return 2;
+            }
         } else if (strcmp(a, "--insecure") == 0) {
             to.insecure = 1;
         } else if (strcmp(a, "--cert-hash") == 0) {
@@ -1011,6 +1026,10 @@ int main(int argc, char **argv)
         B.pattern[i] = (uint8_t)((i % PATTERN) * 7 + (i % PATTERN) / 251);
     config_defaults(&B.cfg);
     B.cfg.max_streams_per_session = 1000000;
+    B.cfg.client_draft = (int)B.co.draft;
+    B.cfg.wt_initial_max_data = B.cfg_wt_data;
+    B.cfg.wt_initial_max_streams_bidi = B.cfg_wt_streams ? B.cfg_wt_streams : 128;
+    B.cfg.wt_initial_max_streams_uni = B.cfg_wt_streams ? B.cfg_wt_streams : 128;
     B.cfg.max_buffer_bytes = window;
     B.cfg.max_connection_buffer_bytes = window * 16;
     B.cfg.max_datagram_queue = 4096;

@@ -66,6 +66,7 @@ struct wtbench {
     /* state */
     struct ev_loop *loop;
     struct config cfg, stall_cfg;
+    uint64_t cfg_wt_data, cfg_wt_streams; /* --wt-max-data, --wt-max-streams */
     struct tls_ctx *tls;
     struct quic_endpoint ep, *stall_ep;
     const struct wt_handler_ops *ops; /* what the sessions run */

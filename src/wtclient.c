@@ -529,8 +529,15 @@ static void usage(FILE *f)
             "(as serverCertificateHashes)\n"
             "  --cafile FILE        trust these CAs (default: system store)\n"
             "  --insecure           accept any certificate\n"
-            "  --draft 02|07|15     WebTransport draft to offer (default 02, "
-            "as Chromium)\n"
+            "  --draft 02|07|14|15  WebTransport draft to offer (default 02, "
+            "as Chromium;\n"
+            "                       14 as Safari: session flow control on)\n"
+            "  --wt-max-data N, --wt-max-streams N\n"
+            "                       drafts 14/15: our session windows "
+            "(default 4M, 128)\n"
+            "  --no-quic-datagrams  no QUIC datagrams "
+            "(max_datagram_frame_size 0):\n"
+            "                       datagrams go as DATAGRAM capsules\n"
             "  --origin ORIGIN      send an Origin header\n"
             "  --timeout SECONDS    give up after this long (default 30)\n"
             "  --loss P             drop a fraction P of packets each way "
@@ -564,6 +571,8 @@ int main(int argc, char **argv)
     struct tls_client_opts to = {0};
     uint8_t hash[32];
     double timeout = 30;
+    uint64_t wt_data = 0, wt_streams = 0;
+    int no_dgrams = 0;
     const char *url = NULL;
     struct addrinfo hints = {0}, *ai = NULL;
     char err[256];
@@ -653,12 +662,29 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--draft") == 0) {
             int d = atoi(v);
 
-            if (d != 2 && d != 7 && d != 15) {
-                fprintf(stderr, "wtclient: --draft is 02, 07 or 15\n");
+            if (d != 2 && d != 7 && d != 14 && d != 15) {
+                fprintf(stderr, "wtclient: --draft is 02, 07, 14 or 15\n");
                 return EXIT_USAGE;
             }
             C.co.draft = (enum wt_draft)d;
             i++;
+        } else if (strcmp(a, "--wt-max-data") == 0) {
+            if (config_parse_size(v, &wt_data) < 0 || wt_data == 0) {
+                fprintf(stderr, "wtclient: bad --wt-max-data\n");
+                return EXIT_USAGE;
+            }
+            i++;
+        } else if (strcmp(a, "--wt-max-streams") == 0) {
+            char *end;
+
+            wt_streams = strtoull(v, &end, 10);
+            if (*end || wt_streams == 0 || wt_streams > 1000000) {
+                fprintf(stderr, "wtclient: bad --wt-max-streams\n");
+                return EXIT_USAGE;
+            }
+            i++;
+        } else if (strcmp(a, "--no-quic-datagrams") == 0) {
+            no_dgrams = 1;
         } else if (strcmp(a, "--loss") == 0) {
             C.loss = atof(v);
             if (C.loss < 0 || C.loss > 0.5) {
@@ -703,6 +729,13 @@ int main(int argc, char **argv)
     }
     config_defaults(&C.cfg);
     C.cfg.max_streams_per_session = 1000000; /* the server's limits rule */
+    /* our SETTINGS say which draft we speak (the server tells draft-14
+     * from -07 by them), and for 14 and 15 our session windows */
+    C.cfg.client_draft = (int)C.co.draft;
+    C.cfg.wt_initial_max_data = wt_data;
+    C.cfg.wt_initial_max_streams_bidi = wt_streams ? wt_streams : 128;
+    C.cfg.wt_initial_max_streams_uni = wt_streams ? wt_streams : 128;
+    C.cfg.no_quic_datagrams = no_dgrams;
     if (!(C.tls = tls_client_ctx_new(&to, err, sizeof(err)))) {
         fprintf(stderr, "wtclient: %s\n", err);
         freeaddrinfo(ai);

@@ -36,6 +36,9 @@
  *   dgram-unknown-session [COUNT]  datagrams for no session dropped silently
  *   close CODE [REASON]        our CLOSE capsule + FIN; the server's FIN back
  *   server-close [PATH] CODE REASON  waits for the server's CLOSE capsule
+ *   fc-exceed streams|data     (--draft 14|15 --fc) session A goes past
+ *                              the server's session flow-control limits:
+ *                              WT_FLOW_CONTROL_ERROR; session B echoes
  *   draft [PATH]               the --draft's SETTINGS id, 200, draft-02
  *                              response header, echo
  *   no-read, reset-loop, stop-sending, sessions, open-streams: flow
@@ -294,6 +297,7 @@ struct probe {
     /* options */
     double timeout;
     int draft;
+    bool fc; /* --fc: our SETTINGS declare session flow control */
     bool insecure, grease, split_prefix;
     size_t window; /* our initial per-stream receive window; 0 = default */
     uint64_t max_data;   /* --max-data: initial_max_data; 0 = default */
@@ -1487,6 +1491,8 @@ static int h3_shutdown(nghttp3_conn *conn, int64_t id, void *ud)
 /* ------------------------------------------------------------------ */
 /* HTTP/3 set-up after the handshake */
 
+#define FC_PROBE_DATA 4096
+
 static int h3_bind(struct probe *p)
 {
     if (ngtcp2_conn_get_streams_uni_left(p->conn) < 3) {
@@ -1511,6 +1517,19 @@ static int h3_bind(struct probe *p)
         s[n++] = (struct wire_setting){WIRE_SETTING_WT_MAX_SESSIONS_D07, 16};
     if (p->draft == 15)
         s[n++] = (struct wire_setting){WIRE_SETTING_WT_ENABLED, 1};
+    if (p->draft == 14)
+        s[n++] = (struct wire_setting){WIRE_SETTING_WT_MAX_SESSIONS_D13, 1};
+    /* --fc: session flow control declared, with a small data window that
+     * is never raised (no WT_MAX_DATA from us): the server's echoes stop
+     * at FC_PROBE_DATA bytes a session */
+    if (p->fc) {
+        s[n++] = (struct wire_setting){WIRE_SETTING_WT_INITIAL_MAX_DATA,
+                                       FC_PROBE_DATA};
+        s[n++] = (struct wire_setting){WIRE_SETTING_WT_INITIAL_MAX_STREAMS_UNI,
+                                       100};
+        s[n++] = (struct wire_setting){
+            WIRE_SETTING_WT_INITIAL_MAX_STREAMS_BIDI, 100};
+    }
     if (p->grease)
         s[n++] = (struct wire_setting){0x1f * 0x2a + 0x21, 0x1234};
     uint8_t buf[512];
@@ -2831,6 +2850,93 @@ static void sc_bad_capsule(struct probe *p, int kind)
             return;
         finish(p, EXIT_PASS, "%s ok: session A got %.300s; session B echoes",
                current->name, p->saved);
+    }
+}
+
+
+/* fc-exceed streams|data (with --draft 14|15 --fc): session A goes past
+ * the server's session limits -- one bidi stream more than
+ * WT_INITIAL_MAX_STREAMS_BIDI (none of them ended, so no credit comes
+ * back), or far more body bytes than WT_INITIAL_MAX_DATA on one stream
+ * (the echo can only return FC_PROBE_DATA of them: we give no more
+ * credit, so little is consumed and little credit comes back); A's
+ * CONNECT stream must be reset with WT_FLOW_CONTROL_ERROR, and session B
+ * on the same connection must still echo. */
+static void sc_fc_exceed(struct probe *p)
+{
+    char f[128];
+    uint64_t lim = 0;
+    bool data = p->nargs > 0 && strcmp(p->args[0], "data") == 0;
+
+    switch (p->phase) {
+    case 0: {
+        int ra = need_session(p, &p->a, "/echo", "A");
+        if (ra < 0)
+            return;
+        int rb = need_session(p, &p->b, "/echo", "B");
+        if (rb < 0 || ra == 0 || rb == 0)
+            return;
+        if (!srv_setting(p, data ? WIRE_SETTING_WT_INITIAL_MAX_DATA
+                                 : WIRE_SETTING_WT_INITIAL_MAX_STREAMS_BIDI,
+                         &lim) ||
+            lim == 0 || lim > (data ? 4u << 20 : 1000u)) {
+            finish(p, EXIT_NOPASS, "fc-exceed FAIL: the server's %s is %" PRIu64,
+                   data ? "WT_INITIAL_MAX_DATA" : "WT_INITIAL_MAX_STREAMS_BIDI",
+                   lim);
+            return;
+        }
+        if (data) {
+            size_t len = (size_t)lim * 4 + 65536;
+            uint8_t *buf = xmalloc(len);
+            fill_pattern(buf, len, 77);
+            note("session A: one bidi stream of %zu bytes (WT_MAX_DATA %" PRIu64
+                 ")", len, lim);
+            if (!wt_open(p, (uint64_t)p->a->id, true, buf, len, false)) {
+                free(buf);
+                finish(p, EXIT_NOPASS, "fc-exceed: cannot open a stream");
+                return;
+            }
+            free(buf);
+        } else {
+            note("session A: %" PRIu64 " bidi streams (WT_MAX_STREAMS %" PRIu64
+                 "), none ended", lim + 1, lim);
+            for (uint64_t k = 0; k <= lim; k++)
+                if (!wt_open(p, (uint64_t)p->a->id, true,
+                             (const uint8_t *)"0123456789", 10, false)) {
+                    finish(p, EXIT_NOPASS, "fc-exceed: cannot open stream %"
+                           PRIu64, k);
+                    return;
+                }
+        }
+        p->phase = 1;
+    }
+        /* fall through */
+    case 1:
+        WAIT("waiting for session A's CONNECT stream to be reset");
+        if (p->a->close_recv || p->a->end_stream) {
+            finish(p, EXIT_NOPASS, "fc-exceed FAIL: session A ended with %s, "
+                   "not a reset", p->a->close_recv ? "a CLOSE capsule" : "FIN");
+            return;
+        }
+        if (!p->a->st->reset_recv)
+            return;
+        snprintf(p->saved, sizeof(p->saved), "%s",
+                 stream_fate(p->a->st, f, sizeof(f)));
+        if (p->a->st->reset_code != WIRE_WT_FLOW_CONTROL_ERROR) {
+            finish(p, EXIT_NOPASS, "fc-exceed FAIL: session A's CONNECT "
+                   "stream got %s, expected 0x45d4487 (WT_FLOW_CONTROL_ERROR)",
+                   p->saved);
+            return;
+        }
+        p->phase = 2;
+        /* fall through */
+    case 2:
+        if (!session_intact(p, p->b, "B"))
+            return;
+        if (need_echo(p, &g_e1, p->b, 2048, 12, false, "session B") <= 0)
+            return;
+        finish(p, EXIT_PASS, "fc-exceed %s ok: session A got %.300s; session "
+               "B echoes", data ? "data" : "streams", p->saved);
     }
 }
 
@@ -4576,6 +4682,7 @@ static const struct scenario scenarios[] = {
     SC("echo-dgram", "[PATH] COUNT", 0, 2, sc_echo_dgram, to_echo_dgram),
     SC("streams", "[PATH] N", 0, 2, sc_streams, NULL),
     SC("status", "[PATH]", 0, 1, sc_status, NULL),
+    SC("fc-exceed", "streams|data", 1, 1, sc_fc_exceed, NULL),
     SC("connect-missing", "authority|path|protocol-value", 1, 1, sc_connect_missing, NULL),
     SC("stream-unknown-session", "[N]", 0, 1, sc_stream_unknown, NULL),
     SC("stream-closed-session", "", 0, 0, sc_stream_closed, NULL),
@@ -4704,10 +4811,13 @@ int main(int argc, char **argv)
             }
         } else if (strcmp(o, "--draft") == 0 && i + 1 < argc) {
             p->draft = atoi(argv[++i]);
-            if (p->draft != 2 && p->draft != 7 && p->draft != 15) {
+            if (p->draft != 2 && p->draft != 7 && p->draft != 14 &&
+                p->draft != 15) {
                 usage();
                 return EXIT_USAGE;
             }
+        } else if (strcmp(o, "--fc") == 0) {
+            p->fc = true;
         } else if (strcmp(o, "--insecure") == 0) {
             p->insecure = true;
         } else if (strcmp(o, "--ca") == 0 && i + 1 < argc) {
