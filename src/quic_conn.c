@@ -1070,7 +1070,7 @@ void quic_conn_write(struct quic_conn *qc)
             /* ngtcp2 answers 0 (not an error) for a datagram that cannot
              * fit a packet on this path; left queued it would block the
              * queue, and the ACKs behind it, for good. */
-            if (dv[0].len + dv[1].len + DGRAM_OVERHEAD >
+            if (dv[0].len + (ndv > 1 ? dv[1].len : 0) + DGRAM_OVERHEAD >
                 ngtcp2_conn_get_path_max_tx_udp_payload_size(conn)) {
                 wt_datagram_pop(qc, 0);
                 continue;

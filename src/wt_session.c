@@ -1053,6 +1053,10 @@ size_t wt_datagram_peek(struct quic_conn *qc, ngtcp2_vec *vec)
 
     vec[0].base = d->hdr;
     vec[0].len = d->hdrlen;
+    /* an empty payload is no vector: ngtcp2 asserts that none is empty
+     * (an empty datagram echoed used to abort the daemon) */
+    if (d->len == 0)
+        return 1;
     vec[1].base = d->data;
     vec[1].len = d->len;
     return 2;
