@@ -20,6 +20,7 @@
 
 #include "handler.h"
 #include "log.h"
+#include "sf.h"
 
 #define LINE_MAX_LEN 4096 /* section header copy; inih caps lines lower */
 
@@ -275,6 +276,31 @@ static int add_origin(struct parse *ps, const char *item, void *arg)
     if (!(r->origins[r->norigins] = strdup(item)))
         return fail(ps, ps->line, "out of memory");
     r->norigins++;
+    return 1;
+}
+
+static int add_protocol(struct parse *ps, const char *item, void *arg)
+{
+    struct config_route *r = arg;
+    size_t len = strlen(item);
+
+    if (r->nprotocols >= CONFIG_MAX_PROTOCOLS)
+        return fail(ps, ps->line, "protocols: more than %d protocols",
+                    CONFIG_MAX_PROTOCOLS);
+    /* A Token (RFC 9651 §3.3.4) fits both header spellings: a String of
+     * WT-Available-Protocols and a Token of quiche's. */
+    if (len > CONFIG_MAX_PROTOCOL_LEN || !sf_is_token(item, len))
+        return fail(ps, ps->line,
+                    "protocols: '%s' is not a token of at most %d bytes "
+                    "(a letter or '*', then letters, digits and "
+                    "!#$%%&'*+-.^_`|~:/)",
+                    item, CONFIG_MAX_PROTOCOL_LEN);
+    for (size_t i = 0; i < r->nprotocols; i++)
+        if (strcmp(r->protocols[i], item) == 0)
+            return fail(ps, ps->line, "protocols: '%s' listed twice", item);
+    if (!(r->protocols[r->nprotocols] = strdup(item)))
+        return fail(ps, ps->line, "out of memory");
+    r->nprotocols++;
     return 1;
 }
 
@@ -538,6 +564,21 @@ static int route_key(struct parse *ps, const char *name, const char *val)
     }
     if (strcmp(name, "allowed_origins") == 0)
         return each_item(ps, name, val, add_origin, r);
+    if (strcmp(name, "protocols") == 0) {
+        for (size_t i = 0; i < r->nprotocols; i++)
+            free(r->protocols[i]);
+        r->nprotocols = 0;
+        return each_item(ps, name, val, add_protocol, r);
+    }
+    if (strcmp(name, "protocol_required") == 0) {
+        int b = config_parse_bool(val);
+
+        if (b < 0)
+            return fail(ps, ps->line, "protocol_required: '%s' is not yes or no",
+                        val);
+        r->protocol_required = b;
+        return 1;
+    }
     if (strcmp(name, "max_session_duration") == 0) {
         static const struct num_key k = {"max_session_duration", 0, 0,
                                          365ULL * 24 * 3600 * 1000, K_DURATION};
@@ -761,6 +802,10 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
 
         if (!r->handler)
             fail(&ps, r->line, "[route %s] has no 'handler'", r->path);
+        else if (r->protocol_required && r->nprotocols == 0)
+            fail(&ps, r->line,
+                 "[route %s] protocol_required = yes needs 'protocols'",
+                 r->path);
         else if (r->handler->route_check &&
                  r->handler->route_check(r, herr, sizeof(herr)) < 0)
             fail(&ps, r->line, "[route %s] %s", r->path, herr);
@@ -810,6 +855,8 @@ static void route_free(struct config_route *r)
         r->handler->route_free(r);
     for (size_t i = 0; i < r->norigins; i++)
         free(r->origins[i]);
+    for (size_t i = 0; i < r->nprotocols; i++)
+        free(r->protocols[i]);
     free(r->expire_reason);
     free(r->path);
     free(r);

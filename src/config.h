@@ -13,6 +13,8 @@
 
 #define CONFIG_MAX_LISTEN 16
 #define CONFIG_MAX_ORIGINS 32
+#define CONFIG_MAX_PROTOCOLS 16   /* a route's `protocols` */
+#define CONFIG_MAX_PROTOCOL_LEN 64
 #define CONFIG_ERR_LEN 512
 
 struct wt_handler_ops;
@@ -40,6 +42,12 @@ struct config_route {
     uint64_t max_session_duration_ms;
     uint32_t expire_code;
     char *expire_reason;
+    /* WebTransport subprotocols, in the server's order of preference
+     * (each an RFC 9651 Token, so both header spellings can carry it);
+     * with protocol_required, a client offering none of them is refused */
+    char *protocols[CONFIG_MAX_PROTOCOLS];
+    size_t nprotocols;
+    int protocol_required;
     int line; /* of the section header, for messages */
     /* FNV-1a of the section's keys and values as written: what a reload
      * compares to tell a changed route from an unchanged one */

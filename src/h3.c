@@ -149,7 +149,8 @@ static void request_free(struct h3_request *r)
     free(r->authority);
     free(r->path);
     free(r->origin);
-    free(r->subprotocols);
+    free(r->proto[0]);
+    free(r->proto[1]);
     free(r);
 }
 
@@ -246,6 +247,24 @@ static int set_field(char **dst, const nghttp3_vec *v)
     return *dst ? 0 : -1;
 }
 
+/* A List field sent on several lines is one List (RFC 9651 §4.2):
+ * they are joined with ", ".  Bounded by nghttp3's field section limit. */
+static int join_field(char **dst, const nghttp3_vec *v)
+{
+    size_t old = *dst ? strlen(*dst) : 0;
+    char *p;
+
+    if (!*dst)
+        return set_field(dst, v);
+    if (!(p = realloc(*dst, old + 2 + v->len + 1)))
+        return -1;
+    memcpy(p + old, ", ", 2);
+    memcpy(p + old + 2, v->base, v->len);
+    p[old + 2 + v->len] = '\0';
+    *dst = p;
+    return 0;
+}
+
 static int name_is(const nghttp3_vec *n, const char *s)
 {
     size_t l = strlen(s);
@@ -303,9 +322,16 @@ static int cb_recv_header(nghttp3_conn *conn, int64_t stream_id, int32_t token,
             r->draft02 = v.len == 1 && v.base[0] == '1';
         else if (name_is(&n, "sec-webtransport-http3-draft"))
             r->draft02_resp = v.len == 7 && memcmp(v.base, "draft02", 7) == 0;
-        else if (name_is(&n, "wt-available-protocols") ||
-                 name_is(&n, "webtransport-subprotocols-available"))
-            rv = set_field(&r->subprotocols, &v);
+        else if (((struct quic_conn *)user_data)->ep->role == QUIC_SERVER) {
+            if (name_is(&n, "wt-available-protocols"))
+                rv = join_field(&r->proto[WT_PROTO_HDR_WT], &v);
+            else if (name_is(&n, "webtransport-subprotocols-available"))
+                rv = join_field(&r->proto[WT_PROTO_HDR_QUICHE], &v);
+        } else if (name_is(&n, "wt-protocol")) {
+            rv = join_field(&r->proto[WT_PROTO_HDR_WT], &v);
+        } else if (name_is(&n, "webtransport-subprotocol")) {
+            rv = join_field(&r->proto[WT_PROTO_HDR_QUICHE], &v);
+        }
         break;
     }
     return rv == 0 ? 0 : NGHTTP3_ERR_CALLBACK_FAILURE;
@@ -785,10 +811,11 @@ int h3_respond(struct quic_conn *qc, int64_t stream_id, int status,
 struct h3_request *h3_connect(struct quic_conn *qc, int64_t stream_id,
                               const char *protocol, const char *authority,
                               const char *path, const char *origin,
-                              int draft02)
+                              int draft02, const char *const *extra,
+                              size_t count)
 {
     nghttp3_data_reader dr = {.read_data = read_capsules};
-    nghttp3_nv nva[8];
+    nghttp3_nv nva[12];
     size_t n = 0;
     struct h3_request *r = calloc(1, sizeof(*r));
     int rv;
@@ -812,6 +839,8 @@ struct h3_request *h3_connect(struct quic_conn *qc, int64_t stream_id,
         nva[n++] = nv("origin", origin);
     if (draft02)
         nva[n++] = nv("sec-webtransport-http3-draft02", "1");
+    for (size_t i = 0; i < count && n < sizeof(nva) / sizeof(nva[0]); i++)
+        nva[n++] = nv(extra[2 * i], extra[2 * i + 1]);
     rv = nghttp3_conn_submit_request(qc->h3.h3, stream_id, nva, n, &dr, r);
     if (rv != 0) {
         log_error("conn %llu %s: nghttp3_conn_submit_request: %s",

@@ -49,7 +49,12 @@ struct h3_request {
     int64_t stream_id;
     char *method, *protocol, *scheme, *authority, *path, *origin;
     int draft02;    /* sec-webtransport-http3-draft02: 1 */
-    char *subprotocols; /* wt-available-protocols or its quiche spelling */
+    /* Subprotocol negotiation, one per spelling (WT_PROTO_HDR_WT,
+     * WT_PROTO_HDR_QUICHE): the server reads the client's offer
+     * (WT-Available-Protocols, resp. WebTransport-Subprotocols-Available;
+     * several field lines joined by ", "), the client the server's answer
+     * (WT-Protocol, resp. WebTransport-Subprotocol). */
+    char *proto[2];
     /* client role: the response */
     int status;
     int draft02_resp; /* sec-webtransport-http3-draft: draft02 */
@@ -111,13 +116,15 @@ int h3_respond(struct quic_conn *qc, int64_t stream_id, int status,
                const char *const *extra, size_t count, int body);
 /*
  * Client: sends an extended CONNECT on the new bidi stream `stream_id`; the
- * request body is the session's capsules (wt_capsules_read).  Returns the
+ * request body is the session's capsules (wt_capsules_read); `extra` holds
+ * more name/value pairs (count pairs).  Returns the
  * request (owned by h3, like the server's) or NULL.
  */
 struct h3_request *h3_connect(struct quic_conn *qc, int64_t stream_id,
                               const char *protocol, const char *authority,
                               const char *path, const char *origin,
-                              int draft02);
+                              int draft02, const char *const *extra,
+                              size_t count);
 
 /* More capsule bytes are queued for an accepted session's stream. */
 void h3_resume(struct quic_conn *qc, int64_t stream_id);

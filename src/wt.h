@@ -39,6 +39,15 @@ enum wt_draft {
     WT_DRAFT15 = 15, /* webtransport-h3, SETTINGS_WT_ENABLED (and -16) */
 };
 
+/* The two spellings of the subprotocol headers: the drafts'
+ * (WT-Available-Protocols: a List of Strings / WT-Protocol) and Google
+ * quiche's (WebTransport-Subprotocols-Available: a List of Tokens /
+ * WebTransport-Subprotocol). */
+enum wt_proto_hdr {
+    WT_PROTO_HDR_WT = 0,
+    WT_PROTO_HDR_QUICHE = 1,
+};
+
 enum wt_stream_state {
     WT_STRM_CLASSIFY, /* peer stream whose prefix is still arriving */
     WT_STRM_PENDING,  /* names a session that is not established yet */
@@ -112,6 +121,9 @@ struct wt_session {
     const struct config_route *route; /* server sessions */
     struct metrics_route *metrics;    /* ... its route's counters */
     void *hdata;
+    char *protocol; /* the negotiated subprotocol, NULL for none */
+    char *offer;    /* client: the offer we sent (header value), or NULL */
+    enum wt_proto_hdr offer_hdr; /* ... in this spelling */
     struct buf caps; /* capsules to send on the CONNECT stream */
     int caps_fin;    /* FIN after them */
     /* capsule parser */
@@ -237,6 +249,10 @@ void wt_session_addresses(const struct wt_session *s,
 struct ev_loop *wt_session_loop(const struct wt_session *s);
 /* The largest datagram payload the session can send on its path now. */
 size_t wt_session_max_datagram(const struct wt_session *s);
+/* The subprotocol negotiated for the session (the route's choice among
+ * the client's offer; for client sessions, the server's valid answer), or
+ * NULL when there is none. */
+const char *wt_session_protocol(const struct wt_session *s);
 
 /* Client sessions. */
 struct wt_connect_opts {
@@ -244,7 +260,16 @@ struct wt_connect_opts {
     const char *path;
     const char *origin; /* NULL: no Origin header */
     enum wt_draft draft;
+    /* subprotocols to offer, most preferred first (none: no header) */
+    const char *const *protocols;
+    size_t nprotocols;
+    enum wt_proto_hdr protocol_hdr;
+    /* more request header fields, name/value pairs, sent as they are
+     * (tests of the server) */
+    const char *const *headers;
+    size_t nheaders; /* pairs, at most WT_CONNECT_MAX_HEADERS */
 };
+#define WT_CONNECT_MAX_HEADERS 4
 
 /*
  * Opens a session on a client connection whose server SETTINGS are known
@@ -323,6 +348,21 @@ void wt_datagram_pop(struct quic_conn *qc, int sent);
 
 /* From h3.c. */
 int wt_on_connect(struct quic_conn *qc, struct h3_request *req);
+/* Subprotocol negotiation (wt_protocol.c).  Server: picks the session's
+ * subprotocol (s->protocol) from the request's offer and the route's
+ * preference; 0, with the response header in hdr[0] (name) and hdr[1]
+ * (value, in val) when one was chosen (hdr[0] NULL otherwise), or the
+ * HTTP status that refuses the session (the route requires a protocol
+ * and the offer has none of them). */
+int wt_protocol_select(struct wt_session *s, const struct h3_request *req,
+                       const char *hdr[2], char *val, size_t vallen);
+/* Client: the offer header for o (s->offer; hdr[0] NULL when there is
+ * nothing to offer).  -1 when a protocol cannot be sent in the spelling. */
+int wt_protocol_offer(struct wt_session *s, const struct wt_connect_opts *o,
+                      const char *hdr[2]);
+/* Client: reads the server's answer into s->protocol (a value we did not
+ * offer, or a malformed field, is ignored). */
+void wt_protocol_answer(struct wt_session *s, const struct h3_request *req);
 /* A request on stream `id` was refused (or was not a CONNECT): streams
  * naming it as their session are refused now and later. */
 void wt_session_refused(struct quic_conn *qc, int64_t id);

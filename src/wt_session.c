@@ -206,6 +206,7 @@ static void close_linger_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void log_opened(const struct wt_session *s, const struct h3_request *req)
 {
     const char *origin = req->origin ? req->origin : "-";
+    const char *proto = s->protocol ? s->protocol : "";
     struct log_field f[] = {
         LOG_STR("peer", s->qc->peer, strlen(s->qc->peer)),
         LOG_STR("path", req->path, strlen(req->path)),
@@ -214,14 +215,18 @@ static void log_opened(const struct wt_session *s, const struct h3_request *req)
         LOG_STR("origin", origin, strlen(origin)),
         LOG_STR("handler", s->route->handler->name,
                 strlen(s->route->handler->name)),
+        LOG_STR("protocol", proto, strlen(proto)),
     };
 
-    log_fields(LOG_LVL_INFO, f, sizeof(f) / sizeof(f[0]),
+    /* the protocol field only when one was negotiated */
+    log_fields(LOG_LVL_INFO, f,
+               sizeof(f) / sizeof(f[0]) - (s->protocol ? 0 : 1),
                "conn %llu %s: session %lld: opened %s (%s, origin %s, handler "
-               "%s)",
+               "%s%s%s)",
                (unsigned long long)s->qc->serial, s->qc->peer,
                (long long)s->id, s->route->path, wt_draft_name(s->draft),
-               origin, s->route->handler->name);
+               origin, s->route->handler->name,
+               s->protocol ? ", protocol " : "", proto);
 }
 
 static void log_closed(const struct wt_session *s, uint32_t code,
@@ -391,6 +396,7 @@ static void session_discard(struct wt_session *s)
     ev_timer_stop(s->qc->ep->loop, &s->expire);
     buf_free(&s->caps);
     free(s->cval);
+    free(s->protocol);
     config_route_unref(s->route);
     free(s);
 }
@@ -415,8 +421,11 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     struct wt_session *s;
     enum wt_draft draft;
     const char *path = req->path;
-    static const char *const d02[] = {"sec-webtransport-http3-draft",
-                                      "draft02"};
+    /* response headers: the draft-02 marker, the subprotocol */
+    const char *hdrs[4];
+    const char *proto[2];
+    char protoval[CONFIG_MAX_PROTOCOL_LEN + 3];
+    size_t nhdrs = 0;
     int rv;
 
     if (strcmp(req->protocol, "webtransport-h3") == 0)
@@ -484,14 +493,30 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
      * queue datagrams or close the session right away */
     s->open = 1;
     qc->wt.nopen++;
+    /* before the handler, which may want to know it */
+    if ((rv = wt_protocol_select(s, req, proto, protoval,
+                                 sizeof(protoval))) != 0) {
+        session_discard(s);
+        return respond(qc, req, rv,
+                       rv == 406 ? "no subprotocol of the route offered "
+                                   "(protocol_required)"
+                                 : "out of memory");
+    }
     rv = ops_of(s)->session_open ? ops_of(s)->session_open(s) : 0;
     if (rv != 0 || !s->open) {
         session_discard(s);
         return respond(qc, req, rv >= 400 && rv <= 599 ? rv : 503,
                        "handler refused the session");
     }
-    if (h3_respond(qc, req->stream_id, 200, d02, draft == WT_DRAFT02 ? 1 : 0,
-                   1) < 0) {
+    if (draft == WT_DRAFT02) {
+        hdrs[nhdrs++] = "sec-webtransport-http3-draft";
+        hdrs[nhdrs++] = "draft02";
+    }
+    if (proto[0]) {
+        hdrs[nhdrs++] = proto[0];
+        hdrs[nhdrs++] = proto[1];
+    }
+    if (h3_respond(qc, req->stream_id, 200, hdrs, nhdrs / 2, 1) < 0) {
         if (ops_of(s)->session_close)
             ops_of(s)->session_close(s, 0, "", 0);
         session_discard(s);
@@ -554,6 +579,8 @@ struct wt_session *wt_session_connect(struct quic_conn *qc,
 {
     const char *problem = client_settings_problem(qc, o->draft);
     struct wt_session *s;
+    const char *proto[2], *hdrs[2 * (1 + WT_CONNECT_MAX_HEADERS)];
+    size_t nhdrs = 0;
     int64_t id;
     int rv;
 
@@ -587,13 +614,28 @@ struct wt_session *wt_session_connect(struct quic_conn *qc,
     buf_init(&s->caps);
     ev_init(&s->expire, expire_cb);
     s->expire.data = s;
+    if (wt_protocol_offer(s, o, proto) < 0) {
+        snprintf(err, errlen, "a subprotocol cannot be sent as %s",
+                 o->protocol_hdr == WT_PROTO_HDR_WT ? "a String" : "a Token");
+        free(s);
+        goto fail;
+    }
+    if (proto[0]) {
+        hdrs[nhdrs++] = proto[0];
+        hdrs[nhdrs++] = proto[1];
+    }
+    for (size_t i = 0; i < o->nheaders && i < WT_CONNECT_MAX_HEADERS; i++) {
+        hdrs[nhdrs++] = o->headers[2 * i];
+        hdrs[nhdrs++] = o->headers[2 * i + 1];
+    }
     s->req = h3_connect(qc, id,
                         o->draft == WT_DRAFT15 ? "webtransport-h3"
                                                : "webtransport",
                         o->authority, o->path, o->origin,
-                        o->draft == WT_DRAFT02);
+                        o->draft == WT_DRAFT02, hdrs, nhdrs / 2);
     if (!s->req) {
         snprintf(err, errlen, "cannot send the CONNECT request");
+        free(s->offer);
         free(s);
         goto fail;
     }
@@ -633,6 +675,7 @@ int wt_on_response(struct wt_session *s, int fin)
     s->open = 1;
     s->opened = ev_now(qc->ep->loop);
     qc->wt.nopen++;
+    wt_protocol_answer(s, s->req);
     SLOG(debug, s, "opened %s (%s)", s->req->path, wt_draft_name(s->draft));
     if (ops_of(s)->session_open && ops_of(s)->session_open(s) != 0) {
         wt_session_close(s, 0, "", 0);
@@ -1130,6 +1173,8 @@ void wt_conn_collect(struct quic_conn *qc)
         ev_timer_stop(qc->ep->loop, &s->expire);
         buf_free(&s->caps);
         free(s->cval);
+        free(s->protocol);
+        free(s->offer);
         config_route_unref(s->route);
         free(s);
     }

@@ -37,6 +37,7 @@ enum {
 
 #define CHUNK 65536
 #define MAX_DGRAMS 256
+#define MAX_PROTOCOLS 64 /* --protocol; the server reads at most 32 */
 
 /* One direction of data we send, and what comes back for it. */
 struct xfer {
@@ -69,6 +70,8 @@ struct client {
     struct xfer bidi, uni;
     const char *dgrams[MAX_DGRAMS];
     size_t ndgrams;
+    const char *protocols[MAX_PROTOCOLS]; /* --protocol */
+    const char *headers[2 * WT_CONNECT_MAX_HEADERS]; /* --header */
     int dgram_back[MAX_DGRAMS];
     size_t dgrams_back;
     ev_tstamp dgram_sent_at;
@@ -248,6 +251,10 @@ static void check_done(void)
 static int h_session_open(struct wt_session *s)
 {
     log_debug("session %lld open", (long long)s->id);
+    /* what the server chose, for scripts: one line on stderr */
+    if (C.co.nprotocols)
+        fprintf(stderr, "wtclient: protocol: %s\n",
+                wt_session_protocol(s) ? wt_session_protocol(s) : "(none)");
     if (C.stream_session >= 0)
         s->stream_prefix_id = (uint64_t)C.stream_session;
     if (C.rawlen && wt_session_send_raw(s, C.raw, C.rawlen) < 0)
@@ -539,6 +546,16 @@ static void usage(FILE *f)
             "(max_datagram_frame_size 0):\n"
             "                       datagrams go as DATAGRAM capsules\n"
             "  --origin ORIGIN      send an Origin header\n"
+            "  --protocol P         offer subprotocol P (repeatable, most "
+            "preferred first);\n"
+            "                       the server's choice is printed "
+            "(\"wtclient: protocol: P\")\n"
+            "  --header 'NAME: VALUE'  send this request header as it is "
+            "(repeatable, 4 at most;\n"
+            "                       tests of the server)\n"
+            "  --protocol-header wt|quiche  offer in WT-Available-Protocols "
+            "(default) or\n"
+            "                       WebTransport-Subprotocols-Available\n"
             "  --timeout SECONDS    give up after this long (default 30)\n"
             "  --loss P             drop a fraction P of packets each way "
             "(tests)\n"
@@ -694,6 +711,46 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--origin") == 0) {
             C.co.origin = argv[++i];
+        } else if (strcmp(a, "--protocol") == 0) {
+            if (C.co.nprotocols == MAX_PROTOCOLS) {
+                fprintf(stderr, "wtclient: at most %d --protocol\n",
+                        MAX_PROTOCOLS);
+                return EXIT_USAGE;
+            }
+            C.protocols[C.co.nprotocols++] = argv[++i];
+        } else if (strcmp(a, "--header") == 0) {
+            const char *colon = strchr(v, ':');
+            char *name;
+
+            if (!colon || colon == v ||
+                C.co.nheaders == WT_CONNECT_MAX_HEADERS) {
+                fprintf(stderr, "wtclient: --header wants 'NAME: VALUE' "
+                                "(at most %d)\n",
+                        WT_CONNECT_MAX_HEADERS);
+                return EXIT_USAGE;
+            }
+            /* lives until exit, as argv does */
+            if (!(name = strndup(v, (size_t)(colon - v))))
+                return EXIT_USAGE;
+            for (char *c = name; *c; c++)
+                *c = (char)tolower((unsigned char)*c);
+            colon++;
+            while (*colon == ' ')
+                colon++;
+            C.headers[2 * C.co.nheaders] = name;
+            C.headers[2 * C.co.nheaders + 1] = colon;
+            C.co.nheaders++;
+            i++;
+        } else if (strcmp(a, "--protocol-header") == 0) {
+            if (strcmp(v, "wt") == 0) {
+                C.co.protocol_hdr = WT_PROTO_HDR_WT;
+            } else if (strcmp(v, "quiche") == 0) {
+                C.co.protocol_hdr = WT_PROTO_HDR_QUICHE;
+            } else {
+                fprintf(stderr, "wtclient: --protocol-header is wt or quiche\n");
+                return EXIT_USAGE;
+            }
+            i++;
         } else if (strcmp(a, "--timeout") == 0) {
             timeout = atof(v);
             if (timeout <= 0) {
@@ -721,6 +778,8 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     C.co.authority = C.url.authority;
     C.co.path = C.url.path;
+    C.co.protocols = C.protocols;
+    C.co.headers = C.headers;
 
     hints.ai_socktype = SOCK_DGRAM;
     if ((rv = getaddrinfo(C.url.host, C.url.port, &hints, &ai)) != 0) {
@@ -767,6 +826,8 @@ int main(int argc, char **argv)
     tls_ctx_free(C.tls);
     free(C.bidi.pend);
     free(C.uni.pend);
+    for (size_t k = 0; k < C.co.nheaders; k++)
+        free((char *)C.headers[2 * k]);
     ev_loop_destroy(C.loop);
     return C.result;
 }

@@ -298,6 +298,58 @@ T_TEST(log_format_and_credentials)
     unsetenv("CREDENTIALS_DIRECTORY");
 }
 
+T_TEST(protocols)
+{
+    struct config c;
+    char err[CONFIG_ERR_LEN];
+    const struct config_route *r;
+    char many[512] = BASE "[route /a]\nhandler = echo\nprotocols = p0";
+
+    T_EQ(load(&c,
+              BASE "[route /a]\nhandler = echo\n"
+                   "protocols = chat.v2, chat.v1 ,*x/y:z\n"
+                   "protocol_required = yes\n"
+                   "[route /b]\nhandler = echo\n",
+              err),
+         0);
+    r = config_find_route(&c, "/a", 2);
+    T_CHECK(r != NULL);
+    T_EQ(r->nprotocols, 3);
+    T_STREQ(r->protocols[0], "chat.v2");
+    T_STREQ(r->protocols[1], "chat.v1");
+    T_STREQ(r->protocols[2], "*x/y:z");
+    T_EQ(r->protocol_required, 1);
+    r = config_find_route(&c, "/b", 2);
+    T_EQ(r->nprotocols, 0);
+    T_EQ(r->protocol_required, 0);
+    config_free(&c);
+
+    T_CHECK(fails_at(BASE "[route /a]\nhandler = echo\nprotocols = 1chat\n",
+                     6, "protocols: '1chat' is not a token"));
+    T_CHECK(fails_at(BASE "[route /a]\nhandler = echo\nprotocols = a b\n", 6,
+                     "is not a token"));
+    T_CHECK(fails_at(BASE "[route /a]\nhandler = echo\nprotocols = \"a\"\n",
+                     6, "is not a token"));
+    T_CHECK(fails_at(BASE "[route /a]\nhandler = echo\nprotocols = a,,b\n", 6,
+                     "empty item"));
+    T_CHECK(fails_at(BASE "[route /a]\nhandler = echo\nprotocols = a, a\n", 6,
+                     "'a' listed twice"));
+    T_CHECK(fails_at(BASE "[route /a]\nhandler = echo\nprotocols = "
+                          "a123456789012345678901234567890123456789012345678901"
+                          "2345678901234\n",
+                     6, "at most 64 bytes"));
+    T_CHECK(fails_at(BASE "[route /a]\nhandler = echo\n"
+                          "protocol_required = maybe\n",
+                     6, "protocol_required: 'maybe'"));
+    T_CHECK(fails_at(BASE "[route /a]\nhandler = echo\n"
+                          "protocol_required = yes\n",
+                     4, "protocol_required = yes needs 'protocols'"));
+    for (int i = 1; i <= CONFIG_MAX_PROTOCOLS; i++)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), ", p%d", i);
+    strcat(many, "\n");
+    T_CHECK(fails_at(many, 6, "more than 16 protocols"));
+}
+
 int main(void)
 {
     setup();
@@ -308,6 +360,7 @@ int main(void)
     T_RUN(missing_pieces);
     T_RUN(parsers);
     T_RUN(log_format_and_credentials);
+    T_RUN(protocols);
     cleanup();
     T_DONE();
 }
