@@ -263,6 +263,9 @@ char *metrics_render(const struct metrics_gauges *g, size_t *len)
         "Connections still in their handshake.", g->handshakes_in_progress);
     one(&o, "handshakes_completed_total", "counter",
         "QUIC/TLS handshakes completed.", metrics.handshakes_completed);
+    one(&o, "handshakes_resumed_total", "counter",
+        "Handshakes completed that resumed a TLS session (a ticket).",
+        metrics.handshakes_resumed);
     head(&o, "handshakes_failed_total", "counter",
          "Connections that ended before their handshake completed, by "
          "reason.");

@@ -47,6 +47,7 @@ struct metrics {
     uint64_t connections_total;
     uint64_t connections_refused[METRICS_REFUSED_N];
     uint64_t handshakes_completed;
+    uint64_t handshakes_resumed; /* ... of them, resuming a TLS session */
     uint64_t handshakes_failed[METRICS_HS_N];
     uint64_t retry_sent;
     uint64_t stateless_resets_sent;

@@ -56,6 +56,7 @@ struct quic_conn {
     ngtcp2_crypto_conn_ref conn_ref;
     void *tls;       /* NULL once the handshake is complete */
     int tls_release; /* handshake complete: free tls before the next write */
+    int resumed;     /* the handshake resumed a TLS session (a ticket) */
     ngtcp2_cid scid;  /* our first connection ID */
     ngtcp2_cid odcid; /* the client's first DCID: also finds us */
     /* the path ngtcp2 has validated and uses (updated after each packet

@@ -127,15 +127,26 @@ static int cb_handshake_completed(ngtcp2_conn *conn, void *user_data)
         qc->counted = 0;
         qc->ep->nhandshakes--;
     }
+    qc->resumed = tls_session_resumed(qc->tls);
     if (qc->ep->role == QUIC_SERVER) {
         metrics.handshakes_completed++;
         send_new_token(qc);
+        /* a ticket for the next connection, resumed or not: it needs the
+         * TLS session, which goes right after this callback */
+        if (tls_session_send_ticket(qc->tls) < 0)
+            log_debug("conn %llu %s: no session ticket sent",
+                      (unsigned long long)qc->serial, qc->peer);
+        if (qc->resumed)
+            metrics.handshakes_resumed++;
     }
-    log_debug("conn %llu %s: handshake completed",
-              (unsigned long long)qc->serial, qc->peer);
+    log_debug("conn %llu %s: handshake completed%s",
+              (unsigned long long)qc->serial, qc->peer,
+              qc->resumed ? " (resumed)" : "");
     /* The TLS session is dropped after this callback (see
-     * cb_recv_crypto_data): a third of an idle connection's memory. */
-    qc->tls_release = 1;
+     * cb_recv_crypto_data): a third of an idle connection's memory.  A
+     * client that resumes keeps it until the server's ticket has come. */
+    qc->tls_release = qc->ep->role == QUIC_SERVER ||
+                      !tls_session_awaits_ticket(qc->tls);
     quic_conn_want_write(qc);
     if (qc->ep->role != QUIC_CLIENT)
         return 0;
@@ -165,8 +176,9 @@ static int cb_recv_tx_key(ngtcp2_conn *conn, ngtcp2_encryption_level level,
  * Once the handshake is complete the TLS session has nothing left to do in
  * QUIC: keys are derived and key updates need only ngtcp2's crypto context.
  * What may still arrive is a post-handshake message (a server's
- * NewSessionTicket; we neither resume nor ask for client certificates), so
- * after the session is freed CRYPTO data is read and dropped.
+ * NewSessionTicket: read while a resuming client waits for one; we ask for
+ * no client certificates), so after the session is freed CRYPTO data is
+ * read and dropped.
  */
 static int cb_recv_crypto_data(ngtcp2_conn *conn,
                                ngtcp2_encryption_level level, uint64_t offset,
@@ -174,14 +186,21 @@ static int cb_recv_crypto_data(ngtcp2_conn *conn,
                                void *user_data)
 {
     struct quic_conn *qc = user_data;
+    int rv;
 
     if (!qc->tls) {
         log_debug("conn %llu %s: %zu bytes of post-handshake TLS dropped",
                   (unsigned long long)qc->serial, qc->peer, datalen);
         return 0;
     }
-    return ngtcp2_crypto_recv_crypto_data_cb(conn, level, offset, data,
-                                             datalen, user_data);
+    rv = ngtcp2_crypto_recv_crypto_data_cb(conn, level, offset, data,
+                                           datalen, user_data);
+    if (rv == 0 && qc->state == QC_ACTIVE && !qc->tls_release &&
+        !tls_session_awaits_ticket(qc->tls)) {
+        qc->tls_release = 1; /* the ticket is kept: the session can go */
+        quic_conn_want_write(qc);
+    }
+    return rv;
 }
 
 void quic_conn_release_tls(struct quic_conn *qc)

@@ -1,14 +1,18 @@
 /* tls: see tls.h. */
 #include "tls.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
+
+#include "log.h"
 
 struct tls_ctx {
     /* A GnuTLS session points at these credentials without owning them:
@@ -25,6 +29,12 @@ struct tls_ctx {
     uint8_t want_hash[32];       /* client: --cert-hash */
     int has_hash, insecure;
     uint8_t secret[32];          /* server: see tls_ctx_secret() */
+    /* server: the master key of session tickets (see derive_secret) */
+    uint8_t ticket_key[64];
+    /* client, with resume: the newest session (a ticket and what goes
+     * with it), given to every new connection's session */
+    int resume;
+    gnutls_datum_t ticket;
 };
 
 static const char alpn_h3[] = "h3";
@@ -115,16 +125,28 @@ static struct tls_ctx *ctx_alloc(char *err, size_t errlen)
  * keyed with the key file and a fixed label keeps the two uses apart; a new
  * key simply starts a new series of tokens.
  */
+/*
+ * The session ticket key (TLS 1.3 resumption) comes from the same place,
+ * under its own label: every process that loads the key issues and
+ * accepts the same tickets, also after a restart.  It is the master key
+ * of GnuTLS's rotation (gnutls_session_ticket_enable_server): the key that
+ * encrypts tickets is derived from it and the time, and changes every
+ * 3 x the ticket lifetime (6 h by default: 18 h), at the same instant in
+ * every process (it counts from the Unix epoch).
+ */
 static int derive_secret(struct tls_ctx *ctx, const char *key, char *err,
                          size_t errlen)
 {
     static const char label[] = "wtrelayd stateless reset secret v1";
+    static const char tlabel[] = "wtrelayd session ticket key v1";
     gnutls_datum_t d = {NULL, 0};
     int rv;
 
     if ((rv = gnutls_load_file(key, &d)) < 0 ||
         (rv = gnutls_hmac_fast(GNUTLS_MAC_SHA256, d.data, d.size, label,
-                               sizeof(label) - 1, ctx->secret)) < 0) {
+                               sizeof(label) - 1, ctx->secret)) < 0 ||
+        (rv = gnutls_hmac_fast(GNUTLS_MAC_SHA512, d.data, d.size, tlabel,
+                               sizeof(tlabel) - 1, ctx->ticket_key)) < 0) {
         snprintf(err, errlen, "%s: %s", key, gnutls_strerror(rv));
         rv = -1;
     }
@@ -201,6 +223,11 @@ void tls_ctx_free(struct tls_ctx *ctx)
     if (ctx->prio)
         gnutls_priority_deinit(ctx->prio);
     gnutls_memset(ctx->secret, 0, sizeof(ctx->secret));
+    gnutls_memset(ctx->ticket_key, 0, sizeof(ctx->ticket_key));
+    if (ctx->ticket.data) {
+        gnutls_memset(ctx->ticket.data, 0, ctx->ticket.size);
+        gnutls_free(ctx->ticket.data);
+    }
     free(ctx);
 }
 
@@ -234,6 +261,7 @@ struct tls_ctx *tls_client_ctx_new(const struct tls_client_opts *o, char *err,
         return NULL;
     ctx->client = 1;
     ctx->insecure = o->insecure;
+    ctx->resume = o->resume;
     if (o->cert_hash) {
         memcpy(ctx->want_hash, o->cert_hash, sizeof(ctx->want_hash));
         ctx->has_hash = 1;
@@ -289,6 +317,74 @@ int tls_cert_hash_parse(const char *hex, uint8_t out[32])
     return j == 64 ? 0 : -1;
 }
 
+/* ---- resumption, client side ---- */
+
+/* The newest session replaces the one kept: the server sends a ticket
+ * after every handshake, resumed ones too.  The context is found through
+ * the session's db pointer, which only a server's session cache uses. */
+static int ticket_cb(gnutls_session_t s, unsigned htype, unsigned when,
+                     unsigned incoming, const gnutls_datum_t *msg)
+{
+    struct tls_ctx *ctx = gnutls_db_get_ptr(s);
+    gnutls_datum_t d = {NULL, 0};
+
+    (void)htype;
+    (void)when;
+    (void)msg;
+    if (!incoming || !ctx || gnutls_session_get_data2(s, &d) < 0)
+        return 0;
+    if (ctx->ticket.data) {
+        gnutls_memset(ctx->ticket.data, 0, ctx->ticket.size);
+        gnutls_free(ctx->ticket.data);
+    }
+    ctx->ticket = d;
+    return 0;
+}
+
+int tls_ctx_has_ticket(const struct tls_ctx *ctx)
+{
+    return ctx->ticket.size > 0;
+}
+
+int tls_ctx_ticket_load(struct tls_ctx *ctx, const char *path)
+{
+    gnutls_datum_t d = {NULL, 0};
+
+    /* what a hostile file can do: be large (refused here) or garbage
+     * (GnuTLS refuses it in tls_session_new: a full handshake) */
+    if (gnutls_load_file(path, &d) < 0)
+        return -1;
+    if (d.size == 0 || d.size > TLS_TICKET_MAX) {
+        gnutls_free(d.data);
+        return -1;
+    }
+    if (ctx->ticket.data)
+        gnutls_free(ctx->ticket.data);
+    ctx->ticket = d;
+    return 0;
+}
+
+int tls_ctx_ticket_save(const struct tls_ctx *ctx, const char *path)
+{
+    FILE *f;
+    int fd, rv = 0;
+
+    if (!ctx->ticket.size)
+        return -1;
+    /* the session's secrets: readable by its owner only */
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || !(f = fdopen(fd, "wb"))) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (fwrite(ctx->ticket.data, 1, ctx->ticket.size, f) != ctx->ticket.size)
+        rv = -1;
+    if (fclose(f) != 0)
+        rv = -1;
+    return rv;
+}
+
 /* RFC 9114 §3.1: refuse a client that did not offer h3. */
 static int client_hello_cb(gnutls_session_t s, unsigned htype, unsigned when,
                            unsigned incoming, const gnutls_datum_t *msg)
@@ -324,6 +420,19 @@ void *tls_session_new(struct tls_ctx *ctx, ngtcp2_crypto_conn_ref *ref,
     if (ctx->client) {
         if (ngtcp2_crypto_gnutls_configure_client_session(s) != 0)
             goto fail;
+        if (ctx->resume) {
+            gnutls_db_set_ptr(s, ctx);
+            gnutls_handshake_set_hook_function(
+                s, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET, GNUTLS_HOOK_POST,
+                ticket_cb);
+            /* a ticket GnuTLS does not take (garbage, another server's
+             * format) just means a full handshake */
+            if (ctx->ticket.size &&
+                gnutls_session_set_data(s, ctx->ticket.data,
+                                        ctx->ticket.size) != 0)
+                log_debug("%s", "TLS: the kept session was refused: a full "
+                                "handshake");
+        }
         /* no SNI for IP literals (RFC 6066 §3) */
         if (sni && !strchr(sni, ':') && strspn(sni, "0123456789.") != strlen(sni) &&
             gnutls_server_name_set(s, GNUTLS_NAME_DNS, sni, strlen(sni)) != 0)
@@ -332,6 +441,12 @@ void *tls_session_new(struct tls_ctx *ctx, ngtcp2_crypto_conn_ref *ref,
         gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_CLIENT_HELLO,
                                            GNUTLS_HOOK_POST, client_hello_cb);
         if (ngtcp2_crypto_gnutls_configure_server_session(s) != 0)
+            goto fail;
+        /* GnuTLS takes the key as the master of its own rotation; the
+         * datum is copied */
+        if (gnutls_session_ticket_enable_server(
+                s, &(gnutls_datum_t){ctx->ticket_key,
+                                     sizeof(ctx->ticket_key)}) != 0)
             goto fail;
     }
     gnutls_session_set_ptr(s, ref);
@@ -349,6 +464,27 @@ void *tls_session_new(struct tls_ctx *ctx, ngtcp2_crypto_conn_ref *ref,
 fail:
     gnutls_deinit(s);
     return NULL;
+}
+
+int tls_session_send_ticket(void *session)
+{
+    /* one ticket: a browser resumes with it; the next handshake, resumed
+     * or not, brings another (GNUTLS_NO_AUTO_SEND_TICKET: QUIC sends it
+     * after the handshake, RFC 9001 §4.6.1) */
+    return gnutls_session_ticket_send(session, 1, 0) == 0 ? 0 : -1;
+}
+
+int tls_session_resumed(void *session)
+{
+    return gnutls_session_is_resumed(session) != 0;
+}
+
+int tls_session_awaits_ticket(void *session)
+{
+    gnutls_session_t s = session;
+
+    return gnutls_db_get_ptr(s) != NULL &&
+           !(gnutls_session_get_flags(s) & GNUTLS_SFLAGS_SESSION_TICKET);
 }
 
 void tls_session_free(void *session)

@@ -40,10 +40,19 @@ struct tls_client_opts {
                                  browsers' serverCertificateHashes */
     const char *cafile;       /* PEM bundle; the host name is checked */
     int insecure;             /* no check at all */
+    int resume;               /* keep the server's session tickets and
+                                 resume with the newest (TLS 1.3) */
 };
 
 struct tls_ctx *tls_client_ctx_new(const struct tls_client_opts *o, char *err,
                                    size_t errlen);
+/* Client, with resume: a session to resume is kept (a ticket came, or
+ * one was loaded)?  Load and save it (a file of at most TLS_TICKET_MAX
+ * bytes, written 0600): 0 or -1. */
+#define TLS_TICKET_MAX 16384
+int tls_ctx_has_ticket(const struct tls_ctx *ctx);
+int tls_ctx_ticket_load(struct tls_ctx *ctx, const char *path);
+int tls_ctx_ticket_save(const struct tls_ctx *ctx, const char *path);
 /* "ab12..." (64 hex digits, ':' separators allowed) -> 32 bytes.  0/-1. */
 int tls_cert_hash_parse(const char *hex, uint8_t out[32]);
 
@@ -56,6 +65,13 @@ int tls_cert_hash_parse(const char *hex, uint8_t out[32]);
 void *tls_session_new(struct tls_ctx *ctx, ngtcp2_crypto_conn_ref *ref,
                       const char *sni);
 void tls_session_free(void *session);
+/* Server, once the handshake is complete: one NewSessionTicket.  0/-1. */
+int tls_session_send_ticket(void *session);
+/* The handshake resumed a session (no certificate was sent)? */
+int tls_session_resumed(void *session);
+/* Client with resume: no ticket has come on this session yet, so it must
+ * be kept past the handshake to read one. */
+int tls_session_awaits_ticket(void *session);
 
 /* Client, after the handshake: ALPN is h3 and the certificate passes the
  * context's check for `host`.  0, or -1 with a message in err. */

@@ -408,6 +408,8 @@ static void c_ready(struct quic_conn *qc)
 
     c->t_ready = bench_now();
     B.ready++;
+    if (qc->resumed)
+        B.resumed++;
     for (unsigned i = 0; i < c->nsess; i++) {
         struct bsess *bs = &c->sess[i];
 
@@ -447,13 +449,35 @@ static const struct quic_conn_ops conn_ops = {
     .closed = c_closed,
 };
 
+static void ticket_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    ev_timer_stop(B.loop, w);
+    start_conns();
+}
+
+/* --resume: the first connection goes alone until the server's ticket
+ * has come (or it is gone), so that every later one can resume. */
+static int wait_for_ticket(void)
+{
+    if (!B.resume || B.started == 0 || tls_ctx_has_ticket(B.tls) ||
+        !B.c[0].qc)
+        return 0;
+    if (!ev_is_active(&B.ticketw)) {
+        ev_timer_init(&B.ticketw, ticket_cb, 0.002, 0.);
+        ev_timer_start(B.loop, &B.ticketw);
+    }
+    return 1;
+}
+
 /* Keeps at most --inflight handshakes going. */
 static void start_conns(void)
 {
     char err[256];
 
     while (!B.stopping && B.started < B.nconns &&
-           B.started - B.ready < B.inflight) {
+           B.started - B.ready < B.inflight && !wait_for_ticket()) {
         struct bconn *c = &B.c[B.started++];
 
         c->t0 = bench_now();
@@ -562,6 +586,7 @@ void bench_stop(void)
     B.t_end = bench_now();
     ev_timer_stop(B.loop, &B.pacer);
     ev_timer_stop(B.loop, &B.progress);
+    ev_timer_stop(B.loop, &B.ticketw);
     ev_break(B.loop, EVBREAK_ALL);
 }
 
@@ -679,7 +704,7 @@ static void report(void)
         printf("{\"mode\":\"%s\",\"conns\":%u,\"sessions_per_conn\":%u,"
                "\"sessions_open\":%u,\"sessions_failed\":%u,"
                "\"setup_s\":%.6f,\"elapsed_s\":%.6f,"
-               "\"handshakes_per_s\":%.1f,"
+               "\"handshakes_per_s\":%.1f,\"resumed\":%u,"
                "\"bytes_sent\":%llu,\"bytes_echoed\":%llu,"
                "\"mbytes_per_s_both\":%.2f,\"streams_done\":%llu,"
                "\"requests\":%llu,\"rps\":%.1f,"
@@ -691,7 +716,7 @@ static void report(void)
                "\"server_rss_bytes_per_session\":%.0f,"
                "\"errors\":%llu,\"mismatches\":%llu,\"first_error\":\"%s\"}\n",
                names[B.mode], B.conns, B.sessions, B.sess_open, B.sess_failed,
-               hs, el, hs > 0 ? (double)B.ready / hs : 0,
+               hs, el, hs > 0 ? (double)B.ready / hs : 0, B.resumed,
                (unsigned long long)B.tx, (unsigned long long)B.rx, mbps,
                (unsigned long long)B.streams_done,
                (unsigned long long)B.requests_done, rps,
@@ -705,8 +730,8 @@ static void report(void)
     printf("mode            %s\n", names[B.mode]);
     printf("sessions        %u open, %u failed (%u conns x %u)\n", B.sess_open,
            B.sess_failed, B.conns, B.sessions);
-    printf("set-up          %.3f s (%.1f handshakes/s)\n", hs,
-           hs > 0 ? (double)B.ready / hs : 0);
+    printf("set-up          %.3f s (%.1f handshakes/s, %u resumed)\n", hs,
+           hs > 0 ? (double)B.ready / hs : 0, B.resumed);
     printf("elapsed         %.3f s\n", el);
     if (B.mode == M_BULK)
         printf("bulk            %.1f MB sent, %.1f MB echoed: %.1f MB/s "
@@ -751,6 +776,8 @@ static void usage(FILE *f)
             "rps: requests\n"
             "                  per second in all (default: back to back)\n"
             "  --inflight N    handshakes at once (default 100)\n"
+            "  --resume        connections after the first resume its TLS "
+            "session (a ticket)\n"
             "  --hold S        sessions mode: hold the sessions S seconds "
             "(default 1)\n"
             "  --server-pid P  sessions mode: read the server's RSS\n"
@@ -962,6 +989,9 @@ int main(int argc, char **argv)
             to.cafile = v;
         } else if (strcmp(a, "--json") == 0) {
             B.json = 1;
+        } else if (strcmp(a, "--resume") == 0) {
+            B.resume = 1;
+            to.resume = 1;
         } else if (strcmp(a, "-v") == 0) {
             log_level = LOG_LVL_DEBUG;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {

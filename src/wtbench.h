@@ -53,6 +53,7 @@ struct wtbench {
     int rate_set, size_set, hold_set;
     double duration, hold, loss;
     int json, verbose;
+    int resume; /* --resume: connections after the first resume its session */
     long server_pid;
     struct wt_connect_opts co;
     struct url url;
@@ -73,6 +74,7 @@ struct wtbench {
     struct bconn *c;                  /* conns, then stall connections */
     unsigned nconns;                  /* conns + stall */
     unsigned started, ready, closed_conns, sess_open, sess_failed;
+    unsigned resumed; /* connections whose handshake resumed a session */
     uint64_t t_start, t_first_open, t_all_open, t_end;
     uint64_t tx, rx, streams_done, requests_started, requests_done;
     uint64_t dgrams_sent, dgrams_back, dgrams_dropped, t_last_back;
@@ -84,6 +86,7 @@ struct wtbench {
     long rss_before, rss_after;
     int stopping, finished;
     ev_timer progress, deadline, pacer, holdw, grace;
+    ev_timer ticketw; /* --resume: waits for the first connection's ticket */
     /* PATTERN bytes twice: any run of up to PATTERN bytes from any offset
      * below PATTERN is contiguous */
     uint8_t pattern[PATTERN * 2];

@@ -72,6 +72,7 @@ struct client {
     size_t ndgrams;
     const char *protocols[MAX_PROTOCOLS]; /* --protocol */
     const char *headers[2 * WT_CONNECT_MAX_HEADERS]; /* --header */
+    const char *resume; /* --resume FILE */
     int dgram_back[MAX_DGRAMS];
     size_t dgrams_back;
     ev_tstamp dgram_sent_at;
@@ -429,6 +430,9 @@ static void c_ready(struct quic_conn *qc)
 {
     char err[256];
 
+    if (C.resume)
+        fprintf(stderr, "wtclient: %s\n",
+                qc->resumed ? "resumed" : "full handshake");
     C.s = wt_session_connect(qc, &C.co, &client_ops, &C, err, sizeof(err));
     if (!C.s)
         fail(EXIT_CONNECT, "%s", err);
@@ -556,6 +560,10 @@ static void usage(FILE *f)
             "  --protocol-header wt|quiche  offer in WT-Available-Protocols "
             "(default) or\n"
             "                       WebTransport-Subprotocols-Available\n"
+            "  --resume FILE        resume the TLS session kept in FILE, "
+            "if any, and keep\n"
+            "                       the server's newest ticket there "
+            "(\"wtclient: resumed\")\n"
             "  --timeout SECONDS    give up after this long (default 30)\n"
             "  --loss P             drop a fraction P of packets each way "
             "(tests)\n"
@@ -741,6 +749,9 @@ int main(int argc, char **argv)
             C.headers[2 * C.co.nheaders + 1] = colon;
             C.co.nheaders++;
             i++;
+        } else if (strcmp(a, "--resume") == 0) {
+            C.resume = argv[++i];
+            to.resume = 1;
         } else if (strcmp(a, "--protocol-header") == 0) {
             if (strcmp(v, "wt") == 0) {
                 C.co.protocol_hdr = WT_PROTO_HDR_WT;
@@ -800,6 +811,9 @@ int main(int argc, char **argv)
         freeaddrinfo(ai);
         return EXIT_USAGE;
     }
+    /* none yet, or unreadable: a full handshake, and the file is written */
+    if (C.resume && tls_ctx_ticket_load(C.tls, C.resume) < 0)
+        log_debug("--resume %s: no session kept", C.resume);
     C.loop = EV_DEFAULT;
     quic_client_init(&C.ep, C.loop, &C.cfg, C.tls);
     quic_endpoint_set_loss(&C.ep, C.loss, 42);
@@ -823,6 +837,9 @@ int main(int argc, char **argv)
             quic_conn_close_app(C.qc, WIRE_H3_NO_ERROR, NULL);
     }
     quic_endpoint_free(&C.ep);
+    if (C.resume && tls_ctx_has_ticket(C.tls) &&
+        tls_ctx_ticket_save(C.tls, C.resume) < 0)
+        fprintf(stderr, "wtclient: %s: %s\n", C.resume, strerror(errno));
     tls_ctx_free(C.tls);
     free(C.bidi.pend);
     free(C.uni.pend);
