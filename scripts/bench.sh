@@ -234,6 +234,27 @@ S16_PER=$(jget "$J" server_rss_bytes_per_session)
 S16_RSS=$(jget "$J" server_rss_kb_after)
 stop_daemon
 
+# ---- handshakes: full, and resumed with a session ticket ----
+# Alternating runs on one daemon (the same moment's load for both); the
+# median of 3 each.  --resume: the first connection's ticket, then every
+# other connection resumes (no certificate signature, no verification).
+start_daemon
+HS_N=$([ $QUICK = 1 ] && echo 500 || echo 2000)
+log "handshakes: $HS_N connections, full and resumed, 3 runs each..."
+hs_full=()
+hs_res=()
+for _ in 1 2 3; do
+    J=$(wtbench --mode sessions -c "$HS_N" -s 1 -t 120 "$URL") || die "wtbench handshakes failed: $J"
+    hs_full+=("$(jget "$J" handshakes_per_s)")
+    J=$(wtbench --mode sessions -c "$HS_N" -s 1 -t 120 --resume "$URL") ||
+        die "wtbench --resume failed: $J"
+    hs_res+=("$(jget "$J" handshakes_per_s)")
+    HS_RESUMED=$(jget "$J" resumed)
+done
+HS_FULL=$(median "${hs_full[@]}")
+HS_RES=$(median "${hs_res[@]}")
+stop_daemon
+
 # ---- broadcast ----
 # bcast NAME ARGS...: a wtbench --mode broadcast run in room NAME; its JSON
 # line, or a line with the failure (a broadcast row that fails says so
@@ -409,6 +430,7 @@ wins() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "n/a" |
     echo "| forward: request/response, 32 B streams, 100 at once, $RPS_N, each a new backend connection | $F_RPS req/s, p50 $F_RPS_P50 us, p99 $F_RPS_P99 us | the echo route: $RPS req/s, p50 $RPS_P50 us, p99 $RPS_P99 us; plain TCP, a connection per request to the same backend (tcprr, 100 at once): $(jget "$TCPRR" rps) req/s, p50 $(jget "$TCPRR" p50_us) us, p99 $(jget "$TCPRR" p99_us) us | $(ratio "$F_RPS" "$RPS") of echo, $(ratio "$F_RPS" "$(jget "$TCPRR" rps)") of plain TCP | |"
     echo "| forward: datagram round trip through a UDP echo backend at 1000/s, 64 B, $DGRAMS | p50 $F_DG_P50 us, p99 $F_DG_P99 us, loss $F_DG_LOSS % | the echo route: p50 $DG_P50 us, p99 $DG_P99 us | p99 $(ratio "$F_DG_P99" "$DG_P99")x | |"
     echo "| $SESSIONS idle sessions, 1 per connection | daemon RSS $((S1_RSS / 1024)) MB ($((S1_BASE / 1024)) MB before), $S1_PER bytes/session, $S1_HS handshakes/s ($S1_OPEN open) | ngtcp2 example server: $(jget "$NG" rss_bytes_per_idle_conn) bytes per idle HTTP/3 connection ($IDLE_N held) | $(ratio "$S1_PER" "$(jget "$NG" rss_bytes_per_idle_conn)") | < 300 MB: $(mverdict "$T_MEM1") |"
+    echo "| handshakes (connection + session), $HS_N connections, 100 at once, median of 3 | resumed with a TLS session ticket: $HS_RES handshakes/s ($HS_RESUMED of $HS_N resumed) | full handshakes, same daemon, alternating runs: $HS_FULL handshakes/s | $(ratio "$HS_RES" "$HS_FULL") | |"
     echo "| $SESSIONS idle sessions, 16 per connection | daemon RSS $((S16_RSS / 1024)) MB, $S16_PER bytes/session ($S16_OPEN open) | | | < 300 MB: $(mverdict "$T_MEM16") |"
     echo "| broadcast: 1 000 members, 1 per connection, 1 sender at 100 datagrams/s of 64 B, $BC_N messages | ratio $(pctr "$(jget "$BC1" ratio)") %, p50 $(ms "$(lat "$BC1" p50)") ms, p99 $(ms "$(lat "$BC1" p99)") ms; $(cpm "$BC1") CPU s per million deliveries$(errs "$BC1") | WebSocket (Node.js $(node --version), ws $(sed -n 's/^ *"version": "\(.*\)",/\1/p' tests/bench/ws/node_modules/ws/package.json | head -n 1), 1 000 TLS connections): ratio $(pctr "$(jget "$WS1" ratio)") %, p50 $(ms "$(lat "$WS1" p50)") ms, p99 $(ms "$(lat "$WS1" p99)") ms; $(cpm "$WS1") CPU s per million deliveries$(errs "$WS1") | p99 $(ratio "$(lat "$BC1" p99)" "$(lat "$WS1" p99)")x, CPU $(ratio "$(cpm "$BC1")" "$(cpm "$WS1")")x | ratio >= 99.9 %, p99 < 20 ms: $(verdict "$T_BC1") |"
     echo "| broadcast: the same, 1 000 members 10 per connection | ratio $(pctr "$(jget "$BC10" ratio)") %, p50 $(ms "$(lat "$BC10" p50)") ms, p99 $(ms "$(lat "$BC10" p99)") ms; $(cpm "$BC10") CPU s per million deliveries$(errs "$BC10") | (WebSocket: one connection per member, the row above) | p99 $(ratio "$(lat "$BC10" p99)" "$(lat "$WS1" p99)")x, CPU $(ratio "$(cpm "$BC10")" "$(cpm "$WS1")")x | ratio >= 99.9 %, p99 < 20 ms: $(verdict "$T_BC10") |"
