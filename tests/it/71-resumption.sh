@@ -8,7 +8,21 @@
 # connection after the first resumes.
 . "$(dirname "$0")/lib.sh"
 it_setup
-start_daemon
+command -v curl >/dev/null || it_abort "curl is missing (scripts/install-deps.sh --test)"
+free_tcp_port() {
+    local port hex
+    for _ in $(seq 1 50); do
+        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        hex=$(printf ':%04X' "$port")
+        if ! awk '{print $2}' /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q -- "$hex\$"; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+APORT=$(free_tcp_port) || it_abort "no free TCP port"
+start_daemon "[admin]" "listen = 127.0.0.1:$APORT"
 printf 'resume me' >"$TMP/msg"
 T=$TMP/ticket
 
@@ -36,6 +50,15 @@ check ticket-file-0600 mode
 check second-resumes go resumed
 check third-resumes go resumed
 check daemon-counted count_is 2
+metric() { # the admin endpoint's resumed counter is N
+    local got
+    got=$(curl -s --max-time 5 "http://127.0.0.1:$APORT/metrics" |
+        awk '$1 == "wtrelayd_handshakes_resumed_total" {print $2}')
+    [ "$got" = "$1" ] && return 0
+    echo "wtrelayd_handshakes_resumed_total is '$got', wanted $1"
+    return 1
+}
+check metric-counted metric 2
 check resumed-cert-hash go resumed --cert-hash "$(cat "$TMP/cert.sha256" 2>/dev/null ||
     openssl x509 -in "$CERT" -outform der | sha256sum | cut -c1-64)"
 bad_hash() {
