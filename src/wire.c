@@ -84,6 +84,25 @@ static ssize_t pair_encode(uint8_t *buf, size_t cap, uint64_t a, uint64_t b)
     return (ssize_t)(l1 + l2);
 }
 
+/* type, length, then a payload of one varint: what a GOAWAY frame and the
+ * flow-control capsules are (frames and capsules share the layout) */
+static ssize_t one_varint_encode(uint8_t *buf, size_t cap, uint64_t type,
+                                 uint64_t v)
+{
+    size_t l = wire_varint_len(v);
+    ssize_t h;
+
+    if (l == 0)
+        return WIRE_ERR_MALFORMED;
+    h = pair_encode(buf, cap, type, l);
+    if (h < 0)
+        return h;
+    if (cap - (size_t)h < l)
+        return WIRE_ERR_NOBUF;
+    wire_varint_encode(buf + h, cap - (size_t)h, v);
+    return h + (ssize_t)l;
+}
+
 /* ---- HTTP/3 frames (RFC 9114 §7) ---- */
 
 ssize_t wire_frame_header_decode(const uint8_t *p, size_t n, uint64_t *type,
@@ -152,18 +171,7 @@ ssize_t wire_settings_decode(const uint8_t *p, size_t n,
 
 ssize_t wire_goaway_encode(uint8_t *buf, size_t cap, uint64_t id)
 {
-    size_t l = wire_varint_len(id);
-    ssize_t h;
-
-    if (l == 0)
-        return WIRE_ERR_MALFORMED;
-    h = wire_frame_header_encode(buf, cap, WIRE_H3_FRAME_GOAWAY, l);
-    if (h < 0)
-        return h;
-    if (cap - (size_t)h < l)
-        return WIRE_ERR_NOBUF;
-    wire_varint_encode(buf + h, cap - (size_t)h, id);
-    return h + (ssize_t)l;
+    return one_varint_encode(buf, cap, WIRE_H3_FRAME_GOAWAY, id);
 }
 
 /* ---- capsules (RFC 9297 §3.2) ---- */
@@ -267,18 +275,7 @@ ssize_t wire_capsule_header_encode(uint8_t *buf, size_t cap, uint64_t type,
 ssize_t wire_varint_capsule_encode(uint8_t *buf, size_t cap, uint64_t type,
                                    uint64_t v)
 {
-    size_t l = wire_varint_len(v);
-    ssize_t h;
-
-    if (l == 0)
-        return WIRE_ERR_MALFORMED;
-    h = pair_encode(buf, cap, type, l);
-    if (h < 0)
-        return h;
-    if (cap - (size_t)h < l)
-        return WIRE_ERR_NOBUF;
-    wire_varint_encode(buf + h, cap - (size_t)h, v);
-    return h + (ssize_t)l;
+    return one_varint_encode(buf, cap, type, v);
 }
 
 int wire_varint_capsule_decode(const uint8_t *value, size_t len, uint64_t *v)

@@ -9,19 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 it_setup
 command -v curl >/dev/null || it_abort "curl is missing (scripts/install-deps.sh --test)"
-free_tcp_port() {
-    local port hex
-    for _ in $(seq 1 50); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        hex=$(printf ':%04X' "$port")
-        if ! awk '{print $2}' /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q -- "$hex\$"; then
-            echo "$port"
-            return 0
-        fi
-    done
-    return 1
-}
-APORT=$(free_tcp_port) || it_abort "no free TCP port"
+APORT=$(it_free_tcp_port) || it_abort "no free TCP port"
 start_daemon "[admin]" "listen = 127.0.0.1:$APORT"
 printf 'resume me' >"$TMP/msg"
 T=$TMP/ticket

@@ -115,6 +115,21 @@ it_setup() {
     it_make_cert "$TMP" || it_abort "cannot make a certificate"
 }
 
+# it_free_tcp_port: a TCP port nothing listens on now (random, checked in
+# /proc/net/tcp*).
+it_free_tcp_port() {
+    local port hex
+    for _ in $(seq 1 50); do
+        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        hex=$(printf ':%04X' "$port")
+        if ! awk '{print $2}' /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q -- "$hex\$"; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+
 it_write_conf() {
     local conf=$TMP/wtrelayd.ini line
     {
