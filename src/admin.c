@@ -165,6 +165,7 @@ int admin_reply(const struct admin_view *v, const char *method,
             .version = v->version,
             .connections_open = v->connections_open,
             .handshakes_in_progress = v->handshakes_in_progress,
+            .addresses_tracked = v->addresses_tracked,
             .resident_bytes = metrics_rss(),
             .cert_not_after = v->cert_not_after,
             .draining = v->draining,
@@ -215,6 +216,7 @@ static void view_of(const struct admin *a, struct admin_view *v)
     v->draining = ep->shutting_down;
     v->connections_open = ep->nconns;
     v->handshakes_in_progress = ep->nhandshakes;
+    v->addresses_tracked = ep->alim.n;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,

@@ -34,6 +34,7 @@ struct admin_view {
     int64_t cert_not_after;
     int draining;
     uint64_t connections_open, handshakes_in_progress;
+    uint64_t addresses_tracked;
 };
 
 struct admin_reply {

@@ -337,6 +337,11 @@ static const struct num_key server_nums[] = {
     {"shutdown_timeout", offsetof(struct config, shutdown_timeout_ms), 0,
      3600000, K_DURATION},
     NUMKEY(retry_handshakes, 1, 1000000, K_COUNT),
+    NUMKEY(max_connections_per_address, 0, 1000000, K_COUNT),
+    NUMKEY(max_handshakes_per_address, 0, 1000000, K_COUNT),
+    NUMKEY(max_sessions_per_address, 0, 100000000, K_COUNT),
+    NUMKEY(connection_rate_per_address, 0, 1000000, K_COUNT),
+    NUMKEY(connection_burst_per_address, 1, 1000000, K_COUNT),
     NUMKEY(wt_initial_max_data, 1, 1ULL << 40, K_SIZE),
     NUMKEY(wt_initial_max_streams_bidi, 1, 1000000, K_COUNT),
     NUMKEY(wt_initial_max_streams_uni, 1, 1000000, K_COUNT),
@@ -763,6 +768,13 @@ void config_defaults(struct config *c)
     c->shutdown_timeout_ms = 5000;
     c->retry = CONFIG_RETRY_AUTO;
     c->retry_handshakes = 1000;
+    /* one address: a twentieth of the slots, a handful of handshakes at
+     * once, ten new connections a second after a burst of forty */
+    c->max_connections_per_address = 50;
+    c->max_handshakes_per_address = 10;
+    c->max_sessions_per_address = 200;
+    c->connection_rate_per_address = 10;
+    c->connection_burst_per_address = 40;
     c->admin_max_connections = 16;
     c->admin_timeout_ms = 10000;
 }

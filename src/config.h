@@ -103,6 +103,12 @@ struct config {
     int no_quic_datagrams;
     int retry;                    /* CONFIG_RETRY_* */
     uint64_t retry_handshakes;    /* auto: Retry from this many on */
+    /* Per source address (IPv4 address, IPv6 /64), addrlim.h; 0 = none */
+    uint64_t max_connections_per_address;
+    uint64_t max_handshakes_per_address;  /* handshakes in progress */
+    uint64_t max_sessions_per_address;    /* across its connections */
+    uint64_t connection_rate_per_address; /* new connections a second */
+    uint64_t connection_burst_per_address; /* ... and the bucket's size */
     struct config_route *routes;  /* in file order */
     /* [admin]: the HTTP endpoint (admin.c), off unless `listen` is set */
     int admin_on;

@@ -227,8 +227,11 @@ static void per_route(struct out *o, const struct metrics_route **list,
 
 char *metrics_render(const struct metrics_gauges *g, size_t *len)
 {
-    static const char *const refused[] = {"max_connections", "shutting_down",
-                                          "invalid_token"};
+    static const char *const refused[] = {
+        "max_connections",         "shutting_down",
+        "invalid_token",           "max_connections_per_address",
+        "max_handshakes_per_address", "connection_rate_per_address",
+        "address_table_full"};
     static const char *const hs[] = {"timeout", "tls", "peer_closed",
                                      "protocol"};
     static const char *const be[] = {"refused", "timeout", "reset", "limit",
@@ -272,6 +275,12 @@ char *metrics_render(const struct metrics_gauges *g, size_t *len)
     for (size_t i = 0; i < METRICS_HS_N; i++)
         put(&o, "wtrelayd_handshakes_failed_total{reason=\"%s\"} %llu\n",
             hs[i], (unsigned long long)metrics.handshakes_failed[i]);
+    one(&o, "addresses_tracked", "gauge",
+        "Source addresses (IPv4, IPv6 /64) the per-address limits track.",
+        g->addresses_tracked);
+    one(&o, "sessions_refused_per_address_total", "counter",
+        "Session requests answered 429 over max_sessions_per_address.",
+        metrics.sessions_refused_address);
     one(&o, "retry_sent_total", "counter",
         "QUIC Retry packets sent (address validation).", metrics.retry_sent);
     one(&o, "stateless_resets_sent_total", "counter",

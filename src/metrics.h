@@ -21,6 +21,14 @@ enum metrics_refused {
     METRICS_REFUSED_MAX_CONNECTIONS,
     METRICS_REFUSED_SHUTTING_DOWN,
     METRICS_REFUSED_INVALID_TOKEN,
+    /* per source address (addrlim.h): over max_connections_per_address,
+     * max_handshakes_per_address (both answered CONNECTION_REFUSED), over
+     * connection_rate_per_address (dropped: no answer), no room in the
+     * address table (answered) */
+    METRICS_REFUSED_ADDR_CONNECTIONS,
+    METRICS_REFUSED_ADDR_HANDSHAKES,
+    METRICS_REFUSED_ADDR_RATE,
+    METRICS_REFUSED_ADDR_TABLE_FULL,
     METRICS_REFUSED_N
 };
 
@@ -50,6 +58,7 @@ struct metrics {
     uint64_t handshakes_resumed; /* ... of them, resuming a TLS session */
     uint64_t handshakes_failed[METRICS_HS_N];
     uint64_t retry_sent;
+    uint64_t sessions_refused_address; /* 429: max_sessions_per_address */
     uint64_t stateless_resets_sent;
     uint64_t streams_total; /* WebTransport streams of sessions */
     uint64_t streams_open;  /* gauge: WebTransport stream objects alive */
@@ -100,6 +109,7 @@ struct metrics_gauges {
     const char *version;
     uint64_t connections_open;
     uint64_t handshakes_in_progress;
+    uint64_t addresses_tracked; /* entries of the per-address table */
     uint64_t resident_bytes;  /* 0: unknown */
     int64_t cert_not_after;   /* unix seconds; 0: unknown */
     int draining;

@@ -15,6 +15,7 @@
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 
+#include "addrlim.h"
 #include "config.h"
 #include "h3.h"
 #include "udp.h"
@@ -70,6 +71,10 @@ struct quic_conn {
      * capsule. */
     int ending;
     int counted; /* in ep->nhandshakes */
+    /* server: its source address's entry in ep->alim (the address it
+     * came from: a migration later does not move it), counted until
+     * quic_conn_free() */
+    struct addrlim_entry *alim;
     ev_timer timer;
     ngtcp2_ccerr last_error;
     uint8_t *closebuf; /* the CONNECTION_CLOSE packet, resent on input */
@@ -122,6 +127,10 @@ struct quic_endpoint {
     struct quic_conn *round; /* the dirty ones prepare_cb is writing */
     size_t nconns;
     size_t nhandshakes; /* server connections still in their handshake */
+    struct addrlim alim; /* server: per source address limits */
+    double alim_log_window;  /* start of the second of refusal lines */
+    unsigned alim_logged;    /* refusal lines in it */
+    uint64_t alim_unlogged;  /* refusals not logged since the last line */
     uint64_t next_serial;
     int shutting_down;
     double loss; /* simulated loss, each way (clients, for tests) */
@@ -132,6 +141,8 @@ struct quic_endpoint {
     /* clients: keep the server's newest NEW_TOKEN token for the next
      * connection, as browsers do */
     int keep_tokens;
+    /* clients: the source address to send from (--bind); family 0: any */
+    struct sockaddr_storage bind_addr;
     uint8_t token_buf[256];
     uint64_t loss_state;
     struct udp_msg rx[UDP_BATCH]; /* recvmmsg into rxbuf */
@@ -150,6 +161,9 @@ int quic_server_init(struct quic_endpoint *ep, struct ev_loop *loop,
  * closes with its last connection).  On error (a bind fails, no socket
  * slot) nothing changed: -1 with a message in err.
  */
+/* Clients: send from this IP address (a literal, v4 or v6).  0, or -1
+ * when it is not one. */
+int quic_client_bind(struct quic_endpoint *ep, const char *addr);
 int quic_server_reload(struct quic_endpoint *ep, struct config *cfg,
                        struct tls_ctx *tls, char *err, size_t errlen);
 /* Retired sockets no connection uses any more are closed. */

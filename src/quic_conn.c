@@ -126,6 +126,8 @@ static int cb_handshake_completed(ngtcp2_conn *conn, void *user_data)
     if (qc->counted) {
         qc->counted = 0;
         qc->ep->nhandshakes--;
+        if (qc->alim)
+            addrlim_handshake_done(&qc->ep->alim, qc->alim);
     }
     qc->resumed = tls_session_resumed(qc->tls);
     if (qc->ep->role == QUIC_SERVER) {
@@ -765,6 +767,8 @@ void quic_conn_free(struct quic_conn *qc)
         ep->nhandshakes--;
         metrics.handshakes_failed[handshake_failure(qc)]++;
     }
+    if (qc->alim)
+        addrlim_conn_gone(&ep->alim, qc->alim, qc->counted, ev_now(ep->loop));
     free(qc->closebuf);
     quic_conn_unmake(qc);
     quic_endpoint_sweep(ep);

@@ -8,6 +8,7 @@
  */
 #include "quic.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,6 +365,72 @@ static void send_stateless_reset(struct quic_endpoint *ep, struct udp_sock *s,
     udp_send(s, local, remote, 0, out, (size_t)n, 0);
 }
 
+/*
+ * A new connection refused (or dropped) by the per-address limits:
+ * counted, and logged at debug with the address, REFUSE_LOG_PER_S lines a
+ * second at most (a flood must not flood the log); the next line that
+ * gets out says how many were left out.
+ */
+#define REFUSE_LOG_PER_S 10
+
+static void refuse_note(struct quic_endpoint *ep, const struct addrlim_key *k,
+                        enum addrlim_verdict v)
+{
+    static const char *const why[] = {
+        [ADDRLIM_RATE] = "over connection_rate_per_address: dropped",
+        [ADDRLIM_CONNECTIONS] = "max_connections_per_address reached",
+        [ADDRLIM_HANDSHAKES] = "max_handshakes_per_address reached",
+        [ADDRLIM_FULL] = "the address table is full",
+    };
+    static const enum metrics_refused label[] = {
+        [ADDRLIM_RATE] = METRICS_REFUSED_ADDR_RATE,
+        [ADDRLIM_CONNECTIONS] = METRICS_REFUSED_ADDR_CONNECTIONS,
+        [ADDRLIM_HANDSHAKES] = METRICS_REFUSED_ADDR_HANDSHAKES,
+        [ADDRLIM_FULL] = METRICS_REFUSED_ADDR_TABLE_FULL,
+    };
+    double now = ev_now(ep->loop);
+    char a[80];
+
+    metrics.connections_refused[label[v]]++;
+    if (log_level < LOG_LVL_DEBUG)
+        return;
+    if (now - ep->alim_log_window >= 1.0) {
+        ep->alim_log_window = now;
+        ep->alim_logged = 0;
+    }
+    if (ep->alim_logged >= REFUSE_LOG_PER_S) {
+        ep->alim_unlogged++;
+        return;
+    }
+    ep->alim_logged++;
+    if (ep->alim_unlogged)
+        log_debug("refusing a connection from %s: %s (and %llu more "
+                  "refusals not logged)",
+                  addrlim_key_str(k, a, sizeof(a)), why[v],
+                  (unsigned long long)ep->alim_unlogged);
+    else
+        log_debug("refusing a connection from %s: %s",
+                  addrlim_key_str(k, a, sizeof(a)), why[v]);
+    ep->alim_unlogged = 0;
+}
+
+/* The per-address limits of a configuration.  The table holds every
+ * address with a connection (max_connections at most) and as many again
+ * that only remember a refilling bucket. */
+static void alim_limits(struct quic_endpoint *ep, const struct config *cfg)
+{
+    struct addrlim_limits l = {
+        .connections = cfg->max_connections_per_address,
+        .handshakes = cfg->max_handshakes_per_address,
+        .sessions = cfg->max_sessions_per_address,
+        .rate = (double)cfg->connection_rate_per_address,
+        .burst = (double)cfg->connection_burst_per_address,
+        .capacity = 2 * cfg->max_connections + 1024,
+    };
+
+    addrlim_set_limits(&ep->alim, &l);
+}
+
 static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
                      const struct udp_addr *local,
                      const struct udp_addr *remote, unsigned ecn,
@@ -386,6 +453,9 @@ static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
         ngtcp2_pkt_hd hd;
         ngtcp2_cid odcid;
         enum addr_check check;
+        struct addrlim_key key;
+        struct addrlim_entry *entry = NULL;
+        int have_key;
 
         if (ngtcp2_accept(&hd, p, n) != 0) {
             /* not a valid Initial: no state is created */
@@ -405,6 +475,14 @@ static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
          * connections it already has */
         if (ep->sock_state[s - ep->socks] == QUIC_SOCK_RETIRED)
             return;
+        have_key = addrlim_key_of((const struct sockaddr *)&remote->ss,
+                                  &key) == 0;
+        if (have_key && addrlim_over_rate(&ep->alim, &key, ev_now(ep->loop))) {
+            /* no answer at all, not even a Retry: whatever sends
+             * faster than its rate gets nothing back to amplify */
+            refuse_note(ep, &key, ADDRLIM_RATE);
+            return;
+        }
         if (ep->shutting_down || ep->nconns >= ep->cfg->max_connections) {
             log_debug("refusing a connection: %s",
                       ep->shutting_down ? "shutting down"
@@ -419,7 +497,25 @@ static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
         check = address_check(ep, s, local, remote, &hd, &odcid);
         if (check == ADDR_ANSWERED)
             return;
+        if (have_key) {
+            enum addrlim_verdict v =
+                addrlim_admit(&ep->alim, &key, ev_now(ep->loop), &entry);
+
+            if (v != ADDRLIM_OK) {
+                refuse_note(ep, &key, v);
+                if (v != ADDRLIM_RATE)
+                    send_initial_close(s, local, remote, &hd,
+                                       NGTCP2_CONNECTION_REFUSED);
+                return;
+            }
+        }
         qc = quic_conn_new(ep, s, local, remote, &hd, &odcid, check);
+        if (!qc) {
+            if (entry)
+                addrlim_conn_gone(&ep->alim, entry, 1, ev_now(ep->loop));
+            return;
+        }
+        qc->alim = entry;
     }
     if (!qc)
         return;
@@ -557,6 +653,19 @@ int quic_server_init(struct quic_endpoint *ep, struct ev_loop *loop,
         goto fail;
     }
     memcpy(ep->static_secret, tls_ctx_secret(tls), sizeof(ep->static_secret));
+    {
+        uint8_t key[16];
+
+        /* a key nobody outside knows: no address can be chosen to land
+         * in a given chain of the table */
+        if (quic_fill_random(key, sizeof(key)) < 0 ||
+            addrlim_init(&ep->alim, 2 * cfg->max_connections + 1024, key) <
+                0) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        alim_limits(ep, cfg);
+    }
     for (size_t i = 0; i < cfg->nlisten; i++) {
         if (sock_open(ep, i, &cfg->listen[i], cfg, err, errlen) < 0)
             goto fail;
@@ -697,6 +806,7 @@ int quic_server_reload(struct quic_endpoint *ep, struct config *cfg,
     }
     config_unref(ep->cfg);
     ep->cfg = config_ref(cfg);
+    alim_limits(ep, cfg); /* counts stay: they are live connections */
     tls_ctx_free(ep->tls);
     ep->tls = tls_ctx_ref(tls);
     quic_endpoint_sweep(ep);
@@ -733,6 +843,7 @@ void quic_endpoint_free(struct quic_endpoint *ep)
         free(ep->cids);
         ep->cids = NULL;
     }
+    addrlim_free(&ep->alim);
     wt_dgram_pool_free();
 }
 
@@ -784,6 +895,23 @@ void quic_client_init(struct quic_endpoint *ep, struct ev_loop *loop,
     ev_prepare_start(loop, &ep->prepare);
 }
 
+int quic_client_bind(struct quic_endpoint *ep, const char *addr)
+{
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ep->bind_addr;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ep->bind_addr;
+
+    memset(&ep->bind_addr, 0, sizeof(ep->bind_addr));
+    if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        return 0;
+    }
+    return -1;
+}
+
 struct quic_conn *quic_connect(struct quic_endpoint *ep,
                                const struct sockaddr *remote, socklen_t len,
                                const char *host,
@@ -808,7 +936,11 @@ struct quic_conn *quic_connect(struct quic_endpoint *ep,
     }
     qc->ops = ops;
     qc->app = app;
-    if (udp_connect(&qc->own_sock, remote, len, err, errlen) < 0)
+    if (udp_connect(&qc->own_sock, remote, len,
+                    ep->bind_addr.ss_family
+                        ? (const struct sockaddr *)&ep->bind_addr
+                        : NULL,
+                    err, errlen) < 0)
         goto fail;
     qc->sock = &qc->own_sock;
     udp_set_buffers(&qc->own_sock, ep->cfg->socket_buffer_bytes);

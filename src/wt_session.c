@@ -263,6 +263,8 @@ static void session_end(struct wt_session *s, uint32_t code,
         return;
     s->open = 0;
     qc->wt.nopen--;
+    if (qc->alim)
+        addrlim_session_gone(&qc->ep->alim, qc->alim);
     if (s->metrics)
         s->metrics->sessions_open--;
     if (log_level >= LOG_LVL_INFO)
@@ -389,6 +391,8 @@ static void session_discard(struct wt_session *s)
     if (s->open) {
         s->open = 0;
         s->qc->wt.nopen--;
+        if (s->qc->alim)
+            addrlim_session_gone(&s->qc->ep->alim, s->qc->alim);
     }
     while (!LIST_EMPTY(&s->streams))
         wt_stream_abort(LIST_FIRST(&s->streams), WIRE_WT_SESSION_GONE);
@@ -459,9 +463,20 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     if (qc->wt.nopen >= cfg->max_sessions_per_connection)
         return respond(qc, req, 429, "max_sessions_per_connection reached");
 
+    /* across every connection of the client's address: without it, one
+     * address holds max_connections_per_address x the above */
+    if (qc->alim && addrlim_session_take(&qc->ep->alim, qc->alim) < 0) {
+        metrics.sessions_refused_address++;
+        return respond(qc, req, 429, "max_sessions_per_address reached");
+    }
+    /* counted from here: session_discard() or session_end() gives it back
+     * (s->open), and so must every return before s->open is set */
     s = calloc(1, sizeof(*s));
-    if (!s)
+    if (!s) {
+        if (qc->alim)
+            addrlim_session_gone(&qc->ep->alim, qc->alim);
         return respond(qc, req, 503, "out of memory");
+    }
     s->qc = qc;
     s->req = req;
     s->id = req->stream_id;
@@ -473,6 +488,8 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     if ((draft == WT_DRAFT14 || draft == WT_DRAFT15) && !s->fc.on &&
         qc->wt.nopen > 0) {
         free(s);
+        if (qc->alim)
+            addrlim_session_gone(&qc->ep->alim, qc->alim);
         CLOG(debug, qc, "stream %lld: a second session without flow "
              "control: H3_REQUEST_REJECTED", (long long)req->stream_id);
         req->refused = 1;
