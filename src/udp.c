@@ -62,17 +62,26 @@ fail:
 }
 
 int udp_connect(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,
-                char *err, size_t errlen)
+                const struct sockaddr *local, char *err, size_t errlen)
 {
     struct sockaddr_storage any;
     socklen_t anylen;
 
-    /* Bound to the wildcard and an ephemeral port, then connected: the
-     * kernel picks the source address, and filters what arrives. */
+    /* Bound to the wildcard (or `local`) and an ephemeral port, then
+     * connected: the kernel picks the source address, and filters what
+     * arrives. */
     memset(&any, 0, sizeof(any));
     any.ss_family = sa->sa_family;
     anylen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                        : sizeof(struct sockaddr_in);
+    if (local) {
+        if (local->sa_family != sa->sa_family) {
+            snprintf(err, errlen, "the bind address is not of the server's "
+                                  "address family");
+            return -1;
+        }
+        memcpy(&any, local, anylen);
+    }
     if (udp_open(s, (struct sockaddr *)&any, anylen, err, errlen) < 0)
         return -1;
     if (connect(s->fd, sa, salen) < 0) {

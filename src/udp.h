@@ -27,9 +27,10 @@ struct udp_sock {
 int udp_open(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,
              char *err, size_t errlen);
 /* A client socket: ephemeral port, connected to `sa`; `bound` is the
- * local address the kernel chose. */
+ * local address the kernel chose.  `local` (or NULL: the wildcard) is the
+ * source address to bind first (its port 0). */
 int udp_connect(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,
-                char *err, size_t errlen);
+                const struct sockaddr *local, char *err, size_t errlen);
 void udp_close(struct udp_sock *s);
 /* Kernel buffers of `bytes` each way (0: the system default).  As root
  * past net.core.rmem_max/wmem_max; otherwise capped by them.  Returns the

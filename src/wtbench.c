@@ -787,6 +787,7 @@ static void usage(FILE *f)
             "path)\n"
             "  --draft 02|07|14|15 (14: as Safari, session flow control), "
             "--wt-max-data N, --wt-max-streams N (14/15: our session windows)\n"
+            "  --bind ADDR     send from this local IP address\n"
             "  --insecure, --cert-hash HEX, --cafile FILE\n"
             "  --json          the summary as one JSON line\n"
             "  -v              protocol debug log\n"
@@ -975,6 +976,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "wtbench: bad --wt-max-streams\n");
                 return 2;
             }
+        } else if (strcmp(a, "--bind") == 0) {
+            NEEDV();
+            B.bind = v;
         } else if (strcmp(a, "--insecure") == 0) {
             to.insecure = 1;
         } else if (strcmp(a, "--cert-hash") == 0) {
@@ -1098,8 +1102,15 @@ int main(int argc, char **argv)
     quic_endpoint_set_loss(&B.ep, B.loss, 42);
     /* later connections present the server's NEW_TOKEN, as browsers do */
     B.ep.keep_tokens = 1;
+    if (B.bind && quic_client_bind(&B.ep, B.bind) < 0) {
+        fprintf(stderr, "wtbench: --bind wants an IP address, not %s\n",
+                B.bind);
+        return 2;
+    }
     if (B.stall) {
         quic_client_init(&stall_ep, B.loop, &B.stall_cfg, B.tls);
+        if (B.bind)
+            quic_client_bind(&stall_ep, B.bind);
         quic_endpoint_set_loss(&stall_ep, B.loss, 43);
         stall_ep.keep_tokens = 1;
         B.stall_ep = &stall_ep;

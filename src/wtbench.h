@@ -55,6 +55,7 @@ struct wtbench {
     int json, verbose;
     int resume; /* --resume: connections after the first resume its session */
     long server_pid;
+    const char *bind; /* --bind: our source address */
     struct wt_connect_opts co;
     struct url url;
     struct addrinfo *ai;

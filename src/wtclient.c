@@ -549,6 +549,7 @@ static void usage(FILE *f)
             "  --no-quic-datagrams  no QUIC datagrams "
             "(max_datagram_frame_size 0):\n"
             "                       datagrams go as DATAGRAM capsules\n"
+            "  --bind ADDR          send from this local IP address\n"
             "  --origin ORIGIN      send an Origin header\n"
             "  --protocol P         offer subprotocol P (repeatable, most "
             "preferred first);\n"
@@ -598,7 +599,7 @@ int main(int argc, char **argv)
     double timeout = 30;
     uint64_t wt_data = 0, wt_streams = 0;
     int no_dgrams = 0;
-    const char *url = NULL;
+    const char *url = NULL, *bind_addr = NULL;
     struct addrinfo hints = {0}, *ai = NULL;
     char err[256];
     int rv;
@@ -717,6 +718,8 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
             }
             i++;
+        } else if (strcmp(a, "--bind") == 0 && v) {
+            bind_addr = argv[++i];
         } else if (strcmp(a, "--origin") == 0) {
             C.co.origin = argv[++i];
         } else if (strcmp(a, "--protocol") == 0) {
@@ -817,6 +820,12 @@ int main(int argc, char **argv)
     C.loop = EV_DEFAULT;
     quic_client_init(&C.ep, C.loop, &C.cfg, C.tls);
     quic_endpoint_set_loss(&C.ep, C.loss, 42);
+    if (bind_addr && quic_client_bind(&C.ep, bind_addr) < 0) {
+        fprintf(stderr, "wtclient: --bind wants an IP address, not %s\n",
+                bind_addr);
+        freeaddrinfo(ai);
+        return EXIT_USAGE;
+    }
     C.ep.token = C.token;
     C.ep.tokenlen = C.tokenlen;
     C.ep.dcid = C.dcid;
