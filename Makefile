@@ -79,6 +79,11 @@ $(BUILD)/notifylisten: tests/tools/notifylisten.c | $(BUILD)
 $(BUILD)/mktoken: tests/tools/mktoken.c $(BUILD)/libwtrelayd.a | $(BUILD)
 	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libwtrelayd.a $(LDLIBS)
 
+# Bounded bursts of client Initials from many loopback addresses, never
+# answered (tests/it/75-per-address.sh, 76-flood.sh, make bench).
+$(BUILD)/initflood: tests/tools/initflood.c | $(BUILD)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
 # The loopback UDP ceiling for make bench.
 $(BUILD)/udpblast: tests/bench/udpblast.c | $(BUILD)
 	$(CC) $(WFLAGS) $(CFLAGS) -pthread -o $@ $<
@@ -98,15 +103,15 @@ unit: $(UNIT_BIN)
 # before the libraries are there.
 test:
 	scripts/install-deps.sh --test
-	$(MAKE) all $(UNIT_BIN) $(BUILD)/wtprobe $(BUILD)/mktoken $(BUILD)/wtrelayd-evil $(BUILD)/tbackend $(BUILD)/notifylisten
+	$(MAKE) all $(UNIT_BIN) $(BUILD)/wtprobe $(BUILD)/mktoken $(BUILD)/wtrelayd-evil $(BUILD)/tbackend $(BUILD)/notifylisten $(BUILD)/initflood
 	BUILD=$(BUILD) tests/run.sh
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" all build-asan/wtprobe build-asan/mktoken build-asan/wtrelayd-evil build-asan/tbackend build-asan/notifylisten $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BIN))
+		LDFLAGS="-fsanitize=address,undefined" all build-asan/wtprobe build-asan/mktoken build-asan/wtrelayd-evil build-asan/tbackend build-asan/notifylisten build-asan/initflood $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BIN))
 	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 tests/run.sh unit it browser
 
-bench: all $(BUILD)/udpblast $(BUILD)/tbackend $(BUILD)/tcprr
+bench: all $(BUILD)/udpblast $(BUILD)/tbackend $(BUILD)/tcprr $(BUILD)/initflood
 	scripts/install-deps.sh --bench
 	BUILD=$(BUILD) scripts/bench.sh
 

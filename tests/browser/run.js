@@ -61,6 +61,9 @@ class Daemon {
       'log_level = debug',
       'idle_timeout = 30s',
       'shutdown_timeout = 1s',
+      // the suite opens many sessions from 127.0.0.1 in a few seconds:
+      // no new-connection rate per address (tests/it/75-per-address.sh)
+      'connection_rate_per_address = 0',
       ...extra,
       '[route /echo]',
       'handler = echo',

@@ -138,6 +138,13 @@ it_write_conf() {
         echo "cert = $CERT"
         echo "key = $KEY"
         echo "log_level = debug"
+        # Every test client comes from 127.0.0.1: the per-address limits
+        # (tests/it/75-per-address.sh) are off unless a test sets them
+        # (a later line wins).
+        echo "max_connections_per_address = 0"
+        echo "max_handshakes_per_address = 0"
+        echo "max_sessions_per_address = 0"
+        echo "connection_rate_per_address = 0"
         for line in "$@"; do
             printf '%s\n' "$line"
         done
