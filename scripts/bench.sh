@@ -53,8 +53,8 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 [ -x "$BUILD/wtrelayd" ] && [ -x "$BUILD/wtbench" ] && [ -x "$BUILD/udpblast" ] &&
-    [ -x "$BUILD/tbackend" ] && [ -x "$BUILD/tcprr" ] ||
-    die "build first: make all $BUILD/udpblast $BUILD/tbackend $BUILD/tcprr"
+    [ -x "$BUILD/tbackend" ] && [ -x "$BUILD/tcprr" ] && [ -x "$BUILD/initflood" ] ||
+    die "build first: make all $BUILD/udpblast $BUILD/tbackend $BUILD/tcprr $BUILD/initflood"
 command -v node >/dev/null 2>&1 && [ -d tests/bench/ws/node_modules/ws ] ||
     die "the WebSocket baseline is not installed: scripts/install-deps.sh --bench"
 
@@ -105,6 +105,11 @@ cert = $TMP/cert.pem
 key = $TMP/key.pem
 log_level = warn
 max_connections = 20000
+; every benchmark client comes from 127.0.0.1
+max_connections_per_address = 0
+max_handshakes_per_address = 0
+max_sessions_per_address = 0
+connection_rate_per_address = 0
 max_sessions_per_connection = 16
 max_streams_per_session = 1000
 max_datagram_queue = 1024
@@ -368,6 +373,28 @@ done
 WSS=$(pick_median "${WSS_RUNS[@]}")
 ws_stop
 
+# ---- handshake flood (issue 12): scripts/flood-measure.sh, which can run
+# ---- alone against any daemon; here a fresh one with the shipped
+# ---- per-address defaults and Retry from 200 handshakes in progress ----
+log "handshake flood (flood-measure.sh)..."
+APORT=$(port)
+while [ "$APORT" = "$PORT" ]; do APORT=$(port); done
+sed -e '/_per_address = 0$/d' -e 's/^max_connections = 20000$/max_connections = 5000/' \
+    -e '/every benchmark client comes/d' \
+    -e 's/^log_level = warn$/log_level = warn\nretry = auto\nretry_handshakes = 200\nhandshake_timeout = 2s/' \
+    "$TMP/bench.ini" >"$TMP/flood.ini"
+printf '\n[admin]\nlisten = 127.0.0.1:%s\n' "$APORT" >>"$TMP/flood.ini"
+cp "$TMP/bench.ini" "$TMP/bench.ini.keep"
+cp "$TMP/flood.ini" "$TMP/bench.ini"
+start_daemon
+FLOOD=$(FLOOD_SOURCES=500 FLOOD_COUNT=10000 FLOOD_RATE=2000 FLOOD_REQS=1000 \
+    BUILD=$BUILD scripts/flood-measure.sh "$PORT" "$APORT" "$DPID") || log "flood-measure failed"
+stop_daemon
+cp "$TMP/bench.ini.keep" "$TMP/bench.ini"
+fl() { printf '%s\n' "$FLOOD" | sed -n "s/^$1=//p"; }
+T_FLOOD=$(awk -v q="$(fl quiet_p99_us)" -v f="$(fl flood_p99_us)" \
+    'BEGIN { print (q > 0 && f > 0 && f <= 2 * q) }')
+
 # ---- report ----
 UDP_RATE=$(jget "$UDP" recv_mbytes_per_s)
 UDPG_RATE=$(jget "$UDPG" recv_mbytes_per_s)
@@ -438,6 +465,7 @@ wins() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "n/a" |
     echo "| broadcast: 100 members each sending one 4 KiB stream to all, median p99 of 3 | $BCS_DEL of $BCS_EXP copies whole (all 3 runs: $(verdict "$T_BCS")), p50 $(ms "$(lat "$BCS" p50)") ms, p99 $(ms "$(lat "$BCS" p99)") ms; $(cpm "$BCS") CPU s per million deliveries$(errs "$BCS") | WebSocket, 100 members each sending one 4 KiB message, median p99 of 3: $(jget "$WSS" deliveries) of $(jget "$WSS" deliveries_expected), p50 $(ms "$(lat "$WSS" p50)") ms, p99 $(ms "$(lat "$WSS" p99)") ms; $(cpm "$WSS") CPU s per million deliveries$(errs "$WSS") | p99 $(ratio "$(lat "$BCS" p99)" "$(lat "$WSS" p99)")x, CPU $(ratio "$(cpm "$BCS")" "$(cpm "$WSS")")x | all 9 900 whole: $(verdict "$T_BCS") |"
     echo "| broadcast: daemon RSS with 1 000 idle members (joined, silent) | 1 per connection: $(mb "$(jget "$BC1" server_rss_kb_joined)") MB ($(mb "$(jget "$BC1" server_rss_kb_before)") MB before: $(per_member "$BC1" server_rss_kb_joined) kB per member), peak $(mb "$(jget "$BC1" server_rss_kb_peak)") MB while fanning out (the first broadcast row); 10 per connection: $(mb "$(jget "$BC10" server_rss_kb_joined)") MB ($(per_member "$BC10" server_rss_kb_joined) kB per member), peak $(mb "$(jget "$BC10" server_rss_kb_peak)") MB | WebSocket server: $(mb "$(jget "$WS1" server_rss_kb_joined)") MB ($(mb "$(jget "$WS1" server_rss_kb_before)") MB before: $(per_member "$WS1" server_rss_kb_joined) kB per member), peak $(mb "$(jget "$WS1" server_rss_kb_peak)") MB | $(ratio "$(per_member "$BC1" server_rss_kb_joined)" "$(per_member "$WS1" server_rss_kb_joined)") (per member) | |"
     echo "| broadcast: shared blocks, one 1 MiB uni stream to $(jb "$BCBIG" members) members | daemon peak RSS growth $(mb "$BIG_KB") MiB (every copy whole: $(jget "$BCBIG" deliveries) of $(jget "$BCBIG" deliveries_expected)$(errs "$BCBIG")) | $BIG_COPIES MiB if each receiver's copy were held apart (receivers x size) | $(ratio "$BIG_KB" "$((BIG_COPIES * 1024))") | a few MiB, under 1/10 of the copies: $(verdict "$T_BIG") |"
+    echo "| handshake flood: $(fl initials_sent) client Initials at $(fl initials_per_s)/s from 500 loopback addresses, never answered (initflood), \`retry = auto\` from 200 handshakes, shipped per-address limits; request/response at 200/s beside it | p99 $(fl flood_p99_us) us under the flood (errors $(fl flood_errors)); $(fl handshakes_per_s) handshakes/s served to a new client meanwhile; $(fl stateless_per_s) Initials/s answered without state or dropped ($(fl retry_per_s)/s Retry, $(fl refused) refused in all), $(fl connections_made) connections made, at most $(fl handshakes_peak) handshakes in progress; daemon RSS $(mb "$(fl rss_before_kb)") MB before, peak $(mb "$(fl rss_peak_kb)") MB; Retry off again after: $([ "$(fl after_retry_sent)" = 0 ] && echo yes || echo no) | the same request/response, quiet: p99 $(fl quiet_p99_us) us | p99 $(ratio "$(fl flood_p99_us)" "$(fl quiet_p99_us)")x | p99 <= 2x quiet: $(verdict "$T_FLOOD") |"
     echo
     echo "Daemon peak RSS during the throughput runs: $((BULK_PEAK / 1024)) MB (windows: 1 MiB per stream, 16 MiB per connection)."
     echo

@@ -28,6 +28,8 @@ bp_pkgs="libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev"
 test_pkgs="chromium firefox-esr systemd groff-base man-db curl"
 # ngtcp2's own HTTP/3 example server and client, the same 1.11 libraries
 [ "$want_bench" = 1 ] && bp_pkgs="$bp_pkgs ngtcp2-server ngtcp2-client"
+# the flood row reads the daemon's metrics (scripts/flood-measure.sh)
+[ "$want_bench" = 1 ] && build_pkgs="$build_pkgs curl"
 
 missing() {
     local out=""

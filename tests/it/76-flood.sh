@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Floods (issue 12): a bounded burst of client Initials from 500 loopback
+# addresses, never answered, while a real session runs request/response
+# and other clients handshake.  The session's p99 stays within 2x of the
+# quiet run, the daemon's RSS stays bounded, Retry (retry = auto) engages
+# while the half-open handshakes pile up and disengages once they have
+# timed out; the per-address limits are the shipped defaults.
+# scripts/flood-measure.sh does the measuring (make bench uses it too).
+. "$(dirname "$0")/lib.sh"
+it_setup
+command -v curl >/dev/null || it_abort "curl is missing (scripts/install-deps.sh --test)"
+[ -x "$BUILD/initflood" ] || it_abort "$BUILD/initflood not built"
+[ -x "$BUILD/wtbench" ] || it_abort "$BUILD/wtbench not built"
+
+free_tcp_port() {
+    local port hex
+    for _ in $(seq 1 50); do
+        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        hex=$(printf ':%04X' "$port")
+        if ! awk '{print $2}' /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q -- "$hex\$"; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+APORT=$(free_tcp_port) || it_abort "no free TCP port"
+
+# The shipped per-address defaults (lib.sh turns them off for the other
+# tests), Retry from 200 handshakes in progress, half-open handshakes gone
+# after 2 s; info, not debug: a debug line per Initial is its own load.
+start_daemon "log_level = info" "max_connections = 5000" \
+    "max_connections_per_address = 50" "max_handshakes_per_address = 10" \
+    "connection_rate_per_address = 10" "connection_burst_per_address = 40" \
+    "max_sessions_per_address = 200" \
+    "retry = auto" "retry_handshakes = 200" "handshake_timeout = 2s" \
+    "[admin]" "listen = 127.0.0.1:$APORT"
+
+# 6 000 Initials at 2 000/s from 500 addresses: 12 each, under every
+# per-address limit, so Retry is what holds the flood
+FLOOD_SOURCES=500 FLOOD_COUNT=6000 FLOOD_RATE=2000 \
+    scripts/flood-measure.sh "$PORT" "$APORT" "$DAEMON_PID" >"$TMP/figures" 2>"$TMP/measure.err"
+fig() { sed -n "s/^$1=//p" "$TMP/figures"; }
+sed 's/^/    # /' "$TMP/figures"
+
+check flood-quiet-clean test "$(fig quiet_errors)" = 0
+check flood-all-sent bash -c "[ '$(fig initials_sent)' = 6000 ]"
+check flood-session-clean test "$(fig flood_errors)" = 0
+check flood-session-all-answered test "$(fig flood_requests)" = 600
+# p99 within 2x of the quiet run's, the quiet figure counted as 2.5 ms at
+# least: on two cores shared with the flood sender, the load generator and
+# other test runs, a p99 below that measures the scheduler (the quiet p99
+# itself moved between 0.3 and 3.7 ms from run to run here; under this
+# flood 2.5 to 5.5 ms).  What it catches: the daemon stalled by handshakes.
+p99_within() {
+    awk -v q="$(fig quiet_p99_us)" -v f="$(fig flood_p99_us)" 'BEGIN {
+        if (q == "" || f == "") exit 1
+        b = (q < 2500 ? 2500 : q) * 2
+        if (f <= b) exit 0
+        printf "p99 %s us under the flood, quiet %s us (bound %d us)\n", f, q, b; exit 1 }'
+}
+check flood-p99-within-2x-floor-2.5ms p99_within
+check flood-handshakes-served test "$(fig handshake_sessions)" = 20
+# RSS: what the half-open handshakes cost before Retry engages (200 x
+# ~75 KB) and the legitimate load: under 64 MB (256 MB under ASan)
+rss_bound() {
+    local bound=65536
+    case "$BUILD" in *asan*) bound=262144 ;; esac
+    [ "$(fig rss_peak_kb)" -gt 0 ] && [ "$(fig rss_peak_kb)" -lt $bound ] ||
+        { echo "peak RSS $(fig rss_peak_kb) kB (bound $bound kB)"; return 1; }
+}
+check flood-rss-bounded rss_bound
+check flood-retry-engaged test "$(fig retry_sent)" -gt 1000
+# state for at most retry_handshakes (plus what was in flight) at a time
+check flood-handshakes-held-down test "$(fig handshakes_peak)" -lt 400
+check flood-half-open-timed-out test "$(fig handshakes_after)" = 0
+check flood-retry-disengaged-served test "$(fig after_client_rc)" = 0
+check flood-retry-disengaged test "$(fig after_retry_sent)" = 0
+it_finish
