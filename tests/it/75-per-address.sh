@@ -107,6 +107,43 @@ hold 5 1 127.0.0.1
 check conn-cap-all-slots-back held 5
 wait "$HOLDER" 2>/dev/null
 check conn-cap-all-slots-back-done holder_done 5
+# a reload: new limits for what comes next, what is held stays counted
+# (3 held, cap raised from 5 to 4: one more fits, then refused)
+sleep 0.5
+hold 3 4 127.0.0.1
+check reload-hold held 3
+it_write_conf "max_connections = 20" "max_connections_per_address = 4" \
+    "[admin]" "listen = 127.0.0.1:$APORT"
+reloaded() {
+    local _
+    kill -HUP "$DAEMON_PID" || return 1
+    for _ in $(seq 1 100); do
+        grep -q 'reloaded in.*max_connections_per_address 5->4' "$TMP/daemon.log" && return 0
+        sleep 0.05
+    done
+    echo "no reload line: $(grep -E 'reload' "$TMP/daemon.log" | tail -n 1)"
+    return 1
+}
+check reload-new-cap reloaded
+hold_one() { # a 4th connection from 127.0.0.1 for 3 s, then a 5th is refused
+    timeout -k 2 20 "$BUILD/wtbench" --insecure --json --mode sessions -c 1 --hold 3 \
+        -t 10 --bind 127.0.0.1 "https://127.0.0.1:$PORT/echo" >"$TMP/fourth.out" 2>&1 </dev/null &
+    FOURTH=$!
+}
+before4=$(grep -c 'opened /echo' "$TMP/daemon.log")
+hold_one
+fourth_open() {
+    local _
+    for _ in $(seq 1 100); do
+        [ "$(grep -c 'opened /echo' "$TMP/daemon.log")" -gt "$before4" ] && return 0
+        sleep 0.05
+    done
+    echo "the 4th connection did not open: $(cat "$TMP/fourth.out")"
+    return 1
+}
+check reload-fourth-fits fourth_open
+check reload-fifth-refused refused_from 127.0.0.1
+wait "$FOURTH" "$HOLDER" 2>/dev/null
 stop_daemon
 
 # ---- max_sessions_per_address: across the address's connections ----
