@@ -12,19 +12,7 @@ command -v curl >/dev/null || it_abort "curl is missing (scripts/install-deps.sh
 [ -x "$BUILD/initflood" ] || it_abort "$BUILD/initflood not built"
 [ -x "$BUILD/wtbench" ] || it_abort "$BUILD/wtbench not built"
 
-free_tcp_port() {
-    local port hex
-    for _ in $(seq 1 50); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        hex=$(printf ':%04X' "$port")
-        if ! awk '{print $2}' /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q -- "$hex\$"; then
-            echo "$port"
-            return 0
-        fi
-    done
-    return 1
-}
-APORT=$(free_tcp_port) || it_abort "no free TCP port"
+APORT=$(it_free_tcp_port) || it_abort "no free TCP port"
 
 # The shipped per-address defaults (lib.sh turns them off for the other
 # tests), Retry from 200 handshakes in progress, half-open handshakes gone
