@@ -4,6 +4,7 @@
 #   make unit       unit tests only
 #   make asan       all tests against an AddressSanitizer/UBSan build
 #   make bench      benchmarks with baselines; writes BENCHMARKS.md
+#   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS=60 each; stats per target
 #   make run        install deps, build, make a dev certificate, run the daemon
 #   make install    PREFIX=/usr/local DESTDIR= (make uninstall keeps the config)
 
@@ -23,7 +24,7 @@ OBJS     := $(SRCS:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit asan bench run deps cert install uninstall clean
+.PHONY: all test unit asan bench run deps cert install uninstall clean fuzz fuzz-build
 all: $(BUILD)/wtrelayd $(BUILD)/wtclient $(BUILD)/wtbench
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
@@ -31,7 +32,8 @@ $(BUILD)/%.o: src/%.c | $(BUILD)
 
 # The demo page (www/demo.html) goes into the binary as a byte array: the
 # daemon serves it with no file to find at run time.
-$(BUILD)/demo_html.h: www/demo.html | $(BUILD)
+%/demo_html.h: www/demo.html
+	mkdir -p $(@D)
 	{ echo '/* generated from www/demo.html by the Makefile */'; \
 	  echo 'static const unsigned char demo_html[] = {'; \
 	  od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
@@ -111,6 +113,39 @@ asan:
 		LDFLAGS="-fsanitize=address,undefined" all build-asan/wtprobe build-asan/mktoken build-asan/wtrelayd-evil build-asan/tbackend build-asan/notifylisten build-asan/initflood $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BIN))
 	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 tests/run.sh unit it browser
 
+# Coverage-guided fuzzing (tests/fuzz/): the library's sources again, built
+# by clang with libFuzzer's coverage and ASan/UBSan into their own
+# directory (gcc's build/ is untouched), one binary per parser.  make fuzz
+# runs each for FUZZ_SECONDS on a copy of its seed corpus; tests/it/80-fuzz.sh
+# runs each for a few seconds in make test when clang is there.
+FUZZ_CC      ?= clang
+FUZZ_BUILD   := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=all
+FUZZ_OBJS    := $(SRCS:src/%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(FUZZ_BUILD)/demo_html.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) -I$(FUZZ_BUILD) $(WFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/libwtrelayd.a: $(FUZZ_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# --wrap=getaddrinfo: host names are not looked up while fuzzing
+# (tests/fuzz/fuzz.h), numeric addresses still go through the resolver.
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_BUILD)/libwtrelayd.a
+	$(FUZZ_CC) $(CPPFLAGS) $(WFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -Isrc \
+		-Wl,--wrap=getaddrinfo -o $@ $< $(FUZZ_BUILD)/libwtrelayd.a $(LDLIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
+
 bench: all $(BUILD)/udpblast $(BUILD)/tbackend $(BUILD)/tcprr $(BUILD)/initflood
 	scripts/install-deps.sh --bench
 	BUILD=$(BUILD) scripts/bench.sh
@@ -163,7 +198,7 @@ uninstall:
 	for m in $(MANPAGES); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}; done
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(FUZZ_BUILD)
 
 -include $(OBJS:.o=.d) $(BUILD)/main.d $(BUILD)/wtclient.d $(BUILD)/wtbench.d \
-	$(BUILD)/wtbench_broadcast.d
+	$(BUILD)/wtbench_broadcast.d $(wildcard $(FUZZ_BUILD)/obj/*.d $(FUZZ_BUILD)/*.d)
