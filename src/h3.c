@@ -106,9 +106,9 @@ static void settings_done(struct quic_conn *qc, const char *problem)
 static void settings_tee(struct quic_conn *qc, const uint8_t *p, size_t n)
 {
     struct h3_conn *h = &qc->h3;
-    uint64_t stype, ftype, flen;
-    ssize_t a, b;
     size_t count = 0, take;
+    const char *why;
+    ssize_t r;
 
     if (!h->tee && !(h->tee = malloc(H3_CTRL_TEE_MAX))) {
         settings_done(qc, "out of memory");
@@ -117,28 +117,14 @@ static void settings_tee(struct quic_conn *qc, const uint8_t *p, size_t n)
     take = H3_CTRL_TEE_MAX - h->teelen < n ? H3_CTRL_TEE_MAX - h->teelen : n;
     memcpy(h->tee + h->teelen, p, take);
     h->teelen += take;
-    a = wire_varint_decode(h->tee, h->teelen, &stype);
-    if (a == WIRE_ERR_SHORT)
+    r = wire_control_settings_decode(h->tee, h->teelen, H3_CTRL_TEE_MAX,
+                                     h->peer, H3_MAX_PEER_SETTINGS, &count,
+                                     &why);
+    if (r == WIRE_ERR_SHORT)
         return;
-    b = a < 0 ? a
-              : wire_frame_header_decode(h->tee + a, h->teelen - (size_t)a,
-                                         &ftype, &flen);
-    if (b == WIRE_ERR_SHORT && h->teelen < H3_CTRL_TEE_MAX)
-        return;
-    if (b < 0 || ftype != WIRE_H3_FRAME_SETTINGS) {
-        settings_done(qc, "the control stream does not start with SETTINGS");
-        return;
-    }
-    if (flen > H3_CTRL_TEE_MAX - (size_t)(a + b)) {
-        settings_done(qc, "SETTINGS frame too large");
-        return;
-    }
-    if (h->teelen < (size_t)(a + b) + flen)
-        return;
-    if (wire_settings_decode(h->tee + a + b, (size_t)flen, h->peer,
-                             H3_MAX_PEER_SETTINGS, &count) < 0) {
+    if (r < 0) {
         h->npeer = 0;
-        settings_done(qc, "malformed SETTINGS");
+        settings_done(qc, why);
         return;
     }
     h->npeer = count < H3_MAX_PEER_SETTINGS ? count : H3_MAX_PEER_SETTINGS;

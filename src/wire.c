@@ -169,6 +169,38 @@ ssize_t wire_settings_decode(const uint8_t *p, size_t n,
     return (ssize_t)n;
 }
 
+ssize_t wire_control_settings_decode(const uint8_t *p, size_t n, size_t cap,
+                                     struct wire_setting *out, size_t max,
+                                     size_t *count, const char **why)
+{
+    uint64_t stype, ftype, flen;
+    ssize_t a, b;
+
+    *why = NULL;
+    a = wire_varint_decode(p, n, &stype);
+    if (a < 0)
+        return a;
+    b = wire_frame_header_decode(p + a, n - (size_t)a, &ftype, &flen);
+    /* a frame header fits in 16 bytes: SHORT with a full buffer cannot be */
+    if (b == WIRE_ERR_SHORT && n < cap)
+        return b;
+    if (b < 0 || ftype != WIRE_H3_FRAME_SETTINGS) {
+        *why = "the control stream does not start with SETTINGS";
+        return WIRE_ERR_MALFORMED;
+    }
+    if ((size_t)(a + b) > cap || flen > cap - (size_t)(a + b)) {
+        *why = "SETTINGS frame too large";
+        return WIRE_ERR_MALFORMED;
+    }
+    if (n < (size_t)(a + b) + flen)
+        return WIRE_ERR_SHORT;
+    if (wire_settings_decode(p + a + b, (size_t)flen, out, max, count) < 0) {
+        *why = "malformed SETTINGS";
+        return WIRE_ERR_MALFORMED;
+    }
+    return a + b + (ssize_t)flen;
+}
+
 ssize_t wire_goaway_encode(uint8_t *buf, size_t cap, uint64_t id)
 {
     return one_varint_encode(buf, cap, WIRE_H3_FRAME_GOAWAY, id);

@@ -128,6 +128,19 @@ ssize_t wire_settings_encode(uint8_t *buf, size_t cap,
 ssize_t wire_settings_decode(const uint8_t *p, size_t n,
                              struct wire_setting *out, size_t max,
                              size_t *count);
+/*
+ * The start of the peer's control stream (RFC 9114 §6.2.1: the stream
+ * type, then a SETTINGS frame first), p[0..n) as collected so far into a
+ * buffer of `cap` bytes.  WIRE_ERR_SHORT while the frame is not whole;
+ * the length of stream type, frame header and payload once it is, with
+ * out[0..max) and *count as wire_settings_decode() fills them; or
+ * WIRE_ERR_MALFORMED with *why (not SETTINGS first, larger than `cap`, a
+ * malformed payload).  Only the payload's bytes decide: the same answer
+ * whatever the splits of the stream.
+ */
+ssize_t wire_control_settings_decode(const uint8_t *p, size_t n, size_t cap,
+                                     struct wire_setting *out, size_t max,
+                                     size_t *count, const char **why);
 /* A whole GOAWAY frame carrying `id`. */
 ssize_t wire_goaway_encode(uint8_t *buf, size_t cap, uint64_t id);
 

@@ -123,6 +123,41 @@ T_TEST(settings_malformed)
     T_EQ(count, 0);
 }
 
+/* The control stream's start as h3.c collects it: SHORT at every cut
+ * before the frame's end, then the whole of it; errors say why. */
+T_TEST(control_settings)
+{
+    /* type 0x00, SETTINGS (4) of 4 bytes: 0x08=1, 0x33=1; then a GOAWAY */
+    const uint8_t ok[] = {0x00, 0x04, 0x04, 0x08, 0x01, 0x33, 0x01, 0x07,
+                          0x01, 0x00};
+    const uint8_t first_goaway[] = {0x00, 0x07, 0x01, 0x00};
+    const uint8_t big[] = {0x00, 0x04, 0x48, 0x00}; /* 2048 bytes */
+    const uint8_t dup[] = {0x00, 0x04, 0x04, 0x08, 0x01, 0x08, 0x00};
+    struct wire_setting out[4];
+    size_t count = 0;
+    const char *why;
+
+    for (size_t cut = 0; cut < 7; cut++)
+        T_EQ(wire_control_settings_decode(ok, cut, 64, out, 4, &count, &why),
+             WIRE_ERR_SHORT);
+    T_EQ(wire_control_settings_decode(ok, sizeof(ok), 64, out, 4, &count,
+                                      &why), 7);
+    T_CHECK(why == NULL && count == 2 && out[1].id == 0x33);
+    T_EQ(wire_control_settings_decode(first_goaway, sizeof(first_goaway), 64,
+                                      out, 4, &count, &why),
+         WIRE_ERR_MALFORMED);
+    T_STREQ(why, "the control stream does not start with SETTINGS");
+    /* larger than the buffer it is collected in: known from the header */
+    T_EQ(wire_control_settings_decode(big, sizeof(big), 2048, out, 4, &count,
+                                      &why),
+         WIRE_ERR_MALFORMED);
+    T_STREQ(why, "SETTINGS frame too large");
+    T_EQ(wire_control_settings_decode(dup, sizeof(dup), 64, out, 4, &count,
+                                      &why),
+         WIRE_ERR_MALFORMED);
+    T_STREQ(why, "malformed SETTINGS");
+}
+
 T_TEST(goaway_bytes)
 {
     const uint8_t want[] = {0x07, 0x02, 0x40, 0x40};
@@ -631,6 +666,7 @@ int main(void)
     T_RUN(varint_short_at_every_cut);
     T_RUN(settings_round_trip);
     T_RUN(settings_malformed);
+    T_RUN(control_settings);
     T_RUN(goaway_bytes);
     T_RUN(capsule_header_split_everywhere);
     T_RUN(close_capsule_round_trip);
