@@ -322,9 +322,16 @@ static void session_end(struct wt_session *s, uint32_t code,
     quic_conn_want_write(qc);
 }
 
-/* A protocol error on the session: no capsule, reset the CONNECT stream. */
+/* A protocol error on the session: no capsule, reset the CONNECT stream.
+ * Once: the first error's code stands, and the capsule parser stops for
+ * good whatever the error was (a flow-control violation too), so the
+ * capsules after it in the same read neither reset the stream again nor
+ * get value buffers. */
 void wt_session_abort(struct wt_session *s, uint64_t h3code, const char *why)
 {
+    s->cdead = 1;
+    if (s->aborted)
+        return;
     SLOG(debug, s, "aborted: %s", why);
     s->aborted = 1;
     session_end(s, 0, why, strlen(why), 0, "protocol error");
