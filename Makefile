@@ -137,9 +137,16 @@ $(FUZZ_BUILD)/libwtrelayd.a: $(FUZZ_OBJS)
 
 # --wrap=getaddrinfo: host names are not looked up while fuzzing
 # (tests/fuzz/fuzz.h), numeric addresses still go through the resolver.
+# fuzz_session drives a session with no ngtcp2 connection behind it: what
+# would reach ngtcp2 or the write loop is recorded by the target instead.
+FUZZ_LDFLAGS_session := -Wl,--wrap=ngtcp2_conn_shutdown_stream \
+	-Wl,--wrap=ngtcp2_conn_extend_max_offset \
+	-Wl,--wrap=ngtcp2_conn_set_stream_user_data \
+	-Wl,--wrap=quic_conn_want_write -Wl,--wrap=h3_resume
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_BUILD)/libwtrelayd.a
 	$(FUZZ_CC) $(CPPFLAGS) $(WFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -Isrc \
-		-Wl,--wrap=getaddrinfo -o $@ $< $(FUZZ_BUILD)/libwtrelayd.a $(LDLIBS)
+		-Wl,--wrap=getaddrinfo $(FUZZ_LDFLAGS_$*) -o $@ $< \
+		$(FUZZ_BUILD)/libwtrelayd.a $(LDLIBS)
 
 fuzz-build: $(FUZZ_BIN)
 
