@@ -47,7 +47,12 @@ static void cleanup(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    /* run.sh points TMPDIR into its own temporary directory, so that even
+     * a crash (no atexit) leaves nothing behind */
+    const char *base = getenv("TMPDIR");
+
+    if (!base || !*base)
+        base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 
     snprintf(dir, sizeof(dir), "%s/wtrelayd-fuzz-XXXXXX", base);
     if (!mkdtemp(dir))

@@ -23,7 +23,8 @@ if [ ${#names[@]} -eq 0 ]; then
     done
 fi
 
-tmp=$(mktemp -d)
+# in memory when there is a tmpfs: fuzz_config writes its file per input
+tmp=$( { [ -w /dev/shm ] && mktemp -d -p /dev/shm wtrelayd-fuzz.XXXXXX; } 2>/dev/null || mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$FUZZ_BUILD/crashes"
 failed=0
@@ -43,7 +44,7 @@ for n in "${names[@]}"; do
     # -timeout: one input taking 10 s is a hang; -rss_limit_mb: growth
     # past 2 GB is a leak or an unbounded allocation; both are failures.
     # The outer timeout only guards against libFuzzer itself wedging.
-    timeout -k 5 $((FUZZ_SECONDS + 60)) "$bin" -max_total_time="$FUZZ_SECONDS" \
+    TMPDIR="$tmp/$n" timeout -k 5 $((FUZZ_SECONDS + 60)) "$bin" -max_total_time="$FUZZ_SECONDS" \
         -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$tmp/$n/art/" "$tmp/$n/corpus" >"$tmp/$n/log" 2>&1
     rc=$?
