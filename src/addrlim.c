@@ -341,9 +341,10 @@ int addrlim_session_take(struct addrlim *t, struct addrlim_entry *e)
     return 0;
 }
 
-void addrlim_session_gone(struct addrlim *t, struct addrlim_entry *e)
+void addrlim_session_gone(struct addrlim *t, struct addrlim_entry *e,
+                          double now)
 {
-    (void)t;
     if (e->sessions)
         e->sessions--;
+    settle(t, e, now);
 }

@@ -95,7 +95,10 @@ void addrlim_conn_gone(struct addrlim *t, struct addrlim_entry *e,
 /* A session on one of e's connections: 0, or -1 over
  * max_sessions_per_address (not counted). */
 int addrlim_session_take(struct addrlim *t, struct addrlim_entry *e);
-void addrlim_session_gone(struct addrlim *t, struct addrlim_entry *e);
+/* A session ends.  The entry is settled here too, so it is idled or freed
+ * whichever of its connections and sessions ends last. */
+void addrlim_session_gone(struct addrlim *t, struct addrlim_entry *e,
+                          double now);
 
 /* Lookup only, for tests and logs; NULL when not tracked. */
 struct addrlim_entry *addrlim_find(struct addrlim *t,

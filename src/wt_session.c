@@ -264,7 +264,7 @@ static void session_end(struct wt_session *s, uint32_t code,
     s->open = 0;
     qc->wt.nopen--;
     if (qc->alim)
-        addrlim_session_gone(&qc->ep->alim, qc->alim);
+        addrlim_session_gone(&qc->ep->alim, qc->alim, ev_now(qc->ep->loop));
     if (s->metrics)
         s->metrics->sessions_open--;
     if (log_level >= LOG_LVL_INFO)
@@ -399,7 +399,8 @@ static void session_discard(struct wt_session *s)
         s->open = 0;
         s->qc->wt.nopen--;
         if (s->qc->alim)
-            addrlim_session_gone(&s->qc->ep->alim, s->qc->alim);
+            addrlim_session_gone(&s->qc->ep->alim, s->qc->alim,
+                                 ev_now(s->qc->ep->loop));
     }
     while (!LIST_EMPTY(&s->streams))
         wt_stream_abort(LIST_FIRST(&s->streams), WIRE_WT_SESSION_GONE);
@@ -481,7 +482,7 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     s = calloc(1, sizeof(*s));
     if (!s) {
         if (qc->alim)
-            addrlim_session_gone(&qc->ep->alim, qc->alim);
+            addrlim_session_gone(&qc->ep->alim, qc->alim, ev_now(qc->ep->loop));
         return respond(qc, req, 503, "out of memory");
     }
     s->qc = qc;
@@ -496,7 +497,7 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
         qc->wt.nopen > 0) {
         free(s);
         if (qc->alim)
-            addrlim_session_gone(&qc->ep->alim, qc->alim);
+            addrlim_session_gone(&qc->ep->alim, qc->alim, ev_now(qc->ep->loop));
         CLOG(debug, qc, "stream %lld: a second session without flow "
              "control: H3_REQUEST_REJECTED", (long long)req->stream_id);
         req->refused = 1;

@@ -133,7 +133,7 @@ static void conn_end(struct addrlim *t, size_t i, double now)
 {
     /* wt_conn_free first: the connection's sessions end before it does */
     while (conns[i].sessions) {
-        addrlim_session_gone(t, conns[i].e);
+        addrlim_session_gone(t, conns[i].e, now);
         conns[i].sessions--;
     }
     addrlim_conn_gone(t, conns[i].e, conns[i].in_handshake, now);
@@ -230,7 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         case 5: /* a session ends */
             if (nconns && conns[i].sessions) {
-                addrlim_session_gone(&t, conns[i].e);
+                addrlim_session_gone(&t, conns[i].e, now);
                 conns[i].sessions--;
             }
             break;

@@ -138,8 +138,28 @@ T_TEST(session_cap)
     T_EQ(addrlim_session_take(&t, e2), 0);
     T_EQ(addrlim_session_take(&t, e2), -1);
     T_EQ(e1->sessions, 3u);
-    addrlim_session_gone(&t, e1);
+    addrlim_session_gone(&t, e1, 0);
     T_EQ(addrlim_session_take(&t, e2), 0);
+    addrlim_free(&t);
+}
+
+/* Whichever ends last, a connection or a session, frees the entry: none is
+ * left holding nothing, off the idle list, until the table is full. */
+T_TEST(session_outlives_connection)
+{
+    struct addrlim t;
+    struct addrlim_key a = v4("10.0.0.2");
+    struct addrlim_entry *e;
+
+    setup(&t, 10, 0, 3, 0, 0, 100);
+    T_EQ(addrlim_admit(&t, &a, 0, &e), ADDRLIM_OK);
+    addrlim_handshake_done(&t, e);
+    T_EQ(addrlim_session_take(&t, e), 0);
+    addrlim_conn_gone(&t, e, 0, 0);
+    T_CHECK(addrlim_find(&t, &a) == e); /* its session still counts */
+    addrlim_session_gone(&t, e, 0);
+    T_CHECK(addrlim_find(&t, &a) == NULL);
+    T_EQ(t.n, 0u);
     addrlim_free(&t);
 }
 
@@ -270,6 +290,7 @@ int main(void)
     T_RUN(connection_cap);
     T_RUN(handshake_cap);
     T_RUN(session_cap);
+    T_RUN(session_outlives_connection);
     T_RUN(token_bucket);
     T_RUN(idle_entries_go);
     T_RUN(bounded_under_many_addresses);
