@@ -86,10 +86,12 @@ command -v groff >/dev/null && command -v man >/dev/null ||
 for f in man/*.[158]; do
     check "man-renders-$(basename "$f")" render "$f"
 done
-# every key the README documents is in wtrelayd.ini(5)
+# every key the README's config tables document is in wtrelayd.ini(5)
 keys_documented() {
     local k missing= n=0
-    for k in $(sed -n 's/^| `\([a-z_]*\)`\(, `\([a-z_]*\)`\)\{0,1\} |.*/\1 \3/p' README.md); do
+    # the rows of the README's "| key | default | meaning |" tables only
+    for k in $(awk '/^\| key \|/ { t = 1; next } !/^\|/ { t = 0 } t' README.md |
+        sed -n 's/^| `\([a-z_]*\)`\(, `\([a-z_]*\)`\)\{0,1\} |.*/\1 \3/p'); do
         n=$((n + 1))
         grep -qw -- "$k" man/wtrelayd.ini.5 || missing="$missing $k"
     done
