@@ -8,7 +8,9 @@
 #  - streams adopted when their session opens skipped the stream limit;
 #  - a stream naming a session that never comes waits only pending_timeout;
 #  - prefix bytes of streams reset mid-prefix were never credited back;
-#  - a reset CONNECT stream was reported as a clean close.
+#  - a reset CONNECT stream was reported as a clean close;
+#  - CONNECTs before the client's SETTINGS (draft-16 §7.1) wait unanswered,
+#    costing nothing but the requests, and are all served once they come.
 . "$(dirname "$0")/lib.sh"
 it_setup
 start_daemon "pending_timeout = 1s"
@@ -19,6 +21,8 @@ check refused-streams probe refused-streams 40
 check pending-timeout probe pending-timeout 800 3000
 check connect-reset probe connect-reset
 check connect-reset-logged log_has "CONNECT stream reset"
+check settings-late probe_says "statuses 200 200 200 200 200 200 200 200" settings-late 8 1500
+check settings-late-logged log_has "CONNECT waits for the client's SETTINGS"
 check streams-witness witness_check
 
 stop_daemon

@@ -335,6 +335,9 @@ struct probe {
     /* the server's control stream */
     struct bytes ctl;
     bool ctl_typed, settings_recv, goaway_recv;
+    /* settings-late: our control stream, held back until the step sends it */
+    uint8_t late_ctrl[512];
+    size_t late_ctrl_len; /* 0: sent, or never held */
     struct wire_setting srv[MAX_SETTINGS];
     size_t nsrv;
     uint64_t goaway_id;
@@ -1493,6 +1496,8 @@ static int h3_shutdown(nghttp3_conn *conn, int64_t id, void *ud)
 
 #define FC_PROBE_DATA 4096
 
+static void sc_settings_late(struct probe *p);
+
 static int h3_bind(struct probe *p)
 {
     if (ngtcp2_conn_get_streams_uni_left(p->conn) < 3) {
@@ -1553,10 +1558,16 @@ static int h3_bind(struct probe *p)
             len += 4;
         }
     }
-    uint8_t *out = xmalloc(len);
-    memcpy(out, buf, len);
-    struct pstream *ctrl = open_raw(p, false, SK_OWNCTRL, out, len, false);
-    if (!ctrl) {
+    struct pstream *ctrl = NULL;
+    if (current->step == sc_settings_late) {
+        memcpy(p->late_ctrl, buf, len); /* the step opens the stream later */
+        p->late_ctrl_len = len;
+    } else {
+        uint8_t *out = xmalloc(len);
+        memcpy(out, buf, len);
+        ctrl = open_raw(p, false, SK_OWNCTRL, out, len, false);
+    }
+    if (!ctrl && !p->late_ctrl_len) {
         snprintf(p->conn_err, sizeof(p->conn_err),
                  "cannot open our control stream");
         return -1;
@@ -1578,7 +1589,7 @@ static int h3_bind(struct probe *p)
     }
     dbg("control stream %" PRId64 ", QPACK encoder %" PRId64
         ", decoder %" PRId64,
-        ctrl->id, qenc, qdec);
+        ctrl ? ctrl->id : (int64_t)-1, qenc, qdec);
     p->h3_bound = true;
     return 0;
 }
@@ -3384,6 +3395,56 @@ static void sc_bc_members(struct probe *p)
     sessions_run(p, false);
 }
 
+/* settings-late [PATH] N MS: our control stream (and so our SETTINGS) held
+ * back; N CONNECTs sent at once must get no answer for MS milliseconds
+ * (draft-16 §7.1: the server waits for the client's SETTINGS, holding
+ * nothing but the requests), then, the SETTINGS sent, every one must be
+ * answered and echo. */
+static void sc_settings_late(struct probe *p)
+{
+    int i = 0;
+    const char *path = arg_path(p, &i);
+    size_t n, ms;
+    if (!arg_size(p, i, 0, &n) || n == 0 || n > MAX_PSESSIONS ||
+        !arg_size(p, i + 1, 0, &ms) || ms == 0) {
+        finish(p, EXIT_USAGE, "%s: N (1..%d) MS", current->name,
+               MAX_PSESSIONS);
+        return;
+    }
+    if (!p->late_ctrl_len) {
+        sessions_run(p, true);
+        return;
+    }
+    if (!p->t_mark) {
+        for (size_t k = 0; k < n; k++)
+            if (!(g_ss[k] = session_open(p, path, REQ_NORMAL))) {
+                finish(p, EXIT_NOPASS, "%s FAIL: cannot open session %zu",
+                       current->name, k + 1);
+                return;
+            }
+        p->t_mark = now_ns();
+    }
+    for (size_t k = 0; k < n; k++)
+        if (g_ss[k]->headers_done || g_ss[k]->st->reset_recv) {
+            finish(p, EXIT_NOPASS, "%s FAIL: session %zu answered before our "
+                   "SETTINGS", current->name, k + 1);
+            return;
+        }
+    if (now_ns() - p->t_mark < (uint64_t)ms * 1000000ULL) {
+        WAIT("holding our SETTINGS back");
+        return;
+    }
+    uint8_t *out = xmalloc(p->late_ctrl_len);
+    memcpy(out, p->late_ctrl, p->late_ctrl_len);
+    if (!open_raw(p, false, SK_OWNCTRL, out, p->late_ctrl_len, false)) {
+        finish(p, EXIT_USAGE, "%s: cannot open our control stream",
+               current->name);
+        return;
+    }
+    p->late_ctrl_len = 0;
+    sessions_run(p, true);
+}
+
 /* open-streams [PATH] N: opens N bidi streams at once and keeps them open
  * (no FIN); each must either echo its 10 bytes or be reset.  Reports
  * "N echoing, M rejected (CODE)" with the first rejection code. */
@@ -4697,6 +4758,7 @@ static const struct scenario scenarios[] = {
     SC("reset-loop", "[PATH] ROUNDS BYTES", 2, 3, sc_reset_loop, NULL),
     SC("stop-sending", "[PATH] BYTES", 1, 2, sc_stop_sending, NULL),
     SC("sessions", "[PATH] N", 0, 2, sc_sessions, NULL),
+    SC("settings-late", "[PATH] N MS", 2, 3, sc_settings_late, NULL),
     SC("open-streams", "[PATH] N", 0, 2, sc_open_streams, NULL),
     SC("capsule-merged", "[TYPE]", 0, 1, sc_capsule_merged, NULL),
     {.name = "critical-stream",
