@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "utf8.h"
+
 /* ---- varints (RFC 9000 §16) ---- */
 
 size_t wire_varint_len(uint64_t v)
@@ -212,49 +214,6 @@ ssize_t wire_capsule_header_decode(const uint8_t *p, size_t n, uint64_t *type,
                                    uint64_t *len)
 {
     return pair_decode(p, n, type, len);
-}
-
-/* RFC 3629 §4, strictly: no overlongs, no surrogates, nothing past
- * U+10FFFF. */
-static int utf8_valid(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        uint8_t c = p[i];
-        size_t len;
-        uint32_t cp, min;
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            len = 2;
-            cp = c & 0x1f;
-            min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3;
-            cp = c & 0x0f;
-            min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4;
-            cp = c & 0x07;
-            min = 0x10000;
-        } else {
-            return 0;
-        }
-        if (n - i < len)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += len;
-    }
-    return 1;
 }
 
 ssize_t wire_close_capsule_encode(uint8_t *buf, size_t cap, uint32_t code,
