@@ -4,7 +4,9 @@
 # behind an intermediary that cannot forward them) sends its datagrams as
 # capsules and gets the echoes back as capsules; a client with QUIC
 # datagrams that sends a capsule gets its echo as a QUIC datagram; an
-# empty one and a malformed capsule after it behave.
+# empty one and a malformed capsule after it behave; one past the largest
+# datagram (70000 bytes) is dropped, counted and never buffered, its
+# session untouched, a witness served meanwhile.
 . "$(dirname "$0")/lib.sh"
 it_setup
 start_daemon "log_level = debug"
@@ -37,4 +39,8 @@ check empty-datagram-capsule client /echo --capsule 0000 --datagram x --verify
 check empty-datagram-capsule-echoed log_has "datagrams_in=2 datagrams_out=2"
 # a DATAGRAM capsule cut short by FIN: H3_MESSAGE_ERROR, B unaffected
 check datagram-capsule-truncated probe capsule-truncated 0
+witness_start 4
+check datagram-capsule-oversized probe capsule-dgram-oversized
+check datagram-capsule-oversized-counted log_has "datagram capsules: 0 in, 0 out, 1 dropped"
+check datagram-capsule-oversized-witness witness_check
 it_finish

@@ -2759,7 +2759,8 @@ static void sc_bad_capsule(struct probe *p, int kind)
         int ra = need_session(p, &p->a, "/echo", "A");
         if (ra < 0)
             return;
-        int rb = kind == 2 ? 1 : need_session(p, &p->b, "/echo", "B");
+        int rb = kind == 2 || kind == 4 ? 1
+                                        : need_session(p, &p->b, "/echo", "B");
         if (rb < 0 || ra == 0 || rb == 0)
             return;
         if (kind == 0) {
@@ -2806,6 +2807,12 @@ static void sc_bad_capsule(struct probe *p, int kind)
                  "DATA[64 bytes] in one STREAM frame",
                  type);
             session_send_frames(p, p->a, out, o, false);
+        } else if (kind == 4) {
+            /* past the largest datagram (65535): dropped and counted,
+             * never buffered, the session untouched */
+            note("session A: DATAGRAM capsule of 70000 bytes");
+            session_send_capsule(p, p->a, WIRE_CAPSULE_DATAGRAM, 70000, 70000,
+                                 false);
         } else {
             uint64_t type = 0x1f * 0x1234 + 0x21;
             note("session A: reserved capsule type 0x%" PRIx64 ", 300 bytes",
@@ -2817,18 +2824,20 @@ static void sc_bad_capsule(struct probe *p, int kind)
     }
         /* fall through */
     case 1:
-        if (kind == 2) {
-            /* grease: nothing should happen to A; echo through it */
+        if (kind == 2 || kind == 4) {
+            /* grease, a datagram too large: nothing should happen to A;
+             * echo through it */
             if (!session_intact(p, p->a, "A"))
                 return;
-            if (need_echo(p, &g_e1, p->a, 4096, 11, false, "after grease") <= 0)
+            if (need_echo(p, &g_e1, p->a, 4096, 11, false, "after capsule") <=
+                0)
                 return;
             /* and the session is still fine afterwards */
             if (!session_intact(p, p->a, "A"))
                 return;
-            finish(
-                p, EXIT_PASS,
-                "capsule-grease ok: reserved capsule ignored, session echoes");
+            finish(p, EXIT_PASS, "%s ok: %s, session echoes", current->name,
+                   kind == 2 ? "reserved capsule ignored"
+                             : "oversized datagram capsule dropped");
             return;
         }
         WAIT("waiting for session A's CONNECT stream to be reset");
@@ -2964,6 +2973,10 @@ static void sc_capsule_grease(struct probe *p)
     sc_bad_capsule(p, 2);
 }
 static void sc_capsule_merged(struct probe *p);
+static void sc_capsule_dgram_oversized(struct probe *p)
+{
+    sc_bad_capsule(p, 4);
+}
 
 /* dgram-unknown-session [COUNT] */
 static void sc_dgram_unknown(struct probe *p)
@@ -4750,6 +4763,7 @@ static const struct scenario scenarios[] = {
     SC("capsule-truncated", "[TYPE]", 0, 1, sc_capsule_truncated, NULL),
     SC("capsule-oversized", "", 0, 0, sc_capsule_oversized, NULL),
     SC("capsule-grease", "", 0, 0, sc_capsule_grease, NULL),
+    SC("capsule-dgram-oversized", "", 0, 0, sc_capsule_dgram_oversized, NULL),
     SC("dgram-unknown-session", "[COUNT]", 0, 1, sc_dgram_unknown, to_dgram_unknown),
     SC("close", "CODE [REASON]", 1, 2, sc_close, NULL),
     SC("server-close", "[PATH] CODE REASON", 2, 3, sc_server_close, NULL),
