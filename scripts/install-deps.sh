@@ -24,10 +24,10 @@ export DEBIAN_FRONTEND=noninteractive
 build_pkgs="build-essential pkg-config libev-dev libinih-dev libgnutls28-dev libsystemd-dev libmicrohttpd-dev openssl"
 bp_pkgs="libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev"
 # systemd-analyze (the unit test), groff and man (the man page test), curl
-# (the admin endpoint test), clang and its runtime with libFuzzer
+# (the admin endpoint test), strace (the sandbox test), clang and its runtime with libFuzzer
 # (-fsanitize=fuzzer: the libclang_rt.fuzzer archive is only recommended by
 # clang, which --no-install-recommends skips) for tests/fuzz/
-test_pkgs="chromium firefox-esr systemd groff-base man-db curl clang libclang-rt-14-dev"
+test_pkgs="chromium firefox-esr systemd groff-base man-db curl strace clang libclang-rt-14-dev"
 # ngtcp2's own HTTP/3 example server and client, the same 1.11 libraries
 [ "$want_bench" = 1 ] && bp_pkgs="$bp_pkgs ngtcp2-server ngtcp2-client"
 # the flood row reads the daemon's metrics (scripts/flood-measure.sh)
