@@ -79,6 +79,7 @@ struct wt_stream {
     void *hdata;        /* the handler's */
     ev_tstamp pending_since;
     LIST_ENTRY(wt_stream) s_link;   /* session's streams */
+    LIST_ENTRY(wt_stream) fc_link;  /* session's fc_waiters (fc_wait) */
     TAILQ_ENTRY(wt_stream) wq_link; /* connection's write queue */
     LIST_ENTRY(wt_stream) a_link;   /* every stream of the connection */
     TAILQ_ENTRY(wt_stream) p_link;  /* waiting for its session, oldest first */
@@ -133,6 +134,9 @@ struct wt_session {
     int cskip;     /* the current capsule's value is not kept */
     int cdead;     /* the parser refused the stream: the rest is ignored */
     struct wt_stream_list streams;
+    /* ... of them, those waiting for WT_MAX_DATA: woken without walking
+     * every stream on each capsule */
+    struct wt_stream_list fc_waiters;
     size_t nstreams;
     /* ... of them, opened by us: they count apart from the peer's, so a
      * handler that opens many (a broadcast member's relayed copies) never

@@ -114,9 +114,9 @@ static void wake_senders(struct wt_session *s)
 {
     struct wt_stream *st;
 
-    LIST_FOREACH(st, &s->streams, s_link)
-        if (st->fc_wait)
-            wt_stream_fc_wake(st);
+    /* each wake takes the stream off the list (wq_push never puts it back) */
+    while ((st = LIST_FIRST(&s->fc_waiters)))
+        wt_stream_fc_wake(st);
 }
 
 int wt_fc_is_capsule(uint64_t type)

@@ -511,6 +511,7 @@ int wt_on_connect(struct quic_conn *qc, struct h3_request *req)
     s->ops = route->handler;
     s->opened = ev_now(qc->ep->loop);
     LIST_INIT(&s->streams);
+    LIST_INIT(&s->fc_waiters);
     buf_init(&s->caps);
     ev_init(&s->expire, expire_cb);
     s->expire.data = s;
@@ -636,6 +637,7 @@ struct wt_session *wt_session_connect(struct quic_conn *qc,
     s->connecting = 1;
     wt_fc_init(s);
     LIST_INIT(&s->streams);
+    LIST_INIT(&s->fc_waiters);
     buf_init(&s->caps);
     ev_init(&s->expire, expire_cb);
     s->expire.data = s;

@@ -79,13 +79,22 @@ struct wt_stream *wt_next_stream(struct quic_conn *qc)
         /* out of session credit: off the queue until WT_MAX_DATA */
         wq_remove(st);
         st->fc_wait = 1;
+        LIST_INSERT_HEAD(&st->session->fc_waiters, st, fc_link);
     }
     return NULL;
 }
 
+static void fc_unwait(struct wt_stream *st)
+{
+    if (!st->fc_wait)
+        return;
+    LIST_REMOVE(st, fc_link);
+    st->fc_wait = 0;
+}
+
 void wt_stream_fc_wake(struct wt_stream *st)
 {
-    st->fc_wait = 0;
+    fc_unwait(st);
     wq_push(st);
 }
 
@@ -285,6 +294,7 @@ void wt_stream_detach(struct wt_stream *st)
     if (unconsumed)
         ngtcp2_conn_extend_max_offset(st->qc->conn, unconsumed);
     wq_remove(st);
+    fc_unwait(st);
     st->session = NULL;
     st->state = WT_STRM_DETACHED;
     buf_free(&st->held);
