@@ -2,7 +2,7 @@
 # Runs the test suites and prints one closing line "N passed, N failed".
 #   tests/run.sh [unit] [it] [browser]     (default: all three)
 # Every test program prints "ok NAME" or "FAIL NAME: why" per test; this
-# script counts those lines.  BUILD selects the build directory (build).
+# script counts those lines (and prints "# PROGRAM: N s" after each).  BUILD selects the build directory (build).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -23,13 +23,15 @@ count() { # reads a test program's output, echoes it, counts ok/FAIL
     done
 }
 run_one() { # name, command...: a crash or non-zero exit without FAIL lines counts as one failure
-    local name=$1 out rc before=$fail
+    local name=$1 out rc before=$fail t0=$SECONDS
     shift
     out=$(mktemp)
     "$@" >"$out" 2>&1
     rc=$?
     count <"$out"
     rm -f "$out"
+    # how long each program took, so the suite's time stays watched
+    echo "# $name: $((SECONDS - t0)) s"
     if [ $rc -ne 0 ] && [ $fail -eq $before ]; then
         echo "FAIL $name: exited with status $rc"
         fail=$((fail + 1))
