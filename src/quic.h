@@ -76,6 +76,10 @@ struct quic_conn {
      * quic_conn_free() */
     struct addrlim_entry *alim;
     ev_timer timer;
+    /* set by quic_conn_write() for the quic_conn_settle() right after
+     * it: the expiry to arm when nothing was left to write (0: ask
+     * ngtcp2) */
+    ngtcp2_tstamp quiet_expiry;
     ngtcp2_ccerr last_error;
     uint8_t *closebuf; /* the CONNECTION_CLOSE packet, resent on input */
     size_t closelen;
