@@ -516,6 +516,7 @@ int h3_conn_init(struct quic_conn *qc)
     ns = h3_own_settings(cfg, qc->ep->role, s, sizeof(s) / sizeof(s[0]));
     h->ctrl_id = h->qenc_id = h->qdec_id = -1;
     h->peer_ctrl_id = -1;
+    h->quiet = 0;
     buf_init(&h->ctrl);
     LIST_INIT(&h->requests);
     nghttp3_settings_default(&settings);
@@ -607,6 +608,7 @@ int h3_read_stream(struct quic_conn *qc, int64_t stream_id, const uint8_t *p,
 
     if (stream_id == qc->h3.peer_ctrl_id && !qc->h3.settings_recv && n)
         settings_tee(qc, p, n);
+    qc->h3.quiet = 0;
     r = nghttp3_conn_read_stream(qc->h3.h3, stream_id, p, n, fin);
 
     if (r == NGHTTP3_ERR_H3_CLOSED_CRITICAL_STREAM)
@@ -633,6 +635,7 @@ int h3_acked(struct quic_conn *qc, int64_t stream_id, uint64_t n)
     }
     if (!qc->h3.h3)
         return 0;
+    qc->h3.quiet = 0;
     return nghttp3_conn_add_ack_offset(qc->h3.h3, stream_id, n) == 0 ? 0 : -1;
 }
 
@@ -644,6 +647,7 @@ int h3_stream_close(struct quic_conn *qc, int64_t stream_id, uint64_t code)
         return 0;
     if (stream_id == qc->h3.ctrl_id)
         return critical_closed(qc, stream_id, "ours, reset");
+    qc->h3.quiet = 0;
     rv = nghttp3_conn_close_stream(qc->h3.h3, stream_id, code);
     if (rv == 0 || rv == NGHTTP3_ERR_STREAM_NOT_FOUND)
         return 0;
@@ -663,6 +667,7 @@ int h3_stream_reset(struct quic_conn *qc, int64_t stream_id, uint64_t code)
     /* A reset CONNECT stream ends its session, aborted. */
     if ((s = wt_session_find(qc, stream_id)))
         wt_on_connect_reset(s, code);
+    qc->h3.quiet = 0;
     return nghttp3_conn_shutdown_stream_read(qc->h3.h3, stream_id) == 0 ? 0
                                                                        : -1;
 }
@@ -677,6 +682,7 @@ int h3_stream_stopped(struct quic_conn *qc, int64_t stream_id)
      * it): its session ends. */
     if ((s = wt_session_find(qc, stream_id)))
         wt_on_connect_fin(s);
+    qc->h3.quiet = 0;
     return nghttp3_conn_shutdown_stream_read(qc->h3.h3, stream_id) == 0 ? 0
                                                                        : -1;
 }
@@ -689,11 +695,13 @@ int h3_unblock(struct quic_conn *qc, int64_t stream_id)
     }
     if (!qc->h3.h3)
         return 0;
+    qc->h3.quiet = 0;
     return nghttp3_conn_unblock_stream(qc->h3.h3, stream_id) == 0 ? 0 : -1;
 }
 
 void h3_set_max_client_streams_bidi(struct quic_conn *qc, uint64_t n)
 {
+    qc->h3.quiet = 0;
     if (qc->h3.h3 && qc->ep->role == QUIC_SERVER)
         nghttp3_conn_set_max_client_streams_bidi(qc->h3.h3, n);
 }
@@ -713,7 +721,14 @@ ngtcp2_ssize h3_writev(struct quic_conn *qc, int64_t *sid, int *fin,
         /* ngtcp2_vec and struct iovec share their layout */
         return (ngtcp2_ssize)buf_peek(&h->ctrl, (struct iovec *)vec, nvec);
     }
+    /* Asked again only after something was asked of nghttp3 since it
+     * last had nothing: that answer costs a walk over its streams, on
+     * every write of the connection (each packet of datagrams). */
+    if (h->quiet)
+        return 0;
     n = nghttp3_conn_writev_stream(h->h3, sid, fin, (nghttp3_vec *)vec, nvec);
+    if (n == 0 && *sid < 0)
+        h->quiet = 1;
     if (n < 0) {
         log_error("conn %llu %s: nghttp3_conn_writev_stream: %s",
                   (unsigned long long)qc->serial, qc->peer,
@@ -727,22 +742,27 @@ void h3_written(struct quic_conn *qc, int64_t sid, size_t n)
 {
     if (sid == qc->h3.ctrl_id)
         buf_mark_sent(&qc->h3.ctrl, n);
-    else
+    else {
+        qc->h3.quiet = 0;
         nghttp3_conn_add_write_offset(qc->h3.h3, sid, n);
+    }
 }
 
 void h3_block(struct quic_conn *qc, int64_t sid)
 {
     if (sid == qc->h3.ctrl_id)
         qc->h3.ctrl_blocked = 1;
-    else
+    else {
+        qc->h3.quiet = 0;
         nghttp3_conn_block_stream(qc->h3.h3, sid);
+    }
 }
 
 int h3_shut_wr(struct quic_conn *qc, int64_t sid)
 {
     if (is_critical(qc, sid))
         return critical_closed(qc, sid, "stopped by the peer");
+    qc->h3.quiet = 0;
     nghttp3_conn_shutdown_stream_write(qc->h3.h3, sid);
     return 0;
 }
@@ -785,6 +805,7 @@ int h3_respond(struct quic_conn *qc, int64_t stream_id, int status,
     nva[n++] = nv(":status", st);
     for (size_t i = 0; i < count && n < sizeof(nva) / sizeof(nva[0]); i++)
         nva[n++] = nv(extra[2 * i], extra[2 * i + 1]);
+    qc->h3.quiet = 0;
     rv = nghttp3_conn_submit_response(qc->h3.h3, stream_id, nva, n,
                                       body ? &dr : NULL);
     if (rv != 0) {
@@ -832,6 +853,7 @@ struct h3_request *h3_connect(struct quic_conn *qc, int64_t stream_id,
         nva[n++] = nv("sec-webtransport-http3-draft02", "1");
     for (size_t i = 0; i < count && n < sizeof(nva) / sizeof(nva[0]); i++)
         nva[n++] = nv(extra[2 * i], extra[2 * i + 1]);
+    qc->h3.quiet = 0;
     rv = nghttp3_conn_submit_request(qc->h3.h3, stream_id, nva, n, &dr, r);
     if (rv != 0) {
         log_error("conn %llu %s: nghttp3_conn_submit_request: %s",
@@ -849,6 +871,7 @@ struct h3_request *h3_connect(struct quic_conn *qc, int64_t stream_id,
 
 void h3_resume(struct quic_conn *qc, int64_t stream_id)
 {
+    qc->h3.quiet = 0;
     if (qc->h3.h3)
         nghttp3_conn_resume_stream(qc->h3.h3, stream_id);
     quic_conn_want_write(qc);

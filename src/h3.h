@@ -30,6 +30,9 @@ struct h3_conn {
     int64_t qenc_id, qdec_id; /* our QPACK streams (nghttp3's) */
     struct buf ctrl; /* its bytes: stream type, SETTINGS, GOAWAY */
     int ctrl_blocked;
+    /* nghttp3 had nothing to write, and has been asked nothing since
+     * (every nghttp3_conn_* call here but writev clears it) */
+    int quiet;
     int goaway_sent;
     int64_t max_client_bidi_id; /* highest request stream id seen */
     LIST_HEAD(, h3_request) requests; /* live ones, freed with the conn */
