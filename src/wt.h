@@ -178,6 +178,8 @@ struct wt_conn {
     ev_timer pending_timer;          /* the oldest one's pending_timeout */
     int slot_freed;                  /* some session's slot_freed is set */
     struct wt_dgram *dq_head, *dq_tail;
+    /* how datagrams go, once known: 1 QUIC datagrams, 2 capsules */
+    int dgram_mode;
     struct wt_stream *gc_streams;
     struct wt_session *gc_sessions;
     uint64_t gone[WT_GONE_RING]; /* ids of recently ended sessions */

@@ -33,51 +33,72 @@ struct wt_dgram {
 };
 
 /*
- * Datagrams of up to one packet come from a free list, not malloc: echo
- * and broadcast queue one per received packet.  The list is bounded; larger
- * datagrams (rare: they must still fit a packet) are malloc'd.
+ * Datagrams of up to one packet come from free lists, not malloc: echo
+ * and broadcast queue one per received packet.  Two sizes, so that the
+ * small messages a room fans out to thousands of members (chat, cursors,
+ * game state) do not each take a whole packet's block: as many small
+ * blocks as 4 096 members' copies, full-sized ones for 1 024 (2.4 MiB in
+ * all at most).  Larger datagrams (rare: they must still fit a packet)
+ * are malloc'd.
  */
+#define DGRAM_SMALL_SIZE 192
+#define DGRAM_SMALL_MAX 4096
 #define DGRAM_POOL_SIZE 1500
 #define DGRAM_POOL_MAX 1024
 
-static struct wt_dgram *dgram_pool;
-static size_t dgram_npool;
+static struct dgram_pool {
+    struct wt_dgram *free;
+    size_t n;
+} dgram_pools[2];
+
+static struct dgram_pool *pool_of(size_t n)
+{
+    return n <= DGRAM_SMALL_SIZE  ? &dgram_pools[0]
+           : n <= DGRAM_POOL_SIZE ? &dgram_pools[1]
+                                  : NULL;
+}
 
 static struct wt_dgram *dgram_alloc(size_t n)
 {
+    struct dgram_pool *pl = pool_of(n);
     struct wt_dgram *d;
 
-    if (n > DGRAM_POOL_SIZE)
+    if (!pl)
         return malloc(sizeof(*d) + n);
-    if ((d = dgram_pool)) {
-        dgram_pool = d->next;
-        dgram_npool--;
+    if ((d = pl->free)) {
+        pl->free = d->next;
+        pl->n--;
         return d;
     }
-    return malloc(sizeof(*d) + DGRAM_POOL_SIZE);
+    return malloc(sizeof(*d) + (pl == dgram_pools ? DGRAM_SMALL_SIZE
+                                                  : DGRAM_POOL_SIZE));
 }
 
 static void dgram_release(struct wt_dgram *d)
 {
+    struct dgram_pool *pl = pool_of(d->len);
+
     metrics.buffered_bytes -= d->len;
-    if (d->len > DGRAM_POOL_SIZE || dgram_npool >= DGRAM_POOL_MAX) {
+    if (!pl || pl->n >= (pl == dgram_pools ? DGRAM_SMALL_MAX : DGRAM_POOL_MAX)) {
         free(d);
         return;
     }
-    d->next = dgram_pool;
-    dgram_pool = d;
-    dgram_npool++;
+    d->next = pl->free;
+    pl->free = d;
+    pl->n++;
 }
 
 void wt_dgram_pool_free(void)
 {
-    while (dgram_pool) {
-        struct wt_dgram *d = dgram_pool;
+    for (size_t i = 0; i < 2; i++) {
+        while (dgram_pools[i].free) {
+            struct wt_dgram *d = dgram_pools[i].free;
 
-        dgram_pool = d->next;
-        free(d);
+            dgram_pools[i].free = d->next;
+            free(d);
+        }
+        dgram_pools[i].n = 0;
     }
-    dgram_npool = 0;
 }
 
 void wt_conn_init(struct quic_conn *qc)
@@ -1031,13 +1052,21 @@ void wt_on_datagram(struct quic_conn *qc, const uint8_t *p, size_t n)
  */
 static int dgram_via_capsules(const struct wt_session *s)
 {
-    const ngtcp2_transport_params *r =
-        ngtcp2_conn_get_remote_transport_params(s->qc->conn);
-    const ngtcp2_transport_params *l =
-        ngtcp2_conn_get_local_transport_params(s->qc->conn);
+    struct wt_conn *w = &s->qc->wt;
+    const ngtcp2_transport_params *r, *l;
+    int caps;
 
-    return (r && r->max_datagram_frame_size == 0) ||
+    /* asked for every datagram sent; the answer is fixed once the
+     * handshake has confirmed the peer's transport parameters */
+    if (w->dgram_mode)
+        return w->dgram_mode == 2;
+    r = ngtcp2_conn_get_remote_transport_params(s->qc->conn);
+    l = ngtcp2_conn_get_local_transport_params(s->qc->conn);
+    caps = (r && r->max_datagram_frame_size == 0) ||
            (l && l->max_datagram_frame_size == 0);
+    if (r && ngtcp2_conn_get_handshake_completed(s->qc->conn))
+        w->dgram_mode = caps ? 2 : 1;
+    return caps;
 }
 
 /* A datagram as a capsule: reliable, so bounded in bytes instead of in
