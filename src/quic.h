@@ -151,7 +151,14 @@ struct quic_endpoint {
     uint64_t loss_state;
     struct udp_msg rx[UDP_BATCH]; /* recvmmsg into rxbuf */
     uint8_t rxbuf[UDP_BATCH][65536];
-    uint8_t txbuf[64 * 1024];
+    /* Packets written and not yet sent: the connections written in a
+     * loop turn queue their messages here (quic_conn_write), and they
+     * leave together, in sendmmsg calls, before the loop sleeps. */
+    uint8_t txbuf[256 * 1024];
+    size_t txlen; /* bytes of txbuf the queue holds */
+    struct udp_out txq[UDP_SEND_BATCH];
+    struct udp_sock *txsock[UDP_SEND_BATCH];
+    size_t ntxq;
 };
 
 /* The endpoint takes its own references to cfg and tls. */

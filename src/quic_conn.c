@@ -729,6 +729,8 @@ void quic_conn_free(struct quic_conn *qc)
 
     log_debug("conn %llu %s: freed", (unsigned long long)qc->serial,
               qc->peer);
+    /* its packets leave before its socket (a client's own) closes */
+    quic_endpoint_tx_flush(ep);
     wt_conn_free(qc);
     if (qc->ops && qc->ops->closed) {
         conn_describe_close(qc);
@@ -787,6 +789,8 @@ static void closing_timer(struct quic_conn *qc)
 
 static void send_closebuf(struct quic_conn *qc)
 {
+    /* after the packets this connection has queued */
+    quic_endpoint_tx_flush(qc->ep);
     if (qc->closelen)
         udp_send(qc->sock, &qc->local, &qc->remote, 0, qc->closebuf,
                  qc->closelen, 0);
@@ -929,14 +933,21 @@ void quic_endpoint_set_loss(struct quic_endpoint *ep, double p, uint64_t seed)
 enum wsrc { SRC_NONE, SRC_H3, SRC_WT };
 
 /*
- * Packets of one write pass are laid out back to back in txbuf and leave
- * in as few system calls as UDP GSO allows: a run of equal-sized packets,
- * the last possibly shorter, is one send.
+ * Packets of one write pass are laid out back to back in the endpoint's
+ * txbuf: a run of equal-sized packets of one path, the last possibly
+ * shorter, is one message (UDP GSO).  The messages of every connection
+ * written in a loop turn wait in the endpoint's queue and leave together
+ * in sendmmsg calls (quic_endpoint_tx_flush()): a datagram fanned out to
+ * 1 000 members is 1 000 packets of 1 000 connections, which took one
+ * system call each.
  */
 #define MAX_GSO_SEGS 64
+/* the most one message carries: what UDP GSO takes in one send */
+#define MAX_RUN (64 * 1024)
 
 struct txbatch {
-    size_t off;  /* bytes of packets in txbuf */
+    size_t start; /* where its packets begin in txbuf */
+    size_t off;  /* bytes of packets from there */
     size_t seg;  /* their size (the first packet's) */
     size_t nseg;
     unsigned ecn; /* one ECN codepoint per send */
@@ -963,22 +974,65 @@ static int batch_path_is(const struct txbatch *b, const ngtcp2_path *p)
            addr_is(&b->local, &p->local);
 }
 
+/* Sends the endpoint's queue: runs of messages of one socket, each in
+ * as few sendmmsg calls as the kernel allows. */
+int quic_endpoint_tx_flush(struct quic_endpoint *ep)
+{
+    size_t i = 0;
+    int rv = 0;
+
+    while (i < ep->ntxq) {
+        struct udp_sock *s = ep->txsock[i];
+        size_t n = 1, sent = 0;
+        int r;
+
+        while (i + n < ep->ntxq && ep->txsock[i + n] == s)
+            n++;
+        r = udp_send_many(s, ep->txq + i, n, &sent);
+        metrics.udp_bytes_sent += sent;
+        if (r < 0) {
+            char a[80];
+
+            log_debug("sendmmsg from %s: %s",
+                      udp_addr_str((const struct sockaddr *)&s->bound.ss, a,
+                                   sizeof(a)),
+                      strerror(errno));
+        }
+        /* A full socket buffer is loss to QUIC: ngtcp2 retransmits. */
+        if (r != 0 && rv >= 0)
+            rv = r;
+        i += n;
+    }
+    ep->ntxq = 0;
+    ep->txlen = 0;
+    return rv;
+}
+
+/* The batch's run becomes a message of the endpoint's queue; the queue
+ * leaves when it is full or txbuf has no room for another whole run.
+ * The next run starts where the endpoint's txbuf is free. */
 static int batch_flush(struct quic_conn *qc, struct txbatch *b)
 {
+    struct quic_endpoint *ep = qc->ep;
     int rv = 0;
 
     if (b->off) {
-        rv = udp_send(b->sock, &b->local, &b->remote, b->ecn,
-                      qc->ep->txbuf, b->off, b->nseg > 1 ? b->seg : 0);
-        if (rv == 0)
-            metrics.udp_bytes_sent += b->off;
-        if (rv < 0)
-            log_debug("conn %llu %s: sendmsg: %s",
-                      (unsigned long long)qc->serial, qc->peer,
-                      strerror(errno));
+        struct udp_out *o = &ep->txq[ep->ntxq];
+
+        o->p = ep->txbuf + b->start;
+        o->len = b->off;
+        o->seg = b->nseg > 1 ? b->seg : 0;
+        o->ecn = b->ecn;
+        o->local = b->local;
+        o->remote = b->remote;
+        ep->txsock[ep->ntxq++] = b->sock;
+        ep->txlen = b->start + b->off;
+        if (ep->ntxq == UDP_SEND_BATCH ||
+            sizeof(ep->txbuf) - ep->txlen < MAX_RUN)
+            rv = quic_endpoint_tx_flush(ep);
     }
+    b->start = ep->txlen;
     b->off = b->seg = b->nseg = 0;
-    /* A full socket buffer is loss to QUIC: ngtcp2 retransmits. */
     return rv;
 }
 
@@ -995,12 +1049,15 @@ static int batch_add(struct quic_conn *qc, struct txbatch *b, size_t n,
 
     if (b->nseg && (n > b->seg || ecn != b->ecn || !batch_path_is(b, path))) {
         /* larger than the run, another ECN codepoint or another path: the
-         * run leaves first, this packet (just past it) starts the next */
-        size_t at = b->off;
+         * run is queued first, this packet (just past it) starts the next
+         * (where it is, or at the start of txbuf if the queue left) */
+        size_t at = b->start + b->off;
+        int rv = batch_flush(qc, b);
 
-        if (batch_flush(qc, b) != 0)
+        if (b->start != at)
+            memmove(tx + b->start, tx + at, n);
+        if (rv != 0)
             return -1;
-        memmove(tx, tx + at, n);
     }
     if (!b->nseg) {
         b->seg = n;
@@ -1011,8 +1068,7 @@ static int batch_add(struct quic_conn *qc, struct txbatch *b, size_t n,
     }
     b->off += n;
     b->nseg++;
-    if (n < b->seg || b->nseg == MAX_GSO_SEGS ||
-        sizeof(qc->ep->txbuf) - b->off < maxpkt)
+    if (n < b->seg || b->nseg == MAX_GSO_SEGS || MAX_RUN - b->off < maxpkt)
         return batch_flush(qc, b);
     return 0;
 }
@@ -1038,8 +1094,9 @@ void quic_conn_write(struct quic_conn *qc)
         return;
     /* handlers hear what was deferred out of ngtcp2's callbacks */
     wt_conn_service(qc);
-    if (maxpkt > sizeof(qc->ep->txbuf))
-        maxpkt = sizeof(qc->ep->txbuf);
+    if (maxpkt > MAX_RUN)
+        maxpkt = MAX_RUN;
+    batch.start = qc->ep->txlen; /* after what other connections queued */
     ngtcp2_path_storage_zero(&ps);
     /*
      * Every pass writes into a packet or takes a stream or datagram off a
@@ -1061,7 +1118,7 @@ void quic_conn_write(struct quic_conn *qc)
         struct wt_stream *wst = NULL;
         ngtcp2_ssize nwrite, ndatalen = -1;
 
-        out = qc->ep->txbuf + batch.off;
+        out = qc->ep->txbuf + batch.start + batch.off;
         if (++passes > maxpasses) {
             log_error("conn %llu %s: the write loop made no progress in %zu "
                       "passes; closing the connection",

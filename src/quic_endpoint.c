@@ -592,6 +592,7 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
             quic_conn_settle(qc);
         }
     }
+    quic_endpoint_tx_flush(ep);
 }
 
 /* Binds slot i to l (not yet read: sock_start()).  0 or -1 with err. */
@@ -631,6 +632,7 @@ static void sock_close(struct quic_endpoint *ep, size_t i)
 {
     if (ep->sock_state[i] == QUIC_SOCK_FREE)
         return;
+    quic_endpoint_tx_flush(ep);
     ev_io_stop(ep->loop, &ep->io[i]);
     udp_close(&ep->socks[i]);
     ep->sock_state[i] = QUIC_SOCK_FREE;
@@ -692,6 +694,7 @@ void quic_server_close_all(struct quic_endpoint *ep)
             quic_conn_close_app(qc, WIRE_H3_NO_ERROR, "server shutting down");
         }
     }
+    quic_endpoint_tx_flush(ep);
 }
 
 void quic_server_shutdown(struct quic_endpoint *ep)

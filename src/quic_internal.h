@@ -57,7 +57,11 @@ struct quic_conn *quic_conn_new(struct quic_endpoint *ep,
                                 enum addr_check validated);
 void quic_conn_free(struct quic_conn *qc);
 void quic_conn_release_tls(struct quic_conn *qc);
+/* Writes what the connection has to send into the endpoint's queue. */
 void quic_conn_write(struct quic_conn *qc);
+/* Sends the queue (before the loop sleeps, before a socket closes).  0,
+ * 1 when some socket buffer was full, -1 on other errors (logged). */
+int quic_endpoint_tx_flush(struct quic_endpoint *ep);
 /* After an event: collects what closed, frees a dead connection or re-arms
  * its timer. */
 void quic_conn_settle(struct quic_conn *qc);

@@ -207,30 +207,23 @@ int udp_recv_batch(struct udp_sock *s, struct udp_msg *msgs, size_t n)
     return got;
 }
 
-int udp_send(struct udp_sock *s, const struct udp_addr *local,
-             const struct udp_addr *remote, unsigned ecn, const uint8_t *p,
-             size_t len, size_t gso_size)
+#define CMSG_TX_SPACE                                                          \
+    (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t)) +  \
+     CMSG_SPACE(sizeof(int)))
+
+/* m's control messages: the source address, the GSO segment size (when
+ * gso_size > 0) and the ECN codepoint (when ecn != 0), in cbuf. */
+static void tx_cmsgs(const struct udp_sock *s, struct msghdr *m, uint8_t *cbuf,
+                     const struct udp_addr *local, unsigned ecn,
+                     size_t gso_size)
 {
-    union {
-        struct cmsghdr align;
-        uint8_t b[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
-                  CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(int))];
-    } cbuf;
-    struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
-    struct msghdr m = {
-        .msg_name = (void *)&remote->ss,
-        .msg_namelen = remote->len,
-        .msg_iov = &iov,
-        .msg_iovlen = 1,
-        .msg_control = cbuf.b,
-    };
     struct cmsghdr *c;
     size_t clen = 0;
-    ssize_t n;
 
-    memset(&cbuf, 0, sizeof(cbuf));
-    m.msg_controllen = sizeof(cbuf.b);
-    c = CMSG_FIRSTHDR(&m);
+    memset(cbuf, 0, CMSG_TX_SPACE);
+    m->msg_control = cbuf;
+    m->msg_controllen = CMSG_TX_SPACE;
+    c = CMSG_FIRSTHDR(m);
     /* Answer from the address the client wrote to (wildcard binds). */
     if (s->family == AF_INET) {
         struct in_pktinfo pi = {0};
@@ -250,21 +243,10 @@ int udp_send(struct udp_sock *s, const struct udp_addr *local,
         memcpy(CMSG_DATA(c), &pi, sizeof(pi));
     }
     clen += CMSG_SPACE(c->cmsg_len - CMSG_LEN(0));
-    if (gso_size > 0 && gso_size < len && !s->gso) {
-        /* no GSO here: one datagram at a time */
-        for (size_t off = 0; off < len; off += gso_size) {
-            int rv = udp_send(s, local, remote, ecn, p + off,
-                              len - off < gso_size ? len - off : gso_size, 0);
-
-            if (rv != 0)
-                return rv;
-        }
-        return 0;
-    }
-    if (gso_size > 0 && gso_size < len) {
+    if (gso_size > 0) {
         uint16_t seg = (uint16_t)gso_size;
 
-        c = CMSG_NXTHDR(&m, c);
+        c = CMSG_NXTHDR(m, c);
         c->cmsg_level = SOL_UDP;
         c->cmsg_type = UDP_SEGMENT;
         c->cmsg_len = CMSG_LEN(sizeof(seg));
@@ -275,29 +257,132 @@ int udp_send(struct udp_sock *s, const struct udp_addr *local,
         /* ECN codepoint for ngtcp2's ECN validation and congestion signal */
         int tos = (int)(ecn & 0x3);
 
-        c = CMSG_NXTHDR(&m, c);
+        c = CMSG_NXTHDR(m, c);
         c->cmsg_level = s->family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
         c->cmsg_type = s->family == AF_INET ? IP_TOS : IPV6_TCLASS;
         c->cmsg_len = CMSG_LEN(sizeof(tos));
         memcpy(CMSG_DATA(c), &tos, sizeof(tos));
         clen += CMSG_SPACE(sizeof(tos));
     }
-    m.msg_controllen = clen;
+    m->msg_controllen = clen;
+}
 
+/* GSO refused by the kernel or the device for this send. */
+static int gso_refused(int err)
+{
+    return err == EIO || err == EINVAL || err == EOPNOTSUPP;
+}
+
+int udp_send(struct udp_sock *s, const struct udp_addr *local,
+             const struct udp_addr *remote, unsigned ecn, const uint8_t *p,
+             size_t len, size_t gso_size)
+{
+    union {
+        struct cmsghdr align;
+        uint8_t b[CMSG_TX_SPACE];
+    } cbuf;
+    struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
+    struct msghdr m = {
+        .msg_name = (void *)&remote->ss,
+        .msg_namelen = remote->len,
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+    };
+    ssize_t n;
+
+    if (gso_size >= len)
+        gso_size = 0;
+    if (gso_size > 0 && !s->gso) {
+        /* no GSO here: one datagram at a time */
+        for (size_t off = 0; off < len; off += gso_size) {
+            int rv = udp_send(s, local, remote, ecn, p + off,
+                              len - off < gso_size ? len - off : gso_size, 0);
+
+            if (rv != 0)
+                return rv;
+        }
+        return 0;
+    }
+    tx_cmsgs(s, &m, cbuf.b, local, ecn, gso_size);
     do
         n = sendmsg(s->fd, &m, 0);
     while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
             return 1;
-        if (gso_size > 0 && gso_size < len && s->gso &&
-            (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP)) {
+        if (gso_size > 0 && s->gso && gso_refused(errno)) {
             s->gso = 0; /* the kernel or the device refuses it */
             return udp_send(s, local, remote, ecn, p, len, gso_size);
         }
         return -1;
     }
     return 0;
+}
+
+int udp_send_many(struct udp_sock *s, const struct udp_out *o, size_t n,
+                  size_t *sent)
+{
+    struct mmsghdr mm[UDP_SEND_BATCH];
+    struct iovec iov[UDP_SEND_BATCH];
+    union {
+        struct cmsghdr align;
+        uint8_t b[CMSG_TX_SPACE];
+    } cbuf[UDP_SEND_BATCH];
+    size_t i = 0;
+    int rv = 0;
+
+    *sent = 0;
+    if (n > UDP_SEND_BATCH)
+        n = UDP_SEND_BATCH;
+    memset(mm, 0, sizeof(mm[0]) * n);
+    for (size_t k = 0; k < n; k++) {
+        size_t seg = o[k].seg < o[k].len ? o[k].seg : 0;
+
+        iov[k].iov_base = (void *)o[k].p;
+        iov[k].iov_len = o[k].len;
+        mm[k].msg_hdr.msg_name = (void *)&o[k].remote.ss;
+        mm[k].msg_hdr.msg_namelen = o[k].remote.len;
+        mm[k].msg_hdr.msg_iov = &iov[k];
+        mm[k].msg_hdr.msg_iovlen = 1;
+        tx_cmsgs(s, &mm[k].msg_hdr, cbuf[k].b, &o[k].local, o[k].ecn,
+                 s->gso ? seg : 0);
+    }
+    while (i < n) {
+        int r;
+
+        if (!s->gso && o[i].seg > 0 && o[i].seg < o[i].len) {
+            /* no GSO (any more): this one a datagram at a time */
+            r = udp_send(s, &o[i].local, &o[i].remote, o[i].ecn, o[i].p,
+                         o[i].len, o[i].seg);
+            if (r == 0)
+                *sent += o[i].len;
+            else
+                rv = r;
+            i++;
+            continue;
+        }
+        do
+            r = sendmmsg(s->fd, mm + i, (unsigned)(n - i), 0);
+        while (r < 0 && errno == EINTR);
+        if (r > 0) {
+            for (size_t k = i; k < i + (size_t)r; k++)
+                *sent += o[k].len;
+            i += (size_t)r;
+            continue;
+        }
+        /* message i failed: errno is its own */
+        if (r < 0 && o[i].seg > 0 && o[i].seg < o[i].len && s->gso &&
+            gso_refused(errno)) {
+            s->gso = 0; /* the kernel or the device refuses it */
+            continue;   /* sent again above, a datagram at a time */
+        }
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+                      errno == ENOBUFS))
+            return 1; /* the socket buffer is full: the rest is lost too */
+        rv = -1;      /* this destination's: the others still go */
+        i++;
+    }
+    return rv;
 }
 
 const char *udp_addr_str(const struct sockaddr *sa, char *buf, size_t len)

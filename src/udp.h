@@ -66,6 +66,27 @@ int udp_send(struct udp_sock *s, const struct udp_addr *local,
              const struct udp_addr *remote, unsigned ecn, const uint8_t *p,
              size_t len, size_t gso_size);
 
+/* One datagram, or a run of `seg`-byte datagrams (GSO; 0: one), in a
+ * batch for udp_send_many(). */
+struct udp_out {
+    const uint8_t *p;
+    size_t len, seg;
+    unsigned ecn;
+    struct udp_addr local, remote;
+};
+
+#define UDP_SEND_BATCH 64
+
+/*
+ * Sends up to UDP_SEND_BATCH messages of one socket in as few system
+ * calls as the kernel allows (sendmmsg).  A message the kernel refuses
+ * is lost and the next ones still go; a full socket buffer loses the
+ * rest.  Returns 0, 1 when the socket buffer was full, -1 when some
+ * message failed otherwise; *sent counts the bytes that went.
+ */
+int udp_send_many(struct udp_sock *s, const struct udp_out *o, size_t n,
+                  size_t *sent);
+
 /* "127.0.0.1:4433" / "[::1]:4433" into buf. */
 const char *udp_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 
