@@ -591,8 +591,10 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
             quic_conn_write(qc);
             quic_conn_settle(qc);
         }
+        /* what the round wrote leaves before the next round writes */
+        quic_endpoint_tx_flush(ep);
     }
-    quic_endpoint_tx_flush(ep);
+    quic_endpoint_tx_flush(ep); /* timers', written since the last turn */
 }
 
 /* Binds slot i to l (not yet read: sock_start()).  0 or -1 with err. */
