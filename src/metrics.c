@@ -335,6 +335,11 @@ char *metrics_render(const struct metrics_gauges *g, size_t *len)
         "UDP payload bytes received.", metrics.udp_bytes_received);
     one(&o, "udp_bytes_sent_total", "counter", "UDP payload bytes sent.",
         metrics.udp_bytes_sent);
+    one(&o, "udp_datagrams_sent_total", "counter",
+        "UDP datagrams of connections sent.", metrics.udp_datagrams_sent);
+    one(&o, "udp_send_calls_total", "counter",
+        "System calls that sent connections' UDP datagrams (sendmmsg).",
+        metrics.udp_send_calls);
     one(&o, "buffered_bytes", "gauge",
         "Bytes held in stream send buffers (relayed blocks once) and "
         "datagram queues.",

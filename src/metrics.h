@@ -65,6 +65,9 @@ struct metrics {
     uint64_t datagrams_received, datagrams_sent, datagrams_dropped;
     uint64_t stream_bytes_received, stream_bytes_sent; /* WT payload */
     uint64_t udp_bytes_received, udp_bytes_sent;
+    /* connections' packets: UDP datagrams sent, and the system calls
+     * that sent them (sendmmsg batches many connections' packets) */
+    uint64_t udp_datagrams_sent, udp_send_calls;
     /* gauge: bytes the daemon holds in stream send buffers (own chunks
      * and shared relay blocks, counted once) and datagram queues */
     uint64_t buffered_bytes;

@@ -983,13 +983,16 @@ int quic_endpoint_tx_flush(struct quic_endpoint *ep)
 
     while (i < ep->ntxq) {
         struct udp_sock *s = ep->txsock[i];
-        size_t n = 1, sent = 0;
+        size_t n = 1;
+        struct udp_sent st;
         int r;
 
         while (i + n < ep->ntxq && ep->txsock[i + n] == s)
             n++;
-        r = udp_send_many(s, ep->txq + i, n, &sent);
-        metrics.udp_bytes_sent += sent;
+        r = udp_send_many(s, ep->txq + i, n, &st);
+        metrics.udp_bytes_sent += st.bytes;
+        metrics.udp_datagrams_sent += st.datagrams;
+        metrics.udp_send_calls += st.calls;
         if (r < 0) {
             char a[80];
 

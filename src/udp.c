@@ -319,8 +319,15 @@ int udp_send(struct udp_sock *s, const struct udp_addr *local,
     return 0;
 }
 
+/* The datagrams of a message: its GSO segments. */
+static size_t out_datagrams(const struct udp_out *o)
+{
+    return o->seg > 0 && o->seg < o->len ? (o->len + o->seg - 1) / o->seg
+                                         : 1;
+}
+
 int udp_send_many(struct udp_sock *s, const struct udp_out *o, size_t n,
-                  size_t *sent)
+                  struct udp_sent *st)
 {
     struct mmsghdr mm[UDP_SEND_BATCH];
     struct iovec iov[UDP_SEND_BATCH];
@@ -331,7 +338,7 @@ int udp_send_many(struct udp_sock *s, const struct udp_out *o, size_t n,
     size_t i = 0;
     int rv = 0;
 
-    *sent = 0;
+    memset(st, 0, sizeof(*st));
     if (n > UDP_SEND_BATCH)
         n = UDP_SEND_BATCH;
     memset(mm, 0, sizeof(mm[0]) * n);
@@ -354,19 +361,25 @@ int udp_send_many(struct udp_sock *s, const struct udp_out *o, size_t n,
             /* no GSO (any more): this one a datagram at a time */
             r = udp_send(s, &o[i].local, &o[i].remote, o[i].ecn, o[i].p,
                          o[i].len, o[i].seg);
-            if (r == 0)
-                *sent += o[i].len;
-            else
+            st->calls += out_datagrams(&o[i]);
+            if (r == 0) {
+                st->bytes += o[i].len;
+                st->datagrams += out_datagrams(&o[i]);
+            } else {
                 rv = r;
+            }
             i++;
             continue;
         }
         do
             r = sendmmsg(s->fd, mm + i, (unsigned)(n - i), 0);
         while (r < 0 && errno == EINTR);
+        st->calls++;
         if (r > 0) {
-            for (size_t k = i; k < i + (size_t)r; k++)
-                *sent += o[k].len;
+            for (size_t k = i; k < i + (size_t)r; k++) {
+                st->bytes += o[k].len;
+                st->datagrams += out_datagrams(&o[k]);
+            }
             i += (size_t)r;
             continue;
         }

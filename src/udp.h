@@ -77,15 +77,21 @@ struct udp_out {
 
 #define UDP_SEND_BATCH 64
 
+/* What udp_send_many() did: bytes and datagrams (GSO segments each
+ * counted) that went, system calls made. */
+struct udp_sent {
+    size_t bytes, datagrams, calls;
+};
+
 /*
  * Sends up to UDP_SEND_BATCH messages of one socket in as few system
  * calls as the kernel allows (sendmmsg).  A message the kernel refuses
  * is lost and the next ones still go; a full socket buffer loses the
  * rest.  Returns 0, 1 when the socket buffer was full, -1 when some
- * message failed otherwise; *sent counts the bytes that went.
+ * message failed otherwise; *st says what went.
  */
 int udp_send_many(struct udp_sock *s, const struct udp_out *o, size_t n,
-                  size_t *sent);
+                  struct udp_sent *st);
 
 /* "127.0.0.1:4433" / "[::1]:4433" into buf. */
 const char *udp_addr_str(const struct sockaddr *sa, char *buf, size_t len);
