@@ -137,6 +137,9 @@ struct quic_endpoint {
     uint64_t alim_unlogged;  /* refusals not logged since the last line */
     uint64_t next_serial;
     int shutting_down;
+    /* server: this process's index among the workers (workers = N; 0
+     * with one), written into every connection ID it issues (cid.h) */
+    unsigned worker;
     double loss; /* simulated loss, each way (clients, for tests) */
     /* clients, for tests of the server: a token for the first Initial,
      * and a fixed first DCID instead of a random one */
@@ -165,6 +168,11 @@ struct quic_endpoint {
 int quic_server_init(struct quic_endpoint *ep, struct ev_loop *loop,
                      struct config *cfg, struct tls_ctx *tls, char *err,
                      size_t errlen);
+/* A worker's start (workers = N): fds[i] is the socket the supervisor
+ * bound for cfg->listen[i], taken over instead of binding one. */
+int quic_server_init_fds(struct quic_endpoint *ep, struct ev_loop *loop,
+                         struct config *cfg, struct tls_ctx *tls,
+                         const int *fds, char *err, size_t errlen);
 /*
  * Reload: new connections and sessions get `cfg` and `tls` (the endpoint
  * takes references) from now on; running ones keep theirs.  Addresses new

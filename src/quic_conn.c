@@ -69,15 +69,24 @@ void quic_cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
         memset(dest, 0, len); /* getrandom cannot fail after boot */
 }
 
+int quic_cid_fill(const struct quic_endpoint *ep, ngtcp2_cid *cid, size_t len)
+{
+    if (quic_fill_random(cid->data, len) < 0)
+        return -1;
+    cid->datalen = len;
+    /* the packets that carry it find this worker (cid_steer_prog()) */
+    cid_set_worker(cid->data, len, ep->worker);
+    return 0;
+}
+
 static int cb_get_new_cid(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
                           size_t cidlen, void *user_data)
 {
     struct quic_conn *qc = user_data;
 
     (void)conn;
-    if (quic_fill_random(cid->data, cidlen) < 0)
+    if (quic_cid_fill(qc->ep, cid, cidlen) < 0)
         return NGTCP2_ERR_CALLBACK_FAILURE;
-    cid->datalen = cidlen;
     if (ngtcp2_crypto_generate_stateless_reset_token(
             token, qc->ep->static_secret, sizeof(qc->ep->static_secret),
             cid) != 0)
@@ -484,8 +493,7 @@ struct quic_conn *quic_conn_alloc(struct quic_endpoint *ep,
     qc->serial = ++ep->next_serial;
     qc->state = QC_HANDSHAKE;
     qc->own_sock.fd = -1;
-    qc->scid.datalen = SCID_LEN;
-    if (quic_fill_random(qc->scid.data, SCID_LEN) < 0) {
+    if (quic_cid_fill(ep, &qc->scid, SCID_LEN) < 0) {
         config_unref(qc->cfg);
         tls_ctx_free(qc->tlsctx);
         free(qc);

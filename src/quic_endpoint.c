@@ -203,8 +203,8 @@ static void send_retry(struct quic_endpoint *ep, struct udp_sock *s,
     ngtcp2_ssize tokenlen, n;
     ngtcp2_cid scid;
 
-    scid.datalen = SCID_LEN;
-    if (quic_fill_random(scid.data, scid.datalen) < 0)
+    /* the client's next Initial comes back to this worker */
+    if (quic_cid_fill(ep, &scid, SCID_LEN) < 0)
         return;
     tokenlen = ngtcp2_crypto_generate_retry_token2(
         token, ep->static_secret, sizeof(ep->static_secret), hd->version,
@@ -600,12 +600,13 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 /* Binds slot i to l (not yet read: sock_start()).  0 or -1 with err. */
 static int sock_open(struct quic_endpoint *ep, size_t i,
                      const struct config_listen *l, const struct config *cfg,
-                     char *err, size_t errlen)
+                     int fd, char *err, size_t errlen)
 {
     char a[80];
 
-    if (udp_open(&ep->socks[i], (const struct sockaddr *)&l->addr, l->addrlen,
-                 err, errlen) < 0)
+    if (fd >= 0 ? udp_adopt(&ep->socks[i], fd, err, errlen) < 0
+                : udp_open(&ep->socks[i], (const struct sockaddr *)&l->addr,
+                           l->addrlen, err, errlen) < 0)
         return -1;
     ep->sock_addr[i] = *l;
     if (cfg->socket_buffer_bytes &&
@@ -644,6 +645,13 @@ int quic_server_init(struct quic_endpoint *ep, struct ev_loop *loop,
                      struct config *cfg, struct tls_ctx *tls, char *err,
                      size_t errlen)
 {
+    return quic_server_init_fds(ep, loop, cfg, tls, NULL, err, errlen);
+}
+
+int quic_server_init_fds(struct quic_endpoint *ep, struct ev_loop *loop,
+                         struct config *cfg, struct tls_ctx *tls,
+                         const int *fds, char *err, size_t errlen)
+{
     memset(ep, 0, sizeof(*ep));
     LIST_INIT(&ep->conns);
     ep->loop = loop;
@@ -671,7 +679,8 @@ int quic_server_init(struct quic_endpoint *ep, struct ev_loop *loop,
         alim_limits(ep, cfg);
     }
     for (size_t i = 0; i < cfg->nlisten; i++) {
-        if (sock_open(ep, i, &cfg->listen[i], cfg, err, errlen) < 0)
+        if (sock_open(ep, i, &cfg->listen[i], cfg, fds ? fds[i] : -1, err,
+                      errlen) < 0)
             goto fail;
         sock_start(ep, i);
     }
@@ -778,7 +787,7 @@ int quic_server_reload(struct quic_endpoint *ep, struct config *cfg,
                      cfg->listen[k].text);
             goto undo;
         }
-        if (sock_open(ep, slot, &cfg->listen[k], cfg, err, errlen) < 0)
+        if (sock_open(ep, slot, &cfg->listen[k], cfg, -1, err, errlen) < 0)
             goto undo;
         fresh[slot] = 1;
     }

@@ -13,10 +13,11 @@
 
 #include <ngtcp2/ngtcp2.h>
 
+#include "cid.h"
 #include "quic.h"
 #include "udp.h"
 
-#define SCID_LEN 18
+#define SCID_LEN CID_LEN
 
 /* How a new client's address stands (address_check()). */
 enum addr_check {
@@ -40,6 +41,8 @@ void quic_cid_remove_conn(struct quic_endpoint *ep, const struct quic_conn *qc);
 /* ---- quic_conn.c ---- */
 
 int quic_fill_random(void *p, size_t n);
+/* A connection ID of ours (cid.h): random but for the worker byte. */
+int quic_cid_fill(const struct quic_endpoint *ep, ngtcp2_cid *cid, size_t len);
 void quic_cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx);
 void quic_callbacks_init(ngtcp2_callbacks *cb, enum quic_role role);
 void quic_path_of(struct quic_conn *qc, ngtcp2_path *path);

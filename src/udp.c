@@ -18,8 +18,8 @@
 #define UDP_GRO 104
 #endif
 
-int udp_open(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,
-             char *err, size_t errlen)
+static int open_sock(struct udp_sock *s, const struct sockaddr *sa,
+                     socklen_t salen, int reuseport, char *err, size_t errlen)
 {
     int fd, on = 1;
     char a[80];
@@ -41,6 +41,9 @@ int udp_open(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,
             setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &on, sizeof(on)) < 0)
             goto fail;
     }
+    if (reuseport &&
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0)
+        goto fail;
     if (bind(fd, sa, salen) < 0)
         goto fail;
     /* Coalesced receive and segmented send: one system call for a burst
@@ -59,6 +62,44 @@ fail:
     if (fd >= 0)
         close(fd);
     return -1;
+}
+
+int udp_open(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,
+             char *err, size_t errlen)
+{
+    return open_sock(s, sa, salen, 0, err, errlen);
+}
+
+int udp_open_reuseport(struct udp_sock *s, const struct sockaddr *sa,
+                       socklen_t salen, char *err, size_t errlen)
+{
+    return open_sock(s, sa, salen, 1, err, errlen);
+}
+
+int udp_adopt(struct udp_sock *s, int fd, char *err, size_t errlen)
+{
+    int type = 0;
+    socklen_t tl = sizeof(type);
+
+    s->fd = -1;
+    s->gso = 1;
+    s->bound.len = sizeof(s->bound.ss);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+        getsockname(fd, (struct sockaddr *)&s->bound.ss, &s->bound.len) < 0) {
+        snprintf(err, errlen, "inherited socket %d: %s", fd, strerror(errno));
+        return -1;
+    }
+    if (type != SOCK_DGRAM) {
+        snprintf(err, errlen, "inherited socket %d is not a UDP socket", fd);
+        return -1;
+    }
+    s->family = s->bound.ss.ss_family;
+    /* exec cleared nothing the supervisor set; our copy must not leak
+     * into what this process might start */
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    s->fd = fd;
+    return 0;
 }
 
 int udp_connect(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,

@@ -26,6 +26,13 @@ struct udp_sock {
 /* Opens and binds a non-blocking socket.  0, or -1 with a message in err. */
 int udp_open(struct udp_sock *s, const struct sockaddr *sa, socklen_t salen,
              char *err, size_t errlen);
+/* The same with SO_REUSEPORT (workers = N: each worker's socket of one
+ * address is one of the address's group). */
+int udp_open_reuseport(struct udp_sock *s, const struct sockaddr *sa,
+                       socklen_t salen, char *err, size_t errlen);
+/* Takes over a socket opened and bound by udp_open*() in another process
+ * (a worker's inherited socket).  0, or -1 with a message in err. */
+int udp_adopt(struct udp_sock *s, int fd, char *err, size_t errlen);
 /* A client socket: ephemeral port, connected to `sa`; `bound` is the
  * local address the kernel chose.  `local` (or NULL: the wildcard) is the
  * source address to bind first (its port 0). */
