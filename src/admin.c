@@ -160,6 +160,13 @@ int admin_reply(const struct admin_view *v, const char *method,
     }
     if (!host_ok(v->listen, host))
         return set_text(r, 403, "host not allowed\n");
+    if (strcmp(url, "/metrics") == 0 && v->metrics) {
+        if (!(r->body = v->metrics(v->metrics_arg, &r->len)))
+            return -1;
+        r->status = 200;
+        r->type = "text/plain; version=0.0.4; charset=utf-8";
+        return 0;
+    }
     if (strcmp(url, "/metrics") == 0) {
         struct metrics_gauges g = {
             .version = v->version,
@@ -177,6 +184,8 @@ int admin_reply(const struct admin_view *v, const char *method,
         r->type = "text/plain; version=0.0.4; charset=utf-8";
         return 0;
     }
+    if (strcmp(url, "/healthz") == 0 && v->unhealthy && !v->draining)
+        return set_text(r, 503, v->unhealthy);
     if (strcmp(url, "/healthz") == 0)
         return v->draining ? set_text(r, 503, "draining\n")
                            : set_text(r, 200, "ok\n");
@@ -202,14 +211,12 @@ void admin_reply_free(struct admin_reply *r)
 
 /* ---- I/O: libmicrohttpd in our loop ---- */
 
-static void view_of(const struct admin *a, struct admin_view *v)
+static void view_of_ep(const struct quic_endpoint *ep, const char *version,
+                       struct admin_view *v)
 {
-    const struct quic_endpoint *ep = a->ep;
-
     memset(v, 0, sizeof(*v));
     v->cfg = ep->cfg;
-    v->listen = &a->listen;
-    v->version = a->version;
+    v->version = version;
     v->cert_sha256 = tls_ctx_cert_sha256(ep->tls);
     v->cert_hashable = tls_ctx_cert_hashable(ep->tls);
     v->cert_not_after = tls_ctx_cert_not_after(ep->tls);
@@ -217,6 +224,35 @@ static void view_of(const struct admin *a, struct admin_view *v)
     v->connections_open = ep->nconns;
     v->handshakes_in_progress = ep->nhandshakes;
     v->addresses_tracked = ep->alim.n;
+}
+
+static void view_of(const struct admin *a, struct admin_view *v)
+{
+    if (a->src)
+        a->src->view(a->src_arg, v);
+    else
+        view_of_ep(a->ep, a->version, v);
+    v->listen = &a->listen;
+    v->version = a->version;
+}
+
+char *admin_metrics(const struct quic_endpoint *ep, const char *version,
+                    size_t *len)
+{
+    struct admin_view v;
+    struct admin_reply r;
+
+    view_of_ep(ep, version, &v);
+    v.listen = &ep->cfg->admin_listen;
+    /* the Host check would refuse a request without one: not a request */
+    if (admin_reply(&v, "GET", "/metrics", "localhost", &r) < 0)
+        return NULL;
+    if (r.status != 200) {
+        admin_reply_free(&r);
+        return NULL;
+    }
+    *len = r.len;
+    return r.body;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
@@ -302,20 +338,41 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     run(w->data);
 }
 
+static int start(struct admin *a, const struct config *cfg, char *err,
+                 size_t errlen);
+
 int admin_start(struct admin *a, struct ev_loop *loop,
                 struct quic_endpoint *ep, const char *version, char *err,
                 size_t errlen)
 {
-    const struct config *cfg = ep->cfg;
+    memset(a, 0, sizeof(*a));
+    a->loop = loop;
+    a->ep = ep;
+    a->version = version;
+    return start(a, ep->cfg, err, errlen);
+}
+
+int admin_start_source(struct admin *a, struct ev_loop *loop,
+                       const struct config *cfg,
+                       const struct admin_source *src, void *arg,
+                       const char *version, char *err, size_t errlen)
+{
+    memset(a, 0, sizeof(*a));
+    a->loop = loop;
+    a->src = src;
+    a->src_arg = arg;
+    a->version = version;
+    return start(a, cfg, err, errlen);
+}
+
+static int start(struct admin *a, const struct config *cfg, char *err,
+                 size_t errlen)
+{
     const union MHD_DaemonInfo *info;
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     unsigned timeout_s = (unsigned)((cfg->admin_timeout_ms + 999) / 1000);
     unsigned per_ip = (unsigned)((cfg->admin_max_connections + 1) / 2);
 
-    memset(a, 0, sizeof(*a));
-    a->loop = loop;
-    a->ep = ep;
-    a->version = version;
     if (!cfg->admin_on)
         return 0;
     a->listen = cfg->admin_listen;
@@ -348,7 +405,7 @@ int admin_start(struct admin *a, struct ev_loop *loop,
     }
     ev_io_init(&a->io, io_cb, info->epoll_fd, EV_READ);
     a->io.data = a;
-    ev_io_start(loop, &a->io);
+    ev_io_start(a->loop, &a->io);
     ev_init(&a->timer, timer_cb);
     a->timer.data = a;
     run(a);
@@ -361,10 +418,8 @@ int admin_start(struct admin *a, struct ev_loop *loop,
     return 0;
 }
 
-void admin_reload_check(const struct admin *a)
+void admin_reload_check(const struct admin *a, const struct config *cfg)
 {
-    const struct config *cfg = a->ep->cfg;
-
     if (!cfg->admin_on && !a->mhd)
         return;
     if (cfg->admin_on && a->mhd &&

@@ -35,6 +35,12 @@ struct admin_view {
     int draining;
     uint64_t connections_open, handshakes_in_progress;
     uint64_t addresses_tracked;
+    /* supervisor (workers = N): /metrics is what this returns (malloc'd,
+     * NULL when out of memory) instead of this process's counters, and
+     * /healthz answers 503 with `unhealthy` when it is set */
+    char *(*metrics)(void *arg, size_t *len);
+    void *metrics_arg;
+    const char *unhealthy;
 };
 
 struct admin_reply {
@@ -52,8 +58,17 @@ int admin_reply(const struct admin_view *v, const char *method,
                 const char *url, const char *host, struct admin_reply *r);
 void admin_reply_free(struct admin_reply *r);
 
+/* Where a supervisor's admin endpoint gets its view (no endpoint of its
+ * own: the workers have them). */
+struct admin_source {
+    void (*view)(void *arg, struct admin_view *v);
+};
+
 struct admin {
     struct ev_loop *loop;
+    const struct admin_source *src; /* supervisor; then ep is NULL */
+    void *src_arg;
+    const struct config *src_cfg;   /* supervisor: as started */
     struct quic_endpoint *ep; /* its cfg and tls are read at each request,
                                  so a reload that replaces them is seen */
     const char *version;
@@ -68,9 +83,19 @@ struct admin {
 int admin_start(struct admin *a, struct ev_loop *loop,
                 struct quic_endpoint *ep, const char *version, char *err,
                 size_t errlen);
+/* The same for a supervisor: the [admin] section of cfg, the view from
+ * src (read at each request). */
+int admin_start_source(struct admin *a, struct ev_loop *loop,
+                       const struct config *cfg,
+                       const struct admin_source *src, void *arg,
+                       const char *version, char *err, size_t errlen);
 void admin_stop(struct admin *a);
+/* What /metrics would answer for this endpoint alone (a worker's figures,
+ * which its supervisor collects): malloc'd, NULL when out of memory. */
+char *admin_metrics(const struct quic_endpoint *ep, const char *version,
+                    size_t *len);
 /* After a reload: a changed [admin] section takes a restart (a warning
  * says so); the endpoint stays where it is. */
-void admin_reload_check(const struct admin *a);
+void admin_reload_check(const struct admin *a, const struct config *cfg);
 
 #endif

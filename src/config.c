@@ -38,6 +38,7 @@ struct parse {
     int in_admin;
     int admin_line; /* of the [admin] listen key, for messages */
     int cert_line, key_line;
+    int workers_line;
     int listen_set; /* the first listen replaces the default */
     char *linebuf;
     size_t linecap;
@@ -465,6 +466,22 @@ static int server_key(struct parse *ps, const char *name, const char *val)
         c->log_format = f;
         return 1;
     }
+    if (strcmp(name, "workers") == 0) {
+        static const struct num_key k = {"workers", 0, 1, CONFIG_MAX_WORKERS,
+                                         K_COUNT};
+
+        ps->workers_line = ps->line;
+        if (strcmp(val, "auto") == 0) {
+            long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+            /* one worker per core the machine has now */
+            c->workers = n < 1 ? 1
+                         : n > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS
+                                                  : (uint64_t)n;
+            return 1;
+        }
+        return set_num(ps, &k, val, &c->workers);
+    }
     if (strcmp(name, "retry") == 0) {
         static const char *const modes[] = {"off", "on", "auto"};
 
@@ -766,6 +783,7 @@ void config_defaults(struct config *c)
     c->idle_timeout_ms = 30000;
     c->handshake_timeout_ms = 10000;
     c->shutdown_timeout_ms = 5000;
+    c->workers = 1;
     c->retry = CONFIG_RETRY_AUTO;
     c->retry_handshakes = 1000;
     /* one address: a twentieth of the slots, a handful of handshakes at
@@ -822,6 +840,16 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
                  r->handler->route_check(r, herr, sizeof(herr)) < 0)
             fail(&ps, r->line, "[route %s] %s", r->path, herr);
     }
+    /* A room lives in one process: with several workers its members
+     * would be split among them unless a cluster joins them. */
+    for (struct config_route *r = c->routes;
+         r && !ps.err_set && c->workers > 1 && !c->cluster_enabled;
+         r = r->next)
+        if (r->handler && strcmp(r->handler->name, "broadcast") == 0)
+            fail(&ps, r->line,
+                 "[route %s] broadcast with workers = %llu (line %d) needs "
+                 "a [cluster] section: a room would not span the workers",
+                 r->path, (unsigned long long)c->workers, ps.workers_line);
     /* Plain HTTP with no authentication: reachable from elsewhere only
      * when the operator says so in as many words. */
     if (!ps.err_set && c->admin_on && !c->admin_allow_remote &&

@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 
 #define CONFIG_MAX_LISTEN 16
+/* workers = N: at most (cid.h: CID_MAX_WORKERS) */
+#define CONFIG_MAX_WORKERS 64
 #define CONFIG_MAX_ORIGINS 32
 #define CONFIG_MAX_PROTOCOLS 16   /* a route's `protocols` */
 #define CONFIG_MAX_PROTOCOL_LEN 64
@@ -101,6 +103,12 @@ struct config {
     /* Client role only (tests): max_datagram_frame_size 0, so datagrams
      * go as DATAGRAM capsules both ways */
     int no_quic_datagrams;
+    /* Worker processes (workers = N; 1: a single process, no
+     * supervisor; super.h) */
+    uint64_t workers;
+    /* A [cluster] section joins the rooms of several processes (set by
+     * its parser); broadcast routes with workers > 1 need it. */
+    int cluster_enabled;
     int retry;                    /* CONFIG_RETRY_* */
     uint64_t retry_handshakes;    /* auto: Retry from this many on */
     /* Per source address (IPv4 address, IPv6 /64), addrlim.h; 0 = none */

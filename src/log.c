@@ -13,6 +13,7 @@
 
 int log_level = LOG_LVL_INFO;
 int log_format = LOG_FMT_TEXT;
+int log_worker = -1;
 static int journal; /* stderr is the journal's stream */
 
 static const char *const names[] = {"error", "warn", "info", "debug"};
@@ -208,10 +209,12 @@ static void emit(int level, const struct log_field *f, size_t nf,
         put(&l, "<%c>", prio[level]);
     if (json) {
         put(&l,
-            "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\","
-            "\"msg\":\"",
+            "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",",
             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
             tm.tm_sec, ts.tv_nsec / 1000000, names[level]);
+        if (log_worker >= 0)
+            put(&l, "\"worker\":%d,", log_worker);
+        put(&l, "\"msg\":\"");
         /* fits whole: MSG_MAX escaped at 6 bytes a byte < LINE_MAX_OUT */
         put_esc(&l, msg, (size_t)m, 1, 1);
         put(&l, "\"");
@@ -220,6 +223,8 @@ static void emit(int level, const struct log_field *f, size_t nf,
             put(&l, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[level]);
+        if (log_worker >= 0)
+            put(&l, "worker %d: ", log_worker);
         put_esc(&l, msg, (size_t)m, 0, 0);
     }
     safe = l.o;

@@ -27,6 +27,9 @@ enum log_format {
 
 extern int log_level;
 extern int log_format;
+/* workers = N: this process's index, said on every line ("worker 1: "
+ * before the message; "worker":1 in JSON); -1 (default): not a worker. */
+extern int log_worker;
 
 /* "error", "warn", "info", "debug" -> level; -1 when unknown. */
 int log_level_parse(const char *s);

@@ -141,7 +141,7 @@ static void reload(void)
         log_info("reload: certificate unchanged (sha-256 %s)", oldhash);
     log_info("reloaded in %.2f ms: %s", mono_ms() - t0, what);
     metrics_add_routes(cfg); /* new routes' series start at zero */
-    admin_reload_check(&admin);
+    admin_reload_check(&admin, cfg);
     cert_cb(server.loop, &cert_w, 0); /* a new certificate's expiry */
 
 done:

@@ -1,23 +1,26 @@
 /* notify: see notify.h.  Owns the watchdog and STATUS timers. */
 #include "notify.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
 #include "log.h"
 
 static struct {
-    int on; /* NOTIFY_SOCKET was set at notify_init() */
+    int on; /* NOTIFY_SOCKET was set at notify_init(), or fd */
+    int fd; /* a worker's line to its supervisor (-1: systemd's socket) */
     const char *state;
     notify_status_fn status;
     void *arg;
     double watchdog; /* ping interval, s; 0 = off */
     ev_timer watchdog_w, status_w;
-} nt = {.state = "starting"};
+} nt = {.state = "starting", .fd = -1};
 
 static void send_line(const char *msg)
 {
@@ -25,8 +28,17 @@ static void send_line(const char *msg)
 
     if (!nt.on)
         return;
-    /* a manager that went away must not stop the daemon: noted, ignored */
-    rv = sd_notify(0, msg);
+    if (nt.fd >= 0) {
+        /* one datagram a message; a supervisor that stopped reading
+         * costs a lost line, never a blocked loop */
+        rv = send(nt.fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL) < 0
+                 ? -errno
+                 : 0;
+    } else {
+        /* a manager that went away must not stop the daemon: noted,
+         * ignored */
+        rv = sd_notify(0, msg);
+    }
     if (rv < 0)
         log_debug("sd_notify: error %d", rv);
     else if (strncmp(msg, "WATCHDOG=", 9) != 0 && strncmp(msg, "STATUS=", 7) != 0)
@@ -70,13 +82,13 @@ int notify_init(struct ev_loop *loop, notify_status_fn status, void *arg)
     uint64_t usec = 0;
     const char *sock = getenv("NOTIFY_SOCKET");
 
-    nt.on = sock && *sock;
+    nt.on = (sock && *sock) || nt.fd >= 0;
     nt.status = status;
     nt.arg = arg;
     if (!nt.on)
         return 0;
     /* > 0 only when WATCHDOG_USEC is set and WATCHDOG_PID, if set, is us */
-    if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+    if (nt.fd < 0 && sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
         /* sd_watchdog_enabled(3): ping at half the interval */
         nt.watchdog = (double)usec / 2e6;
         ev_timer_init(&nt.watchdog_w, watchdog_cb, 0., nt.watchdog);
@@ -87,6 +99,11 @@ int notify_init(struct ev_loop *loop, notify_status_fn status, void *arg)
     ev_timer_start(loop, &nt.status_w);
     log_debug("notify: NOTIFY_SOCKET set, watchdog every %.3f s", nt.watchdog);
     return 0;
+}
+
+void notify_set_fd(int fd)
+{
+    nt.fd = fd;
 }
 
 void notify_stop(struct ev_loop *loop)

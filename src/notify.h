@@ -22,6 +22,10 @@ typedef void (*notify_status_fn)(char *buf, size_t len, void *arg);
  * for pings: sd_watchdog_enabled()) and the STATUS timer.  Returns 0, or
  * 0 without doing anything when there is no NOTIFY_SOCKET. */
 int notify_init(struct ev_loop *loop, notify_status_fn status, void *arg);
+/* A worker (workers = N): the same lines go to fd, a datagram socket
+ * whose other end is the supervisor, which alone speaks to systemd.
+ * Before notify_init(). */
+void notify_set_fd(int fd);
 /* Stops both timers (the loop may then end by itself). */
 void notify_stop(struct ev_loop *loop);
 
