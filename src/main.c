@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "quic.h"
+#include "super.h"
 #include "tls.h"
 #include "version.h"
 
@@ -28,6 +29,9 @@ static struct admin admin;
 static ev_signal sigint_w, sigterm_w, sighup_w;
 static ev_timer shutdown_w, final_w, poll_w, cert_w;
 static int signals_seen;
+/* workers = N: what this worker was given (is_worker), else unused */
+static struct super_worker_env worker;
+static int is_worker;
 
 static void usage(FILE *f)
 {
@@ -124,6 +128,10 @@ static void reload(void)
         log_error("reload failed, the running configuration stays: %s", err);
         goto done;
     }
+    if (is_worker && super_worker_check(&worker, cfg, err, sizeof(err)) < 0) {
+        log_error("reload failed, the running configuration stays: %s", err);
+        goto done;
+    }
     old = config_ref(server.cfg);
     snprintf(oldhash, sizeof(oldhash), "%s", tls_ctx_cert_sha256(server.tls));
     config_describe_changes(old, cfg, what, sizeof(what));
@@ -141,7 +149,8 @@ static void reload(void)
         log_info("reload: certificate unchanged (sha-256 %s)", oldhash);
     log_info("reloaded in %.2f ms: %s", mono_ms() - t0, what);
     metrics_add_routes(cfg); /* new routes' series start at zero */
-    admin_reload_check(&admin, cfg);
+    if (!is_worker) /* the supervisor's endpoint, with workers */
+        admin_reload_check(&admin, cfg);
     cert_cb(server.loop, &cert_w, 0); /* a new certificate's expiry */
 
 done:
@@ -273,6 +282,32 @@ int main(int argc, char **argv)
         config_unref(cfg);
         return 0;
     }
+    if ((is_worker = super_worker_env(&worker, err, sizeof(err))) < 0) {
+        log_error("%s", err);
+        config_unref(cfg);
+        return 1;
+    }
+    if (is_worker) {
+        log_worker = (int)worker.index;
+        if (super_worker_check(&worker, cfg, err, sizeof(err)) < 0) {
+            log_error("%s", err);
+            config_unref(cfg);
+            return 1;
+        }
+    } else if (cfg->workers > 1 || getenv("WTRELAYD_SUPERVISE")) {
+        /* workers = N: this process supervises, the workers serve
+         * (WTRELAYD_SUPERVISE: one worker under a supervisor, for make
+         * bench's figure of the steering program's cost) */
+        int rv;
+
+        log_level = cfg->log_level;
+        log_format = cfg->log_format;
+        if (cfg->workers < 1)
+            cfg->workers = 1;
+        rv = super_run(cfg, file, WTRELAYD_VERSION);
+        config_unref(cfg);
+        return rv;
+    }
     config_file = file;
     log_level = cfg->log_level;
     log_format = cfg->log_format;
@@ -287,8 +322,19 @@ int main(int argc, char **argv)
              tls_ctx_cert_sha256(tls));
     signal(SIGPIPE, SIG_IGN);
     loop = ev_default_loop(EVFLAG_AUTO);
-    if (quic_server_init(&server, loop, cfg, tls, err, sizeof(err)) < 0) {
+    if (quic_server_init_fds(&server, loop, cfg, tls,
+                             is_worker ? worker.fds : NULL, err,
+                             sizeof(err)) < 0) {
         log_error("%s", err);
+        tls_ctx_free(tls);
+        config_unref(cfg);
+        return 1;
+    }
+    server.worker = is_worker ? worker.index : 0;
+    if (is_worker &&
+        super_worker_start(loop, &worker, &server, WTRELAYD_VERSION) < 0) {
+        log_error("worker: the supervisor is gone");
+        quic_endpoint_free(&server);
         tls_ctx_free(tls);
         config_unref(cfg);
         return 1;
@@ -308,8 +354,8 @@ int main(int argc, char **argv)
     ev_timer_init(&cert_w, cert_cb, 86400., 86400.);
     ev_timer_start(loop, &cert_w);
     cert_cb(loop, &cert_w, 0);
-    if (admin_start(&admin, loop, &server, WTRELAYD_VERSION, err,
-                    sizeof(err)) < 0) {
+    if (!is_worker && admin_start(&admin, loop, &server, WTRELAYD_VERSION,
+                                  err, sizeof(err)) < 0) {
         log_error("%s", err);
         quic_endpoint_free(&server);
         return 1;
@@ -322,6 +368,8 @@ int main(int argc, char **argv)
     ev_run(loop, 0);
 
     admin_stop(&admin);
+    if (is_worker)
+        super_worker_stop(loop);
     quic_endpoint_free(&server);
     log_info("stopped");
     return 0;
