@@ -94,6 +94,7 @@ struct quic_conn {
     ev_io io;
     char *host;     /* for SNI and the certificate check */
     int ready;      /* 1: SETTINGS seen, ops->ready due; 2: called */
+    unsigned rebinds; /* quic_conn_rebind() calls */
     char why[300];  /* why the connection ended, for ops->closed */
     LIST_ENTRY(quic_conn) link;   /* all connections */
     struct quic_conn *dirty_next; /* write list */
@@ -211,6 +212,11 @@ struct quic_conn *quic_connect(struct quic_endpoint *ep,
                                const char *host,
                                const struct quic_conn_ops *ops, void *app,
                                char *err, size_t errlen);
+/* A client connection moves to a new UDP socket (a new source port)
+ * without telling ngtcp2, as when a NAT rebinds: the server sees the
+ * connection come from a new address (tests: wtbench --rebind).  0, or
+ * -1 with a message in err (the old socket is kept). */
+int quic_conn_rebind(struct quic_conn *qc, char *err, size_t errlen);
 /* Drops a fraction p of this endpoint's packets in each direction, as a
  * lossy path would (clients: tests and benchmarks; no netem needed). */
 void quic_endpoint_set_loss(struct quic_endpoint *ep, double p, uint64_t seed);

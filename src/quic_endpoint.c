@@ -879,7 +879,11 @@ static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
             for (size_t off = 0; off < m->len; off += m->seg) {
                 if (qc->state == QC_DEAD || qc->state == QC_DRAINING)
                     return;
-                quic_conn_input(qc, &qc->own_sock, &m->local, &m->remote,
+                /* rebound (a NAT's new port): ngtcp2 keeps the path it
+                 * knows, as behind a real NAT */
+                quic_conn_input(qc, &qc->own_sock,
+                                qc->rebinds ? &qc->local : &m->local,
+                                &m->remote,
                                 m->ecn, m->buf + off,
                                 m->len - off < m->seg ? m->len - off : m->seg);
             }
@@ -889,6 +893,28 @@ static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
+int quic_conn_rebind(struct quic_conn *qc, char *err, size_t errlen)
+{
+    struct quic_endpoint *ep = qc->ep;
+    struct udp_sock fresh;
+
+    if (udp_connect(&fresh, (const struct sockaddr *)&qc->remote.ss,
+                    qc->remote.len,
+                    ep->bind_addr.ss_family
+                        ? (const struct sockaddr *)&ep->bind_addr
+                        : NULL,
+                    err, errlen) < 0)
+        return -1;
+    udp_set_buffers(&fresh, ep->cfg->socket_buffer_bytes);
+    ev_io_stop(ep->loop, &qc->io);
+    udp_close(&qc->own_sock);
+    qc->own_sock = fresh;
+    qc->rebinds++;
+    ev_io_set(&qc->io, qc->own_sock.fd, EV_READ);
+    ev_io_start(ep->loop, &qc->io);
+    quic_conn_want_write(qc);
+    return 0;
+}
 
 void quic_client_init(struct quic_endpoint *ep, struct ev_loop *loop,
                       struct config *cfg, struct tls_ctx *tls)

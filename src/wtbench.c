@@ -431,8 +431,10 @@ static void c_closed(struct quic_conn *qc, const char *why)
 {
     struct bconn *c = qc->app;
 
-    if (!B.stopping && why[0])
+    if (!B.stopping && why[0]) {
+        B.conns_lost++;
         bench_error("connection closed: %s", why);
+    }
     if (!c->t_ready) {
         /* its sessions will never come */
         B.sess_failed += c->nsess;
@@ -442,6 +444,25 @@ static void c_closed(struct quic_conn *qc, const char *why)
     B.closed_conns++;
     start_conns();
     bench_check_end();
+}
+
+static void rebind_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    char err[256];
+
+    (void)loop;
+    (void)w;
+    (void)revents;
+    for (unsigned i = 0; i < B.nconns; i++) {
+        struct bconn *c = &B.c[i];
+
+        if (!c->qc || !c->t_ready)
+            continue;
+        if (quic_conn_rebind(c->qc, err, sizeof(err)) < 0)
+            bench_error("rebind: %s", err);
+        else
+            B.rebound++;
+    }
 }
 
 static const struct quic_conn_ops conn_ops = {
@@ -587,6 +608,7 @@ void bench_stop(void)
     ev_timer_stop(B.loop, &B.pacer);
     ev_timer_stop(B.loop, &B.progress);
     ev_timer_stop(B.loop, &B.ticketw);
+    ev_timer_stop(B.loop, &B.rebindw);
     ev_break(B.loop, EVBREAK_ALL);
 }
 
@@ -714,6 +736,7 @@ static void report(void)
                "\"max\":%.1f},"
                "\"server_rss_kb_before\":%ld,\"server_rss_kb_after\":%ld,"
                "\"server_rss_bytes_per_session\":%.0f,"
+               "\"rebound\":%u,\"conns_lost\":%u,"
                "\"errors\":%llu,\"mismatches\":%llu,\"first_error\":\"%s\"}\n",
                names[B.mode], B.conns, B.sessions, B.sess_open, B.sess_failed,
                hs, el, hs > 0 ? (double)B.ready / hs : 0, B.resumed,
@@ -723,7 +746,7 @@ static void report(void)
                (unsigned long long)B.dgrams_sent,
                (unsigned long long)B.dgrams_back, loss, dg_rate, B.nlat, bench_pct(50),
                bench_pct(90), bench_pct(99), bench_pct(100), B.rss_before, B.rss_after,
-               per_sess, (unsigned long long)B.errors,
+               per_sess, B.rebound, B.conns_lost, (unsigned long long)B.errors,
                (unsigned long long)B.mismatches, B.first_error);
         return;
     }
@@ -753,6 +776,10 @@ static void report(void)
     if (per_sess >= 0)
         printf("server RSS      %ld kB -> %ld kB: %.0f bytes per session\n",
                B.rss_before, B.rss_after, per_sess);
+    if (B.rebind_s > 0)
+        printf("rebind          %u connections moved to a new port, %u "
+               "connections lost\n",
+               B.rebound, B.conns_lost);
     printf("errors          %llu%s%s\n", (unsigned long long)B.errors,
            B.first_error[0] ? ": " : "", B.first_error);
     (void)total;
@@ -788,6 +815,9 @@ static void usage(FILE *f)
             "  --draft 02|07|14|15 (14: as Safari, session flow control), "
             "--wt-max-data N, --wt-max-streams N (14/15: our session windows)\n"
             "  --bind ADDR     send from this local IP address\n"
+            "  --rebind S      at S seconds every connection moves to a new "
+            "source port\n                  (a NAT rebinding; the server "
+            "sees a new address)\n"
             "  --insecure, --cert-hash HEX, --cafile FILE\n"
             "  --json          the summary as one JSON line\n"
             "  -v              protocol debug log\n"
@@ -993,6 +1023,12 @@ int main(int argc, char **argv)
             to.cafile = v;
         } else if (strcmp(a, "--json") == 0) {
             B.json = 1;
+        } else if (strcmp(a, "--rebind") == 0) {
+            if (!v || (B.rebind_s = atof(v)) <= 0) {
+                fprintf(stderr, "wtbench: --rebind wants seconds > 0\n");
+                return 2;
+            }
+            i++;
         } else if (strcmp(a, "--resume") == 0) {
             B.resume = 1;
             to.resume = 1;
@@ -1131,6 +1167,10 @@ int main(int argc, char **argv)
 
         ev_timer_init(&tick, tick_cb, 0.05, 0.05);
         ev_timer_start(B.loop, &tick);
+    }
+    if (B.rebind_s > 0) {
+        ev_timer_init(&B.rebindw, rebind_cb, B.rebind_s, 0.);
+        ev_timer_start(B.loop, &B.rebindw);
     }
     B.rss_before = server_rss_kb();
     B.t_start = bench_now();

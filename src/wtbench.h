@@ -88,6 +88,12 @@ struct wtbench {
     int stopping, finished;
     ev_timer progress, deadline, pacer, holdw, grace;
     ev_timer ticketw; /* --resume: waits for the first connection's ticket */
+    /* --rebind S: every open connection moves to a new source port at S
+     * seconds (a NAT rebinding); how many moved, and how many
+     * connections ended with an error (at any time) */
+    double rebind_s;
+    ev_timer rebindw;
+    unsigned rebound, conns_lost;
     /* PATTERN bytes twice: any run of up to PATTERN bytes from any offset
      * below PATTERN is contiguous */
     uint8_t pattern[PATTERN * 2];
