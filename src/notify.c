@@ -97,7 +97,11 @@ int notify_init(struct ev_loop *loop, notify_status_fn status, void *arg)
     ev_timer_init(&nt.status_w, status_cb, NOTIFY_STATUS_INTERVAL,
                   NOTIFY_STATUS_INTERVAL);
     ev_timer_start(loop, &nt.status_w);
-    log_debug("notify: NOTIFY_SOCKET set, watchdog every %.3f s", nt.watchdog);
+    if (nt.fd >= 0)
+        log_debug("notify: to the supervisor");
+    else
+        log_debug("notify: NOTIFY_SOCKET set, watchdog every %.3f s",
+                  nt.watchdog);
     return 0;
 }
 
