@@ -324,7 +324,7 @@ static void ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
 int super_worker_env(struct super_worker_env *env, char *err, size_t errlen)
 {
     const char *v = getenv(ENV_WORKER);
-    char *copy, *p, *tok, *save = NULL;
+    char *copy, *p;
     long ppid;
     int k = 0;
 
@@ -345,16 +345,21 @@ int super_worker_env(struct super_worker_env *env, char *err, size_t errlen)
         return -1;
     }
     env->ppid = (pid_t)ppid;
-    for (p = copy + k; (tok = strtok_r(p, ",", &save)); p = NULL) {
+    /* one descriptor or more, comma-separated, nothing else */
+    for (p = copy + k;; p++) {
         char *end;
-        long fd = strtol(tok, &end, 10);
+        long fd = strtol(p, &end, 10);
 
-        if (*end || fd < 3 || fd > 65535 || env->nfds == CONFIG_MAX_LISTEN) {
+        if (end == p || (*end && *end != ',') || fd < 3 || fd > 65535 ||
+            env->nfds == CONFIG_MAX_LISTEN) {
             snprintf(err, errlen, "%s: malformed (%.80s)", ENV_WORKER, v);
             free(copy);
             return -1;
         }
         env->fds[env->nfds++] = (int)fd;
+        if (!*end)
+            break;
+        p = end;
     }
     free(copy);
     unsetenv(ENV_WORKER);

@@ -15,6 +15,10 @@ start_workers() {
     ADMIN="http://127.0.0.1:$aport"
     start_daemon "workers = $n" "$@" "[admin]" "listen = 127.0.0.1:$aport"
     local _
+    if [ "$n" = auto ]; then # as the daemon counts: online CPUs, 64 at most
+        n=$(getconf _NPROCESSORS_ONLN)
+        [ "$n" -gt 64 ] && n=64
+    fi
     for _ in $(seq 1 200); do
         grep -q "supervisor: all $n workers ready" "$TMP/daemon.log" && return 0
         daemon_alive || it_abort "supervisor exited at start-up"
