@@ -529,8 +529,17 @@ static void pacer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (B.stopping || !B.t_all_open)
         return;
     if (B.mode == M_RPS) {
-        for (unsigned i = 0; i < B.conns * B.sessions; i++)
-            fill(&B.c[i / B.sessions].sess[i % B.sessions]);
+        unsigned total = B.conns * B.sessions;
+
+        /* each turn starts at the next session: paced requests go round
+         * every session, not to the first ones that happen to be idle */
+        for (unsigned i = 0; i < total; i++) {
+            unsigned k = (next + i) % total;
+
+            fill(&B.c[k / B.sessions].sess[k % B.sessions]);
+        }
+        if (total)
+            next = (next + 1) % total;
         return;
     }
     due = (uint64_t)((double)(bench_now() - B.t_all_open) / 1e9 * (double)B.rate);
@@ -721,6 +730,13 @@ static void report(void)
                                 (double)B.sess_open
                           : -1;
 
+    /* rps: sessions of live connections still waiting for an answer at
+     * the end (a connection that lost its server and was not told) */
+    unsigned stalled = 0;
+
+    for (unsigned i = 0; B.mode == M_RPS && i < B.conns; i++)
+        for (unsigned k = 0; B.c[i].qc && k < B.c[i].nsess; k++)
+            stalled += B.c[i].sess[k].active > 0;
     bench_lat_sort();
     if (B.json) {
         printf("{\"mode\":\"%s\",\"conns\":%u,\"sessions_per_conn\":%u,"
@@ -736,7 +752,7 @@ static void report(void)
                "\"max\":%.1f},"
                "\"server_rss_kb_before\":%ld,\"server_rss_kb_after\":%ld,"
                "\"server_rss_bytes_per_session\":%.0f,"
-               "\"rebound\":%u,\"conns_lost\":%u,"
+               "\"rebound\":%u,\"conns_lost\":%u,\"stalled\":%u,"
                "\"errors\":%llu,\"mismatches\":%llu,\"first_error\":\"%s\"}\n",
                names[B.mode], B.conns, B.sessions, B.sess_open, B.sess_failed,
                hs, el, hs > 0 ? (double)B.ready / hs : 0, B.resumed,
@@ -746,7 +762,8 @@ static void report(void)
                (unsigned long long)B.dgrams_sent,
                (unsigned long long)B.dgrams_back, loss, dg_rate, B.nlat, bench_pct(50),
                bench_pct(90), bench_pct(99), bench_pct(100), B.rss_before, B.rss_after,
-               per_sess, B.rebound, B.conns_lost, (unsigned long long)B.errors,
+               per_sess, B.rebound, B.conns_lost, stalled,
+               (unsigned long long)B.errors,
                (unsigned long long)B.mismatches, B.first_error);
         return;
     }
@@ -778,8 +795,8 @@ static void report(void)
                B.rss_before, B.rss_after, per_sess);
     if (B.rebind_s > 0)
         printf("rebind          %u connections moved to a new port, %u "
-               "connections lost\n",
-               B.rebound, B.conns_lost);
+               "connections lost, %u sessions stalled\n",
+               B.rebound, B.conns_lost, stalled);
     printf("errors          %llu%s%s\n", (unsigned long long)B.errors,
            B.first_error[0] ? ": " : "", B.first_error);
     (void)total;
