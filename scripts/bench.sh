@@ -260,6 +260,13 @@ HS_FULL=$(median "${hs_full[@]}")
 HS_RES=$(median "${hs_res[@]}")
 stop_daemon
 
+# ---- workers = 2 against 1, and the steering program's cost ----
+# (scripts/bench-workers.sh: fresh daemons of each shape, alternating)
+WK_ROUNDS=$([ $QUICK = 1 ] && echo 1 || echo 3)
+log "workers: 1 and 2, steering on and off, $WK_ROUNDS rounds..."
+WK=$(BUILD=$BUILD scripts/bench-workers.sh "$HS_N" "$RPS_N" "$WK_ROUNDS") || die "bench-workers failed"
+wk() { printf '%s\n' "$WK" | sed -n "s/^$1=//p"; }
+
 # ---- broadcast ----
 # bcast NAME ARGS...: a wtbench --mode broadcast run in room NAME; its JSON
 # line, or a line with the failure (a broadcast row that fails says so
@@ -414,6 +421,9 @@ mem_ok() { awk -v k="$1" -v n="$2" 'BEGIN { print (n >= 10000 && k > 0 && k < 30
 T_MEM1=$(mem_ok "$S1_RSS" "$S1_OPEN")
 T_MEM16=$(mem_ok "$S16_RSS" "$S16_OPEN")
 UDP_HALF=$(awk -v a="$MANY_RATE" 'BEGIN { printf "%.1f", a / 2 }')
+# 2 workers not slower (10 % of noise allowed) and no connection lost
+T_WK=$(awk -v h1="$(wk hs_1)" -v h2="$(wk hs_2)" -v r1="$(wk rps_1)" -v r2="$(wk rps_2)" -v b="$(wk bad)" \
+    'BEGIN { print (h1 > 0 && r1 > 0 && h2 / h1 >= 0.9 && r2 / r1 >= 0.9 && b == 0) }')
 T_DG=$(awk -v p="$DG_P99" 'BEGIN { print (p > 0 && p < 1000) }')
 T_FBULK=$(awk -v r="$(ratio "$F_BULK" "$BULK_RATE")" 'BEGIN { print (r >= 0.7) }')
 # broadcast
@@ -464,6 +474,8 @@ wins() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "n/a" |
     echo "| forward: datagram round trip through a UDP echo backend at 1000/s, 64 B, $DGRAMS | p50 $F_DG_P50 us, p99 $F_DG_P99 us, loss $F_DG_LOSS % | the echo route: p50 $DG_P50 us, p99 $DG_P99 us | p99 $(ratio "$F_DG_P99" "$DG_P99")x | |"
     echo "| $SESSIONS idle sessions, 1 per connection | daemon RSS $((S1_RSS / 1024)) MB ($((S1_BASE / 1024)) MB before), $S1_PER bytes/session, $S1_HS handshakes/s ($S1_OPEN open) | ngtcp2 example server: $(jget "$NG" rss_bytes_per_idle_conn) bytes per idle HTTP/3 connection ($IDLE_N held) | $(ratio "$S1_PER" "$(jget "$NG" rss_bytes_per_idle_conn)") | < 300 MB: $(mverdict "$T_MEM1") |"
     echo "| handshakes (connection + session), $HS_N connections, 100 at once, median of 3 | resumed with a TLS session ticket: $HS_RES handshakes/s ($HS_RESUMED of $HS_N resumed) | full handshakes, same daemon, alternating runs: $HS_FULL handshakes/s | $(ratio "$HS_RES" "$HS_FULL") | |"
+    echo "| workers = 2 against workers = 1 (a supervisor, SO_REUSEPORT, steering by connection ID), fresh daemons, alternating, median of $WK_ROUNDS; $HS_N handshakes (100 at once), $RPS_N requests (4 connections x 25 at once); the load generator shares the 2 cores with the workers | workers = 2: $(wk hs_2) handshakes/s, $(wk rps_2) req/s | workers = 1: $(wk hs_1) handshakes/s, $(wk rps_1) req/s | handshakes $(ratio "$(wk hs_2)" "$(wk hs_1)"), rps $(ratio "$(wk rps_2)" "$(wk rps_1)") | not slower (>= 0.9) and no connection lost ($(wk bad) errors): $(verdict "$T_WK") |"
+    echo "| steering's per-packet cost: one worker under a supervisor, rps as above, median of $WK_ROUNDS | with the BPF program: $(wk rps_steer_on) req/s | without it: $(wk rps_steer_off) req/s | $(ratio "$(wk rps_steer_on)" "$(wk rps_steer_off)") | |"
     echo "| $SESSIONS idle sessions, 16 per connection | daemon RSS $((S16_RSS / 1024)) MB, $S16_PER bytes/session ($S16_OPEN open) | | | < 300 MB: $(mverdict "$T_MEM16") |"
     echo "| broadcast: 1 000 members, 1 per connection, 1 sender at 100 datagrams/s of 64 B, $BC_N messages | ratio $(pctr "$(jget "$BC1" ratio)") %, p50 $(ms "$(lat "$BC1" p50)") ms, p99 $(ms "$(lat "$BC1" p99)") ms; $(cpm "$BC1") CPU s per million deliveries (wtbench: $(ccpm "$BC1"))$(errs "$BC1") | WebSocket (Node.js $(node --version), ws $(sed -n 's/^ *"version": "\(.*\)",/\1/p' tests/bench/ws/node_modules/ws/package.json | head -n 1), 1 000 TLS connections): ratio $(pctr "$(jget "$WS1" ratio)") %, p50 $(ms "$(lat "$WS1" p50)") ms, p99 $(ms "$(lat "$WS1" p99)") ms; $(cpm "$WS1") CPU s per million deliveries$(errs "$WS1") | p99 $(ratio "$(lat "$BC1" p99)" "$(lat "$WS1" p99)")x, CPU $(ratio "$(cpm "$BC1")" "$(cpm "$WS1")")x | ratio >= 99.9 %, p99 < 20 ms: $(verdict "$T_BC1") |"
     echo "| broadcast: the same, 1 000 members 10 per connection | ratio $(pctr "$(jget "$BC10" ratio)") %, p50 $(ms "$(lat "$BC10" p50)") ms, p99 $(ms "$(lat "$BC10" p99)") ms; $(cpm "$BC10") CPU s per million deliveries (wtbench: $(ccpm "$BC10"))$(errs "$BC10") | (WebSocket: one connection per member, the row above) | p99 $(ratio "$(lat "$BC10" p99)" "$(lat "$WS1" p99)")x, CPU $(ratio "$(cpm "$BC10")" "$(cpm "$WS1")")x | ratio >= 99.9 %, p99 < 20 ms: $(verdict "$T_BC10") |"
