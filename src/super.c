@@ -894,7 +894,15 @@ static int bind_groups(struct super *s, char *err, size_t errlen)
 
     for (size_t a = 0; a < s->nlisten; a++) {
         const struct config_listen *l = &s->cfg->listen[a];
+        struct udp_sock probe;
 
+        /* SO_REUSEPORT would let us join a group another process of this
+         * user already has on the address (a second instance): a plain
+         * bind first fails then, "address in use", as without workers */
+        if (udp_open(&probe, (const struct sockaddr *)&l->addr, l->addrlen,
+                     err, errlen) < 0)
+            return -1;
+        udp_close(&probe);
         for (unsigned i = 0; i < s->n; i++) {
             struct udp_sock u;
 

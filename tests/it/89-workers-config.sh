@@ -57,4 +57,17 @@ check wcfg-auto-is-nproc ready_n
 check wcfg-json-worker-field bash -c "grep -q '\"worker\":0,\"msg\":\"listening on udp' '$TMP/daemon.log'"
 check wcfg-json-valid bash -c "grep -v '^[^{]' '$TMP/daemon.log' | head -n 50 | python3 -c 'import sys, json; [json.loads(l) for l in sys.stdin]'"
 check wcfg-auto-serves client /echo --datagram auto
+# a second instance on the same addresses does not join the first's
+# SO_REUSEPORT groups: refused as without workers
+second() {
+    local out rc
+    out=$(timeout 10 "$BUILD/wtrelayd" -c "$TMP/wtrelayd.ini" 2>&1)
+    rc=$?
+    [ $rc = 1 ] || { echo "exit $rc: $out"; return 1; }
+    case "$out" in *"in use"*) return 0 ;; esac
+    echo "no 'in use' in: $out"
+    return 1
+}
+check wcfg-second-instance-refused second
+check wcfg-first-still-serves client /echo --datagram still
 it_finish
