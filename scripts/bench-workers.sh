@@ -7,7 +7,7 @@
 # Each round starts a fresh daemon of each shape, one after the other
 # (the same moment's machine for both), and measures on it:
 #   - handshakes/s: wtbench --mode sessions, HS_N connections (100 at once)
-#   - rps: wtbench --mode rps, RPS_N 32-byte request/response streams on 4
+#   - rps: wtbench --mode rps, RPS_N 32-byte request/response streams on 10
 #     connections x 25 at once
 # and then the steering program's own cost: one worker under a supervisor
 # (WTRELAYD_SUPERVISE=1) with the program attached, and the same without
@@ -110,7 +110,7 @@ for r in $(seq 1 "$ROUNDS"); do
         start "$n"
         measure --mode sessions -c "$HS_N" -s 1 -t 120
         eval "hs$n+=(\"$(jget "$J" handshakes_per_s)\")"
-        measure --mode rps -c 4 -m 25 -n "$RPS_N" -t 120
+        measure --mode rps -c 10 -m 10 -n "$RPS_N" -t 120
         eval "rps$n+=(\"$(jget "$J" rps)\")"
         stop
     done
@@ -125,7 +125,7 @@ for r in $(seq 1 "$ROUNDS"); do
         [ $s = off ] && want="NOT steered"
         grep -q "$want" "$W/daemon.log" ||
             die "steering $s: the daemon says otherwise: $(grep -m1 'sockets' "$W/daemon.log")"
-        measure --mode rps -c 4 -m 25 -n "$RPS_N" -t 120
+        measure --mode rps -c 10 -m 10 -n "$RPS_N" -t 120
         eval "$s+=(\"$(jget "$J" rps)\")"
         stop
     done

@@ -348,6 +348,8 @@ int main(int argc, char **argv)
     ev_signal_start(loop, &sigterm_w);
     ev_signal_init(&sighup_w, sighup_cb, SIGHUP);
     ev_signal_start(loop, &sighup_w);
+    if (is_worker)
+        super_worker_signals();
     ev_init(&shutdown_w, shutdown_cb);
     ev_init(&final_w, final_cb);
     ev_init(&poll_w, poll_cb);

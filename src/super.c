@@ -427,6 +427,14 @@ int super_worker_start(struct ev_loop *loop, const struct super_worker_env *env,
     return 0;
 }
 
+void super_worker_signals(void)
+{
+    sigset_t none;
+
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 void super_worker_stop(struct ev_loop *loop)
 {
     ev_io_stop(loop, &wk.io);
@@ -572,13 +580,19 @@ static void spawn(struct worker *w)
          * setenv (this child has one thread) */
         char env[64 + CONFIG_MAX_LISTEN * 8];
         size_t o;
-        sigset_t none;
+        sigset_t held;
 
         /* our own group: a terminal's Ctrl-C reaches the supervisor
          * alone, which forwards it once */
         setpgid(0, 0);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        /* what the supervisor forwards waits until the worker's loop
+         * handles it (super_worker_signals()): a SIGHUP before would end
+         * the new process */
+        sigemptyset(&held);
+        sigaddset(&held, SIGHUP);
+        sigaddset(&held, SIGTERM);
+        sigaddset(&held, SIGINT);
+        sigprocmask(SIG_SETMASK, &held, NULL);
         o = (size_t)snprintf(env, sizeof(env), "%u/%u/%ld/%d/%d/", w->index,
                              s->n, (long)getppid(), nfd[1], cfd[1]);
         fcntl(nfd[1], F_SETFD, 0);

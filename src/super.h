@@ -53,6 +53,10 @@ int super_worker_check(const struct super_worker_env *env,
  * metrics from the loop.  After quic_server_init_fds(). */
 int super_worker_start(struct ev_loop *loop, const struct super_worker_env *env,
                        const struct quic_endpoint *ep, const char *version);
+/* The signals the supervisor forwards are held from the worker's fork
+ * until its loop has watchers for them: this lets them in (pending ones
+ * are handled then). */
+void super_worker_signals(void);
 void super_worker_stop(struct ev_loop *loop);
 
 /* The per-worker figures joined into one Prometheus page: every sample of

@@ -76,5 +76,26 @@ kill -KILL "$(worker_pid 1)"
 check restart-backoff-doubles log_has "restarting in 0.2 s"
 check restart-ready-third ready_count 3
 check restart-serves-again client /echo --datagram again
+
+# SIGHUPs while a worker is being started: held until its loop handles
+# them (before, one could end the new process)
+kill -KILL "$(worker_pid 1)"
+for _ in $(seq 1 250); do
+    kill -HUP "$DAEMON_PID"
+    sleep 0.01
+done
+both_up() {
+    for _ in $(seq 1 100); do
+        metrics_get m.storm
+        grep -qx 'wtrelayd_worker_up{worker="1"} 1' "$TMP/m.storm" &&
+            grep -qx 'wtrelayd_worker_up{worker="0"} 1' "$TMP/m.storm" && return 0
+        sleep 0.05
+    done
+    echo "not both up: $(grep worker_up "$TMP/m.storm" | tr '\n' ' ')"
+    return 1
+}
+check restart-hup-storm-up both_up
+check restart-hup-storm-no-death log_lacks 'killed by signal 1 '
+check restart-hup-storm-serves client /echo --datagram storm
 echo "    killed worker 1 with $n1 of 12 connections (worker 0: $n0); lost $lost; $done_ of 600 requests answered"
 it_finish
