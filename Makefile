@@ -11,7 +11,7 @@
 CC       ?= cc
 PREFIX   ?= /usr/local
 BUILD    ?= build
-PKGS     := libngtcp2 libngtcp2_crypto_gnutls libnghttp3 gnutls inih libsystemd libmicrohttpd
+PKGS     := libngtcp2 libngtcp2_crypto_gnutls libnghttp3 gnutls inih libsystemd libmicrohttpd hiredis
 CFLAGS   ?= -O2 -g
 # Always on, even when CFLAGS is given on the command line (make asan).
 WFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -MMD -MP

@@ -21,17 +21,20 @@ SUDO=
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 export DEBIAN_FRONTEND=noninteractive
 
-build_pkgs="build-essential pkg-config libev-dev libinih-dev libgnutls28-dev libsystemd-dev libmicrohttpd-dev openssl"
+build_pkgs="build-essential pkg-config libev-dev libinih-dev libgnutls28-dev libsystemd-dev libmicrohttpd-dev libhiredis-dev openssl"
 bp_pkgs="libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev"
 # systemd-analyze (the unit test), groff and man (the man page test), curl
 # (the admin endpoint test), strace (the sandbox test), clang and its runtime with libFuzzer
 # (-fsanitize=fuzzer: the libclang_rt.fuzzer archive is only recommended by
-# clang, which --no-install-recommends skips) for tests/fuzz/
-test_pkgs="chromium firefox-esr systemd groff-base man-db curl strace clang libclang-rt-14-dev"
+# clang, which --no-install-recommends skips) for tests/fuzz/, redis-server
+# for the cluster tests (each starts its own on a loopback port)
+test_pkgs="chromium firefox-esr systemd groff-base man-db curl strace clang libclang-rt-14-dev redis-server"
 # ngtcp2's own HTTP/3 example server and client, the same 1.11 libraries
 [ "$want_bench" = 1 ] && bp_pkgs="$bp_pkgs ngtcp2-server ngtcp2-client"
 # the flood row reads the daemon's metrics (scripts/flood-measure.sh)
 [ "$want_bench" = 1 ] && build_pkgs="$build_pkgs curl"
+# the cross-daemon broadcast row starts its own Redis
+[ "$want_bench" = 1 ] && build_pkgs="$build_pkgs redis-server"
 
 missing() {
     local out=""

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,8 @@ struct parse {
     struct config_route *route; /* current [route …] section, or NULL */
     int in_server;
     int in_admin;
+    int in_cluster;
+    int cluster_line; /* of the [cluster] header */
     int admin_line; /* of the [admin] listen key, for messages */
     int cert_line, key_line;
     int workers_line;
@@ -427,6 +430,243 @@ static int set_path(struct parse *ps, const char *key, const char *val,
     return 1;
 }
 
+/* ---- [cluster] ---- */
+
+static int redis_fail(char *err, size_t errlen, const char *why)
+{
+    snprintf(err, errlen, "%s", why);
+    return -1;
+}
+
+void config_cluster_free(struct config_cluster *cl)
+{
+    free(cl->redis);
+    free(cl->host);
+    free(cl->unix_path);
+    free(cl->user);
+    free(cl->password);
+    free(cl->node_id);
+    free(cl->prefix);
+    cl->redis = cl->host = cl->unix_path = cl->user = cl->password = NULL;
+    cl->node_id = cl->prefix = NULL;
+}
+
+int config_parse_redis(const char *s, struct config_cluster *cl, char *err,
+                       size_t errlen)
+{
+    char host[256], shown[512];
+    const char *p, *at, *hp, *he, *slash;
+    uint64_t port = 6379, db = 0;
+    const char *e;
+
+    free(cl->host);
+    free(cl->unix_path);
+    free(cl->user);
+    free(cl->password);
+    cl->host = cl->unix_path = cl->user = cl->password = NULL;
+    if (strncmp(s, "unix:", 5) == 0) {
+        const char *path = s + 5, *q = strchr(path, '?');
+        size_t n = q ? (size_t)(q - path) : strlen(path);
+
+        if (n == 0 || path[0] != '/' || n >= 108)
+            return redis_fail(err, errlen, "unix:/path (absolute, under "
+                                           "108 bytes)");
+        if (q && (strncmp(q, "?db=", 4) != 0 ||
+                  parse_u64(q + 4, &db, &e) < 0 || *e || db > 1000))
+            return redis_fail(err, errlen, "unix:/path?db=N (0 .. 1000)");
+        if (!(cl->unix_path = strndup(path, n)))
+            return redis_fail(err, errlen, "out of memory");
+        cl->db = db;
+        snprintf(shown, sizeof(shown), "%s", s);
+        goto done;
+    }
+    if (strncmp(s, "redis://", 8) != 0)
+        return redis_fail(err, errlen,
+                          "not redis://[[user]:password@]host[:port][/db] "
+                          "or unix:/path");
+    p = s + 8;
+    slash = strchr(p, '/');
+    /* the password may hold '@': the last one before the path ends it */
+    at = NULL;
+    for (const char *q = p; *q && (!slash || q < slash); q++)
+        if (*q == '@')
+            at = q;
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+
+        if (!colon || at == colon + 1)
+            return redis_fail(err, errlen,
+                              "credentials are [user]:password@");
+        if (colon > p && !(cl->user = strndup(p, (size_t)(colon - p))))
+            return redis_fail(err, errlen, "out of memory");
+        if (!(cl->password = strndup(colon + 1, (size_t)(at - colon - 1))))
+            return redis_fail(err, errlen, "out of memory");
+        hp = at + 1;
+    } else {
+        hp = p;
+    }
+    he = slash ? slash : hp + strlen(hp);
+    if (*hp == '[') {
+        const char *rb = memchr(hp, ']', (size_t)(he - hp));
+
+        if (!rb || (size_t)(rb - hp - 1) >= sizeof(host) || rb == hp + 1)
+            return redis_fail(err, errlen, "bad [IPv6] host");
+        memcpy(host, hp + 1, (size_t)(rb - hp - 1));
+        host[rb - hp - 1] = 0;
+        p = rb + 1;
+    } else {
+        const char *colon = memchr(hp, ':', (size_t)(he - hp));
+        const char *hend = colon ? colon : he;
+
+        if (hend == hp || (size_t)(hend - hp) >= sizeof(host))
+            return redis_fail(err, errlen, "no host");
+        memcpy(host, hp, (size_t)(hend - hp));
+        host[hend - hp] = 0;
+        p = hend;
+    }
+    if (p < he) {
+        char num[16];
+
+        if (*p != ':' || he - p - 1 <= 0 || he - p - 1 >= (long)sizeof(num))
+            return redis_fail(err, errlen, "bad port");
+        memcpy(num, p + 1, (size_t)(he - p - 1));
+        num[he - p - 1] = 0;
+        if (parse_u64(num, &port, &e) < 0 || *e || port == 0 || port > 65535)
+            return redis_fail(err, errlen, "port: 1 .. 65535");
+    }
+    if (slash && slash[1] &&
+        (parse_u64(slash + 1, &db, &e) < 0 || *e || db > 1000))
+        return redis_fail(err, errlen, "db: 0 .. 1000");
+    {
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+        char num[INET6_ADDRSTRLEN];
+        int rv = getaddrinfo(host, NULL, &hints, &ai);
+
+        if (rv != 0 || !ai) {
+            snprintf(err, errlen, "%s: %s", host,
+                     rv ? gai_strerror(rv) : "no address");
+            return -1;
+        }
+        rv = getnameinfo(ai->ai_addr, ai->ai_addrlen, num, sizeof(num), NULL,
+                         0, NI_NUMERICHOST);
+        freeaddrinfo(ai);
+        if (rv != 0)
+            return redis_fail(err, errlen, "cannot print the address");
+        if (!(cl->host = strdup(num)))
+            return redis_fail(err, errlen, "out of memory");
+    }
+    cl->port = (int)port;
+    cl->db = db;
+    snprintf(shown, sizeof(shown), "redis://%s%s%s%s:%d/%llu",
+             cl->password ? (cl->user ? cl->user : "") : "",
+             cl->password ? ":***@" : "", strchr(cl->host, ':') ? "[" : "",
+             cl->host, cl->port, (unsigned long long)cl->db);
+    if (strchr(cl->host, ':')) { /* [v6] closes its bracket */
+        char *b = strstr(shown, cl->host);
+
+        snprintf(b + strlen(cl->host), sizeof(shown) - (size_t)(b - shown) -
+                 strlen(cl->host), "]:%d/%llu", cl->port,
+                 (unsigned long long)cl->db);
+    }
+done:
+    free(cl->redis);
+    if (!(cl->redis = strdup(shown)))
+        return redis_fail(err, errlen, "out of memory");
+    return 0;
+}
+
+static const struct num_key cluster_nums[] = {
+    {"max_pending_bytes", offsetof(struct config, cluster.max_pending_bytes),
+     64 * 1024, 1ULL << 32, K_SIZE},
+    {"max_remote_streams", offsetof(struct config, cluster.max_remote_streams),
+     1, 1000000, K_COUNT},
+    {"max_remote_members", offsetof(struct config, cluster.max_remote_members),
+     1, 10000000, K_COUNT},
+    {"heartbeat", offsetof(struct config, cluster.heartbeat_ms), 100, 60000,
+     K_DURATION},
+    {"node_timeout", offsetof(struct config, cluster.node_timeout_ms), 300,
+     600000, K_DURATION},
+};
+
+/* node_id and prefix: printable ASCII, no spaces, 1..64 bytes. */
+static int set_word(struct parse *ps, const char *key, const char *val,
+                    char **dst)
+{
+    size_t n = strlen(val);
+
+    if (n == 0 || n > 64)
+        return fail(ps, ps->line, "%s: 1 to 64 characters", key);
+    for (size_t i = 0; i < n; i++)
+        if (val[i] <= 0x20 || val[i] >= 0x7f)
+            return fail(ps, ps->line,
+                        "%s: printable ASCII without spaces", key);
+    free(*dst);
+    if (!(*dst = strdup(val)))
+        return fail(ps, ps->line, "out of memory");
+    return 1;
+}
+
+static int cluster_key(struct parse *ps, const char *name, const char *val)
+{
+    struct config_cluster *cl = &ps->c->cluster;
+    char err[256];
+
+    if (strcmp(name, "redis") == 0) {
+        if (config_parse_redis(val, cl, err, sizeof(err)) < 0)
+            return fail(ps, ps->line, "redis: %s", err);
+        cl->line = ps->line;
+        return 1;
+    }
+    if (strcmp(name, "node_id") == 0)
+        return set_word(ps, name, val, &cl->node_id);
+    if (strcmp(name, "prefix") == 0)
+        return set_word(ps, name, val, &cl->prefix);
+    for (size_t i = 0; i < sizeof(cluster_nums) / sizeof(cluster_nums[0]); i++)
+        if (strcmp(name, cluster_nums[i].name) == 0)
+            return set_num(ps, &cluster_nums[i], val,
+                           (uint64_t *)((char *)ps->c + cluster_nums[i].off));
+    return fail(ps, ps->line, "unknown key '%s' in [cluster]", name);
+}
+
+/* After the file: the section is whole (redis set), consistent, and has a
+ * node id. */
+static void cluster_check(struct parse *ps)
+{
+    struct config_cluster *cl = &ps->c->cluster;
+    char host[64] = "localhost", id[96];
+
+    if (!ps->cluster_line)
+        return;
+    if (!cl->redis) {
+        fail(ps, ps->cluster_line, "[cluster] needs 'redis' "
+                                   "(redis://host:port or unix:/path)");
+        return;
+    }
+    if (cl->node_timeout_ms < 2 * cl->heartbeat_ms) {
+        fail(ps, ps->cluster_line,
+             "[cluster] node_timeout (%llums) must be at least twice "
+             "heartbeat (%llums)",
+             (unsigned long long)cl->node_timeout_ms,
+             (unsigned long long)cl->heartbeat_ms);
+        return;
+    }
+    if (!cl->prefix && !(cl->prefix = strdup("wtrelayd"))) {
+        fail(ps, ps->cluster_line, "out of memory");
+        return;
+    }
+    if (!cl->node_id) {
+        gethostname(host, sizeof(host) - 1);
+        host[sizeof(host) - 1] = 0;
+        snprintf(id, sizeof(id), "%s:%ld", host, (long)getpid());
+        for (char *q = id; *q; q++)
+            if (*q <= 0x20 || *q >= 0x7f)
+                *q = '_';
+        id[64] = 0;
+        if (!(cl->node_id = strdup(id)))
+            fail(ps, ps->cluster_line, "out of memory");
+    }
+}
+
 static int server_key(struct parse *ps, const char *name, const char *val)
 {
     struct config *c = ps->c;
@@ -648,6 +888,8 @@ static int on_key(void *user, const char *section, const char *name,
         return server_key(ps, name, value);
     if (ps->in_admin)
         return admin_key(ps, name, value);
+    if (ps->in_cluster)
+        return cluster_key(ps, name, value);
     if (ps->route)
         return route_key(ps, name, value);
     return fail(ps, ps->line, "key '%s' outside of any section", name);
@@ -692,6 +934,7 @@ static void section(struct parse *ps, char *line)
 
     ps->in_server = 0;
     ps->in_admin = 0;
+    ps->in_cluster = 0;
     ps->route = NULL;
     if (!end) {
         fail(ps, ps->line, "section header without ']'");
@@ -703,12 +946,19 @@ static void section(struct parse *ps, char *line)
         ps->in_server = 1;
     else if (strcmp(name, "admin") == 0)
         ps->in_admin = 1;
+    else if (strcmp(name, "cluster") == 0) {
+        if (ps->cluster_line)
+            fail(ps, ps->line, "[cluster] is already defined on line %d",
+                 ps->cluster_line);
+        ps->in_cluster = 1;
+        ps->cluster_line = ps->line;
+    }
     else if (strncmp(name, "route", 5) == 0 && (name[5] == ' ' || name[5] == '\t'))
         route_section(ps, trim(name + 6));
     else
         fail(ps, ps->line,
-             "unknown section [%s] (expected [server], [admin] or [route "
-             "/path])",
+             "unknown section [%s] (expected [server], [admin], [cluster] "
+             "or [route /path])",
              name);
 }
 
@@ -795,6 +1045,11 @@ void config_defaults(struct config *c)
     c->connection_burst_per_address = 40;
     c->admin_max_connections = 16;
     c->admin_timeout_ms = 10000;
+    c->cluster.max_pending_bytes = 8 * 1024 * 1024;
+    c->cluster.max_remote_streams = 1024;
+    c->cluster.max_remote_members = 100000;
+    c->cluster.heartbeat_ms = 1000;
+    c->cluster.node_timeout_ms = 5000;
 }
 
 int config_load(struct config *c, const char *path, char *err, size_t errlen)
@@ -821,6 +1076,9 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
              "syntax error (expected [section] or key = value)");
     if (rv < 0 && !ps.err_set)
         fail(&ps, 0, "cannot parse (out of memory)");
+    if (ps.err_set)
+        goto fail;
+    cluster_check(&ps);
     if (ps.err_set)
         goto fail;
     if (!c->cert)
@@ -886,6 +1144,7 @@ void config_free(struct config *c)
     free(c->file);
     free(c->cert);
     free(c->key);
+    config_cluster_free(&c->cluster);
     memset(c, 0, sizeof(*c));
 }
 

@@ -58,6 +58,27 @@ struct config_route {
     struct config_route *next;
 };
 
+/*
+ * [cluster]: broadcast rooms shared with the other daemons configured with
+ * the same Redis (cluster.c).  `redis` NULL: no cluster (the section is
+ * absent); set, the section is configured.
+ */
+struct config_cluster {
+    char *redis;     /* as written, the password masked (for logs) */
+    char *host;      /* numeric address (resolved at load); NULL: unix */
+    int port;
+    char *unix_path; /* unix:/path */
+    char *user, *password; /* AUTH; NULL: none */
+    uint64_t db;
+    char *node_id;   /* for logs and other nodes' logs; default host:pid */
+    char *prefix;    /* of every channel: fleets may share one Redis */
+    uint64_t max_pending_bytes;  /* published, not yet answered by Redis */
+    uint64_t max_remote_streams; /* other daemons' streams relayed at once */
+    uint64_t max_remote_members; /* members elsewhere known, per room */
+    uint64_t heartbeat_ms, node_timeout_ms;
+    int line; /* of the redis key, for messages */
+};
+
 /* Address validation by Retry for new connections (config key `retry`). */
 enum { CONFIG_RETRY_OFF, CONFIG_RETRY_ON, CONFIG_RETRY_AUTO };
 
@@ -125,6 +146,7 @@ struct config {
                                         unless this says so */
     uint64_t admin_max_connections;  /* at once, all clients together */
     uint64_t admin_timeout_ms;       /* an idle or slow connection's life */
+    struct config_cluster cluster;
 };
 
 /*
@@ -187,5 +209,11 @@ int config_parse_duration_ms(const char *s, uint64_t *out);
 int config_parse_addr(const char *s, struct config_listen *out);
 /* The address is a loopback one (127.0.0.0/8, ::1, ::ffff:127.x). */
 int config_addr_is_loopback(const struct config_listen *l);
+/* "redis://[[user]:password@]host[:port][/db]" or "unix:/path[?db=N]"
+ * into cl (host names resolved now, to a numeric address): 0, or -1
+ * with a reason in err. */
+int config_parse_redis(const char *s, struct config_cluster *cl, char *err,
+                       size_t errlen);
+void config_cluster_free(struct config_cluster *cl);
 
 #endif
