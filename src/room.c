@@ -11,6 +11,9 @@ struct room {
     size_t count;
     size_t nrelays;   /* open relays of its members */
     uint64_t next_id; /* member ids are never reused in a room's life */
+    size_t remote;    /* members elsewhere (room_remote_presence) */
+    void *remote_data;
+    int hold;         /* inside a remote callback: relays do not free it */
     size_t len;
     char name[ROOM_NAME_MAX + 1];
 };
@@ -20,7 +23,13 @@ struct room_set {
     struct room **buckets;
     size_t nbuckets, nrooms;
     size_t max_rooms, max_members;
+    const struct room_remote_ops *rops; /* NULL: local only */
+    void *rctx;
+    uint64_t id_base;
 };
+
+/* Ids of local relays' streams as the other daemons know them. */
+static uint64_t relay_seq;
 
 static size_t name_hash(const char *p, size_t n)
 {
@@ -135,13 +144,18 @@ int room_join(struct room_set *rs, const char *name, size_t len,
         return ROOM_FULL;
     }
     m->room = r;
-    m->id = ++r->next_id;
+    m->id = rs->id_base + ++r->next_id;
     r->count++;
     /* the others first: the newcomer hears only of later arrivals */
     LIST_FOREACH(o, &r->members, link)
         if (o->ops->presence)
-            o->ops->presence(o, 1, m->id, r->count);
+            o->ops->presence(o, 1, m->id, r->count + r->remote);
     LIST_INSERT_HEAD(&r->members, m, link);
+    if (rs->rops) {
+        if (r->count == 1)
+            rs->rops->active(rs->rctx, r, 1);
+        rs->rops->member(rs->rctx, r, 1, m->id);
+    }
     return ROOM_OK;
 }
 
@@ -157,7 +171,17 @@ void room_leave(struct room_member *m)
     r->count--;
     LIST_FOREACH(o, &r->members, link)
         if (o->ops->presence)
-            o->ops->presence(o, 0, m->id, r->count);
+            o->ops->presence(o, 0, m->id, r->count + r->remote);
+    if (r->set->rops) {
+        /* the remote side lets go of its relays here: the room stays */
+        r->hold++;
+        r->set->rops->member(r->set->rctx, r, 0, m->id);
+        if (r->count == 0) {
+            r->set->rops->active(r->set->rctx, r, 0);
+            r->remote = 0;
+        }
+        r->hold--;
+    }
     if (r->count == 0 && r->nrelays == 0) {
         struct room_set *rs = r->set;
 
@@ -187,6 +211,9 @@ void room_send_datagram(struct room_member *from, const uint8_t *p, size_t n,
     LIST_FOREACH(to, &from->room->members, link)
         if ((to != from || self) && to->ops->datagram)
             to->ops->datagram(to, from->id, p, n);
+    if (from->room->set->rops)
+        from->room->set->rops->datagram(from->room->set->rctx, from->room,
+                                        from->id, p, n);
 }
 
 /* ---- relays ---- */
@@ -225,6 +252,9 @@ struct room_relay {
     int released;    /* the sender let go (room_relay_release) */
     int finished;    /* some copy took everything */
     int busy;        /* inside pump: frees wait */
+    int remote_in;   /* from another daemon: the arrivals set the pace */
+    int remote_out;  /* a local member's, told to the other daemons */
+    uint64_t sid;    /* ... as their stream `sid` */
 };
 
 /* Relayed bytes are copied once into blocks that grow with the stream:
@@ -254,7 +284,7 @@ static void relay_free(struct room_relay *r)
     free(r->copies);
     free(r);
     /* the room may have emptied while this relay kept it */
-    if (--rm->nrelays == 0 && rm->count == 0) {
+    if (--rm->nrelays == 0 && rm->count == 0 && !rm->hold) {
         struct room_set *rs = rm->set;
 
         *room_slot(rs, rm->name, rm->len) = rm->next;
@@ -263,19 +293,20 @@ static void relay_free(struct room_relay *r)
     }
 }
 
-struct room_relay *room_relay_open(struct room_member *from, int self,
-                                   uint64_t lag,
-                                   const struct room_sender_ops *sops,
-                                   void *sender)
+/* A relay of `from`'s stream to every member of rm but `skip`. */
+static struct room_relay *relay_new(struct room *rm, uint64_t from,
+                                    const struct room_member *skip,
+                                    uint64_t lag,
+                                    const struct room_sender_ops *sops,
+                                    void *sender)
 {
-    struct room *rm = from->room;
     struct room_relay *r;
     struct room_member *to;
 
-    if (!rm || !(r = calloc(1, sizeof(*r))))
+    if (!(r = calloc(1, sizeof(*r))))
         return NULL;
     r->room = rm;
-    r->from = from->id;
+    r->from = from;
     r->lag = lag;
     r->sops = sops;
     r->sender = sender;
@@ -287,11 +318,28 @@ struct room_relay *room_relay_open(struct room_member *from, int self,
     LIST_FOREACH(to, &rm->members, link) {
         void *copy;
 
-        if ((to == from && !self) ||
-            !(copy = to->ops->copy_open(to, r->from, r)))
+        if (to == skip || !(copy = to->ops->copy_open(to, r->from, r)))
             continue;
         r->copies[r->ncopies++] = (struct room_copy){to, copy, 0, 0, 0};
         r->live++;
+    }
+    return r;
+}
+
+struct room_relay *room_relay_open(struct room_member *from, int self,
+                                   uint64_t lag,
+                                   const struct room_sender_ops *sops,
+                                   void *sender)
+{
+    struct room_relay *r;
+
+    if (!from->room ||
+        !(r = relay_new(from->room, from->id, self ? NULL : from, lag, sops,
+                        sender)))
+        return NULL;
+    if (from->room->set->rops) {
+        r->remote_out = 1;
+        r->sid = ++relay_seq;
     }
     return r;
 }
@@ -370,7 +418,7 @@ static void settle(struct room_relay *r)
                 front = c->pos;
         }
     }
-    if (!takers || r->finished)
+    if (!takers || r->finished || r->remote_in)
         front = r->end;
     for (size_t i = 0; i < r->ncopies; i++) {
         struct room_copy *c = &r->copies[i];
@@ -474,6 +522,13 @@ int room_relay_write(struct room_relay *r, const uint8_t *p, size_t n,
         return 0;
     if (n && stage(r, p, n) < 0)
         return -1;
+    if (r->remote_out) {
+        struct room *rm = r->room;
+
+        if (rm->set->rops->chunk(rm->set->rctx, rm, r->from, r->sid, r->end,
+                                 p, n, fin) < 0)
+            r->remote_out = 0;
+    }
     r->end += n;
     r->fin = fin;
     r->busy = 1;
@@ -501,6 +556,12 @@ void room_relay_resume(struct room_relay *r, void *copy)
 
 void room_relay_abort(struct room_relay *r, uint32_t code)
 {
+    if (r->remote_out) {
+        struct room *rm = r->room;
+
+        r->remote_out = 0;
+        rm->set->rops->reset(rm->set->rctx, rm, r->from, r->sid, code);
+    }
     r->busy = 1;
     for (size_t i = 0; i < r->ncopies; i++) {
         struct room_copy *c = &r->copies[i];
@@ -542,6 +603,86 @@ void room_relay_drop(struct room_relay *r, void *copy)
 size_t room_relay_copies(const struct room_relay *r)
 {
     return r->live;
+}
+
+/* ---- the other side ---- */
+
+void room_set_remote(struct room_set *rs, const struct room_remote_ops *ops,
+                     void *ctx, uint64_t id_base)
+{
+    rs->rops = ops;
+    rs->rctx = ctx;
+    rs->id_base = id_base;
+}
+
+int room_set_has_remote(const struct room_set *rs)
+{
+    return rs->rops != NULL;
+}
+
+void *room_remote_data(const struct room *r)
+{
+    return r->remote_data;
+}
+
+void room_set_remote_data(struct room *r, void *data)
+{
+    r->remote_data = data;
+}
+
+size_t room_name_len(const struct room *r)
+{
+    return r->len;
+}
+
+size_t room_member_ids(const struct room *r, size_t skip, uint64_t *ids,
+                       size_t max)
+{
+    const struct room_member *m;
+    size_t i = 0, n = 0;
+
+    LIST_FOREACH(m, &r->members, link)
+        if (i++ >= skip && n < max)
+            ids[n++] = m->id;
+    return n;
+}
+
+size_t room_total(const struct room *r)
+{
+    return r->count + r->remote;
+}
+
+void room_remote_datagram(struct room *r, uint64_t from, const uint8_t *p,
+                          size_t n)
+{
+    struct room_member *to;
+
+    LIST_FOREACH(to, &r->members, link)
+        if (to->ops->datagram)
+            to->ops->datagram(to, from, p, n);
+}
+
+void room_remote_presence(struct room *r, int joined, uint64_t who)
+{
+    struct room_member *o;
+
+    if (joined)
+        r->remote++;
+    else if (r->remote)
+        r->remote--;
+    LIST_FOREACH(o, &r->members, link)
+        if (o->ops->presence)
+            o->ops->presence(o, joined, who, r->count + r->remote);
+}
+
+struct room_relay *room_remote_relay_open(struct room *r, uint64_t from,
+                                          uint64_t lag)
+{
+    struct room_relay *rl = relay_new(r, from, NULL, lag, NULL, NULL);
+
+    if (rl)
+        rl->remote_in = 1;
+    return rl;
 }
 
 /* ---- the room a request names ---- */

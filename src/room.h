@@ -164,6 +164,60 @@ void room_relay_drop(struct room_relay *r, void *copy);
 size_t room_relay_copies(const struct room_relay *r);
 
 /*
+ * The rest of a room, on other daemons (cluster.c).  A set given remote
+ * ops tells them what its local members do, and hears through the
+ * room_remote_* calls what members elsewhere do: their datagrams, streams
+ * and presence reach the local members as if from members of this room.
+ * Without remote ops (no [cluster]) nothing of this runs.
+ */
+struct room_remote_ops {
+    /* The room has its first local member (1), or lost its last (0: no
+     * room_remote_* call for it from then on, until it is active again;
+     * the room may live on while relays finish). */
+    void (*active)(void *ctx, struct room *r, int active);
+    /* A local member joined (1) or left (0). */
+    void (*member)(void *ctx, struct room *r, int joined, uint64_t id);
+    /* A local member's datagram. */
+    void (*datagram)(void *ctx, struct room *r, uint64_t from,
+                     const uint8_t *p, size_t n);
+    /* Bytes [off, off + n) of a local member's stream `sid` (fin: its
+     * end): 0, or -1 when they cannot go elsewhere (then no more calls
+     * for that stream). */
+    int (*chunk)(void *ctx, struct room *r, uint64_t from, uint64_t sid,
+                 uint64_t off, const uint8_t *p, size_t n, int fin);
+    /* A local member's stream `sid` was aborted. */
+    void (*reset)(void *ctx, struct room *r, uint64_t from, uint64_t sid,
+                  uint32_t code);
+};
+
+/* Rooms of rs have another side from now on; member ids start after
+ * id_base (so that ids of different daemons differ). */
+void room_set_remote(struct room_set *rs, const struct room_remote_ops *ops,
+                     void *ctx, uint64_t id_base);
+int room_set_has_remote(const struct room_set *rs);
+/* The remote side's own pointer for a room (cluster.c's state). */
+void *room_remote_data(const struct room *r);
+void room_set_remote_data(struct room *r, void *data);
+size_t room_name_len(const struct room *r);
+/* Up to max ids of the local members, from the skip-th on; how many. */
+size_t room_member_ids(const struct room *r, size_t skip, uint64_t *ids,
+                       size_t max);
+/* Members here and elsewhere (what presence counts). */
+size_t room_total(const struct room *r);
+/* From elsewhere, to every local member: a datagram of member `from`; a
+ * member who joined (1) or left (0) elsewhere (the total changes). */
+void room_remote_datagram(struct room *r, uint64_t from, const uint8_t *p,
+                          size_t n);
+void room_remote_presence(struct room *r, int joined, uint64_t who);
+/* A stream of member `from` elsewhere, relayed to every local member as
+ * room_relay_write() brings its bytes.  Nothing holds it back (no flow
+ * control reaches the other daemon): a copy more than `lag` bytes behind
+ * what has arrived is slow.  Ended by room_relay_write(fin) or
+ * room_relay_abort(), then room_relay_release(). */
+struct room_relay *room_remote_relay_open(struct room *r, uint64_t from,
+                                          uint64_t lag);
+
+/*
  * The room a request names: the value of query parameter `param` in
  * `path` ("/chat?room=lobby"), percent-decoded ('+' is a space, as forms
  * send it), at most ROOM_NAME_MAX bytes, no control characters.  No such
