@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "handler.h"
 #include "log.h"
@@ -184,11 +185,18 @@ int admin_reply(const struct admin_view *v, const char *method,
         r->type = "text/plain; version=0.0.4; charset=utf-8";
         return 0;
     }
-    if (strcmp(url, "/healthz") == 0 && v->unhealthy && !v->draining)
-        return set_text(r, 503, v->unhealthy);
-    if (strcmp(url, "/healthz") == 0)
-        return v->draining ? set_text(r, 503, "draining\n")
-                           : set_text(r, 200, "ok\n");
+    if (strcmp(url, "/healthz") == 0) {
+        /* Redis away is not unhealthy (local rooms go on): a detail line */
+        if (v->draining)
+            return set_text(r, 503, "draining\n");
+        if (v->unhealthy)
+            return set_text(r, 503, v->unhealthy);
+        if (v->cluster == 1)
+            return set_text(r, 200, "ok\ncluster: up\n");
+        if (v->cluster == 2)
+            return set_text(r, 200, "ok\ncluster: down (redis unreachable)\n");
+        return set_text(r, 200, "ok\n");
+    }
     if (strcmp(url, "/config.json") == 0)
         return config_json(v, r);
     if (strcmp(url, "/") == 0) {
@@ -224,6 +232,7 @@ static void view_of_ep(const struct quic_endpoint *ep, const char *version,
     v->connections_open = ep->nconns;
     v->handshakes_in_progress = ep->nhandshakes;
     v->addresses_tracked = ep->alim.n;
+    v->cluster = cluster_on() ? (cluster_up() ? 1 : 2) : 0;
 }
 
 static void view_of(const struct admin *a, struct admin_view *v)

@@ -41,6 +41,7 @@ struct admin_view {
     char *(*metrics)(void *arg, size_t *len);
     void *metrics_arg;
     const char *unhealthy;
+    int cluster; /* 0: no [cluster], 1: Redis up, 2: down */
 };
 
 struct admin_reply {

@@ -23,6 +23,7 @@
 
 #include <ev.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "handler.h"
 #include "log.h"
@@ -741,6 +742,8 @@ static int bc_session_open(struct wt_session *s)
     LIST_INIT(&m->copies);
     TAILQ_INIT(&m->waiting);
     LIST_INIT(&m->sends);
+    /* [cluster]: the route's rooms span the daemons sharing its Redis */
+    cluster_attach(conf->rooms, s->route->path, conf->max_queue_bytes, bury);
     rv = room_join(conf->rooms, name, len, &m->rm);
     if (rv != ROOM_OK) {
         free(m);
@@ -754,7 +757,7 @@ static int bc_session_open(struct wt_session *s)
              wt_session_name(s, who, sizeof(who)),
              (unsigned long long)m->rm.id, name, room_count(m->rm.room));
     if (conf->announce)
-        announce(m, "welcome", m->rm.id, room_count(m->rm.room));
+        announce(m, "welcome", m->rm.id, room_total(m->rm.room));
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "cluster.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -140,6 +141,12 @@ static void reload(void)
         goto done;
     }
     config_inherit(cfg, old);
+    /* the cluster keeps the connection it has: [cluster] is read at start */
+    if ((cfg->cluster.redis == NULL) != (old->cluster.redis == NULL) ||
+        (cfg->cluster.redis && (strcmp(cfg->cluster.redis, old->cluster.redis) ||
+                                strcmp(cfg->cluster.node_id, old->cluster.node_id))))
+        log_warn("reload: [cluster] changed; it takes effect at the next "
+                 "start");
     log_level = cfg->log_level;
     log_format = cfg->log_format;
     if (strcmp(oldhash, tls_ctx_cert_sha256(tls)) != 0)
@@ -331,9 +338,18 @@ int main(int argc, char **argv)
         return 1;
     }
     server.worker = is_worker ? worker.index : 0;
+    /* Redis is reached in the background: local rooms work meanwhile */
+    if (cluster_start(loop, cfg) < 0) {
+        log_error("cluster: out of memory");
+        quic_endpoint_free(&server);
+        tls_ctx_free(tls);
+        config_unref(cfg);
+        return 1;
+    }
     if (is_worker &&
         super_worker_start(loop, &worker, &server, WTRELAYD_VERSION) < 0) {
         log_error("worker: the supervisor is gone");
+        cluster_stop();
         quic_endpoint_free(&server);
         tls_ctx_free(tls);
         config_unref(cfg);
@@ -373,6 +389,7 @@ int main(int argc, char **argv)
     if (is_worker)
         super_worker_stop(loop);
     quic_endpoint_free(&server);
+    cluster_stop();
     log_info("stopped");
     return 0;
 }

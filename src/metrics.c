@@ -367,6 +367,49 @@ char *metrics_render(const struct metrics_gauges *g, size_t *len)
         }
     }
 
+    if (metrics.cluster_on) {
+        static const char *const cl[] = {"redis_down", "max_pending_bytes",
+                                         "stream_cut", "limit", "malformed"};
+
+        one(&o, "cluster_up", "gauge",
+            "1 while both Redis connections ([cluster]) are up.",
+            metrics.cluster_up);
+        one(&o, "cluster_connects_total", "counter",
+            "Times the Redis connections came up.", metrics.cluster_connects);
+        one(&o, "cluster_published_total", "counter",
+            "Messages published to Redis.", metrics.cluster_published);
+        one(&o, "cluster_published_bytes_total", "counter",
+            "Bytes of messages published to Redis.",
+            metrics.cluster_published_bytes);
+        one(&o, "cluster_received_total", "counter",
+            "Messages received from Redis (our own included).",
+            metrics.cluster_received);
+        head(&o, "cluster_dropped_total", "counter",
+             "Cluster messages dropped, by reason.");
+        for (size_t i = 0; i < METRICS_CL_N; i++)
+            put(&o, "wtrelayd_cluster_dropped_total{reason=\"%s\"} %llu\n",
+                cl[i], (unsigned long long)metrics.cluster_dropped[i]);
+        one(&o, "cluster_pending_bytes", "gauge",
+            "Bytes published that Redis has not answered yet.",
+            metrics.cluster_pending_bytes);
+        one(&o, "cluster_rooms", "gauge",
+            "Rooms with local members, subscribed in Redis.",
+            metrics.cluster_rooms);
+        one(&o, "cluster_remote_members", "gauge",
+            "Members on other daemons in the local rooms.",
+            metrics.cluster_remote_members);
+        one(&o, "cluster_remote_streams", "gauge",
+            "Other daemons' streams being relayed here.",
+            metrics.cluster_remote_streams);
+        one(&o, "cluster_nodes_expired_total", "counter",
+            "Daemons let go of in a room for want of heartbeats.",
+            metrics.cluster_nodes_expired);
+        one(&o, "cluster_streams_cut_total", "counter",
+            "Streams cut between daemons (not published whole, or gone "
+            "quiet).",
+            metrics.cluster_streams_cut);
+    }
+
     one(&o, "resident_memory_bytes", "gauge",
         "Resident set size (/proc/self/statm).", g->resident_bytes);
     head(&o, "certificate_expiry_seconds", "gauge",

@@ -51,6 +51,16 @@ enum metrics_backend_error {
     METRICS_BE_N
 };
 
+/* Why a message toward or from Redis was dropped ([cluster]). */
+enum metrics_cluster_drop {
+    METRICS_CL_DOWN,      /* Redis unreachable: not published */
+    METRICS_CL_PENDING,   /* over max_pending_bytes: not published */
+    METRICS_CL_CUT,       /* the rest of a stream cut on the way */
+    METRICS_CL_LIMIT,     /* over max_remote_streams/members, daemons */
+    METRICS_CL_MALFORMED, /* not a message we read */
+    METRICS_CL_N
+};
+
 struct metrics {
     uint64_t connections_total;
     uint64_t connections_refused[METRICS_REFUSED_N];
@@ -71,6 +81,14 @@ struct metrics {
     /* gauge: bytes the daemon holds in stream send buffers (own chunks
      * and shared relay blocks, counted once) and datagram queues */
     uint64_t buffered_bytes;
+    /* [cluster] (cluster.c); listed only when configured */
+    int cluster_on;
+    uint64_t cluster_up, cluster_connects;
+    uint64_t cluster_published, cluster_published_bytes, cluster_received;
+    uint64_t cluster_dropped[METRICS_CL_N];
+    uint64_t cluster_pending_bytes, cluster_rooms;
+    uint64_t cluster_remote_members, cluster_remote_streams;
+    uint64_t cluster_nodes_expired, cluster_streams_cut;
 };
 
 extern struct metrics metrics;
