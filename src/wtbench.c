@@ -499,11 +499,13 @@ static void start_conns(void)
 
     while (!B.stopping && B.started < B.nconns &&
            B.started - B.ready < B.inflight && !wait_for_ticket()) {
+        unsigned k = B.started % (1 + B.nalso);
         struct bconn *c = &B.c[B.started++];
+        const struct addrinfo *ai = k ? B.also_ai[k - 1] : B.ai;
 
         c->t0 = bench_now();
-        c->qc = quic_connect(c->stall ? B.stall_ep : &B.ep, B.ai->ai_addr,
-                             B.ai->ai_addrlen, B.url.host, &conn_ops, c, err,
+        c->qc = quic_connect(c->stall ? B.stall_ep : &B.ep, ai->ai_addr,
+                             ai->ai_addrlen, B.url.host, &conn_ops, c, err,
                              sizeof(err));
         if (!c->qc) {
             bench_error("connect: %s", err);
@@ -835,6 +837,10 @@ static void usage(FILE *f)
             "  --rebind S      at S seconds every connection moves to a new "
             "source port\n                  (a NAT rebinding; the server "
             "sees a new address)\n"
+            "  --also URL      another server (same path): connections go "
+            "round robin\n"
+            "                  over URL and these (up to 8; daemons sharing "
+            "rooms)\n"
             "  --insecure, --cert-hash HEX, --cafile FILE\n"
             "  --json          the summary as one JSON line\n"
             "  -v              protocol debug log\n"
@@ -1023,6 +1029,13 @@ int main(int argc, char **argv)
                 fprintf(stderr, "wtbench: bad --wt-max-streams\n");
                 return 2;
             }
+        } else if (strcmp(a, "--also") == 0) {
+            NEEDV();
+            if (B.nalso == BENCH_MAX_ALSO) {
+                fprintf(stderr, "wtbench: at most %d --also\n", BENCH_MAX_ALSO);
+                return 2;
+            }
+            B.also[B.nalso++] = v;
         } else if (strcmp(a, "--bind") == 0) {
             NEEDV();
             B.bind = v;
@@ -1103,6 +1116,19 @@ int main(int argc, char **argv)
     if ((rv = getaddrinfo(B.url.host, B.url.port, &hints, &B.ai)) != 0) {
         fprintf(stderr, "wtbench: %s: %s\n", B.url.host, gai_strerror(rv));
         return 3;
+    }
+    for (unsigned k = 0; k < B.nalso; k++) {
+        struct url u;
+
+        if (url_parse(B.also[k], &u) < 0 || strcmp(u.path, B.url.path) != 0) {
+            fprintf(stderr, "wtbench: --also wants https://HOST:PORT%s\n",
+                    B.url.path);
+            return 2;
+        }
+        if ((rv = getaddrinfo(u.host, u.port, &hints, &B.also_ai[k])) != 0) {
+            fprintf(stderr, "wtbench: %s: %s\n", u.host, gai_strerror(rv));
+            return 3;
+        }
     }
     /* one socket per connection */
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -1217,6 +1243,8 @@ int main(int argc, char **argv)
     if (B.mode == M_BROADCAST)
         bc_free();
     freeaddrinfo(B.ai);
+    for (unsigned k = 0; k < B.nalso; k++)
+        freeaddrinfo(B.also_ai[k]);
     ev_loop_destroy(B.loop);
     return rv;
 }

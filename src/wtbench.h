@@ -59,6 +59,12 @@ struct wtbench {
     struct wt_connect_opts co;
     struct url url;
     struct addrinfo *ai;
+    /* --also URL: more servers (daemons sharing rooms through Redis);
+     * connection i goes to server i % (1 + nalso) */
+#define BENCH_MAX_ALSO 8
+    const char *also[BENCH_MAX_ALSO];
+    struct addrinfo *also_ai[BENCH_MAX_ALSO];
+    unsigned nalso;
     /* broadcast options */
     enum bench_kind kind;
     unsigned senders, stall;
