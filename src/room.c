@@ -418,7 +418,11 @@ static void settle(struct room_relay *r)
                 front = c->pos;
         }
     }
-    if (!takers || r->finished || r->remote_in)
+    /* another daemon's stream has no flow control back to its sender:
+     * once even the fastest copy is lag behind what arrived, the
+     * arrivals set the pace (what the relay holds stays under 2 x lag) */
+    if (!takers || r->finished ||
+        (r->remote_in && r->end - front > r->lag))
         front = r->end;
     for (size_t i = 0; i < r->ncopies; i++) {
         struct room_copy *c = &r->copies[i];

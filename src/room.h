@@ -211,8 +211,9 @@ void room_remote_datagram(struct room *r, uint64_t from, const uint8_t *p,
 void room_remote_presence(struct room *r, int joined, uint64_t who);
 /* A stream of member `from` elsewhere, relayed to every local member as
  * room_relay_write() brings its bytes.  Nothing holds it back (no flow
- * control reaches the other daemon): a copy more than `lag` bytes behind
- * what has arrived is slow.  Ended by room_relay_write(fin) or
+ * control reaches the other daemon): it is paced by its fastest copy
+ * until that one is `lag` bytes behind what arrived, then by the
+ * arrivals, and a copy more than `lag` behind the pace is slow.  Ended by room_relay_write(fin) or
  * room_relay_abort(), then room_relay_release(). */
 struct room_relay *room_remote_relay_open(struct room *r, uint64_t from,
                                           uint64_t lag);
