@@ -89,6 +89,15 @@ struct client {
     const char *close_reason;
     int closing, done;
     int lost; /* the connection ended under an open session */
+    /* --listen: streams the server opens, printed as they end */
+    double listen;
+    int listen_over;
+    ev_timer listen_w;
+    struct heard {
+        struct wt_stream *st;
+        uint8_t *buf;
+        size_t len;
+    } heard[256];
     int result;
     ev_timer deadline, tick;
 };
@@ -234,7 +243,8 @@ static void check_done(void)
                       (C.ndgrams && ev_now(C.loop) - C.dgram_sent_at > 2.0);
 
     if (C.done || C.closing || !C.s || !xfer_done(&C.bidi) ||
-        !xfer_done(&C.uni) || !dgrams_done || C.wait_close)
+        !xfer_done(&C.uni) || !dgrams_done || C.wait_close ||
+        (C.listen && !C.listen_over))
         return;
     if (C.verify && C.dgrams_back < C.ndgrams) {
         fail(EXIT_MISMATCH, "%zu of %zu datagrams did not come back",
@@ -248,6 +258,50 @@ static void check_done(void)
 }
 
 /* ---- the handler ---- */
+
+/* ---- --listen: what the server sends on its own streams ---- */
+
+#define HEARD_MAX 65536
+
+static struct heard *heard_of(const struct wt_stream *st)
+{
+    for (size_t i = 0; i < sizeof(C.heard) / sizeof(C.heard[0]); i++)
+        if (C.heard[i].st == st)
+            return &C.heard[i];
+    return NULL;
+}
+
+/* One line: "stream: " and the bytes, printable ASCII as they are, the
+ * rest (and backslash) as \xNN. */
+static void print_escaped(const char *what, const uint8_t *p, size_t n,
+                          const char *end)
+{
+    printf("%s: ", what);
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
+            putchar(p[i]);
+        else
+            printf("\\x%02x", p[i]);
+    }
+    printf("%s\n", end);
+    fflush(stdout);
+}
+
+static void heard_print(struct heard *h, const char *end)
+{
+    print_escaped("stream", h->buf, h->len, end);
+    free(h->buf);
+    memset(h, 0, sizeof(*h));
+}
+
+static void listen_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    C.listen_over = 1;
+    check_done();
+}
 
 static int h_session_open(struct wt_session *s)
 {
@@ -263,6 +317,10 @@ static int h_session_open(struct wt_session *s)
     if (open_stream(&C.bidi, 1) < 0 || open_stream(&C.uni, 0) < 0)
         log_debug("stream limit reached; waiting");
     send_datagrams();
+    if (C.listen) {
+        ev_timer_init(&C.listen_w, listen_cb, C.listen, 0.);
+        ev_timer_start(C.loop, &C.listen_w);
+    }
     check_done();
     return 0;
 }
@@ -314,6 +372,15 @@ static void h_stream_open(struct wt_stream *st)
         st->hdata = &C.uni;
         return;
     }
+    if (C.listen && !st->bidi) {
+        struct heard *h = heard_of(NULL);
+
+        if (h) {
+            h->st = st;
+            return;
+        }
+        printf("stream: (not kept: too many at once)\n");
+    }
     log_debug("stream %lld from the server: read and dropped",
               (long long)st->id);
 }
@@ -360,6 +427,22 @@ static void h_stream_data(struct wt_stream *st, const uint8_t *p, size_t n,
                       (unsigned long long)x->received);
         }
     }
+    if (!x && C.listen) {
+        struct heard *h = heard_of(st);
+
+        if (h && n) {
+            size_t k = n > HEARD_MAX - h->len ? HEARD_MAX - h->len : n;
+            uint8_t *nb = k ? realloc(h->buf, h->len + k) : h->buf;
+
+            if (nb) {
+                memcpy(nb + h->len, p, k);
+                h->buf = nb;
+                h->len += k;
+            }
+        }
+        if (h && fin)
+            heard_print(h, "");
+    }
     wt_stream_consume(st, n);
     check_done();
 }
@@ -367,6 +450,16 @@ static void h_stream_data(struct wt_stream *st, const uint8_t *p, size_t n,
 static void h_stream_reset(struct wt_stream *st, uint32_t code)
 {
     struct xfer *x = st->hdata;
+
+    if (!x && C.listen) {
+        struct heard *h = heard_of(st);
+        char end[48];
+
+        snprintf(end, sizeof(end), " (reset 0x%x)", code);
+        if (h)
+            heard_print(h, end);
+        return;
+    }
 
     if (x)
         fail(EXIT_TRANSFER, "%s stream %lld reset by the server (code %u)",
@@ -384,7 +477,12 @@ static void h_stream_writable(struct wt_stream *st)
 static void h_stream_close(struct wt_stream *st)
 {
     struct xfer *x = st->hdata;
+    struct heard *h = x ? NULL : heard_of(st);
 
+    if (h) {
+        free(h->buf);
+        memset(h, 0, sizeof(*h));
+    }
     if (!x)
         return;
     if (st == x->out)
@@ -404,7 +502,10 @@ static void h_datagram(struct wt_session *s, const uint8_t *p, size_t n)
             break;
         }
     }
-    printf("%.*s\n", (int)n, (const char *)p);
+    if (C.listen) /* binary-safe (a member id first, with tag = yes) */
+        print_escaped("datagram", p, n, "");
+    else
+        printf("%.*s\n", (int)n, (const char *)p);
     fflush(stdout);
     check_done();
 }
@@ -526,6 +627,13 @@ static void usage(FILE *f)
             "  --close CODE:REASON  close the session with this code and "
             "reason (default 0:)\n"
             "  --wait-close         wait for the server to close the session\n"
+            "  --listen SECONDS     stay this long; each uni stream the "
+            "server opens is\n"
+            "                       printed when it ends, one line "
+            "\"stream: BYTES\" (\\xNN\n"
+            "                       for bytes not printable; \" (reset "
+            "0xCODE)\" when reset),\n"
+            "                       datagrams likewise, \"datagram: BYTES\"\n"
             "  --capsule HEX        send these raw bytes on the request "
             "stream once the session is open\n"
             "  --stream-session ID  our streams name session ID instead "
@@ -620,6 +728,13 @@ int main(int argc, char **argv)
             to.insecure = 1;
         } else if (strcmp(a, "--verify") == 0) {
             C.verify = 1;
+        } else if (strcmp(a, "--listen") == 0 && v) {
+            C.listen = atof(v);
+            i++;
+            if (C.listen <= 0 || C.listen > 3600) {
+                fprintf(stderr, "wtclient: --listen wants 0 < SECONDS <= 3600\n");
+                return EXIT_USAGE;
+            }
         } else if (strcmp(a, "--wait-close") == 0) {
             C.wait_close = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
