@@ -867,6 +867,10 @@ static void usage(FILE *f)
             "  --stall-window S  their connection's receive window (default "
             "--window)\n"
             "  --min-ratio X   fail below this delivery ratio\n"
+            "  --settle S      wait S seconds after every member joined "
+            "before sending\n"
+            "                  (daemons sharing rooms: their "
+            "subscriptions in place)\n"
             "  --hold S        keep the sessions S seconds after the last "
             "message (default 0)\n"
             "  --server-pid P  also the server's RSS (before, joined, peak, "
@@ -962,6 +966,13 @@ int main(int argc, char **argv)
             NUM(B.stall, 0, 100000);
         } else if (strcmp(a, "--stall-window") == 0) {
             NUM(B.stall_window, 4096, 1ULL << 30);
+        } else if (strcmp(a, "--settle") == 0) {
+            NEEDV();
+            B.settle = atof(v);
+            if (B.settle < 0 || B.settle > 60) {
+                fprintf(stderr, "wtbench: --settle wants 0..60 seconds\n");
+                return 2;
+            }
         } else if (strcmp(a, "--tagged") == 0) {
             B.tagged = 1;
         } else if (strcmp(a, "--min-ratio") == 0) {

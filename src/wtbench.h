@@ -71,6 +71,7 @@ struct wtbench {
     int tagged;
     uint64_t stall_window;
     double min_ratio;
+    double settle; /* --settle S: wait after every member joined */
     /* state */
     struct ev_loop *loop;
     struct config cfg, stall_cfg;

@@ -94,6 +94,8 @@ static struct {
     int peak_reset, sending, done;
     char first_bad[200];
     ev_timer pace;
+    ev_timer settle_w; /* --settle: from every member in to the start */
+    int settling;
     ev_check top;
 } X;
 
@@ -737,6 +739,18 @@ static void finish(void)
     bench_stop();
 }
 
+/* --settle: members on other daemons hear a room once their daemon's
+ * subscription to it is in place (a Redis round trip after its first
+ * member joined); messages sent before that do not reach them. */
+static void settle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    if (!B.stopping && !X.done)
+        all_joined();
+}
+
 void bc_check_end(void)
 {
     unsigned open = 0;
@@ -745,8 +759,15 @@ void bc_check_end(void)
     if (B.stopping || X.done)
         return;
     if (!X.sending) {
-        if (B.sess_open + B.sess_failed >= X.nall)
-            all_joined();
+        if (B.sess_open + B.sess_failed >= X.nall && !X.settling) {
+            X.settling = 1;
+            if (B.settle > 0) {
+                ev_timer_init(&X.settle_w, settle_cb, B.settle, 0.);
+                ev_timer_start(B.loop, &X.settle_w);
+            } else {
+                all_joined();
+            }
+        }
         return;
     }
     for (unsigned i = 0; i < X.nm && !open; i++)
