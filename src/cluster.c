@@ -381,7 +381,8 @@ static void on_hello(struct croom *r, struct node *n,
                      const struct cluster_msg *m)
 {
     if (m->flags & CLUSTER_HELLO_FIRST) {
-        memset(n->stale, 1, n->n);
+        if (n->n)
+            memset(n->stale, 1, n->n);
         n->in_list = 1;
     }
     for (size_t i = 0; i < m->nids; i++)
@@ -854,9 +855,10 @@ static void beat_cb(struct ev_loop *loop, ev_timer *w, int revents)
         for (n = LIST_FIRST(&r->nodes); n; n = nn) {
             nn = LIST_NEXT(n, link);
             if (now - n->seen > timeout) {
-                log_info("cluster: room \"%s\": no word from a daemon for "
-                         "%.1fs: its %zu members leave",
-                         room_name(r->room), now - n->seen, n->n);
+                if (n->n)
+                    log_info("cluster: room \"%s\": no word from a daemon "
+                             "for %.1fs: its %zu members leave",
+                             room_name(r->room), now - n->seen, n->n);
                 metrics.cluster_nodes_expired++;
                 node_free(r, n, 1);
                 sc = r->scope;
