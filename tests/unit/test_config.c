@@ -350,6 +350,83 @@ T_TEST(protocols)
     T_CHECK(fails_at(many, 6, "more than 16 protocols"));
 }
 
+T_TEST(cluster)
+{
+    struct config c;
+    struct config_cluster cl;
+    char err[CONFIG_ERR_LEN];
+
+    /* absent: no cluster */
+    T_EQ(load(&c, BASE, err), 0);
+    T_CHECK(c.cluster.redis == NULL);
+    config_free(&c);
+    /* the defaults and the node id from the host name and pid */
+    T_EQ(load(&c, BASE "[cluster]\nredis = redis://127.0.0.1\n", err), 0);
+    T_STREQ(c.cluster.redis, "redis://127.0.0.1:6379/0");
+    T_STREQ(c.cluster.host, "127.0.0.1");
+    T_EQ(c.cluster.port, 6379);
+    T_CHECK(c.cluster.password == NULL && c.cluster.unix_path == NULL);
+    T_CHECK(strchr(c.cluster.node_id, ':') != NULL);
+    T_STREQ(c.cluster.prefix, "wtrelayd");
+    T_EQ(c.cluster.max_pending_bytes, 8 * 1024 * 1024);
+    T_EQ(c.cluster.heartbeat_ms, 1000);
+    T_EQ(c.cluster.node_timeout_ms, 5000);
+    config_free(&c);
+    T_EQ(load(&c, BASE "[cluster]\nredis = unix:/run/redis.sock?db=3\n"
+                       "node_id = edge-1\nprefix = fleet\nheartbeat = 250ms\n"
+                       "node_timeout = 2s\nmax_pending_bytes = 1M\n"
+                       "max_remote_streams = 10\nmax_remote_members = 20\n",
+              err), 0);
+    T_STREQ(c.cluster.unix_path, "/run/redis.sock");
+    T_EQ(c.cluster.db, 3);
+    T_STREQ(c.cluster.node_id, "edge-1");
+    T_STREQ(c.cluster.prefix, "fleet");
+    T_EQ(c.cluster.heartbeat_ms, 250);
+    T_EQ(c.cluster.max_pending_bytes, 1024 * 1024);
+    T_EQ(c.cluster.max_remote_streams, 10);
+    config_free(&c);
+    /* URLs: credentials (masked when shown), IPv6, db */
+    memset(&cl, 0, sizeof(cl));
+    T_EQ(config_parse_redis("redis://:s3cr@t@127.0.0.1:7000/2", &cl, err, 256), 0);
+    T_STREQ(cl.password, "s3cr@t");
+    T_CHECK(cl.user == NULL);
+    T_EQ(cl.port, 7000);
+    T_EQ(cl.db, 2);
+    T_STREQ(cl.redis, "redis://:***@127.0.0.1:7000/2");
+    T_EQ(config_parse_redis("redis://app:pw@[::1]:6380", &cl, err, 256), 0);
+    T_STREQ(cl.user, "app");
+    T_STREQ(cl.password, "pw");
+    T_STREQ(cl.host, "::1");
+    T_STREQ(cl.redis, "redis://app:***@[::1]:6380/0");
+    T_EQ(config_parse_redis("redis://localhost:6379", &cl, err, 256), 0);
+    T_CHECK(strcmp(cl.host, "127.0.0.1") == 0 || strcmp(cl.host, "::1") == 0);
+    T_EQ(config_parse_redis("http://127.0.0.1", &cl, err, 256), -1);
+    T_EQ(config_parse_redis("redis://", &cl, err, 256), -1);
+    T_EQ(config_parse_redis("redis://127.0.0.1:0", &cl, err, 256), -1);
+    T_EQ(config_parse_redis("redis://127.0.0.1:65536", &cl, err, 256), -1);
+    T_EQ(config_parse_redis("redis://127.0.0.1:6379/x", &cl, err, 256), -1);
+    T_EQ(config_parse_redis("redis://127.0.0.1:6379/1001", &cl, err, 256), -1);
+    T_EQ(config_parse_redis("redis://pw@127.0.0.1", &cl, err, 256), -1);
+    T_EQ(config_parse_redis("redis://[::1", &cl, err, 256), -1);
+    T_EQ(config_parse_redis("unix:relative", &cl, err, 256), -1);
+    T_EQ(config_parse_redis("unix:/x?db=", &cl, err, 256), -1);
+    config_cluster_free(&cl);
+    /* errors name the line */
+    T_CHECK(fails_at(BASE "[cluster]\nnode_id = a\n", 4, "needs 'redis'"));
+    T_CHECK(fails_at(BASE "[cluster]\nredis = redis://1.2.3.4:99999\n", 5,
+                     "port"));
+    T_CHECK(fails_at(BASE "[cluster]\nredis = redis://127.0.0.1\nheartbeat "
+                          "= 2s\nnode_timeout = 3s\n", 4, "at least twice"));
+    T_CHECK(fails_at(BASE "[cluster]\nredis = redis://127.0.0.1\nnode_id = "
+                          "a\x01b\n", 6, "printable"));
+    T_CHECK(fails_at(BASE "[cluster]\nredis = redis://127.0.0.1\n"
+                          "max_pending_bytes = 1k\n", 6, "out of range"));
+    T_CHECK(fails_at(BASE "[cluster]\nredis = redis://127.0.0.1\n[cluster]\n",
+                     6, "already defined on line 4"));
+    T_CHECK(fails_at(BASE "[cluster]\nredis = redis://127.0.0.1\nfoo = 1\n", 6,
+                     "unknown key 'foo' in [cluster]"));
+}
+
 int main(void)
 {
     setup();
@@ -361,6 +438,7 @@ int main(void)
     T_RUN(parsers);
     T_RUN(log_format_and_credentials);
     T_RUN(protocols);
+    T_RUN(cluster);
     cleanup();
     T_DONE();
 }

@@ -699,6 +699,192 @@ T_TEST(names)
     T_STREQ(out, "a b");
 }
 
+/* The other side (cluster.c): what it is told, and what it delivers. */
+static struct {
+    int active, inactive, joins, leaves, dgrams, chunks, resets;
+    uint64_t last_id, from, sid, off, end;
+    size_t n;
+    int fin, refuse;
+    uint32_t code;
+    struct room *room;
+} R;
+
+static void r_active(void *ctx, struct room *r, int active)
+{
+    (void)ctx;
+    if (active)
+        R.active++;
+    else
+        R.inactive++;
+    R.room = r;
+}
+
+static void r_member(void *ctx, struct room *r, int joined, uint64_t id)
+{
+    (void)ctx;
+    (void)r;
+    if (joined)
+        R.joins++;
+    else
+        R.leaves++;
+    R.last_id = id;
+}
+
+static void r_datagram(void *ctx, struct room *r, uint64_t from,
+                       const uint8_t *p, size_t n)
+{
+    (void)ctx;
+    (void)r;
+    (void)p;
+    R.dgrams++;
+    R.from = from;
+    R.n = n;
+}
+
+static int r_chunk(void *ctx, struct room *r, uint64_t from, uint64_t sid,
+                   uint64_t off, const uint8_t *p, size_t n, int fin)
+{
+    (void)ctx;
+    (void)r;
+    (void)p;
+    if (R.refuse)
+        return -1;
+    R.chunks++;
+    R.from = from;
+    R.sid = sid;
+    R.off = off;
+    R.end = off + n;
+    R.fin = fin;
+    return 0;
+}
+
+static void r_reset(void *ctx, struct room *r, uint64_t from, uint64_t sid,
+                    uint32_t code)
+{
+    (void)ctx;
+    (void)r;
+    (void)from;
+    R.resets++;
+    R.sid = sid;
+    R.code = code;
+}
+
+static const struct room_remote_ops rops = {
+    .active = r_active,
+    .member = r_member,
+    .datagram = r_datagram,
+    .chunk = r_chunk,
+    .reset = r_reset,
+};
+
+T_TEST(remote_side)
+{
+    struct room_set *rs = room_set_new(10, 10);
+    struct fake a, b;
+    struct room_relay *r, *in;
+    struct sender snd = {0};
+    uint64_t sid;
+
+    memset(&R, 0, sizeof(R));
+    room_set_remote(rs, &rops, NULL, 7ULL << 32);
+    T_CHECK(room_set_has_remote(rs));
+    fake_init(&a);
+    fake_init(&b);
+    /* the first member makes the room active; ids start at the base */
+    T_EQ(room_join(rs, "r", 1, &a.m), ROOM_OK);
+    T_EQ(a.m.id, (7ULL << 32) + 1);
+    T_EQ(R.active, 1);
+    T_EQ(R.joins, 1);
+    T_EQ(room_join(rs, "r", 1, &b.m), ROOM_OK);
+    T_EQ(R.active, 1);
+    T_EQ(R.joins, 2);
+    T_EQ(R.last_id, b.m.id);
+    T_EQ(room_name_len(a.m.room), 1);
+    /* members elsewhere count, and are announced */
+    room_remote_presence(a.m.room, 1, 99);
+    T_EQ(a.joins, 2);
+    T_EQ(a.last_who, 99);
+    T_EQ(a.last_count, 3);
+    T_EQ(room_total(a.m.room), 3);
+    T_EQ(room_count(a.m.room), 2);
+    /* a local datagram goes to the locals and elsewhere */
+    room_send_datagram(&a.m, (const uint8_t *)"hi", 2, 0);
+    T_EQ(b.dgrams, 1);
+    T_EQ(R.dgrams, 1);
+    T_EQ(R.from, a.m.id);
+    /* one from elsewhere reaches every local member */
+    room_remote_datagram(a.m.room, 99, (const uint8_t *)"yo", 2);
+    T_EQ(a.dgrams, 1);
+    T_EQ(b.dgrams, 2);
+    T_EQ(a.last_from, 99);
+    /* a local stream is told elsewhere chunk by chunk, offsets in order */
+    r = room_relay_open(&a.m, 0, 100, &sops, &snd);
+    T_EQ(room_relay_write(r, (const uint8_t *)"abc", 3, 0), 0);
+    T_EQ(R.chunks, 1);
+    T_EQ(R.off, 0);
+    sid = R.sid;
+    T_EQ(room_relay_write(r, (const uint8_t *)"de", 2, 1), 0);
+    T_EQ(R.chunks, 2);
+    T_EQ(R.off, 3);
+    T_EQ(R.end, 5);
+    T_EQ(R.fin, 1);
+    T_EQ(R.sid, sid);
+    room_relay_release(r);
+    /* another, aborted: the reset goes too, once */
+    r = room_relay_open(&a.m, 0, 100, &sops, &snd);
+    T_EQ(room_relay_write(r, (const uint8_t *)"x", 1, 0), 0);
+    T_CHECK(R.sid != sid);
+    room_relay_abort(r, 0xe2);
+    T_EQ(R.resets, 1);
+    T_EQ(R.code, 0xe2);
+    room_relay_abort(r, 0xe2);
+    T_EQ(R.resets, 1);
+    room_relay_release(r);
+    /* the other side refusing a chunk: nothing more of that stream */
+    r = room_relay_open(&a.m, 0, 100, &sops, &snd);
+    R.refuse = 1;
+    T_EQ(room_relay_write(r, (const uint8_t *)"x", 1, 0), 0);
+    R.refuse = 0;
+    T_EQ(room_relay_write(r, (const uint8_t *)"y", 1, 1), 0);
+    T_EQ(R.chunks, 3); /* the x of the aborted one; nothing of this */
+    room_relay_release(r);
+    /* a stream from elsewhere: to every local member, paced by the
+     * fastest until it is `lag` behind the arrivals */
+    b.gotlen = 0;
+    b.taken = 0;
+    b.room = 4;
+    in = room_remote_relay_open(a.m.room, 99, 8);
+    T_CHECK(in != NULL);
+    T_EQ(a.last_from, 99);
+    T_EQ(room_relay_write(in, (const uint8_t *)"0123456", 7, 0), 0);
+    T_EQ(a.gotlen, 7);
+    T_EQ(b.taken, 4);
+    T_EQ(b.slows, 0);
+    /* a now 7 + 6 = 13 in; b at 4 is 9 behind the fastest: slow */
+    T_EQ(room_relay_write(in, (const uint8_t *)"789abc", 6, 0), 0);
+    T_EQ(b.slows, 1);
+    a.room = a.taken + 1; /* a takes one more byte, then nothing */
+    T_EQ(room_relay_write(in, (const uint8_t *)"0123456789", 10, 0), 0);
+    /* even the fastest is 9 > 8 behind what arrived: the arrivals set
+     * the pace, a is slow too (nothing holds the other daemon back) */
+    T_EQ(a.slows, 1);
+    T_EQ(room_relay_copies(in), 0);
+    room_relay_abort(in, 0xe4);
+    room_relay_release(in);
+    T_EQ(R.resets, 1); /* not told back elsewhere */
+    /* the last local member leaving makes it inactive */
+    room_leave(&a.m);
+    T_EQ(R.inactive, 0);
+    T_EQ(R.leaves, 1);
+    room_remote_presence(b.m.room, 0, 99);
+    T_EQ(b.last_count, 1);
+    room_leave(&b.m);
+    T_EQ(R.inactive, 1);
+    T_EQ(R.leaves, 2);
+    T_EQ(room_set_count(rs), 0);
+    room_set_free(rs);
+}
+
 int main(void)
 {
     T_RUN(join_leave_ids_presence);
@@ -713,5 +899,6 @@ int main(void)
     T_RUN(relay_abort_drop_self);
     T_RUN(relay_large);
     T_RUN(names);
+    T_RUN(remote_side);
     T_DONE();
 }
