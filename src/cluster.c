@@ -77,6 +77,7 @@ static struct {
     const struct config_cluster *cc;
     redisAsyncContext *pub, *sub;
     int pub_ok, sub_ok, up, was_up;
+    int clash_logged;
     ev_timer retry, beat;
     double backoff;
     uint64_t instance, id_base;
@@ -250,6 +251,13 @@ static void node_add(struct croom *r, struct node *n, uint64_t id)
     if (i >= 0) {
         n->stale[i] = 0;
         return;
+    }
+    if ((id >> 32) == (C.id_base >> 32) && !C.clash_logged) {
+        C.clash_logged = 1;
+        log_warn("cluster: another daemon gives out member ids of this "
+                 "daemon's node number (%llu): ids may repeat in a room; "
+                 "restart one of them",
+                 (unsigned long long)(C.id_base >> 32));
     }
     if (r->nremote >= C.cc->max_remote_members) {
         metrics.cluster_dropped[METRICS_CL_LIMIT]++;
