@@ -22,6 +22,11 @@
 # recipe, over TLS with the same certificate), the same room shapes: its
 # CPU seconds per million deliveries and p99 next to the daemon's.
 #
+# Rooms across daemons (scripts/cluster-measure.sh): one broadcast room of
+# 30 members spread over three daemons sharing a local redis-server, next
+# to the same room on one daemon, same run: latency p50/p99 of datagrams,
+# deliveries/s and latency of 4 KiB streams.
+#
 # Forward (a /fwd route to a TCP echo backend in one epoll loop and a UDP
 # echo backend, tests/tools/tbackend.c): bulk and request/response (each
 # stream a new backend connection) as a ratio of the echo route's in the
@@ -408,6 +413,17 @@ fl() { printf '%s\n' "$FLOOD" | sed -n "s/^$1=//p"; }
 T_FLOOD=$(awk -v q="$(fl quiet_p99_us)" -v f="$(fl flood_p99_us)" \
     'BEGIN { print (q > 0 && f > 0 && f <= 2 * q) }')
 
+# ---- rooms across daemons (issue 13): scripts/cluster-measure.sh starts
+# ---- its own redis-server and three daemons with [cluster] ----
+log "rooms across daemons (cluster-measure.sh)..."
+CLUSTER=$(BUILD=$BUILD scripts/cluster-measure.sh "$TMP/cert.pem" "$TMP/key.pem") ||
+    log "cluster-measure failed"
+cl() { printf '%s\n' "$CLUSTER" | sed -n "s/^$1=//p"; }
+CL_ONE_D=$(cl one_dgram)
+CL_X_D=$(cl cross_dgram)
+CL_ONE_S=$(cl one_stream)
+CL_X_S=$(cl cross_stream)
+
 # ---- report ----
 UDP_RATE=$(jget "$UDP" recv_mbytes_per_s)
 UDPG_RATE=$(jget "$UDPG" recv_mbytes_per_s)
@@ -483,6 +499,7 @@ wins() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "n/a" |
     echo "| broadcast: 100 members each sending one 4 KiB stream to all, median p99 of 3 | $BCS_DEL of $BCS_EXP copies whole (all 3 runs: $(verdict "$T_BCS")), p50 $(ms "$(lat "$BCS" p50)") ms, p99 $(ms "$(lat "$BCS" p99)") ms; $(cpm "$BCS") CPU s per million deliveries$(errs "$BCS") | WebSocket, 100 members each sending one 4 KiB message, median p99 of 3: $(jget "$WSS" deliveries) of $(jget "$WSS" deliveries_expected), p50 $(ms "$(lat "$WSS" p50)") ms, p99 $(ms "$(lat "$WSS" p99)") ms; $(cpm "$WSS") CPU s per million deliveries$(errs "$WSS") | p99 $(ratio "$(lat "$BCS" p99)" "$(lat "$WSS" p99)")x, CPU $(ratio "$(cpm "$BCS")" "$(cpm "$WSS")")x | all 9 900 whole: $(verdict "$T_BCS") |"
     echo "| broadcast: daemon RSS with 1 000 idle members (joined, silent) | 1 per connection: $(mb "$(jget "$BC1" server_rss_kb_joined)") MB ($(mb "$(jget "$BC1" server_rss_kb_before)") MB before: $(per_member "$BC1" server_rss_kb_joined) kB per member), peak $(mb "$(jget "$BC1" server_rss_kb_peak)") MB while fanning out (the first broadcast row); 10 per connection: $(mb "$(jget "$BC10" server_rss_kb_joined)") MB ($(per_member "$BC10" server_rss_kb_joined) kB per member), peak $(mb "$(jget "$BC10" server_rss_kb_peak)") MB | WebSocket server: $(mb "$(jget "$WS1" server_rss_kb_joined)") MB ($(mb "$(jget "$WS1" server_rss_kb_before)") MB before: $(per_member "$WS1" server_rss_kb_joined) kB per member), peak $(mb "$(jget "$WS1" server_rss_kb_peak)") MB | $(ratio "$(per_member "$BC1" server_rss_kb_joined)" "$(per_member "$WS1" server_rss_kb_joined)") (per member) | |"
     echo "| broadcast: shared blocks, one 1 MiB uni stream to $(jb "$BCBIG" members) members | daemon peak RSS growth $(mb "$BIG_KB") MiB (every copy whole: $(jget "$BCBIG" deliveries) of $(jget "$BCBIG" deliveries_expected)$(errs "$BCBIG")) | $BIG_COPIES MiB if each receiver's copy were held apart (receivers x size) | $(ratio "$BIG_KB" "$((BIG_COPIES * 1024))") | a few MiB, under 1/10 of the copies: $(verdict "$T_BIG") |"
+    echo "| rooms across daemons ([cluster], one local redis-server): 30 members round robin over 3 daemons (2/3 of the deliveries through Redis), 1 sender of 64-B datagrams at 500/s; then 3 senders of 4 KiB streams as fast as allowed | datagrams: ratio $(pctr "$(jget "$CL_X_D" ratio)") %, p50 $(ms "$(lat "$CL_X_D" p50)") ms, p99 $(ms "$(lat "$CL_X_D" p99)") ms$(errs "$CL_X_D"); streams: $(jget "$CL_X_S" deliveries_per_s) deliveries/s, $(jget "$CL_X_S" deliveries) of $(jget "$CL_X_S" deliveries_expected) whole, p50 $(ms "$(lat "$CL_X_S" p50)") ms, p99 $(ms "$(lat "$CL_X_S" p99)") ms$(errs "$CL_X_S") | the same room with all 30 members on one daemon ([cluster] on, publishing): datagrams ratio $(pctr "$(jget "$CL_ONE_D" ratio)") %, p50 $(ms "$(lat "$CL_ONE_D" p50)") ms, p99 $(ms "$(lat "$CL_ONE_D" p99)") ms; streams $(jget "$CL_ONE_S" deliveries_per_s) deliveries/s, p50 $(ms "$(lat "$CL_ONE_S" p50)") ms, p99 $(ms "$(lat "$CL_ONE_S" p99)") ms | datagram p99 $(ratio "$(lat "$CL_X_D" p99)" "$(lat "$CL_ONE_D" p99)")x, stream deliveries/s $(ratio "$(jget "$CL_X_S" deliveries_per_s)" "$(jget "$CL_ONE_S" deliveries_per_s)")x | (figures; every copy whole: $([ "$(jget "$CL_X_S" ratio)" = 1.000000 ] && echo yes || echo no)) |"
     echo "| handshake flood: $(fl initials_sent) client Initials at $(fl initials_per_s)/s from 500 loopback addresses, never answered (initflood), \`retry = auto\` from 200 handshakes, shipped per-address limits; request/response at 200/s beside it | p99 $(fl flood_p99_us) us under the flood (errors $(fl flood_errors)); $(fl handshakes_per_s) handshakes/s served to a new client meanwhile; $(fl stateless_per_s) Initials/s answered without state or dropped ($(fl retry_per_s)/s Retry, $(fl refused) refused in all), $(fl connections_made) connections made, at most $(fl handshakes_peak) handshakes in progress; daemon RSS $(mb "$(fl rss_before_kb)") MB before, peak $(mb "$(fl rss_peak_kb)") MB; Retry off again after: $([ "$(fl after_retry_sent)" = 0 ] && echo yes || echo no) | the same request/response, quiet: p99 $(fl quiet_p99_us) us | p99 $(ratio "$(fl flood_p99_us)" "$(fl quiet_p99_us)")x | p99 <= 2x quiet: $(verdict "$T_FLOOD") |"
     echo
     echo "Daemon peak RSS during the throughput runs: $((BULK_PEAK / 1024)) MB (windows: 1 MiB per stream, 16 MiB per connection)."
@@ -508,6 +525,12 @@ wins() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "n/a" |
     echo
     echo '```'
     for l in "$BC1" "$BC10" "$BCTOP" "${BCS_RUNS[@]}" "$BCBIG" "$WS1" "${WSS_RUNS[@]}"; do echo "$l"; done
+    echo '```'
+    echo
+    echo "Raw rooms-across-daemons lines (scripts/cluster-measure.sh):"
+    echo
+    echo '```'
+    printf '%s\n' "$CLUSTER"
     echo '```'
 } >"$TMP/BENCHMARKS.md"
 cp "$TMP/BENCHMARKS.md" BENCHMARKS.md
