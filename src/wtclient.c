@@ -234,7 +234,9 @@ static void send_datagrams(void)
 
 static int xfer_done(const struct xfer *x)
 {
-    return !x->path || (x->eof && x->fin_back);
+    /* --listen: a uni stream is a message to a room, no reply to await */
+    return !x->path ||
+           (x->eof && (x->fin_back || (C.listen && x == &C.uni)));
 }
 
 static void check_done(void)
@@ -367,7 +369,7 @@ static void h_streams_available(struct wt_session *s)
 static void h_stream_open(struct wt_stream *st)
 {
     /* a server uni stream carries the reply to ours */
-    if (!st->bidi && C.uni.path && !C.uni.in) {
+    if (!st->bidi && C.uni.path && !C.uni.in && !C.listen) {
         C.uni.in = st;
         st->hdata = &C.uni;
         return;
@@ -633,7 +635,9 @@ static void usage(FILE *f)
             "\"stream: BYTES\" (\\xNN\n"
             "                       for bytes not printable; \" (reset "
             "0xCODE)\" when reset),\n"
-            "                       datagrams likewise, \"datagram: BYTES\"\n"
+            "                       datagrams likewise, \"datagram: BYTES\";"
+            " --uni then awaits\n"
+            "                       no reply\n"
             "  --capsule HEX        send these raw bytes on the request "
             "stream once the session is open\n"
             "  --stream-session ID  our streams name session ID instead "
