@@ -3,7 +3,7 @@
 // downloaded).  Prints one "ok NAME" / "FAIL NAME: why" line per case, which
 // tests/run.sh counts.  Environment: BUILD (default build), WT_BROWSERS
 // (default "chromium,firefox"), WT_SUITES (default all:
-// "main,retry,restart,forward,demo,protocols").
+// "main,retry,restart,forward,demo,protocols,cluster").
 'use strict';
 
 const { spawn, execFileSync } = require('child_process');
@@ -18,7 +18,7 @@ const ROOT = path.resolve(__dirname, '../..');
 const BUILD = path.resolve(ROOT, process.env.BUILD || 'build');
 const DAEMON = path.join(BUILD, 'wtrelayd');
 const BROWSERS = (process.env.WT_BROWSERS || 'chromium,firefox').split(',');
-const SUITES = (process.env.WT_SUITES || 'main,retry,restart,forward,demo,protocols').split(',');
+const SUITES = (process.env.WT_SUITES || 'main,retry,restart,forward,demo,protocols,cluster').split(',');
 
 let failures = 0;
 function report(name, ok, detail) {
@@ -787,6 +787,145 @@ async function runDemo(name, tmp, cert, key) {
   }
 }
 
+// ---- rooms across daemons ([cluster]) ----
+
+async function freeTcpPortFor(host) {
+  for (let i = 0; i < 50; i++) {
+    const port = 20000 + Math.floor(Math.random() * 30000);
+    const ok = await new Promise(res => {
+      const s = require('net').createServer();
+      s.once('error', () => res(false));
+      s.listen(port, host, () => s.close(() => res(true)));
+    });
+    if (ok) return port;
+  }
+  throw new Error('no free TCP port');
+}
+
+// Runs wtclient to its end: {code, out, err}.
+function wtclient(args, ms) {
+  return new Promise(res => {
+    const p = spawn(path.join(BUILD, 'wtclient'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    p.stdout.on('data', d => { out += d; });
+    p.stderr.on('data', d => { err += d; });
+    const t = setTimeout(() => p.kill('SIGKILL'), ms);
+    p.on('exit', code => { clearTimeout(t); res({ code, out, err }); });
+  });
+}
+
+// A page on daemon A and a wtclient on daemon B in one room, the two
+// daemons sharing a redis-server of the test's own (loopback, no
+// persistence): the page hears B's member join (cluster-wide ids and
+// counts), its datagram and its 40 000-byte uni stream (through Redis in
+// chunks), and B's member hears the page's datagram and uni stream.
+async function runCluster(name, tmp, hash, cert, key, pageUrl) {
+  const label = `cluster: a page on daemon A and wtclient on daemon B hear each other [${name}]`;
+  const rport = await freeTcpPortFor('127.0.0.1');
+  const redis = spawn('redis-server', ['--port', String(rport), '--bind', '127.0.0.1', '--save', '',
+                                       '--appendonly', 'no'], { stdio: 'ignore' });
+  const redisExited = new Promise(res => redis.on('exit', res));
+  redis.on('error', () => {});
+  const cl = n => ['[cluster]', `redis = redis://127.0.0.1:${rport}`, `node_id = ${n}`,
+                   'heartbeat = 200ms', 'node_timeout = 1s'];
+  const portA = await freePort(), portB = await freePort();
+  const A = new Daemon(tmp, portA, cert, key, cl('A'));
+  await sleep(5); // the Daemon file names are by time
+  const B = new Daemon(tmp, portB, cert, key, cl('B'));
+  const consoleLines = [];
+  let browser;
+  const tails = () => `\n  A:\n${A.tail(8)}\n  B:\n${B.tail(8)}` +
+                      consoleLines.map(l => '\n    console: ' + l).join('');
+  try {
+    for (let i = 0; i < 100; i++) {
+      try { if (execFileSync('redis-cli', ['-p', String(rport), 'ping']).toString().includes('PONG')) break; } catch {}
+      await sleep(50);
+    }
+    await A.start();
+    await B.start();
+    if (!await A.waitLog(/cluster: connected/) || !await B.waitLog(/cluster: connected/))
+      throw new Error('a daemon did not connect to Redis');
+    browser = await withTimeout(launch(name, tmp, path.join(tmp, `netlog-cluster-${name}.json`)),
+                                30000, `launching ${name}`);
+    const page = await browser.newPage();
+    page.on('console', m => consoleLines.push(m.text()));
+    await page.goto(`${pageUrl}?port=${portA}&hash=${hash}`);
+    const call = (fn, ...args) =>
+      withTimeout(page.evaluate((f, a) => window.bc[f](...a), fn, args), 15000, fn);
+    const room = '/chat?room=across';
+    await call('join', 'M', room, true);
+    const welcome = await withTimeout(page.evaluate(async () => {
+      const m = window.members.M;
+      await m.until(() => m.announces.length >= 1, 5000);
+      return m.announces.splice(0);
+    }), 10000, 'welcome');
+    const myId = welcome.length && welcome[0].type === 'welcome' ? welcome[0].id : null;
+    // B's member: a datagram and a uni stream of pattern(40000, 91), then
+    // it listens for 4 s
+    const file = path.join(tmp, `cluster-uni-${name}`);
+    fs.writeFileSync(file, pattern(40000, 91));
+    const bRun = wtclient(['--insecure', '--listen', '4', '--datagram', 'hello from B',
+                           '--uni', file, `https://127.0.0.1:${portB}${room}`], 20000);
+    // the page hears B's member come (cluster-wide: 2 members), then what it sent
+    const joined = await withTimeout(page.evaluate(async () => {
+      const m = window.members.M;
+      await m.until(() => m.announces.some(a => a.type === 'join'), 5000);
+      return m.announces.splice(0);
+    }), 10000, 'join');
+    const j = joined.find(a => a.type === 'join');
+    const idB = j ? j.id : null;
+    const heard = await withTimeout(page.evaluate(async (from) => {
+      const m = window.members.M;
+      const text = b => new TextDecoder().decode(b);
+      const want = pattern(40000, 91);
+      const ok = () => m.msgs.some(x => x.kind === 'datagram' && x.from === from && text(x.body) === 'hello from B') &&
+                       m.msgs.some(x => x.kind === 'stream' && x.from === from && sameBytes(x.body, want));
+      const got = await m.until(ok, 5000);
+      const seen = m.msgs.splice(0).map(x => `${x.kind} from ${x.from} of ${x.body.length} B`);
+      return { got, seen };
+    }, idB), 10000, 'B heard');
+    // and the page speaks: a datagram and a uni stream of text
+    const long = 'from the page '.repeat(2000);
+    await withTimeout(page.evaluate(async (t) => {
+      const m = window.members.M;
+      await m.dgw.write(new TextEncoder().encode('hello from the page'));
+      const s = await m.wt.createUnidirectionalStream();
+      const w = s.getWriter();
+      await w.write(new TextEncoder().encode(t));
+      await w.close();
+    }, long), 10000, 'page sends');
+    const b = await bRun;
+    const welcomeB = b.out.match(/"type":"welcome","id":(\d+),"members":(\d+)/);
+    const bHeardDgram = b.out.split('\n').some(l => l.startsWith('datagram: ') && l.endsWith('hello from the page'));
+    const bHeardStream = b.out.split('\n').some(l => l.startsWith('stream: ') && l.endsWith(long));
+    const bSawPage = b.out.includes(`"type":"join","id":${myId},"members":2`) ||
+                     (welcomeB && b.out.includes(`"id":${myId}`));
+    const checks = [
+      [myId !== null, `page welcome ${JSON.stringify(welcome)}`],
+      [j && j.members === 2 && idB !== myId, `page heard B join: ${JSON.stringify(joined)}`],
+      [welcomeB && Number(welcomeB[1]) === idB, `B's welcome id ${welcomeB ? welcomeB[1] : '?'} = the join's ${idB}`],
+      [heard.got, `page got from B: ${heard.seen.join(', ') || 'nothing'}`],
+      [b.code === 0, `wtclient exit ${b.code}`],
+      [bHeardDgram && bHeardStream, `B got the page's datagram ${bHeardDgram}, stream ${bHeardStream}`],
+      [bSawPage, `B knows the page's member ${myId}`],
+    ];
+    const ok = checks.every(c => c[0]);
+    report(label, ok, checks.map(c => (c[0] ? '' : 'NOT ') + c[1]).join('; ') +
+           (ok ? '' : `\n    wtclient: ${b.err.trim().split('\n').slice(-2).join(' | ')}` + tails()));
+  } catch (e) {
+    report(label, false, e.message.split('\n')[0] + tails());
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+    for (const d of [A, B]) {
+      const exit = await d.stop();
+      if (exit && exit.code !== 0 && exit.code !== null)
+        report(`cluster daemon exit [${name}]`, false, `exit ${JSON.stringify(exit)}\n${d.tail()}`);
+    }
+    redis.kill('SIGTERM');
+    await Promise.race([redisExited, sleep(3000)]);
+  }
+}
+
 async function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wtrelayd-browser-'));
   const server = http.createServer((req, res) => {
@@ -808,6 +947,7 @@ async function main() {
       if (SUITES.includes('forward')) await runForward(name, tmp, hash, cert, key, pageUrl);
       if (SUITES.includes('demo')) await runDemo(name, tmp, cert, key);
       if (SUITES.includes('protocols')) await runProtocols(name, tmp, hash, cert, key, pageUrl);
+      if (SUITES.includes('cluster')) await runCluster(name, tmp, hash, cert, key, pageUrl);
     }
   } finally {
     server.close();
