@@ -77,7 +77,7 @@ static struct {
     const struct config_cluster *cc;
     redisAsyncContext *pub, *sub;
     int pub_ok, sub_ok, up, was_up;
-    int clash_logged;
+    int clash_logged, setup_logged;
     ev_timer retry, beat;
     double backoff;
     uint64_t instance, id_base;
@@ -706,6 +706,7 @@ static void set_state(void)
     metrics.cluster_up = (uint64_t)up;
     if (up) {
         C.backoff = BACKOFF_MIN;
+        C.setup_logged = 0;
         metrics.cluster_connects++;
         log_info("cluster: connected to %s as node %s", C.cc->redis,
                  C.cc->node_id);
@@ -755,9 +756,24 @@ static void on_connect(const redisAsyncContext *ac, int status)
         lost(ac->errstr);
         return;
     }
-    if (ac == C.pub)
+    /* up once PING answers: AUTH and SELECT, sent first, went through */
+}
+
+static void on_setup(redisAsyncContext *ac, void *reply, void *priv);
+
+static void on_ready(redisAsyncContext *ac, void *reply, void *priv)
+{
+    redisReply *rp = reply;
+
+    if (!rp)
+        return; /* freed */
+    if (rp->type != REDIS_REPLY_STATUS || strcmp(rp->str, "PONG") != 0) {
+        on_setup(ac, reply, priv); /* NOAUTH: a password is wanted */
+        return;
+    }
+    if (ac == C.pub) {
         C.pub_ok = 1;
-    else if (ac == C.sub) {
+    } else if (ac == C.sub) {
         struct croom *r;
 
         C.sub_ok = 1;
@@ -785,7 +801,10 @@ static void on_setup(redisAsyncContext *ac, void *reply, void *priv)
 
     (void)priv;
     if (rp && rp->type == REDIS_REPLY_ERROR) {
-        log_warn("cluster: %s: %s", C.cc->redis, rp->str);
+        /* once until it works (a wrong password is retried quietly) */
+        if (!C.setup_logged)
+            log_warn("cluster: %s: %s", C.cc->redis, rp->str);
+        C.setup_logged = 1;
         redisAsyncDisconnect(ac);
     }
 }
@@ -818,6 +837,7 @@ static redisAsyncContext *connect_one(void)
     }
     if (cc->db)
         redisAsyncCommand(ac, on_setup, NULL, "SELECT %d", (int)cc->db);
+    redisAsyncCommand(ac, on_ready, NULL, "PING");
     return ac;
 }
 

@@ -308,6 +308,43 @@ check metric-published positive "$ADM_A" wtrelayd_cluster_published_total
 check metric-received positive "$ADM_B" wtrelayd_cluster_received_total
 check metric-connects says 2 metric "$ADM_A" wtrelayd_cluster_connects_total
 
+# a Redis with a password: the right one connects; a wrong one is
+# refused, said once however often it is retried, and the daemon serves
+RPORT2=$(it_free_tcp_port) || it_abort "no free TCP port"
+setsid redis-server --port "$RPORT2" --bind 127.0.0.1 --save '' --appendonly no \
+    --requirepass s3cret >"$TMP/redis2.log" 2>&1 &
+echo $! >>"$TMP/backends.pids"
+for _ in $(seq 1 100); do
+    redis-cli -p "$RPORT2" -a s3cret --no-auth-warning ping 2>/dev/null | grep -q PONG && break
+    sleep 0.05
+done
+auth_daemon() { # NAME URL
+    local port
+    port=$(it_free_port) || return 1
+    PORT=$port it_write_conf "[cluster]" "redis = $2" "node_id = $1" "[route /r]" "handler = broadcast"
+    mv "$TMP/wtrelayd.ini" "$TMP/$1.ini"
+    setsid "$BUILD/wtrelayd" -c "$TMP/$1.ini" 2>"$TMP/$1.log" &
+    echo $! >>"$TMP/backends.pids"
+    printf -v "${1}_PID" '%s' "$!"
+}
+auth_daemon P "redis://:s3cret@127.0.0.1:$RPORT2"
+auth_daemon Q "redis://:wrong@127.0.0.1:$RPORT2"
+auth_daemon N "redis://127.0.0.1:$RPORT2"
+check auth-right wait_says 5 "cluster: connected" cat "$TMP/P.log"
+sleep 3 # retries at 0.1, 0.2, 0.4, 0.8, 1.6 s
+auth_refused() { # NAME: never up, the refusal logged once, still running
+    local n
+    n=$(grep -c "cluster: redis://.*\(WRONGPASS\|NOAUTH\|invalid\)" "$TMP/$1.log")
+    grep -q "cluster: connected" "$TMP/$1.log" && { echo "$1 connected"; return 1; }
+    [ "$n" -eq 1 ] || { echo "$1: the refusal logged $n times: $(grep cluster "$TMP/$1.log" | tail -n 3)"; return 1; }
+    kill -0 "$(eval echo "\$${1}_PID")" || { echo "$1 is not running"; return 1; }
+}
+check auth-wrong auth_refused Q
+check auth-missing auth_refused N
+check auth-password-masked says ":***@" grep -h "cluster: node" "$TMP/P.log"
+no_password_in_log() { ! grep -q s3cret "$TMP/P.log" || { echo "the password is in the log"; return 1; }; }
+check auth-password-not-logged no_password_in_log
+
 # B stops cleanly too (no leak, no sanitizer report)
 kill -TERM "$B_PID"
 for _ in $(seq 1 100); do kill -0 "$B_PID" 2>/dev/null || break; sleep 0.1; done
