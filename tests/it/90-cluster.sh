@@ -91,7 +91,8 @@ A_PORT=$PORT
 spawn_other() {
     local name=$1 adm=${2:-0} port pid _ lines
     if [ "$adm" = 0 ]; then adm=$(it_free_tcp_port); fi
-    mapfile -t lines < <(cluster_conf "$name" "$adm")
+    shift 2
+    mapfile -t lines < <(cluster_conf "$name" "$adm"; for l in "$@"; do echo "$l"; done)
     for _ in 1 2 3; do
         port=$(it_free_port) || return 1
         PORT=$port it_write_conf "${lines[@]}" "${ROUTES[@]}"
@@ -113,7 +114,7 @@ spawn_other() {
     return 1
 }
 spawn_other B "$ADM_B" || it_abort "daemon B did not start: $(tail -n 3 "$TMP/B.log")"
-spawn_other C || it_abort "daemon C did not start: $(tail -n 3 "$TMP/C.log")"
+spawn_other C 0 || it_abort "daemon C did not start: $(tail -n 3 "$TMP/C.log")"
 
 healthz() { curl -s --max-time 2 "http://127.0.0.1:$1/healthz"; }
 metric() { # ADMINPORT NAME: its value
@@ -263,6 +264,36 @@ kill "$PC" 2>/dev/null
 wait "$PA" "$PC" 2>/dev/null
 check after-kill-relaying whole "/tagged?room=k" "$A_PORT" "$B_PORT" -- \
     --kind stream --size 20000 -c 4 --senders 4 -n 10 --tagged
+
+# ---- over max_pending_bytes: Redis frozen (SIGSTOP), nothing answered ----
+ADM_S=$(it_free_tcp_port) || it_abort "no free TCP port"
+spawn_other S "$ADM_S" "max_pending_bytes = 64k" || it_abort "daemon S did not start"
+spawn_other T 0 || it_abort "daemon T did not start"
+check cluster-up-S wait_says 5 "cluster: up" healthz "$ADM_S"
+check cluster-up-T wait_says 5 "cluster: connected" cat "$TMP/T.log"
+head -c 1048576 /dev/urandom | base64 -w 0 | head -c 1000000 >"$TMP/mb.txt"
+pending_cut() {
+    local l
+    timeout 20 "$BUILD/wtclient" --insecure --listen 4 "$(U "$T_PORT" "/plain?room=pend")" \
+        >"$TMP/pend.out" 2>"$TMP/pend.err" &
+    l=$!
+    sleep 0.5
+    kill -STOP "$REDIS_PID"
+    timeout 20 "$BUILD/wtclient" --insecure --listen 1 --uni "$TMP/mb.txt" \
+        "$(U "$S_PORT" "/plain?room=pend")" >/dev/null 2>&1
+    kill -CONT "$REDIS_PID"
+    wait $l
+    grep -q '^stream: .*(reset 0xe4)$' "$TMP/pend.out" ||
+        { echo "T's member: $(cut -c1-80 "$TMP/pend.out") $(tail -n 1 "$TMP/pend.err")"; return 1; }
+    [ "$(metric "$ADM_S" 'wtrelayd_cluster_dropped_total{reason="max_pending_bytes"}')" -gt 0 ] ||
+        { echo "no max_pending_bytes drop counted"; return 1; }
+    [ "$(metric "$ADM_S" wtrelayd_cluster_streams_cut_total)" -gt 0 ] ||
+        { echo "no stream cut counted"; return 1; }
+    [ "$(metric "$ADM_S" wtrelayd_cluster_pending_bytes)" -le 131072 ] ||
+        { echo "pending: $(metric "$ADM_S" wtrelayd_cluster_pending_bytes)"; return 1; }
+}
+check over-pending-cut pending_cut
+check over-pending-S-alive kill -0 "$S_PID"
 
 # ---- Redis stopped: local goes on; back: cross-daemon again ----
 kill -TERM "$REDIS_PID"
