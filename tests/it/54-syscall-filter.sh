@@ -2,7 +2,8 @@
 # The sandbox in systemd/wtrelayd.service against what the daemon really
 # does.  There is no systemd as PID 1 here, so the daemon runs under strace
 # through every kind of work it has (echo, datagrams, broadcast, forward to
-# TCP and UDP backends, the admin endpoint, a reload, a drain) and every
+# TCP and UDP backends, the admin endpoint, [cluster]'s Redis connections
+# and their loss, a reload, a drain) and every
 # system call it made must be one the unit's SystemCallFilter= lines allow
 # (expanded with systemd-analyze, read from the unit so a change to either
 # side is checked), every socket a family RestrictAddressFamilies= allows,
@@ -57,7 +58,14 @@ ECHO=$(backend tcp echo) || it_abort "no echo backend"
 UECHO=$(backend udp echo) || it_abort "no udp echo backend"
 APORT=$(it_free_tcp_port) || it_abort "no free TCP port"
 PORT=$(it_free_port) || it_abort "no free UDP port"
-it_write_conf "[route /chat]" "handler = broadcast" "tag = yes" "announce = yes" \
+# [cluster]: the Redis connections too (a redis-server of its own)
+RPORT=$(it_free_tcp_port) || it_abort "no free TCP port"
+setsid redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
+    >"$TMP/redis.log" 2>&1 &
+REDIS_PID=$!
+echo "$REDIS_PID" >>"$TMP/backends.pids"
+it_write_conf "[cluster]" "redis = redis://127.0.0.1:$RPORT" "heartbeat = 200ms" "node_timeout = 1s" \
+    "[route /chat]" "handler = broadcast" "tag = yes" "announce = yes" \
     "[route /fwd]" "handler = forward" "backend = tcp://127.0.0.1:$ECHO" \
     "datagram_backend = udp://127.0.0.1:$UECHO" \
     "[route /named]" "handler = forward" "backend = tcp://localhost:$ECHO" \
@@ -77,7 +85,13 @@ DAEMON_PID=$(pgrep -P "$STRACE_PID" | head -n 1)
 
 head -c 200000 /dev/urandom >"$TMP/blob"
 check echo client /echo --verify --send "$TMP/blob" --uni "$TMP/blob" --datagram hello
+check cluster-connected log_has "cluster: connected"
 check broadcast probe bc-relay "/chat?room=a" tag
+# Redis gone: reconnection attempts (refused connections), local rooms on
+kill -KILL "$REDIS_PID"
+check cluster-lost log_has "local rooms go on"
+sleep 0.5
+check broadcast-redis-down probe bc-relay "/chat?room=b" tag
 check forward client /fwd --verify --send "$TMP/blob" --datagram hello
 check forward-named client /named --verify --send "$TMP/blob"
 check admin-metrics curl -sf --max-time 5 -o /dev/null "http://127.0.0.1:$APORT/metrics"
