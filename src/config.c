@@ -1099,9 +1099,10 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen)
             fail(&ps, r->line, "[route %s] %s", r->path, herr);
     }
     /* A room lives in one process: with several workers its members
-     * would be split among them unless a cluster joins them. */
+     * would be split among them unless a cluster ([cluster] redis) joins
+     * them. */
     for (struct config_route *r = c->routes;
-         r && !ps.err_set && c->workers > 1 && !c->cluster_enabled;
+         r && !ps.err_set && c->workers > 1 && !c->cluster.redis;
          r = r->next)
         if (r->handler && strcmp(r->handler->name, "broadcast") == 0)
             fail(&ps, r->line,

@@ -127,9 +127,6 @@ struct config {
     /* Worker processes (workers = N; 1: a single process, no
      * supervisor; super.h) */
     uint64_t workers;
-    /* A [cluster] section joins the rooms of several processes (set by
-     * its parser); broadcast routes with workers > 1 need it. */
-    int cluster_enabled;
     int retry;                    /* CONFIG_RETRY_* */
     uint64_t retry_handshakes;    /* auto: Retry from this many on */
     /* Per source address (IPv4 address, IPv6 /64), addrlim.h; 0 = none */

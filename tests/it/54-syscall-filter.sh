@@ -60,10 +60,7 @@ APORT=$(it_free_tcp_port) || it_abort "no free TCP port"
 PORT=$(it_free_port) || it_abort "no free UDP port"
 # [cluster]: the Redis connections too (a redis-server of its own)
 RPORT=$(it_free_tcp_port) || it_abort "no free TCP port"
-setsid redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
-    >"$TMP/redis.log" 2>&1 &
-REDIS_PID=$!
-echo "$REDIS_PID" >>"$TMP/backends.pids"
+redis_start || it_abort "redis-server did not start: $(tail -n 3 "$TMP/redis.log")"
 it_write_conf "[cluster]" "redis = redis://127.0.0.1:$RPORT" "heartbeat = 200ms" "node_timeout = 1s" \
     "[route /chat]" "handler = broadcast" "tag = yes" "announce = yes" \
     "[route /fwd]" "handler = forward" "backend = tcp://127.0.0.1:$ECHO" \

@@ -32,6 +32,8 @@ f=$(conf bcast "workers = 2" "[route /echo]" "handler = echo" "" "[route /chat]"
 check wcfg-broadcast-needs-cluster refused "$f" "$f:9: [route /chat] broadcast with workers = 2 (line 5) needs a [cluster] section"
 f=$(conf bcast1 "workers = 1" "[route /chat]" "handler = broadcast")
 check wcfg-broadcast-one-worker-ok "$BUILD/wtrelayd" -t -c "$f"
+f=$(conf bcastcl "workers = 2" "[route /chat]" "handler = broadcast" "" "[cluster]" "redis = redis://127.0.0.1:6379")
+check wcfg-broadcast-cluster-ok "$BUILD/wtrelayd" -t -c "$f"
 f=$(conf zero "workers = 0")
 check wcfg-zero refused "$f" "$f:5: workers"
 f=$(conf many "workers = 65")

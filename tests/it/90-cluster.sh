@@ -14,19 +14,6 @@ command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
     it_abort "redis-server is not installed (scripts/install-deps.sh --test)"
 
 RPORT=$(it_free_tcp_port) || it_abort "no free TCP port"
-REDIS_PID=
-redis_start() {
-    local _
-    setsid redis-server --port "$RPORT" --bind 127.0.0.1 --save '' \
-        --appendonly no >"$TMP/redis.log" 2>&1 &
-    REDIS_PID=$!
-    echo "$REDIS_PID" >>"$TMP/backends.pids"
-    for _ in $(seq 1 100); do
-        redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && return 0
-        sleep 0.05
-    done
-    return 1
-}
 redis_start || it_abort "redis-server did not start: $(tail -n 3 "$TMP/redis.log")"
 
 # says TEXT CMD...: CMD succeeds and its output contains TEXT

@@ -12,6 +12,7 @@
 #   client_exit WANT PATH [OPTS]  # ...whose exit status must be WANT
 #   log_has STRING                # daemon.log contains STRING (waits 3 s)
 #   backend tcp|udp MODE          # a test backend (tbackend); prints its port
+#   redis_start                   # a redis-server on $RPORT (tests of [cluster])
 #   witness_start SECS            # a well-behaved client beside an attack ...
 #   witness_check                 # ... was served throughout (see below)
 #   it_finish                     # daemon still alive? stop it, exit status
@@ -213,6 +214,23 @@ stop_daemon() {
     DAEMON_STATUS=$?
     DAEMON_PID=
     return 0
+}
+
+# redis_start: a redis-server of the test's own on 127.0.0.1:$RPORT, no
+# persistence (REDIS_PID; killed at the end like the backends); 0 once it
+# answers PING
+REDIS_PID=
+redis_start() {
+    local _
+    setsid redis-server --port "$RPORT" --bind 127.0.0.1 --save '' \
+        --appendonly no >"$TMP/redis.log" 2>&1 &
+    REDIS_PID=$!
+    echo "$REDIS_PID" >>"$TMP/backends.pids"
+    for _ in $(seq 1 100); do
+        redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && return 0
+        sleep 0.05
+    done
+    return 1
 }
 
 # probe [--timeout S] [--draft N] [--window BYTES] [--verbose] [--no-grease]
