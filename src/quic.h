@@ -18,6 +18,7 @@
 #include "addrlim.h"
 #include "config.h"
 #include "h3.h"
+#include "impair.h"
 #include "udp.h"
 #include "wt.h"
 
@@ -85,6 +86,7 @@ struct quic_conn {
     size_t closelen;
     unsigned close_in; /* packets received since: resent on 1, 2, 4, ... */
     int dirty; /* on the server's write list */
+    struct quic_impair *imp; /* clients, for tests: held packets */
     struct h3_conn h3;
     struct wt_conn wt;
     /* client connections */
@@ -142,6 +144,13 @@ struct quic_endpoint {
      * with one), written into every connection ID it issues (cid.h) */
     unsigned worker;
     double loss; /* simulated loss, each way (clients, for tests) */
+    /* clients, for tests: a simulated bad path beside the loss
+     * (quic_impair.c); index 0 what we send, 1 what we receive */
+    struct impair_cfg impair;
+    int impairing; /* impair_active(&impair): else no copy, no timer */
+    uint64_t impair_rng;
+    struct impair_stats impair_stats[2];
+    uint64_t lost[2]; /* packets the simulated loss dropped, each way */
     /* clients, for tests of the server: a token for the first Initial,
      * and a fixed first DCID instead of a random one */
     const uint8_t *token, *dcid;
@@ -220,6 +229,19 @@ int quic_conn_rebind(struct quic_conn *qc, char *err, size_t errlen);
 /* Drops a fraction p of this endpoint's packets in each direction, as a
  * lossy path would (clients: tests and benchmarks; no netem needed). */
 void quic_endpoint_set_loss(struct quic_endpoint *ep, double p, uint64_t seed);
+/* Also reorders, duplicates and delays this endpoint's packets in each
+ * direction (impair.h), from a seeded generator. */
+void quic_endpoint_set_impair(struct quic_endpoint *ep,
+                              const struct impair_cfg *c, uint64_t seed);
+/* "--reorder P", "--dup P", "--delay MS[:JITTER_MS]" of the clients into
+ * c: 1 when `opt` is one of them (value taken), 0 when not, -1 (with a
+ * message in err) for a bad value. */
+/* The simulated path's counters (loss, impair_stats), both ways, as
+ * text or as a JSON object. */
+void quic_impair_summary(const struct quic_endpoint *ep, char *buf,
+                         size_t len, int json);
+int quic_impair_option(struct impair_cfg *c, const char *opt, const char *val,
+                       char *err, size_t errlen);
 /* For h3.c: the peer's SETTINGS arrived. */
 void quic_conn_settings_received(struct quic_conn *qc);
 

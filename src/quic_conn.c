@@ -780,6 +780,7 @@ void quic_conn_free(struct quic_conn *qc)
     if (qc->alim)
         addrlim_conn_gone(&ep->alim, qc->alim, qc->counted, ev_now(ep->loop));
     free(qc->closebuf);
+    quic_impair_free(qc);
     quic_conn_unmake(qc);
     quic_endpoint_sweep(ep);
     if (ep->shutting_down && ep->nconns == 0)
@@ -1243,7 +1244,14 @@ void quic_conn_write(struct quic_conn *qc)
         }
     send:
         if (ep_drops(qc->ep)) {
+            qc->ep->lost[0]++;
             npkts++; /* "lost": the next packet overwrites it */
+            continue;
+        }
+        /* held (copied) or dropped by the simulated path: as sent */
+        if (qc->ep->impairing &&
+            !quic_impair_tx(qc, &ps.path, pi.ecn, out, (size_t)nwrite)) {
+            npkts++;
             continue;
         }
         if (batch_add(qc, &batch, (size_t)nwrite, pi.ecn, maxpkt,
@@ -1299,12 +1307,25 @@ void quic_conn_input(struct quic_conn *qc, struct udp_sock *s,
                      const struct udp_addr *remote, unsigned ecn,
                      const uint8_t *p, size_t n)
 {
+    if (ep_drops(qc->ep)) {
+        qc->ep->lost[1]++;
+        return;
+    }
+    if (qc->ep->impairing &&
+        !quic_impair_rx(qc, s, local, remote, ecn, p, n))
+        return; /* held (quic_impair.c reads it later) or dropped */
+    quic_conn_read(qc, s, local, remote, ecn, p, n);
+}
+
+void quic_conn_read(struct quic_conn *qc, struct udp_sock *s,
+                    const struct udp_addr *local,
+                    const struct udp_addr *remote, unsigned ecn,
+                    const uint8_t *p, size_t n)
+{
     ngtcp2_pkt_info pi = {.ecn = (uint8_t)ecn};
     ngtcp2_path path;
     int rv;
 
-    if (ep_drops(qc->ep))
-        return;
     switch (qc->state) {
     case QC_CLOSING:
         /* RFC 9000 §10.2.1: answer input with the close, but not every

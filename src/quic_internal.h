@@ -72,5 +72,24 @@ void quic_conn_input(struct quic_conn *qc, struct udp_sock *s,
                      const struct udp_addr *local,
                      const struct udp_addr *remote, unsigned ecn,
                      const uint8_t *p, size_t n);
+/* The same past the simulated path (loss, impairment). */
+void quic_conn_read(struct quic_conn *qc, struct udp_sock *s,
+                    const struct udp_addr *local,
+                    const struct udp_addr *remote, unsigned ecn,
+                    const uint8_t *p, size_t n);
+
+/* ---- quic_impair.c: the clients' simulated path (tests) ---- */
+
+/* A packet the write loop made (tx) or the socket brought (rx), with
+ * ep->impairing: 1 when it goes on now as usual, 0 when it was held
+ * (copied, delivered at a timer) or dropped. */
+int quic_impair_tx(struct quic_conn *qc, const ngtcp2_path *path,
+                   unsigned ecn, const uint8_t *p, size_t n);
+int quic_impair_rx(struct quic_conn *qc, struct udp_sock *s,
+                   const struct udp_addr *local,
+                   const struct udp_addr *remote, unsigned ecn,
+                   const uint8_t *p, size_t n);
+/* What the connection still held is lost with it. */
+void quic_impair_free(struct quic_conn *qc);
 
 #endif

@@ -680,6 +680,11 @@ static void usage(FILE *f)
             "  --timeout SECONDS    give up after this long (default 30)\n"
             "  --loss P             drop a fraction P of packets each way "
             "(tests)\n"
+            "  --reorder P          hold a fraction P back behind 1..3 later "
+            "ones (each way)\n"
+            "  --dup P              deliver a fraction P twice (each way)\n"
+            "  --delay MS[:JITTER]  delay every packet MS +- JITTER ms, in "
+            "order (each way)\n"
             "  -v                   print the handshake, SETTINGS, headers "
             "and capsules\n"
             "  -h, --help, -V, --version\n"
@@ -711,6 +716,7 @@ int main(int argc, char **argv)
     double timeout = 30;
     uint64_t wt_data = 0, wt_streams = 0;
     int no_dgrams = 0;
+    struct impair_cfg impair = {0};
     const char *url = NULL, *bind_addr = NULL;
     struct addrinfo hints = {0}, *ai = NULL;
     char err[256];
@@ -830,6 +836,13 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--no-quic-datagrams") == 0) {
             no_dgrams = 1;
+        } else if ((rv = quic_impair_option(&impair, a, v, err,
+                                            sizeof(err))) != 0) {
+            if (rv < 0) {
+                fprintf(stderr, "wtclient: %s\n", err);
+                return EXIT_USAGE;
+            }
+            i++;
         } else if (strcmp(a, "--loss") == 0) {
             C.loss = atof(v);
             if (C.loss < 0 || C.loss > 0.5) {
@@ -939,6 +952,7 @@ int main(int argc, char **argv)
     C.loop = EV_DEFAULT;
     quic_client_init(&C.ep, C.loop, &C.cfg, C.tls);
     quic_endpoint_set_loss(&C.ep, C.loss, 42);
+    quic_endpoint_set_impair(&C.ep, &impair, 43);
     if (bind_addr && quic_client_bind(&C.ep, bind_addr) < 0) {
         fprintf(stderr, "wtclient: --bind wants an IP address, not %s\n",
                 bind_addr);
@@ -973,6 +987,12 @@ int main(int argc, char **argv)
     free(C.uni.pend);
     for (size_t k = 0; k < C.co.nheaders; k++)
         free((char *)C.headers[2 * k]);
+    if (C.ep.impairing || C.loss > 0) {
+        char sum[512];
+
+        quic_impair_summary(&C.ep, sum, sizeof(sum), 0);
+        fprintf(stderr, "wtclient: path: %s\n", sum);
+    }
     ev_loop_destroy(C.loop);
     return C.result;
 }
