@@ -5,6 +5,8 @@
 #   make asan       all tests against an AddressSanitizer/UBSan build
 #   make bench      benchmarks with baselines; writes BENCHMARKS.md
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS=60 each; stats per target
+#   make soak       SOAK_SESSIONS=100 sessions of mixed traffic through a bad
+#                   path for SOAK_SECONDS=600; RSS and fds must stay flat
 #   make run        install deps, build, make a dev certificate, run the daemon
 #   make install    PREFIX=/usr/local DESTDIR= (make uninstall keeps the config)
 
@@ -18,13 +20,13 @@ WFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-pa
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev
 
-PROGS    := src/main.c src/wtclient.c src/wtbench.c src/wtbench_broadcast.c
+PROGS    := src/main.c src/wtclient.c src/wtbench.c src/wtbench_broadcast.c src/wtbench_mixed.c
 SRCS     := $(filter-out $(PROGS),$(wildcard src/*.c))
 OBJS     := $(SRCS:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test unit asan bench run deps cert install uninstall clean fuzz fuzz-build
+.PHONY: all test unit asan bench run deps cert install uninstall clean fuzz fuzz-build soak
 all: $(BUILD)/wtrelayd $(BUILD)/wtclient $(BUILD)/wtbench
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
@@ -52,7 +54,7 @@ $(BUILD)/wtrelayd: $(BUILD)/main.o $(BUILD)/libwtrelayd.a
 $(BUILD)/wtclient: $(BUILD)/wtclient.o $(BUILD)/libwtrelayd.a
 	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/wtbench: $(BUILD)/wtbench.o $(BUILD)/wtbench_broadcast.o $(BUILD)/libwtrelayd.a
+$(BUILD)/wtbench: $(BUILD)/wtbench.o $(BUILD)/wtbench_broadcast.o $(BUILD)/wtbench_mixed.o $(BUILD)/libwtrelayd.a
 	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(BUILD)/libwtrelayd.a | $(BUILD)/tests
@@ -112,6 +114,16 @@ asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		LDFLAGS="-fsanitize=address,undefined" all build-asan/wtprobe build-asan/mktoken build-asan/wtrelayd-evil build-asan/tbackend build-asan/notifylisten build-asan/initflood $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BIN))
 	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 tests/run.sh unit it browser
+
+# The soak (tests/it/77-soak.sh, which make test runs for 30 s): against
+# an ASan build, BUILD=build-asan SOAK_SECONDS=60 tests/it/77-soak.sh
+# after make asan has built it.
+SOAK_SECONDS  ?= 600
+SOAK_SESSIONS ?= 100
+soak:
+	$(MAKE) all $(BUILD)/wtprobe
+	BUILD=$(BUILD) SOAK_SECONDS=$(SOAK_SECONDS) SOAK_SESSIONS=$(SOAK_SESSIONS) \
+		tests/run.sh soak
 
 # Coverage-guided fuzzing (tests/fuzz/): the library's sources again, built
 # by clang with libFuzzer's coverage and ASan/UBSan into their own

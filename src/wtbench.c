@@ -1,6 +1,6 @@
 /*
  * wtbench: load generator for WebTransport servers, built on the daemon's
- * own session layer in client role (like wtclient).  Five modes:
+ * own session layer in client role (like wtclient).  Six modes:
  *   bulk       conns x sessions x streams, each stream echoing BYTES, every
  *              echoed byte verified against a pattern
  *   rps        small request/response streams, latency percentiles
@@ -8,6 +8,9 @@
  *   sessions   ramp to many idle sessions; handshakes/s, server RSS growth
  *   broadcast  a room of members on a broadcast route: fan-out delivery,
  *              latency, slow members (wtbench_broadcast.c)
+ *   mixed      the soak: bidi and uni streams of mixed sizes and datagrams
+ *              on every session for --duration, all verified, the
+ *              server's RSS and descriptors sampled (wtbench_mixed.c)
  * Every loop is bounded by a count and by --duration.
  */
 #include <errno.h>
@@ -607,6 +610,9 @@ static void progress_cb(struct ev_loop *loop, ev_timer *w, int revents)
     case M_BROADCAST:
         bc_progress(t);
         break;
+    case M_MIXED:
+        mx_progress(t);
+        break;
     }
 }
 
@@ -637,6 +643,10 @@ void bench_check_end(void)
         bc_check_end();
         return;
     }
+    if (B.mode == M_MIXED) {
+        mx_check_end();
+        return;
+    }
     if (B.sess_open + B.sess_failed < total)
         return;
     switch (B.mode) {
@@ -662,6 +672,10 @@ static void end_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
+    if (w == &B.deadline && B.mode == M_MIXED) {
+        mx_deadline(); /* then the drain */
+        return;
+    }
     if (w == &B.deadline && B.mode == M_BROADCAST)
         bc_deadline();
     else if (w == &B.deadline && B.mode != M_SESSIONS && B.mode != M_DGRAM)
@@ -810,7 +824,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: wtbench [options] https://HOST:PORT/PATH\n"
-            "  --mode bulk|rps|datagram|sessions|broadcast   (default bulk)\n"
+            "  --mode bulk|rps|datagram|sessions|broadcast|mixed   (default "
+            "bulk)\n"
             "  -c N   connections (default 1)\n"
             "  -s N   sessions per connection (default 1)\n"
             "  -m N   concurrent streams per session (bulk, rps; default 1)\n"
@@ -831,6 +846,11 @@ static void usage(FILE *f)
             "  --window S      flow-control window per stream (default 1M)\n"
             "  --loss P        drop a fraction P of packets each way (a lossy "
             "path)\n"
+            "  --reorder P     hold a fraction P back behind 1..3 later ones "
+            "(each way)\n"
+            "  --dup P         deliver a fraction P twice (each way)\n"
+            "  --delay MS[:JITTER]  delay every packet MS +- JITTER ms, in "
+            "order (each way)\n"
             "  --draft 02|07|14|15 (14: as Safari, session flow control), "
             "--wt-max-data N, --wt-max-streams N (14/15: our session windows)\n"
             "  --bind ADDR     send from this local IP address\n"
@@ -874,7 +894,21 @@ static void usage(FILE *f)
             "  --hold S        keep the sessions S seconds after the last "
             "message (default 0)\n"
             "  --server-pid P  also the server's RSS (before, joined, peak, "
-            "after) and CPU\n");
+            "after) and CPU\n"
+            "mixed (the soak, on an echo route): each of the -c x -s sessions "
+            "keeps -m\n"
+            "  streams in flight (default 4; 70 %% bidi, 30 %% uni) of 1 byte "
+            "to --size\n"
+            "  (default 256k) and sends --rate datagrams/s (default 10), every "
+            "byte verified,\n"
+            "  for -t seconds; then what is in flight has --drain S (default "
+            "20) to end;\n"
+            "  --hold S        then the sessions stay open, idle, S more "
+            "seconds\n"
+            "  --server-pid P  the server's RSS and open fds at the start, "
+            "after --warmup S\n"
+            "                  (default 20 %% of -t, at least 10 s) and at "
+            "the end, its CPU\n");
 }
 
 static int size_arg(const char *s, uint64_t *v)
@@ -891,7 +925,7 @@ int main(int argc, char **argv)
     struct addrinfo hints = {0};
     struct rlimit rl;
     char err[256];
-    int rv, requests_set = 0;
+    int rv, requests_set = 0, streams_set = 0;
 
     B.mode = M_BULK;
     B.conns = B.sessions = B.streams = 1;
@@ -905,6 +939,8 @@ int main(int argc, char **argv)
     B.co.draft = WT_DRAFT02;
     B.senders = 1;
     B.rss_before = B.rss_after = -1;
+    B.warmup = -1;
+    B.drain = 20;
     log_level = LOG_LVL_WARN;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -939,6 +975,8 @@ int main(int argc, char **argv)
                 B.mode = M_SESSIONS;
             else if (strcmp(v, "broadcast") == 0)
                 B.mode = M_BROADCAST;
+            else if (strcmp(v, "mixed") == 0)
+                B.mode = M_MIXED;
             else {
                 fprintf(stderr, "wtbench: unknown mode %s\n", v);
                 return 2;
@@ -949,6 +987,7 @@ int main(int argc, char **argv)
             NUM(B.sessions, 1, 65536);
         } else if (strcmp(a, "-m") == 0) {
             NUM(B.streams, 1, 100000);
+            streams_set = 1;
         } else if (strcmp(a, "-b") == 0) {
             NUM(B.bytes, 0, 1ULL << 40);
         } else if (strcmp(a, "-n") == 0) {
@@ -998,6 +1037,23 @@ int main(int argc, char **argv)
             NUM(B.inflight, 1, 100000);
         } else if (strcmp(a, "--window") == 0) {
             NUM(window, 4096, 1ULL << 30);
+        } else if ((rv = quic_impair_option(&B.impair, a, v ? v : "", err,
+                                            sizeof(err))) != 0) {
+            if (rv < 0 || !v) {
+                fprintf(stderr, "wtbench: %s\n", v ? err : "a value is missing");
+                return 2;
+            }
+            i++;
+        } else if (strcmp(a, "--warmup") == 0) {
+            NEEDV();
+            B.warmup = atof(v);
+        } else if (strcmp(a, "--drain") == 0) {
+            NEEDV();
+            B.drain = atof(v);
+            if (B.drain <= 0) {
+                fprintf(stderr, "wtbench: bad --drain\n");
+                return 2;
+            }
         } else if (strcmp(a, "--loss") == 0) {
             NEEDV();
             B.loss = atof(v);
@@ -1100,7 +1156,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "wtbench: bad value for --rate\n");
         return 2;
     }
-    if (B.mode != M_BROADCAST && B.size > 65000) {
+    if (B.mode == M_MIXED) {
+        if (!streams_set)
+            B.streams = 4;
+        if (!B.size_set)
+            B.size = 256 * 1024;
+        if (!B.rate_set)
+            B.rate = 10;
+        if (B.size > (64u << 20)) {
+            fprintf(stderr, "wtbench: bad value for --size\n");
+            return 2;
+        }
+    } else if (B.mode != M_BROADCAST && B.size > 65000) {
         fprintf(stderr, "wtbench: bad value for --size\n");
         return 2;
     }
@@ -1164,7 +1231,9 @@ int main(int argc, char **argv)
     B.stall_cfg.max_connection_buffer_bytes = B.stall_window;
     if (B.stall_cfg.max_buffer_bytes > B.stall_window)
         B.stall_cfg.max_buffer_bytes = B.stall_window;
-    B.ops = B.mode == M_BROADCAST ? &bc_ops : &bench_ops;
+    B.ops = B.mode == M_BROADCAST ? &bc_ops
+            : B.mode == M_MIXED   ? &mx_ops
+                                  : &bench_ops;
     B.nconns = B.conns + B.stall;
     B.lat_rng = 0x2545f4914f6cdd1dULL;
     if (B.mode == M_BROADCAST && bc_setup(err, sizeof(err)) < 0) {
@@ -1190,6 +1259,7 @@ int main(int argc, char **argv)
     B.loop = EV_DEFAULT;
     quic_client_init(&B.ep, B.loop, &B.cfg, B.tls);
     quic_endpoint_set_loss(&B.ep, B.loss, 42);
+    quic_endpoint_set_impair(&B.ep, &B.impair, 44);
     /* later connections present the server's NEW_TOKEN, as browsers do */
     B.ep.keep_tokens = 1;
     if (B.bind && quic_client_bind(&B.ep, B.bind) < 0) {
@@ -1202,6 +1272,7 @@ int main(int argc, char **argv)
         if (B.bind)
             quic_client_bind(&stall_ep, B.bind);
         quic_endpoint_set_loss(&stall_ep, B.loss, 43);
+        quic_endpoint_set_impair(&stall_ep, &B.impair, 45);
         stall_ep.keep_tokens = 1;
         B.stall_ep = &stall_ep;
     }
@@ -1227,6 +1298,10 @@ int main(int argc, char **argv)
         ev_timer_start(B.loop, &B.rebindw);
     }
     B.rss_before = server_rss_kb();
+    if (B.mode == M_MIXED && mx_setup(err, sizeof(err)) < 0) {
+        fprintf(stderr, "wtbench: %s\n", err);
+        return 2;
+    }
     B.t_start = bench_now();
     start_conns();
     ev_run(B.loop, 0);
@@ -1234,11 +1309,13 @@ int main(int argc, char **argv)
         B.t_end = bench_now();
     if (B.mode == M_BROADCAST)
         bc_report();
+    else if (B.mode == M_MIXED)
+        mx_report();
     else
         report();
-    rv = B.mode == M_BROADCAST
-             ? bc_status()
-             : (B.errors || B.mismatches || B.sess_open == 0 ? 1 : 0);
+    rv = B.mode == M_BROADCAST ? bc_status()
+         : B.mode == M_MIXED   ? mx_status()
+                               : (B.errors || B.mismatches || B.sess_open == 0 ? 1 : 0);
     /* close everything, outside the callbacks */
     for (unsigned i = 0; i < B.nconns; i++)
         if (B.c[i].qc)
@@ -1253,6 +1330,8 @@ int main(int argc, char **argv)
     free(B.lat);
     if (B.mode == M_BROADCAST)
         bc_free();
+    if (B.mode == M_MIXED)
+        mx_free();
     freeaddrinfo(B.ai);
     for (unsigned k = 0; k < B.nalso; k++)
         freeaddrinfo(B.also_ai[k]);

@@ -21,7 +21,7 @@
 #define PATTERN 65536
 #define MAX_LAT (8u << 20) /* latency samples kept (a uniform sample past) */
 
-enum mode { M_BULK, M_RPS, M_DGRAM, M_SESSIONS, M_BROADCAST };
+enum mode { M_BULK, M_RPS, M_DGRAM, M_SESSIONS, M_BROADCAST, M_MIXED };
 
 /* broadcast: what a message is */
 enum bench_kind { K_DGRAM, K_STREAM, K_BIDI };
@@ -52,6 +52,8 @@ struct wtbench {
     uint64_t bytes, requests, size, rate;
     int rate_set, size_set, hold_set;
     double duration, hold, loss;
+    double warmup, drain; /* mixed: when RSS is sampled; time to finish */
+    struct impair_cfg impair; /* --reorder, --dup, --delay */
     int json, verbose;
     int resume; /* --resume: connections after the first resume its session */
     long server_pid;
@@ -140,5 +142,15 @@ void bc_report(void);
 /* The exit status: 0 or 1. */
 int bc_status(void);
 void bc_free(void);
+
+/* wtbench_mixed.c: --mode mixed, the soak */
+extern const struct wt_handler_ops mx_ops;
+int mx_setup(char *err, size_t errlen);
+void mx_deadline(void);
+void mx_check_end(void);
+void mx_progress(double t);
+void mx_report(void);
+int mx_status(void);
+void mx_free(void);
 
 #endif
