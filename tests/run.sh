@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the test suites and prints one closing line "N passed, N failed".
 #   tests/run.sh [unit] [it] [browser]     (default: all three)
+#   tests/run.sh soak      tests/it/77-soak.sh alone (make soak: SOAK_SECONDS)
 # Every test program prints "ok NAME" or "FAIL NAME: why" per test; this
 # script counts those lines (and prints "# PROGRAM: N s" after each).  BUILD selects the build directory (build).
 set -u
@@ -49,6 +50,9 @@ for s in "${suites[@]}"; do
         for t in tests/it/[0-9]*.sh; do
             [ -f "$t" ] && run_one "$(basename "$t")" bash "$t"
         done
+        ;;
+    soak)
+        run_one 77-soak.sh bash tests/it/77-soak.sh
         ;;
     browser)
         if [ -f tests/browser/run.js ]; then
