@@ -732,6 +732,7 @@ static void report(void)
                                                             : B.t_end) -
                                               B.t_start);
     unsigned total = B.conns * B.sessions;
+    char path[600];
     double mbps = el > 0 ? (double)(B.tx + B.rx) / el / 1e6 : 0;
     double rps = el > 0 ? (double)B.requests_done / el : 0;
     double dg_rate = B.t_last_back > t0 ? (double)B.dgrams_back /
@@ -753,6 +754,7 @@ static void report(void)
     for (unsigned i = 0; B.mode == M_RPS && i < B.conns; i++)
         for (unsigned k = 0; B.c[i].qc && k < B.c[i].nsess; k++)
             stalled += B.c[i].sess[k].active > 0;
+    quic_impair_summary(&B.ep, path, sizeof(path), B.json);
     bench_lat_sort();
     if (B.json) {
         printf("{\"mode\":\"%s\",\"conns\":%u,\"sessions_per_conn\":%u,"
@@ -768,7 +770,7 @@ static void report(void)
                "\"max\":%.1f},"
                "\"server_rss_kb_before\":%ld,\"server_rss_kb_after\":%ld,"
                "\"server_rss_bytes_per_session\":%.0f,"
-               "\"rebound\":%u,\"conns_lost\":%u,\"stalled\":%u,"
+               "\"rebound\":%u,\"conns_lost\":%u,\"stalled\":%u,\"path\":%s,"
                "\"errors\":%llu,\"mismatches\":%llu,\"first_error\":\"%s\"}\n",
                names[B.mode], B.conns, B.sessions, B.sess_open, B.sess_failed,
                hs, el, hs > 0 ? (double)B.ready / hs : 0, B.resumed,
@@ -778,7 +780,7 @@ static void report(void)
                (unsigned long long)B.dgrams_sent,
                (unsigned long long)B.dgrams_back, loss, dg_rate, B.nlat, bench_pct(50),
                bench_pct(90), bench_pct(99), bench_pct(100), B.rss_before, B.rss_after,
-               per_sess, B.rebound, B.conns_lost, stalled,
+               per_sess, B.rebound, B.conns_lost, stalled, path,
                (unsigned long long)B.errors,
                (unsigned long long)B.mismatches, B.first_error);
         return;
@@ -813,6 +815,8 @@ static void report(void)
         printf("rebind          %u connections moved to a new port, %u "
                "connections lost, %u sessions stalled\n",
                B.rebound, B.conns_lost, stalled);
+    if (B.loss > 0 || B.ep.impairing)
+        printf("path            %s\n", path);
     printf("errors          %llu%s%s\n", (unsigned long long)B.errors,
            B.first_error[0] ? ": " : "", B.first_error);
     (void)total;
