@@ -88,6 +88,7 @@ struct client {
     uint32_t close_code;
     const char *close_reason;
     int closing, done;
+    int opened; /* the server answered 2xx: the session is open */
     int lost; /* the connection ended under an open session */
     /* --listen: streams the server opens, printed as they end */
     double listen;
@@ -244,7 +245,10 @@ static void check_done(void)
     int dgrams_done = C.dgrams_back == C.ndgrams ||
                       (C.ndgrams && ev_now(C.loop) - C.dgram_sent_at > 2.0);
 
-    if (C.done || C.closing || !C.s || !xfer_done(&C.bidi) ||
+    /* not before the server's answer: wt_session_close() does nothing to
+     * a session still connecting, and the close would be lost (seen with
+     * --delay: the tick came before the 200) */
+    if (C.done || C.closing || !C.s || !C.opened || !xfer_done(&C.bidi) ||
         !xfer_done(&C.uni) || !dgrams_done || C.wait_close ||
         (C.listen && !C.listen_over))
         return;
@@ -308,6 +312,7 @@ static void listen_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static int h_session_open(struct wt_session *s)
 {
     log_debug("session %lld open", (long long)s->id);
+    C.opened = 1;
     /* what the server chose, for scripts: one line on stderr */
     if (C.co.nprotocols)
         fprintf(stderr, "wtclient: protocol: %s\n",

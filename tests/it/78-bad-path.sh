@@ -42,6 +42,11 @@ check delay-counted path_has delayed
 check all-bidi-1MiB bidi --loss 0.03 --reorder 0.05 --dup 0.05 --delay 5:3
 check all-close-code client /echo --reorder 0.1 --dup 0.1 --delay 10:5 --close "4344:bad path"
 check all-close-code-logged log_has 'closed by peer: code=4344 reason="bad path"'
+# the close of a client with nothing to send came before the server's 200
+# on a slow path, and wt_session_close() ignores a session still
+# connecting: it hung until --timeout (wtclient now waits for the 200)
+check close-after-slow-answer client /echo --delay 100 --close "4345:slow answer"
+check close-after-slow-answer-logged log_has 'closed by peer: code=4345 reason="slow answer"'
 check bad-value client_exit 2 /echo --delay 5:x
 check bad-fraction client_exit 2 /echo --reorder 0.9
 
