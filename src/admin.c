@@ -173,6 +173,7 @@ int admin_reply(const struct admin_view *v, const char *method,
             .version = v->version,
             .connections_open = v->connections_open,
             .handshakes_in_progress = v->handshakes_in_progress,
+            .handshakes_queued = v->handshakes_queued,
             .addresses_tracked = v->addresses_tracked,
             .resident_bytes = metrics_rss(),
             .cert_not_after = v->cert_not_after,
@@ -231,6 +232,7 @@ static void view_of_ep(const struct quic_endpoint *ep, const char *version,
     v->draining = ep->shutting_down;
     v->connections_open = ep->nconns;
     v->handshakes_in_progress = ep->nhandshakes;
+    v->handshakes_queued = ep->hsq.n;
     v->addresses_tracked = ep->alim.n;
     v->cluster = cluster_on() ? (cluster_up() ? 1 : 2) : 0;
 }

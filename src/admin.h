@@ -33,7 +33,7 @@ struct admin_view {
     int cert_hashable;       /* tls_ctx_cert_hashable() */
     int64_t cert_not_after;
     int draining;
-    uint64_t connections_open, handshakes_in_progress;
+    uint64_t connections_open, handshakes_in_progress, handshakes_queued;
     uint64_t addresses_tracked;
     /* supervisor (workers = N): /metrics is what this returns (malloc'd,
      * NULL when out of memory) instead of this process's counters, and

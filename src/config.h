@@ -129,6 +129,9 @@ struct config {
     uint64_t workers;
     int retry;                    /* CONFIG_RETRY_* */
     uint64_t retry_handshakes;    /* auto: Retry from this many on */
+    /* new connections' first packets waiting for their handshake to
+     * start (quic_hsq.c); more are dropped */
+    uint64_t handshake_queue;
     /* Per source address (IPv4 address, IPv6 /64), addrlim.h; 0 = none */
     uint64_t max_connections_per_address;
     uint64_t max_handshakes_per_address;  /* handshakes in progress */

@@ -231,7 +231,7 @@ char *metrics_render(const struct metrics_gauges *g, size_t *len)
         "max_connections",         "shutting_down",
         "invalid_token",           "max_connections_per_address",
         "max_handshakes_per_address", "connection_rate_per_address",
-        "address_table_full"};
+        "address_table_full",      "handshake_queue"};
     static const char *const hs[] = {"timeout", "tls", "peer_closed",
                                      "protocol"};
     static const char *const be[] = {"refused", "timeout", "reset", "limit",
@@ -264,6 +264,17 @@ char *metrics_render(const struct metrics_gauges *g, size_t *len)
 
     one(&o, "handshakes_in_progress", "gauge",
         "Connections still in their handshake.", g->handshakes_in_progress);
+    one(&o, "handshakes_queued", "gauge",
+        "New connections waiting for their handshake to start.",
+        g->handshakes_queued);
+    one(&o, "handshakes_started_total", "counter",
+        "Handshakes started from the queue (first flights made).",
+        metrics.handshakes_started);
+    head(&o, "handshake_start_seconds_total", "counter",
+         "Time spent making those first flights (key exchange, signature), "
+         "during which the loop serves nothing else.");
+    put(&o, "wtrelayd_handshake_start_seconds_total %.6f\n",
+        (double)metrics.handshake_start_ns / 1e9);
     one(&o, "handshakes_completed_total", "counter",
         "QUIC/TLS handshakes completed.", metrics.handshakes_completed);
     one(&o, "handshakes_resumed_total", "counter",

@@ -29,6 +29,8 @@ enum metrics_refused {
     METRICS_REFUSED_ADDR_HANDSHAKES,
     METRICS_REFUSED_ADDR_RATE,
     METRICS_REFUSED_ADDR_TABLE_FULL,
+    /* the handshake queue (quic_hsq.c) was full: dropped, no answer */
+    METRICS_REFUSED_HANDSHAKE_QUEUE,
     METRICS_REFUSED_N
 };
 
@@ -68,6 +70,9 @@ struct metrics {
     uint64_t handshakes_resumed; /* ... of them, resuming a TLS session */
     uint64_t handshakes_failed[METRICS_HS_N];
     uint64_t retry_sent;
+    /* handshakes started from the queue (quic_hsq.c), and the time their
+     * first flights took (the loop did nothing else meanwhile) */
+    uint64_t handshakes_started, handshake_start_ns;
     uint64_t sessions_refused_address; /* 429: max_sessions_per_address */
     uint64_t stateless_resets_sent;
     uint64_t streams_total; /* WebTransport streams of sessions */
@@ -130,6 +135,7 @@ struct metrics_gauges {
     const char *version;
     uint64_t connections_open;
     uint64_t handshakes_in_progress;
+    uint64_t handshakes_queued; /* new connections waiting to start */
     uint64_t addresses_tracked; /* entries of the per-address table */
     uint64_t resident_bytes;  /* 0: unknown */
     int64_t cert_not_after;   /* unix seconds; 0: unknown */

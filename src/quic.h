@@ -102,6 +102,24 @@ struct quic_conn {
     struct quic_conn *dirty_next; /* write list */
 };
 
+/*
+ * New connections waiting for their handshake (quic_hsq.c).  A handshake
+ * costs a TLS key exchange and a signature, about a millisecond of CPU;
+ * packets of established connections are handled as they are read, and
+ * handshakes start one per loop turn from this queue in between, so a
+ * burst of new clients delays an established one by one handshake at
+ * most.  Bounded by handshake_queue packets.
+ */
+struct quic_hsq_item;
+struct quic_hsq {
+    struct quic_hsq_item *head, *tail;
+    size_t n;     /* packets queued */
+    size_t bytes; /* their sizes */
+    ev_check check; /* after each turn's reads: start one handshake */
+    ev_idle idle;   /* while the queue is not empty: the loop polls, does
+                       not sleep */
+};
+
 /* Listening sockets: one slot per address, and as many again for
  * addresses a reload removed whose connections still use them. */
 #define QUIC_MAX_SOCKS (2 * CONFIG_MAX_LISTEN)
@@ -135,6 +153,7 @@ struct quic_endpoint {
     size_t nconns;
     size_t nhandshakes; /* server connections still in their handshake */
     struct addrlim alim; /* server: per source address limits */
+    struct quic_hsq hsq; /* server: handshakes waiting to start */
     double alim_log_window;  /* start of the second of refusal lines */
     unsigned alim_logged;    /* refusal lines in it */
     uint64_t alim_unlogged;  /* refusals not logged since the last line */

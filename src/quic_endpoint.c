@@ -141,6 +141,12 @@ static struct quic_conn *cid_find(struct quic_endpoint *ep, const uint8_t *p,
     return e ? e->qc : NULL;
 }
 
+struct quic_conn *quic_cid_lookup(struct quic_endpoint *ep, const uint8_t *p,
+                                  size_t n)
+{
+    return cid_find(ep, p, n);
+}
+
 /* ---- reading ---- */
 
 static void send_version_negotiation(struct quic_endpoint *ep,
@@ -291,7 +297,7 @@ static enum addr_check address_check(struct quic_endpoint *ep,
     }
     if (cfg->retry == CONFIG_RETRY_ON ||
         (cfg->retry == CONFIG_RETRY_AUTO &&
-         ep->nhandshakes >= cfg->retry_handshakes)) {
+         ep->nhandshakes + ep->hsq.n >= cfg->retry_handshakes)) {
         if (hd->type == NGTCP2_PKT_INITIAL)
             send_retry(ep, s, local, remote, hd, peer);
         return ADDR_ANSWERED; /* 0-RTT before the Initial: dropped */
@@ -451,12 +457,21 @@ static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
     qc = cid_find(ep, vc.dcid, vc.dcidlen);
     if (!qc && ep->role == QUIC_SERVER) {
         ngtcp2_pkt_hd hd;
-        ngtcp2_cid odcid;
+        ngtcp2_cid odcid, dcid;
         enum addr_check check;
         struct addrlim_key key;
         struct addrlim_entry *entry = NULL;
+        struct quic_hsq_item *lead;
         int have_key;
 
+        /* a later packet of a connection still waiting in the queue (a
+         * ClientHello in two Initials, a retransmission): behind it */
+        if (ep->hsq.n && (lead = quic_hsq_find(ep, vc.dcid, vc.dcidlen))) {
+            ngtcp2_cid_init(&dcid, vc.dcid, vc.dcidlen);
+            quic_hsq_push(ep, s, local, remote, ecn, p, n, &dcid,
+                          ADDR_UNPROVEN, NULL, NULL, lead);
+            return;
+        }
         if (ngtcp2_accept(&hd, p, n) != 0) {
             /* not a valid Initial: no state is created */
             if (!(p[0] & 0x80)) {
@@ -483,7 +498,8 @@ static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
             refuse_note(ep, &key, ADDRLIM_RATE);
             return;
         }
-        if (ep->shutting_down || ep->nconns >= ep->cfg->max_connections) {
+        if (ep->shutting_down ||
+            ep->nconns + ep->hsq.n >= ep->cfg->max_connections) {
             log_debug("refusing a connection: %s",
                       ep->shutting_down ? "shutting down"
                                          : "max_connections reached");
@@ -509,13 +525,13 @@ static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
                 return;
             }
         }
-        qc = quic_conn_new(ep, s, local, remote, &hd, &odcid, check);
-        if (!qc) {
-            if (entry)
-                addrlim_conn_gone(&ep->alim, entry, 1, ev_now(ep->loop));
-            return;
-        }
-        qc->alim = entry;
+        /* the handshake itself starts from the queue, between the
+         * packets of established connections (quic_hsq.c) */
+        if (quic_hsq_push(ep, s, local, remote, ecn, p, n, &hd.dcid, check,
+                          &odcid, entry, NULL) < 0 &&
+            entry)
+            addrlim_conn_gone(&ep->alim, entry, 1, ev_now(ep->loop));
+        return;
     }
     if (!qc)
         return;
@@ -566,12 +582,8 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
  */
 #define PREPARE_ROUNDS 256
 
-static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+void quic_endpoint_flush(struct quic_endpoint *ep)
 {
-    struct quic_endpoint *ep = w->data;
-
-    (void)loop;
-    (void)revents;
     for (int r = 0; r < PREPARE_ROUNDS && ep->dirty; r++) {
         ep->round = ep->dirty;
         ep->dirty = NULL;
@@ -595,6 +607,13 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
         quic_endpoint_tx_flush(ep);
     }
     quic_endpoint_tx_flush(ep); /* timers', written since the last turn */
+}
+
+static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    quic_endpoint_flush(w->data);
 }
 
 /* Binds slot i to l (not yet read: sock_start()).  0 or -1 with err. */
@@ -656,6 +675,7 @@ int quic_server_init_fds(struct quic_endpoint *ep, struct ev_loop *loop,
     LIST_INIT(&ep->conns);
     ep->loop = loop;
     rx_init(ep);
+    quic_hsq_init(ep);
     ep->cfg = config_ref(cfg);
     ep->tls = tls_ctx_ref(tls);
     ep->ncid_buckets = 256;
@@ -713,6 +733,7 @@ void quic_server_shutdown(struct quic_endpoint *ep)
     struct quic_conn *qc;
 
     ep->shutting_down = 1;
+    quic_hsq_clear(ep); /* not started: their clients retry, and are refused */
     LIST_FOREACH(qc, &ep->conns, link) {
         if (qc->state != QC_ACTIVE && qc->state != QC_HANDSHAKE)
             continue;
@@ -835,6 +856,7 @@ undo:
 
 void quic_endpoint_free(struct quic_endpoint *ep)
 {
+    quic_hsq_clear(ep);
     while (!LIST_EMPTY(&ep->conns))
         quic_conn_free(LIST_FIRST(&ep->conns));
     for (size_t i = 0; i < QUIC_MAX_SOCKS; i++)

@@ -37,6 +37,32 @@ int quic_cid_add(struct quic_endpoint *ep, const ngtcp2_cid *cid,
                  struct quic_conn *qc);
 void quic_cid_remove(struct quic_endpoint *ep, const ngtcp2_cid *cid);
 void quic_cid_remove_conn(struct quic_endpoint *ep, const struct quic_conn *qc);
+struct quic_conn *quic_cid_lookup(struct quic_endpoint *ep, const uint8_t *p,
+                                  size_t n);
+/* Writes every connection that has something to say (the write list). */
+void quic_endpoint_flush(struct quic_endpoint *ep);
+
+/* ---- quic_hsq.c: new connections waiting for their handshake ---- */
+
+void quic_hsq_init(struct quic_endpoint *ep);
+/* The queued first packet of the connection the client calls `dcid`. */
+struct quic_hsq_item *quic_hsq_find(const struct quic_endpoint *ep,
+                                    const uint8_t *dcid, size_t dcidlen);
+/*
+ * Queues a copy of a new connection's packet: `alim` is its admission
+ * (held until it starts or is dropped), `check` and `odcid` what
+ * address_check() found; or, with `lead`, a later packet of the queued
+ * connection `lead` (no admission of its own).  0, or -1 when the queue
+ * is full (counted as refused: handshake_queue; the caller releases alim).
+ */
+int quic_hsq_push(struct quic_endpoint *ep, const struct udp_sock *s,
+                  const struct udp_addr *local, const struct udp_addr *remote,
+                  unsigned ecn, const uint8_t *p, size_t n,
+                  const ngtcp2_cid *dcid, enum addr_check check,
+                  const ngtcp2_cid *odcid, struct addrlim_entry *alim,
+                  struct quic_hsq_item *lead);
+/* Drops everything queued (shutdown, endpoint freed). */
+void quic_hsq_clear(struct quic_endpoint *ep);
 
 /* ---- quic_conn.c ---- */
 

@@ -97,6 +97,7 @@ T_TEST(full_file)
               "shutdown_timeout = 1m\n"
               "retry = on\n"
               "retry_handshakes = 50\n"
+              "handshake_queue = 32\n"
               "[route /echo]\n"
               "handler = echo\n"
               "allowed_origins = https://a.example, http://localhost:8080\n"
@@ -128,6 +129,7 @@ T_TEST(full_file)
     T_EQ(c.shutdown_timeout_ms, 60000);
     T_EQ(c.retry, CONFIG_RETRY_ON);
     T_EQ(c.retry_handshakes, 50);
+    T_EQ(c.handshake_queue, 32);
     r = config_find_route(&c, "/echo?x=1", 9);
     T_CHECK(r != NULL);
     T_CHECK(r->handler == handler_find("echo"));
@@ -157,6 +159,7 @@ T_TEST(defaults)
     T_EQ(c.idle_timeout_ms, 30000);
     T_EQ(c.retry, CONFIG_RETRY_AUTO);
     T_EQ(c.retry_handshakes, 1000);
+    T_EQ(c.handshake_queue, 256);
     T_EQ(c.pending_timeout_ms, 5000);
     T_CHECK(c.routes == NULL);
     config_free(&c);
@@ -180,6 +183,7 @@ T_TEST(errors_with_lines)
     T_CHECK(fails_at(BASE "retry = sometimes\n", 4,
                      "retry: 'sometimes' is not one of off, on, auto"));
     T_CHECK(fails_at(BASE "retry_handshakes = 0\n", 4, "out of range"));
+    T_CHECK(fails_at(BASE "handshake_queue = 0\n", 4, "out of range"));
     T_CHECK(fails_at(BASE "listen = 1.2.3.4\n", 4, "not an address:port"));
     T_CHECK(fails_at(BASE "listen = [::1]\n", 4, "not an address:port"));
     T_CHECK(fails_at(BASE "listen = 1.2.3.4:0\n", 4, "not an address:port"));

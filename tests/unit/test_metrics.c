@@ -22,7 +22,7 @@ static int has_line(const char *body, const char *line)
 T_TEST(render_counters)
 {
     struct metrics_gauges g = {.version = "1.2.3", .connections_open = 3,
-                               .resident_bytes = 4096,
+                               .handshakes_queued = 2, .resident_bytes = 4096,
                                .cert_not_after = 1800000000};
     struct metrics_route *echo;
     size_t len;
@@ -32,6 +32,9 @@ T_TEST(render_counters)
     metrics.connections_total = 7;
     metrics.connections_refused[METRICS_REFUSED_MAX_CONNECTIONS] = 2;
     metrics.handshakes_failed[METRICS_HS_TLS] = 1;
+    metrics.connections_refused[METRICS_REFUSED_HANDSHAKE_QUEUE] = 9;
+    metrics.handshakes_started = 3;
+    metrics.handshake_start_ns = 1500000; /* 1.5 ms */
     metrics.datagrams_dropped = 5;
     echo = metrics_route("/echo");
     T_CHECK(echo == metrics_route("/echo")); /* one entry per path */
@@ -50,6 +53,11 @@ T_TEST(render_counters)
     T_CHECK(has_line(
         b, "wtrelayd_connections_refused_total{reason=\"max_connections\"} 2"));
     T_CHECK(has_line(b, "wtrelayd_handshakes_failed_total{reason=\"tls\"} 1"));
+    T_CHECK(has_line(
+        b, "wtrelayd_connections_refused_total{reason=\"handshake_queue\"} 9"));
+    T_CHECK(has_line(b, "wtrelayd_handshakes_queued 2"));
+    T_CHECK(has_line(b, "wtrelayd_handshakes_started_total 3"));
+    T_CHECK(has_line(b, "wtrelayd_handshake_start_seconds_total 0.001500"));
     T_CHECK(has_line(b, "wtrelayd_datagrams_dropped_total 5"));
     T_CHECK(has_line(b, "wtrelayd_sessions_total{route=\"/echo\"} 4"));
     T_CHECK(has_line(b, "wtrelayd_sessions_open{route=\"/echo\"} 1"));
