@@ -3,7 +3,7 @@
  * (tests/it/75-per-address.sh, 76-flood.sh, scripts/bench.sh).
  *
  *   initflood [--host 127.0.0.1] [--first 127.1.0.1] [--sources N]
- *             [--count N] [--rate R] [--linger S] PORT
+ *             [--count N] [--rate R] [--linger S] [--wait] PORT
  *
  * Each Initial is a real one: a fresh connection (random DCID), a real TLS
  * ClientHello (ALPN h3), padded to 1200 bytes, exactly what a browser's
@@ -13,6 +13,10 @@
  * all of 127.0.0.0/8 is local), paced at R a second, COUNT in all; then
  * what came back is counted for S seconds more.  Nothing is ever answered:
  * every connection the daemon makes for one is a half-open handshake.
+ * --wait: once they are made, print "ready" on stderr and start sending
+ * only when a line (or end of file) comes on stdin, so that a script can
+ * start the flood at a moment of its choosing (scripts/flood-measure.sh:
+ * while a session runs request/response).
  *
  * One result line on stdout:
  *   sent N in T s (R/s) from K addresses; answers D datagrams, B bytes:
@@ -198,7 +202,7 @@ static void drain(struct pollfd *pfd, int n, int wait_ms, struct tally *t)
 static int usage(void)
 {
     fprintf(stderr, "usage: initflood [--host 127.0.0.1] [--first 127.1.0.1] "
-                    "[--sources N] [--count N] [--rate R] [--linger S] PORT\n");
+                    "[--sources N] [--count N] [--rate R] [--linger S] [--wait] PORT\n");
     return 2;
 }
 
@@ -207,6 +211,7 @@ int main(int argc, char **argv)
     const char *host = "127.0.0.1", *first = "127.1.0.1";
     long sources = 1, count = 100, port = 0;
     double rate = 1000, linger = 0.5;
+    int wait = 0;
     struct sockaddr_storage remote = {0}, *local;
     socklen_t remotelen = sizeof(struct sockaddr_in), *locallen;
     struct sockaddr_in *r4 = (struct sockaddr_in *)&remote;
@@ -234,6 +239,8 @@ int main(int argc, char **argv)
             rate = atof(argv[++i]);
         else if (strcmp(a, "--linger") == 0 && v)
             linger = atof(argv[++i]);
+        else if (strcmp(a, "--wait") == 0)
+            wait = 1;
         else if (a[0] != '-' && !port)
             port = atol(a);
         else
@@ -295,6 +302,13 @@ int main(int argc, char **argv)
 
         lens[k] = make_initial(pkts[k], sizeof(pkts[k]), &local[i], locallen[i],
                                &remote, remotelen);
+    }
+    if (wait) {
+        char line[16];
+
+        fprintf(stderr, "ready\n");
+        if (!fgets(line, sizeof(line), stdin) && ferror(stdin))
+            return 2;
     }
     fprintf(stderr, "sending\n"); /* for scripts: the flood starts now */
     start = now_s();
