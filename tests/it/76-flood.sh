@@ -35,19 +35,21 @@ check flood-quiet-clean test "$(fig quiet_errors)" = 0
 check flood-all-sent bash -c "[ '$(fig initials_sent)' = 6000 ]"
 check flood-session-clean test "$(fig flood_errors)" = 0
 check flood-session-all-answered test "$(fig flood_requests)" = 600
-# p99 within 2x of the quiet run's, the quiet figure counted as 2.5 ms at
-# least: on two cores shared with the flood sender, the load generator and
-# other test runs, a p99 below that measures the scheduler (the quiet p99
-# itself moved between 0.3 and 3.7 ms from run to run here; under this
-# flood 2.5 to 5.5 ms).  What it catches: the daemon stalled by handshakes.
+# The session's p99 under the flood within 2x of the quiet run's, no
+# floor (issue 12).  The flood starts while the session runs, so the
+# handshakes it causes before Retry engages (retry_handshakes) fall inside
+# the measured run: a request waits for at most one of them (the
+# handshake queue, src/quic_hsq.c), before it waited for every Initial
+# read ahead of it.  handshake_start_us is what one took.
 p99_within() {
-    awk -v q="$(fig quiet_p99_us)" -v f="$(fig flood_p99_us)" 'BEGIN {
+    awk -v q="$(fig quiet_p99_us)" -v f="$(fig flood_p99_us)" \
+        -v h="$(fig handshake_start_us)" 'BEGIN {
         if (q == "" || f == "") exit 1
-        b = (q < 2500 ? 2500 : q) * 2
-        if (f <= b) exit 0
-        printf "p99 %s us under the flood, quiet %s us (bound %d us)\n", f, q, b; exit 1 }'
+        if (f <= 2 * q) exit 0
+        printf "p99 %s us under the flood, quiet %s us: %.1fx (a handshake took %s us)\n",
+            f, q, f / q, h; exit 1 }'
 }
-check flood-p99-within-2x-floor-2.5ms p99_within
+check flood-p99-within-2x p99_within
 check flood-handshakes-served test "$(fig handshake_sessions)" = 20
 # RSS: what the half-open handshakes cost before Retry engages (200 x
 # ~75 KB) and the legitimate load: under 64 MB (256 MB under ASan)
