@@ -1037,7 +1037,7 @@ void config_defaults(struct config *c)
     c->workers = 1;
     c->retry = CONFIG_RETRY_AUTO;
     c->retry_handshakes = 1000;
-    c->handshake_queue = 256;
+    c->handshake_queue = 1024;
     /* one address: a twentieth of the slots, a handful of handshakes at
      * once, ten new connections a second after a burst of forty */
     c->max_connections_per_address = 50;

@@ -159,7 +159,7 @@ T_TEST(defaults)
     T_EQ(c.idle_timeout_ms, 30000);
     T_EQ(c.retry, CONFIG_RETRY_AUTO);
     T_EQ(c.retry_handshakes, 1000);
-    T_EQ(c.handshake_queue, 256);
+    T_EQ(c.handshake_queue, 1024);
     T_EQ(c.pending_timeout_ms, 5000);
     T_CHECK(c.routes == NULL);
     config_free(&c);
