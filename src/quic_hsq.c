@@ -210,8 +210,11 @@ int quic_hsq_push(struct quic_endpoint *ep, const struct udp_sock *s,
     it->alim = alim;
     it->follower = lead != NULL;
     it->followers = 0;
-    if (lead)
+    if (lead) {
         lead->followers++;
+        log_debug("a later packet of a queued new connection: queued "
+                  "behind it (%d)", lead->followers);
+    }
     it->len = n;
     memcpy(it->pkt, p, n);
     if (q->tail)
