@@ -36,11 +36,14 @@ check flood-all-sent bash -c "[ '$(fig initials_sent)' = 6000 ]"
 check flood-session-clean test "$(fig flood_errors)" = 0
 check flood-session-all-answered test "$(fig flood_requests)" = 600
 # The session's p99 under the flood within 2x of the quiet run's, no
-# floor (issue 12).  The flood starts while the session runs, so the
-# handshakes it causes before Retry engages (retry_handshakes) fall inside
-# the measured run: a request waits for at most one of them (the
-# handshake queue, src/quic_hsq.c), before it waited for every Initial
-# read ahead of it.  handshake_start_us is what one took.
+# floor (issue 12), beside 20 new clients' handshakes: a request waits for
+# at most one handshake (the handshake queue, src/quic_hsq.c), before it
+# waited for every Initial read ahead of it.  handshake_start_us is what
+# one took.  The flood starts while the session runs, so its first 200
+# handshakes (before Retry engages) fall inside the measured run: on a
+# quiet machine one handshake (~0.3 ms) is 1.5x the quiet p99, and this
+# check is at its edge (before the queue: 8x).  FLOOD_OVERLAP in
+# scripts/flood-measure.sh.
 p99_within() {
     awk -v q="$(fig quiet_p99_us)" -v f="$(fig flood_p99_us)" \
         -v h="$(fig handshake_start_us)" 'BEGIN {
