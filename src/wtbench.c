@@ -270,8 +270,8 @@ static int h_session_open(struct wt_session *s)
     return 0;
 }
 
-static void h_session_rejected(struct wt_session *s, int status,
-                               const char *why)
+void bench_session_rejected(struct wt_session *s, int status,
+                            const char *why)
 {
     struct bsess *bs = s->hdata;
 
@@ -388,7 +388,7 @@ static void h_datagram(struct wt_session *s, const uint8_t *p, size_t n)
 static const struct wt_handler_ops bench_ops = {
     .name = "wtbench",
     .session_open = h_session_open,
-    .session_rejected = h_session_rejected,
+    .session_rejected = bench_session_rejected,
     .session_close = h_session_close,
     .session_streams_available = h_streams_available,
     .stream_data = h_stream_data,

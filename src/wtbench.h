@@ -129,6 +129,10 @@ int bench_server_reset_peak(void);
 double bench_self_cpu_s(void);
 void bench_stop(void);
 void bench_check_end(void);
+/* A session the server refused: counted, said, and the run may end (the
+ * session_rejected of the modes whose sessions need nothing more). */
+void bench_session_rejected(struct wt_session *s, int status,
+                            const char *why);
 
 /* wtbench_broadcast.c */
 extern const struct wt_handler_ops bc_ops;

@@ -273,17 +273,6 @@ static int x_session_open(struct wt_session *s)
     return 0;
 }
 
-static void x_session_rejected(struct wt_session *s, int status,
-                               const char *why)
-{
-    struct bsess *bs = s->hdata;
-
-    bs->s = NULL;
-    B.sess_failed++;
-    bench_error("session rejected: %d %s", status, why);
-    bench_check_end();
-}
-
 static void x_session_close(struct wt_session *s, uint32_t code,
                             const char *reason, size_t reasonlen)
 {
@@ -515,7 +504,7 @@ static void x_datagram(struct wt_session *s, const uint8_t *p, size_t n)
 const struct wt_handler_ops mx_ops = {
     .name = "wtbench-mixed",
     .session_open = x_session_open,
-    .session_rejected = x_session_rejected,
+    .session_rejected = bench_session_rejected,
     .session_close = x_session_close,
     .session_streams_available = x_streams_available,
     .stream_open = x_stream_open,

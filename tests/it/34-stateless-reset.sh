@@ -21,37 +21,12 @@ restart() {
 # A transfer in progress when the daemon dies: its next packet is answered
 # by the new process with a reset, and wtclient ends within seconds (the
 # idle timeout is 60 s) saying why.
-mkfifo "$TMP/in"
-(
-    exec 3>"$TMP/in"
-    printf first >&3
-    while [ ! -e "$TMP/go" ]; do sleep 0.05; done
-    printf second >&3
-    sleep 30
-) &
-WPID=$!
-timeout 40 "$BUILD/wtclient" --insecure --send "$TMP/in" \
-    "https://127.0.0.1:$PORT/echo" >"$TMP/client.out" 2>"$TMP/client.err" &
-CPID=$!
-for _ in $(seq 1 100); do
-    grep -q first "$TMP/client.out" 2>/dev/null && break
-    sleep 0.05
-done
+# (not inside check: its transfer runs on in the background, in this shell)
+held_start
 check reset-echo-before-restart grep -q first "$TMP/client.out"
 restart
-T0=$(date +%s%N)
-touch "$TMP/go"
-wait $CPID
-CRC=$?
-T1=$(date +%s%N)
-pkill -P $WPID 2>/dev/null
-kill $WPID 2>/dev/null
-wait $WPID 2>/dev/null
-quick() {
-    echo "wtclient exit $CRC after $(((T1 - T0) / 1000000)) ms"
-    [ $CRC -eq 1 ] && [ $(((T1 - T0) / 1000000)) -lt 5000 ]
-}
-check reset-after-restart quick
+held_finish
+check reset-after-restart held_reset_quick
 check reset-after-restart-says client_err_has "stateless reset: the peer no longer has this connection"
 check reset-after-restart-logged log_has "stateless reset to 127.0.0.1:"
 

@@ -12,45 +12,13 @@
 # the daemon would not be killed but would misbehave in ways no other test
 # sees.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/sandbox-lib.sh"
 it_setup
-UNIT=$IT_ROOT/systemd/wtrelayd.service
 command -v strace >/dev/null || it_abort "strace is missing (scripts/install-deps.sh --test)"
 command -v systemd-analyze >/dev/null || it_abort "systemd-analyze is missing (scripts/install-deps.sh --test)"
 command -v curl >/dev/null || it_abort "curl is missing (scripts/install-deps.sh --test)"
 
-# expand NAME...: the system calls of groups (@x, recursively) and names
-expand() {
-    local n
-    for n in "$@"; do
-        case "$n" in
-        @*) systemd-analyze syscall-filter "$n" | awk 'NR > 1 && $1 !~ /^#/ { print $1 }' |
-            while read -r m; do expand "$m"; done ;;
-        *) echo "$n" ;;
-        esac
-    done
-}
-
-# The allow list the unit builds: its first SystemCallFilter= line without
-# ~ sets it, later lines add to it, lines with ~ take calls away (systemd's
-# order-independent reading for an allow list: a deny wins).
-allowed_calls() {
-    local allow=() deny=() v
-    while IFS= read -r v; do
-        case "$v" in
-        '~'*) read -ra words <<<"${v#\~}"; deny+=("${words[@]}") ;;
-        *) read -ra words <<<"$v"; allow+=("${words[@]}") ;;
-        esac
-    done < <(sed -n 's/^SystemCallFilter=//p' "$UNIT")
-    [ ${#allow[@]} -gt 0 ] || return 1
-    expand "${allow[@]}" | sort -u >"$TMP/allow"
-    if [ ${#deny[@]} -gt 0 ]; then
-        expand "${deny[@]}" | sort -u >"$TMP/deny"
-    else
-        : >"$TMP/deny"
-    fi
-    comm -23 "$TMP/allow" "$TMP/deny"
-}
-allowed_calls >"$TMP/allowed" || it_abort "no SystemCallFilter= allow list in $UNIT"
+sandbox_allowed || it_abort "no SystemCallFilter= allow list in $UNIT"
 check filter-expands test "$(wc -l <"$TMP/allowed")" -gt 100
 
 # The daemon under strace: every kind of work it does
@@ -67,18 +35,7 @@ it_write_conf "[cluster]" "redis = redis://127.0.0.1:$RPORT" "heartbeat = 200ms"
     "datagram_backend = udp://127.0.0.1:$UECHO" \
     "[route /named]" "handler = forward" "backend = tcp://localhost:$ECHO" \
     "[admin]" "listen = 127.0.0.1:$APORT"
-# (LeakSanitizer cannot run under ptrace: the ASan build's leak check is
-# off for this one run; every other test keeps it)
-ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
-    strace -f -qq -o "$TMP/strace" "$BUILD/wtrelayd" -c "$TMP/wtrelayd.ini" 2>"$TMP/daemon.log" &
-STRACE_PID=$!
-for _ in $(seq 1 200); do
-    grep -q 'listening' "$TMP/daemon.log" 2>/dev/null && break
-    kill -0 "$STRACE_PID" 2>/dev/null || it_abort "the daemon exited at start-up under strace"
-    sleep 0.05
-done
-DAEMON_PID=$(pgrep -P "$STRACE_PID" | head -n 1)
-[ -n "$DAEMON_PID" ] || it_abort "no daemon process under strace"
+strace_start listening
 
 head -c 200000 /dev/urandom >"$TMP/blob"
 check echo client /echo --verify --send "$TMP/blob" --uni "$TMP/blob" --datagram hello
@@ -95,47 +52,14 @@ check admin-metrics curl -sf --max-time 5 -o /dev/null "http://127.0.0.1:$APORT/
 kill -HUP "$DAEMON_PID"
 check reloaded log_has "reload"
 check echo-after-reload client /echo --verify --send "$TMP/blob"
-kill -TERM "$DAEMON_PID"
-for _ in $(seq 1 200); do
-    kill -0 "$STRACE_PID" 2>/dev/null || break
-    sleep 0.05
-done
-wait "$STRACE_PID"
-status=$?
-DAEMON_PID=
-check clean-exit test "$status" -eq 0
+strace_stop
+check clean-exit test "$STRACE_STATUS" -eq 0
 
 # What it did, against what the unit allows
-sed -n 's/^[0-9]\+ \+\([a-z_0-9]\+\)(.*/\1/p' "$TMP/strace" | sort -u >"$TMP/used"
 check calls-traced test "$(wc -l <"$TMP/used")" -gt 20
-refused() {
-    local r
-    r=$(comm -23 "$TMP/used" "$TMP/allowed" | tr '\n' ' ')
-    [ -z "$r" ] && return 0
-    echo "called but not allowed by SystemCallFilter=: $r"
-    return 1
-}
-check syscalls-allowed refused
+check syscalls-allowed sandbox_refused
 
-families() {
-    local allow bad
-    allow=$(sed -n 's/^RestrictAddressFamilies=//p' "$UNIT" | tr ' ' '\n' | grep . | sort -u)
-    [ -n "$allow" ] || { echo "no RestrictAddressFamilies= in the unit"; return 1; }
-    bad=$(sed -n 's/^[0-9]\+ \+socket(\(AF_[A-Z0-9]\+\).*/\1/p' "$TMP/strace" | sort -u |
-        grep -vxF "$allow" | tr '\n' ' ')
-    [ -z "$bad" ] && return 0
-    echo "sockets of families the unit refuses: $bad"
-    return 1
-}
-check address-families families
+check address-families sandbox_families
 
-wx() {
-    local bad
-    bad=$(grep -E '^[0-9]+ +(mmap|mprotect|pkey_mprotect)\(.*PROT_WRITE\|PROT_EXEC|PROT_EXEC\|PROT_WRITE' \
-        "$TMP/strace" | head -n 3)
-    [ -z "$bad" ] && return 0
-    echo "writable and executable memory: $bad"
-    return 1
-}
-check no-write-exec wx
+check no-write-exec sandbox_wx
 [ "$IT_FAILED" -eq 0 ]

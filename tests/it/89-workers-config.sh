@@ -7,6 +7,7 @@
 # and workers' system calls stay inside the unit's SystemCallFilter=.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/workers-lib.sh"
+. "$(dirname "$0")/sandbox-lib.sh"
 it_setup
 PORT=$(it_free_port) || it_abort "no free UDP port"
 
@@ -82,64 +83,23 @@ check wcfg-auto-exit it_exit_clean
 # SystemCallFilter= (as tests/it/54 does for one process): workers = 2
 # under strace -f through echo, /metrics, a reload, a worker's death and
 # restart, and the drain.
-UNIT=$IT_ROOT/systemd/wtrelayd.service
-expand() {
-    local n
-    for n in "$@"; do
-        case "$n" in
-        @*) systemd-analyze syscall-filter "$n" | awk 'NR > 1 && $1 !~ /^#/ { print $1 }' |
-            while read -r m; do expand "$m"; done ;;
-        *) echo "$n" ;;
-        esac
-    done
-}
 if command -v strace >/dev/null && command -v systemd-analyze >/dev/null; then
-    allow=() deny=()
-    while IFS= read -r v; do
-        case "$v" in
-        '~'*) read -ra words <<<"${v#\~}"; deny+=("${words[@]}") ;;
-        *) read -ra words <<<"$v"; allow+=("${words[@]}") ;;
-        esac
-    done < <(sed -n 's/^SystemCallFilter=//p' "$UNIT")
-    expand "${allow[@]}" | sort -u >"$TMP/allow"
-    expand "${deny[@]}" | sort -u >"$TMP/deny"
-    comm -23 "$TMP/allow" "$TMP/deny" >"$TMP/allowed"
+    sandbox_allowed || it_abort "no SystemCallFilter= allow list in $UNIT"
     aport=$(it_free_tcp_port) || it_abort "no free TCP port"
     it_write_conf "workers = 2" "[admin]" "listen = 127.0.0.1:$aport"
-    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
-        strace -f -qq -o "$TMP/strace" "$BUILD/wtrelayd" -c "$TMP/wtrelayd.ini" 2>"$TMP/daemon.log" &
-    STRACE_PID=$!
-    for _ in $(seq 1 200); do
-        grep -q 'all 2 workers ready' "$TMP/daemon.log" 2>/dev/null && break
-        kill -0 "$STRACE_PID" 2>/dev/null || it_abort "the supervisor exited under strace"
-        sleep 0.05
-    done
-    DAEMON_PID=$(pgrep -P "$STRACE_PID" | head -n 1)
-    [ -n "$DAEMON_PID" ] || it_abort "no supervisor under strace"
+    strace_start 'all 2 workers ready'
     check wcfg-strace-echo client /echo --datagram traced
     check wcfg-strace-metrics curl -sf --max-time 5 -o /dev/null "http://127.0.0.1:$aport/metrics"
     kill -HUP "$DAEMON_PID"
     check wcfg-strace-reloaded log_has 'all 2 workers reloaded'
     kill -KILL "$(worker_pid 1)"
     check wcfg-strace-restarted log_has 'supervisor: worker 1 (pid'
-    kill -TERM "$DAEMON_PID"
-    for _ in $(seq 1 300); do
-        kill -0 "$STRACE_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    wait "$STRACE_PID"
-    status=$?
-    DAEMON_PID=
-    check wcfg-strace-exit-0 test "$status" -eq 0
-    sed -n 's/^[0-9]\+ \+\([a-z_0-9]\+\)(.*/\1/p' "$TMP/strace" | sort -u >"$TMP/used"
+    strace_stop
+    check wcfg-strace-exit-0 test "$STRACE_STATUS" -eq 0
     sandboxed() {
-        local r
         grep -qx execve "$TMP/used" && grep -qx prctl "$TMP/used" ||
             { echo "no execve/prctl traced: not the workers' calls"; return 1; }
-        r=$(comm -23 "$TMP/used" "$TMP/allowed" | tr '\n' ' ')
-        [ -z "$r" ] && return 0
-        echo "called but not allowed by SystemCallFilter=: $r"
-        return 1
+        sandbox_refused
     }
     check wcfg-syscalls-allowed sandboxed
 else

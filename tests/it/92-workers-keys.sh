@@ -44,22 +44,8 @@ check resumed-on-both on_both "handshake completed (resumed)" 15
 
 # A worker killed under a transfer and restarted: its successor answers
 # the client's next packet with a stateless reset the client accepts.
-mkfifo "$TMP/in"
-(
-    exec 3>"$TMP/in"
-    printf first >&3
-    while [ ! -e "$TMP/go" ]; do sleep 0.05; done
-    printf second >&3
-    sleep 30
-) &
-WPID=$!
-timeout 40 "$BUILD/wtclient" --insecure --send "$TMP/in" \
-    "https://127.0.0.1:$PORT/echo" >"$TMP/client.out" 2>"$TMP/client.err" &
-CPID=$!
-for _ in $(seq 1 100); do
-    grep -q first "$TMP/client.out" 2>/dev/null && break
-    sleep 0.05
-done
+# (not inside check: its transfer runs on in the background, in this shell)
+held_start
 check reset-echo-before grep -q first "$TMP/client.out"
 # the worker that holds it: the one with a connection open
 holder=
@@ -81,19 +67,8 @@ restarted() {
     return 1
 }
 check reset-worker-restarted restarted
-T0=$(date +%s%N)
-touch "$TMP/go"
-wait $CPID
-CRC=$?
-T1=$(date +%s%N)
-pkill -P $WPID 2>/dev/null
-kill $WPID 2>/dev/null
-wait $WPID 2>/dev/null
-quick() {
-    echo "wtclient exit $CRC after $(((T1 - T0) / 1000000)) ms"
-    [ $CRC -eq 1 ] && [ $(((T1 - T0) / 1000000)) -lt 5000 ]
-}
-check reset-from-successor quick
+held_finish
+check reset-from-successor held_reset_quick
 check reset-recognised client_err_has "stateless reset: the peer no longer has this connection"
 check reset-sent-by-holder log_has "worker $holder: stateless reset to 127.0.0.1:"
 it_finish

@@ -13,6 +13,7 @@
 #   log_has STRING                # daemon.log contains STRING (waits 3 s)
 #   backend tcp|udp MODE          # a test backend (tbackend); prints its port
 #   redis_start                   # a redis-server on $RPORT (tests of [cluster])
+#   held_start, held_finish       # a transfer held open across a restart
 #   witness_start SECS            # a well-behaved client beside an attack ...
 #   witness_check                 # ... was served throughout (see below)
 #   it_finish                     # daemon still alive? stop it, exit status
@@ -214,6 +215,55 @@ stop_daemon() {
     DAEMON_STATUS=$?
     DAEMON_PID=
     return 0
+}
+
+# held_start (not inside check: its processes must stay in the test's
+# shell): a wtclient transfer to /echo that sends "first", has it
+# echoed (0; 1 when it was not within 5 s) and holds its stream open;
+# held_finish then sends "second" and waits for wtclient's end: HELD_RC its
+# status, HELD_MS how long it took (tests of what a restart does to a
+# transfer in progress: tests/it/34, 92).
+HELD_CPID=
+HELD_WPID=
+HELD_RC=
+HELD_MS=
+held_start() {
+    local _
+    mkfifo "$TMP/held.in"
+    (
+        exec 3>"$TMP/held.in"
+        printf first >&3
+        while [ ! -e "$TMP/held.go" ]; do sleep 0.05; done
+        printf second >&3
+        sleep 30
+    ) &
+    HELD_WPID=$!
+    timeout 40 "$BUILD/wtclient" --insecure --send "$TMP/held.in" \
+        "https://127.0.0.1:$PORT/echo" >"$TMP/client.out" 2>"$TMP/client.err" &
+    HELD_CPID=$!
+    for _ in $(seq 1 100); do
+        grep -q first "$TMP/client.out" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+held_finish() {
+    local t0 t1
+    t0=$(date +%s%N)
+    touch "$TMP/held.go"
+    wait "$HELD_CPID"
+    HELD_RC=$?
+    t1=$(date +%s%N)
+    HELD_MS=$(((t1 - t0) / 1000000))
+    pkill -P "$HELD_WPID" 2>/dev/null
+    kill "$HELD_WPID" 2>/dev/null
+    wait "$HELD_WPID" 2>/dev/null
+}
+# held_reset_quick: the held transfer ended in a failure within 5 s (its
+# client told at once, not after its idle timeout)
+held_reset_quick() {
+    echo "wtclient exit $HELD_RC after $HELD_MS ms"
+    [ "$HELD_RC" -eq 1 ] && [ "$HELD_MS" -lt 5000 ]
 }
 
 # redis_start: a redis-server of the test's own on 127.0.0.1:$RPORT, no
