@@ -86,7 +86,24 @@ stop() {
     wait "$DPID" 2>/dev/null
     DPID=
 }
-wtb() { timeout -k 5 300 "$BUILD/wtbench" --insecure --json "$@" "$URL"; }
+# The load generator runs at nice -5 where allowed (root): on 2 cores,
+# three busy processes (wtbench and 2 workers) would each get 2/3 of a
+# core, and the single-threaded client, not the daemon, would set the
+# pace (handshakes 0.75-0.83x with 2 workers at nice 0, while the daemon's
+# CPU per handshake was the same for both shapes).  Ahead of the workers
+# it stands for clients on other machines; both shapes get the same.
+NICE=()
+nice -n -5 true 2>/dev/null && NICE=(nice -n -5)
+wtb() { timeout -k 5 300 "${NICE[@]}" "$BUILD/wtbench" --insecure --json "$@" "$URL"; }
+# the CPU clock ticks of the daemon and its workers so far (live ones)
+cpu_ticks() {
+    local t=0 p
+    for p in "$DPID" $(pgrep -P "$DPID"); do
+        t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+HZ=$(getconf CLK_TCK)
 BAD=0
 # measure ARGS...: a wtbench run's JSON line in $J; what did not survive
 # (errors, failed sessions, or no summary at all) counts in $BAD
@@ -103,15 +120,21 @@ measure() {
     fi
 }
 
-hs1=() hs2=() rps1=() rps2=() on=() off=()
+hs1=() hs2=() rps1=() rps2=() on=() off=() cpu1=() cpu2=() rcpu1=() rcpu2=()
 for r in $(seq 1 "$ROUNDS"); do
     for n in 1 2; do
         log "round $r: workers = $n: $HS_N handshakes, $RPS_N requests..."
         start "$n"
+        c0=$(cpu_ticks)
         measure --mode sessions -c "$HS_N" -s 1 -t 120
+        c1=$(cpu_ticks)
         eval "hs$n+=(\"$(jget "$J" handshakes_per_s)\")"
+        eval "cpu$n+=(\"$(awk -v c=$((c1 - c0)) -v hz="$HZ" -v n="$HS_N" 'BEGIN { printf "%.0f", c / hz / n * 1e6 }')\")"
+        c0=$(cpu_ticks)
         measure --mode rps -c 10 -m 10 -n "$RPS_N" -t 120
+        c1=$(cpu_ticks)
         eval "rps$n+=(\"$(jget "$J" rps)\")"
+        eval "rcpu$n+=(\"$(awk -v c=$((c1 - c0)) -v hz="$HZ" -v n="$RPS_N" 'BEGIN { printf "%.1f", c / hz / n * 1e6 }')\")"
         stop
     done
     for s in on off; do
@@ -132,6 +155,11 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 echo "hs_1=$(median "${hs1[@]}")"
 echo "hs_2=$(median "${hs2[@]}")"
+echo "cpu_us_per_hs_1=$(median "${cpu1[@]}")"
+echo "cpu_us_per_hs_2=$(median "${cpu2[@]}")"
+echo "cpu_us_per_req_1=$(median "${rcpu1[@]}")"
+echo "cpu_us_per_req_2=$(median "${rcpu2[@]}")"
+echo "client_nice=${NICE[2]:-0}"
 echo "rps_1=$(median "${rps1[@]}")"
 echo "rps_2=$(median "${rps2[@]}")"
 echo "rps_steer_on=$(median "${on[@]}")"
