@@ -47,11 +47,18 @@ check resumed-on-both on_both "handshake completed (resumed)" 15
 # (not inside check: its transfer runs on in the background, in this shell)
 held_start
 check reset-echo-before grep -q first "$TMP/client.out"
-# the worker that holds it: the one with a connection open
+# the worker that holds it: the one with a connection open, once the
+# earlier clients' connections (closing, draining) are gone from both
 holder=
-metrics_get m.now
-for w in 0 1; do
-    [ "$(metric wtrelayd_connections_open "$w" "$TMP/m.now")" = 1 ] && holder=$w
+for _ in $(seq 1 100); do
+    metrics_get m.now
+    a=$(metric wtrelayd_connections_open 0 "$TMP/m.now")
+    b=$(metric wtrelayd_connections_open 1 "$TMP/m.now")
+    if [ $((${a:-0} + ${b:-0})) = 1 ]; then
+        [ "$a" = 1 ] && holder=0 || holder=1
+        break
+    fi
+    sleep 0.1
 done
 check reset-holder-found test -n "$holder"
 readies() { grep -c "supervisor: worker ${holder:-x} (pid [0-9]*) ready" "$TMP/daemon.log"; }
