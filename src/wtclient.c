@@ -78,7 +78,7 @@ struct client {
     ev_tstamp dgram_sent_at;
     int verify, wait_close;
     double loss; /* --loss */
-    uint8_t raw[1024]; /* --capsule */
+    uint8_t raw[32768]; /* --capsule: room for a storm of small capsules */
     size_t tokenlen;
     uint8_t token[256]; /* --token */
     size_t dcidlen;

@@ -64,4 +64,29 @@ no_fc_draft02() {
     fi
 }
 check draft02-no-fc-capsules no_fc_draft02
+
+# A peer that raises WT_MAX_DATA by one, 2 400 times in one burst: each
+# capsule wakes only the streams waiting for credit (the session's
+# fc_waiters list, not a walk of every stream), the session still echoes
+# and a witness beside it stays served.
+storm_hex() {
+    python3 -c '
+import sys
+out = []
+for i in range(2400):
+    v = (1 << 40) + i
+    out.append("990b4d3d08" + (v | (3 << 62)).to_bytes(8, "big").hex())
+sys.stdout.write("".join(out))'
+}
+storm() {
+    head -c 100000 /dev/urandom >"$TMP/storm.bin"
+    client /echo --draft 14 --capsule "$(storm_hex)" --send "$TMP/storm.bin" --verify || return 1
+    local n
+    n=$(grep -c "capsule 0x190b4d3d" "$TMP/daemon.log")
+    [ "$n" -ge 2400 ] || { echo "the daemon saw $n WT_MAX_DATA capsules"; return 1; }
+}
+witness_start 6
+check max-data-storm storm
+check max-data-storm-no-violation log_lacks "does not increase the limit"
+check max-data-storm-witness witness_check
 it_finish
