@@ -465,8 +465,11 @@ static void read_pkt(struct quic_endpoint *ep, struct udp_sock *s,
         int have_key;
 
         /* a later packet of a connection still waiting in the queue (a
-         * ClientHello in two Initials, a retransmission): behind it */
-        if (ep->hsq.n && (lead = quic_hsq_find(ep, vc.dcid, vc.dcidlen))) {
+         * ClientHello in two Initials, a retransmission): behind it.  Only
+         * long headers can be one (a client has no CID of ours before its
+         * handshake starts), so short-header junk never walks the queue. */
+        if ((p[0] & 0x80) && ep->hsq.n &&
+            (lead = quic_hsq_find(ep, vc.dcid, vc.dcidlen))) {
             ngtcp2_cid_init(&dcid, vc.dcid, vc.dcidlen);
             quic_hsq_push(ep, s, local, remote, ecn, p, n, &dcid,
                           ADDR_UNPROVEN, NULL, NULL, lead);

@@ -161,9 +161,10 @@ void quic_hsq_init(struct quic_endpoint *ep)
     q->idle.data = ep;
 }
 
-/* A queue of handshake_queue packets at most: a walk of it costs less
- * than the handshake each of them will (and is only taken for packets of
- * no known connection while the queue is not empty). */
+/* A queue of handshake_queue packets at most, walked only for
+ * long-header packets of no known connection while it is not empty: a
+ * peer sending such junk pays a walk of at most handshake_queue entries
+ * each (a hash of the queued DCIDs would make it O(1): not done yet). */
 struct quic_hsq_item *quic_hsq_find(const struct quic_endpoint *ep,
                                     const uint8_t *dcid, size_t dcidlen)
 {
