@@ -1,6 +1,6 @@
 /*
  * addrlim: per-source-address limits (see addrlim.h).  A chained hash
- * table keyed by SipHash-2-4, an idle list of entries that only remember
+ * table keyed by SipHash-2-4 (siphash.c), an idle list of entries that only remember
  * a refilling bucket, and the counts.
  */
 #include "addrlim.h"
@@ -11,56 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "siphash.h"
+
 /* Idle entries looked at per admission: amortised clean-up, bounded. */
 #define REAP_PER_CALL 4
-
-/* ---- SipHash-2-4 (Aumasson, Bernstein 2012) ---- */
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                               \
-    do {                                                                       \
-        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);              \
-        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                 \
-        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                 \
-        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);              \
-    } while (0)
-
-static uint64_t le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-uint64_t addrlim_siphash(uint64_t k0, uint64_t k1, const uint8_t *p, size_t n)
-{
-    uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
-    uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
-    uint64_t m, b = (uint64_t)n << 56;
-    size_t i;
-
-    for (i = 0; i + 8 <= n; i += 8) {
-        m = le64(p + i);
-        v3 ^= m;
-        SIPROUND;
-        SIPROUND;
-        v0 ^= m;
-    }
-    for (size_t j = 0; i + j < n; j++)
-        b |= (uint64_t)p[i + j] << (8 * j);
-    v3 ^= b;
-    SIPROUND;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
-}
 
 /* ---- keys ---- */
 
@@ -122,8 +76,8 @@ int addrlim_init(struct addrlim *t, size_t nbuckets, const uint8_t key[16])
     if (!t->buckets)
         return -1;
     t->nbuckets = nb;
-    t->k0 = le64(key);
-    t->k1 = le64(key + 8);
+    t->k0 = siphash_le64(key);
+    t->k1 = siphash_le64(key + 8);
     return 0;
 }
 
@@ -154,7 +108,7 @@ static struct addrlim_entry **slot(struct addrlim *t,
                                   const struct addrlim_key *k)
 {
     struct addrlim_entry **e =
-        &t->buckets[addrlim_siphash(t->k0, t->k1, k->b, sizeof(k->b)) &
+        &t->buckets[siphash24(t->k0, t->k1, k->b, sizeof(k->b)) &
                     (t->nbuckets - 1)];
 
     for (; *e; e = &(*e)->next)

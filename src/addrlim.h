@@ -107,8 +107,4 @@ struct addrlim_entry *addrlim_find(struct addrlim *t,
 const char *addrlim_key_str(const struct addrlim_key *k, char *buf,
                             size_t len);
 
-/* SipHash-2-4 (exposed for its unit test vectors). */
-uint64_t addrlim_siphash(uint64_t k0, uint64_t k1, const uint8_t *p,
-                         size_t n);
-
 #endif
