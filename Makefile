@@ -88,6 +88,11 @@ $(BUILD)/mktoken: tests/tools/mktoken.c $(BUILD)/libwtrelayd.a | $(BUILD)
 $(BUILD)/initflood: tests/tools/initflood.c | $(BUILD)
 	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
+# A hostile daemon on Redis: forged cluster messages on a room's channel
+# (tests/it/99-cluster-hostile.sh).
+$(BUILD)/clusterpub: tests/tools/clusterpub.c $(BUILD)/libwtrelayd.a | $(BUILD)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -Isrc -o $@ $< $(BUILD)/libwtrelayd.a $(LDLIBS)
+
 # The loopback UDP ceiling for make bench.
 $(BUILD)/udpblast: tests/bench/udpblast.c | $(BUILD)
 	$(CC) $(WFLAGS) $(CFLAGS) -pthread -o $@ $<
@@ -107,12 +112,12 @@ unit: $(UNIT_BIN)
 # before the libraries are there.
 test:
 	scripts/install-deps.sh --test
-	$(MAKE) all $(UNIT_BIN) $(BUILD)/wtprobe $(BUILD)/mktoken $(BUILD)/wtrelayd-evil $(BUILD)/tbackend $(BUILD)/notifylisten $(BUILD)/initflood
+	$(MAKE) all $(UNIT_BIN) $(BUILD)/wtprobe $(BUILD)/mktoken $(BUILD)/wtrelayd-evil $(BUILD)/tbackend $(BUILD)/notifylisten $(BUILD)/initflood $(BUILD)/clusterpub
 	BUILD=$(BUILD) tests/run.sh
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" all build-asan/wtprobe build-asan/mktoken build-asan/wtrelayd-evil build-asan/tbackend build-asan/notifylisten build-asan/initflood $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BIN))
+		LDFLAGS="-fsanitize=address,undefined" all build-asan/wtprobe build-asan/mktoken build-asan/wtrelayd-evil build-asan/tbackend build-asan/notifylisten build-asan/initflood build-asan/clusterpub $(patsubst $(BUILD)/%,build-asan/%,$(UNIT_BIN))
 	BUILD=build-asan ASAN_OPTIONS=detect_leaks=1 tests/run.sh unit it browser
 
 # The soak (tests/it/77-soak.sh, which make test runs for 30 s): against

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "room.h"
+#include "u64map.h"
 
 /* Control messages (join, leave, hello, heartbeat, reset) may go this
  * far past max_pending_bytes: a stream refused for room still gets its
@@ -36,12 +37,24 @@ struct scope {
     struct scope *next;
 };
 
-/* Another daemon, as one room knows it: its members there. */
+/* Another daemon, in all the rooms that know it: how many of them, and
+ * its streams relayed here (its share of max_remote_streams). */
+struct origin {
+    uint64_t inst;
+    size_t rooms, nstreams;
+};
+
+/* Another daemon, as one room knows it: its members there.  Ids and
+ * stream ids are chosen by whoever publishes on Redis (a trust boundary):
+ * both are found through keyed hash maps, never by a scan. */
 struct node {
     uint64_t inst;
+    struct origin *o;
     ev_tstamp seen;
     uint64_t *ids;
-    uint8_t *stale; /* inside a HELLO list: not yet named again */
+    uint8_t *stale;    /* inside a HELLO list: not yet named again */
+    struct u64map idx; /* member id -> its place in ids */
+    struct u64map streams; /* stream id -> its struct rstream */
     size_t n, cap;
     int in_list;
     LIST_ENTRY(node) link;
@@ -49,7 +62,8 @@ struct node {
 
 /* Another daemon's stream, relayed to the local members. */
 struct rstream {
-    uint64_t inst, sid, next;
+    uint64_t sid, next;
+    struct node *node;
     struct room_relay *relay;
     ev_tstamp at;
     LIST_ENTRY(rstream) link;
@@ -86,6 +100,8 @@ static struct {
     size_t nbuckets, nrooms;
     LIST_HEAD(, croom) rooms;
     size_t nstreams;
+    struct u64map origins; /* instance -> struct origin */
+    uint64_t hk0, hk1;     /* the maps' SipHash key */
     struct scope *scopes;
     uint8_t buf[CLUSTER_MSG_MAX];
 } C;
@@ -221,6 +237,32 @@ static void hello(struct croom *r, unsigned flags)
 
 /* ---- the other daemons, as a room knows them ---- */
 
+static struct origin *origin_get(uint64_t inst)
+{
+    struct origin *o;
+    uint64_t v;
+
+    if (u64map_get(&C.origins, inst, &v))
+        return (struct origin *)(uintptr_t)v;
+    if (!(o = calloc(1, sizeof(*o))))
+        return NULL;
+    o->inst = inst;
+    if (u64map_put(&C.origins, inst, (uint64_t)(uintptr_t)o) < 0) {
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
+static void origin_put(struct origin *o)
+{
+    if (--o->rooms)
+        return;
+    u64map_del(&C.origins, o->inst);
+    free(o);
+}
+
+/* (At most MAX_NODES a room: a short list.) */
 static struct node *node_get(struct croom *r, uint64_t inst, int create)
 {
     struct node *n;
@@ -230,7 +272,14 @@ static struct node *node_get(struct croom *r, uint64_t inst, int create)
             return n;
     if (!create || r->nnodes >= MAX_NODES || !(n = calloc(1, sizeof(*n))))
         return NULL;
+    if (!(n->o = origin_get(inst))) {
+        free(n);
+        return NULL;
+    }
+    n->o->rooms++;
     n->inst = inst;
+    u64map_init(&n->idx, C.hk0, C.hk1);
+    u64map_init(&n->streams, C.hk0, C.hk1);
     LIST_INSERT_HEAD(&r->nodes, n, link);
     r->nnodes++;
     return n;
@@ -238,10 +287,9 @@ static struct node *node_get(struct croom *r, uint64_t inst, int create)
 
 static ssize_t node_find(const struct node *n, uint64_t id)
 {
-    for (size_t i = 0; i < n->n; i++)
-        if (n->ids[i] == id)
-            return (ssize_t)i;
-    return -1;
+    uint64_t i;
+
+    return u64map_get(&n->idx, id, &i) ? (ssize_t)i : -1;
 }
 
 static void node_add(struct croom *r, struct node *n, uint64_t id)
@@ -276,6 +324,8 @@ static void node_add(struct croom *r, struct node *n, uint64_t id)
         n->stale = st;
         n->cap = nc;
     }
+    if (u64map_put(&n->idx, id, n->n) < 0)
+        return;
     n->ids[n->n] = id;
     n->stale[n->n] = 0;
     n->n++;
@@ -288,9 +338,12 @@ static void node_del_at(struct croom *r, struct node *n, size_t i, int tell)
 {
     uint64_t id = n->ids[i];
 
+    u64map_del(&n->idx, id);
     n->ids[i] = n->ids[n->n - 1];
     n->stale[i] = n->stale[n->n - 1];
     n->n--;
+    if (i < n->n)
+        u64map_put(&n->idx, n->ids[i], i); /* replaces: cannot fail */
     r->nremote--;
     metrics.cluster_remote_members--;
     if (tell)
@@ -303,6 +356,8 @@ static void stream_end(struct croom *r, struct rstream *s, int abort_code)
 
     (void)r;
     LIST_REMOVE(s, link);
+    u64map_del(&s->node->streams, s->sid);
+    s->node->o->nstreams--;
     C.nstreams--;
     metrics.cluster_remote_streams = C.nstreams;
     free(s);
@@ -319,13 +374,16 @@ static void node_free(struct croom *r, struct node *n, int tell)
 
     for (s = LIST_FIRST(&r->streams); s; s = next) {
         next = LIST_NEXT(s, link);
-        if (s->inst == n->inst)
+        if (s->node == n)
             stream_end(r, s, CLUSTER_CODE_GONE);
     }
     while (n->n)
         node_del_at(r, n, n->n - 1, tell);
     LIST_REMOVE(n, link);
     r->nnodes--;
+    origin_put(n->o);
+    u64map_free(&n->idx);
+    u64map_free(&n->streams);
     free(n->ids);
     free(n->stale);
     free(n);
@@ -333,20 +391,31 @@ static void node_free(struct croom *r, struct node *n, int tell)
 
 /* ---- what arrives ---- */
 
-static struct rstream *stream_find(struct croom *r, uint64_t inst,
-                                   uint64_t sid)
+static struct rstream *stream_find(struct node *n, uint64_t sid)
 {
-    struct rstream *s;
+    uint64_t v;
 
-    LIST_FOREACH(s, &r->streams, link)
-        if (s->inst == inst && s->sid == sid)
-            return s;
-    return NULL;
+    return u64map_get(&n->streams, sid, &v) ? (struct rstream *)(uintptr_t)v
+                                             : NULL;
 }
 
-static void on_chunk(struct croom *r, const struct cluster_msg *m)
+/* The streams one other daemon may have relayed here at once: a share of
+ * max_remote_streams, one of (daemons heard from + 1), so that one
+ * daemon's senders (a client opening streams as fast as it may) cannot
+ * take every slot: the others, and a daemon not heard from yet, keep
+ * theirs.  (A share only bounds new streams: a daemon over a share that
+ * shrank keeps what it has until those streams end.) */
+static size_t stream_share(void)
 {
-    struct rstream *s = stream_find(r, m->origin, m->stream);
+    size_t share = C.cc->max_remote_streams / (u64map_count(&C.origins) + 1);
+
+    return share ? share : 1;
+}
+
+static void on_chunk(struct croom *r, struct node *n,
+                     const struct cluster_msg *m)
+{
+    struct rstream *s = stream_find(n, m->stream);
 
     if (!s) {
         /* a stream starts at 0: anything else is the rest of one that was
@@ -355,20 +424,24 @@ static void on_chunk(struct croom *r, const struct cluster_msg *m)
             metrics.cluster_dropped[METRICS_CL_CUT]++;
             return;
         }
-        if (C.nstreams >= C.cc->max_remote_streams) {
+        if (C.nstreams >= C.cc->max_remote_streams ||
+            n->o->nstreams >= stream_share()) {
             metrics.cluster_dropped[METRICS_CL_LIMIT]++;
             return;
         }
         if (!(s = calloc(1, sizeof(*s))))
             return;
-        if (!(s->relay = room_remote_relay_open(r->room, m->member,
+        if (u64map_put(&n->streams, m->stream, (uint64_t)(uintptr_t)s) < 0 ||
+            !(s->relay = room_remote_relay_open(r->room, m->member,
                                                 r->scope->lag))) {
+            u64map_del(&n->streams, m->stream);
             free(s);
             return;
         }
-        s->inst = m->origin;
+        s->node = n;
         s->sid = m->stream;
         LIST_INSERT_HEAD(&r->streams, s, link);
+        n->o->nstreams++;
         C.nstreams++;
         metrics.cluster_remote_streams = C.nstreams;
     }
@@ -426,10 +499,10 @@ static void on_room_msg(struct croom *r, const struct cluster_msg *m)
         room_remote_datagram(r->room, m->member, m->payload, m->len);
         break;
     case CLUSTER_MSG_CHUNK:
-        on_chunk(r, m);
+        on_chunk(r, n, m);
         break;
     case CLUSTER_MSG_RESET: {
-        struct rstream *s = stream_find(r, m->origin, m->stream);
+        struct rstream *s = stream_find(n, m->stream);
 
         if (s)
             stream_end(r, s, m->code ? (int)m->code : CLUSTER_CODE_GONE);
@@ -909,6 +982,12 @@ int cluster_start(struct ev_loop *loop, struct config *cfg)
     if (!cfg->cluster.redis)
         return 0;
     memset(&C, 0, sizeof(C));
+    /* the maps' key: no publisher can choose ids that share a slot run */
+    if (getrandom(&C.hk0, sizeof(C.hk0), 0) != sizeof(C.hk0) ||
+        getrandom(&C.hk1, sizeof(C.hk1), 0) != sizeof(C.hk1)) {
+        log_error("cluster: no random bytes for the hash key");
+        return -1;
+    }
     C.loop = loop;
     C.cfg = config_ref(cfg);
     C.cc = &cfg->cluster;
@@ -921,6 +1000,7 @@ int cluster_start(struct ev_loop *loop, struct config *cfg)
      * different daemons differ and stay below 2^53 (exact in JavaScript) */
     if (getrandom(&C.instance, sizeof(C.instance), 0) != sizeof(C.instance))
         C.instance = (uint64_t)time(NULL) * 2654435761u ^ (uint64_t)getpid();
+    u64map_init(&C.origins, C.hk0, C.hk1);
     C.id_base = ((C.instance >> 20) & 0xfffff) << 32;
     if (!C.id_base)
         C.id_base = 1ULL << 32;
@@ -952,6 +1032,7 @@ void cluster_stop(void)
         redisAsyncFree(s);
     /* rooms go with their last members, before this */
     free(C.buckets);
+    u64map_free(&C.origins);
     for (sc = C.scopes; sc; sc = next) {
         next = sc->next;
         free(sc->path);
