@@ -16,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "room.h"
+#include "siphash.h"
 #include "u64map.h"
 
 /* Control messages (join, leave, hello, heartbeat, reset) may go this
@@ -116,13 +117,10 @@ int cluster_up(void)
     return C.up;
 }
 
+/* Keyed (channels carry room names, which clients choose). */
 static uint64_t chan_hash(const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)p[i]) * 1099511628211ULL;
-    return h;
+    return siphash24(C.hk0, C.hk1, (const uint8_t *)p, n);
 }
 
 static struct croom **bucket(const char *chan, size_t n)
@@ -982,9 +980,9 @@ int cluster_start(struct ev_loop *loop, struct config *cfg)
     if (!cfg->cluster.redis)
         return 0;
     memset(&C, 0, sizeof(C));
-    /* the maps' key: no publisher can choose ids that share a slot run */
-    if (getrandom(&C.hk0, sizeof(C.hk0), 0) != sizeof(C.hk0) ||
-        getrandom(&C.hk1, sizeof(C.hk1), 0) != sizeof(C.hk1)) {
+    /* the tables' key: no publisher or client can choose ids or room
+     * names that share a slot run or a chain */
+    if (siphash_key_new(&C.hk0, &C.hk1) < 0) {
         log_error("cluster: no random bytes for the hash key");
         return -1;
     }

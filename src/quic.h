@@ -147,6 +147,7 @@ struct quic_endpoint {
     unsigned resets;           /* stateless resets sent in that second */
     struct quic_cid_entry **cids; /* chained hash of connection IDs */
     size_t ncid_buckets, ncids;
+    uint64_t cid_k0, cid_k1; /* its key: clients choose their first DCIDs */
     LIST_HEAD(, quic_conn) conns;
     struct quic_conn *dirty;
     struct quic_conn *round; /* the dirty ones prepare_cb is writing */

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "quic_internal.h"
+#include "siphash.h"
 #include "tls.h"
 #include "wire.h"
 
@@ -33,20 +34,65 @@ struct quic_cid_entry {
 
 /* ---- connection ID table ---- */
 
-static size_t cid_hash(const uint8_t *p, size_t n)
+/* Keyed: a client's first DCID (the odcid, kept in the table for its
+ * handshake) is its own choice; with a hash anyone can compute, clients
+ * could file many in one chain and make every lookup there walk it. */
+static size_t cid_hash(const struct quic_endpoint *ep, const uint8_t *p,
+                       size_t n)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    return (size_t)siphash24(ep->cid_k0, ep->cid_k1, p, n);
+}
 
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ULL;
-    return (size_t)h;
+int quic_cid_table_init(struct quic_endpoint *ep, size_t nbuckets)
+{
+    ep->ncid_buckets = nbuckets;
+    ep->ncids = 0;
+    if (!(ep->cids = calloc(nbuckets, sizeof(*ep->cids))) ||
+        siphash_key_new(&ep->cid_k0, &ep->cid_k1) < 0) {
+        free(ep->cids);
+        ep->cids = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void quic_cid_table_free(struct quic_endpoint *ep)
+{
+    if (!ep->cids)
+        return;
+    for (size_t i = 0; i < ep->ncid_buckets; i++) {
+        struct quic_cid_entry *e = ep->cids[i], *next;
+
+        for (; e; e = next) {
+            next = e->next;
+            free(e);
+        }
+    }
+    free(ep->cids);
+    ep->cids = NULL;
+    ep->ncids = 0;
+}
+
+size_t quic_cid_longest_chain(const struct quic_endpoint *ep)
+{
+    size_t most = 0;
+
+    for (size_t i = 0; i < ep->ncid_buckets; i++) {
+        size_t n = 0;
+
+        for (const struct quic_cid_entry *e = ep->cids[i]; e; e = e->next)
+            n++;
+        if (n > most)
+            most = n;
+    }
+    return most;
 }
 
 static struct quic_cid_entry **cid_slot(struct quic_endpoint *ep,
                                         const uint8_t *p, size_t n)
 {
     struct quic_cid_entry **e =
-        &ep->cids[cid_hash(p, n) & (ep->ncid_buckets - 1)];
+        &ep->cids[cid_hash(ep, p, n) & (ep->ncid_buckets - 1)];
 
     for (; *e; e = &(*e)->next)
         if ((*e)->cid.datalen == n && memcmp((*e)->cid.data, p, n) == 0)
@@ -65,7 +111,7 @@ static int cid_grow(struct quic_endpoint *ep)
         struct quic_cid_entry *e = ep->cids[i], *next;
 
         for (; e; e = next) {
-            size_t b = cid_hash(e->cid.data, e->cid.datalen) & (nb - 1);
+            size_t b = cid_hash(ep, e->cid.data, e->cid.datalen) & (nb - 1);
 
             next = e->next;
             e->next = nt[b];
@@ -681,9 +727,7 @@ int quic_server_init_fds(struct quic_endpoint *ep, struct ev_loop *loop,
     quic_hsq_init(ep);
     ep->cfg = config_ref(cfg);
     ep->tls = tls_ctx_ref(tls);
-    ep->ncid_buckets = 256;
-    ep->cids = calloc(ep->ncid_buckets, sizeof(*ep->cids));
-    if (!ep->cids) {
+    if (quic_cid_table_init(ep, 256) < 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -870,18 +914,7 @@ void quic_endpoint_free(struct quic_endpoint *ep)
     ep->tls = NULL;
     if (ep->loop)
         ev_prepare_stop(ep->loop, &ep->prepare);
-    if (ep->cids) {
-        for (size_t i = 0; i < ep->ncid_buckets; i++) {
-            struct quic_cid_entry *e = ep->cids[i], *next;
-
-            for (; e; e = next) {
-                next = e->next;
-                free(e);
-            }
-        }
-        free(ep->cids);
-        ep->cids = NULL;
-    }
+    quic_cid_table_free(ep);
     addrlim_free(&ep->alim);
     wt_dgram_pool_free();
 }
@@ -951,8 +984,7 @@ void quic_client_init(struct quic_endpoint *ep, struct ev_loop *loop,
     rx_init(ep);
     ep->cfg = config_ref(cfg);
     ep->tls = tls ? tls_ctx_ref(tls) : NULL;
-    ep->ncid_buckets = 64;
-    ep->cids = calloc(ep->ncid_buckets, sizeof(*ep->cids));
+    quic_cid_table_init(ep, 64); /* (a failure shows at the first add) */
     if (quic_fill_random(ep->static_secret, sizeof(ep->static_secret)) < 0)
         memset(ep->static_secret, 0x5a, sizeof(ep->static_secret));
     ev_prepare_init(&ep->prepare, prepare_cb);

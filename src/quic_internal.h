@@ -33,6 +33,13 @@ enum addr_check {
 
 /* ---- quic_endpoint.c: the connection ID table ---- */
 
+/* An empty table of nbuckets (a power of two) under a fresh hash key:
+ * 0, or -1 (out of memory, no random bytes). */
+int quic_cid_table_init(struct quic_endpoint *ep, size_t nbuckets);
+void quic_cid_table_free(struct quic_endpoint *ep);
+/* The longest chain (tests: CIDs chosen to collide stay spread). */
+size_t quic_cid_longest_chain(const struct quic_endpoint *ep);
+
 int quic_cid_add(struct quic_endpoint *ep, const ngtcp2_cid *cid,
                  struct quic_conn *qc);
 void quic_cid_remove(struct quic_endpoint *ep, const ngtcp2_cid *cid);

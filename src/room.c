@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "siphash.h"
+
 struct room {
     struct room_set *set;
     struct room *next; /* hash chain */
@@ -26,18 +28,18 @@ struct room_set {
     const struct room_remote_ops *rops; /* NULL: local only */
     void *rctx;
     uint64_t id_base;
+    uint64_t k0, k1; /* the name hash's key */
 };
 
 /* Ids of local relays' streams as the other daemons know them. */
 static uint64_t relay_seq;
 
-static size_t name_hash(const char *p, size_t n)
+/* Keyed: room names come from request URLs, and with a hash anyone can
+ * compute a client could pick max_rooms names that share one chain, so
+ * that every join walks all of them. */
+static size_t name_hash(const struct room_set *rs, const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)p[i]) * 1099511628211ULL;
-    return (size_t)h;
+    return (size_t)siphash24(rs->k0, rs->k1, (const uint8_t *)p, n);
 }
 
 struct room_set *room_set_new(size_t max_rooms, size_t max_members)
@@ -48,7 +50,8 @@ struct room_set *room_set_new(size_t max_rooms, size_t max_members)
         return NULL;
     rs->nbuckets = 16;
     rs->buckets = calloc(rs->nbuckets, sizeof(*rs->buckets));
-    if (!rs->buckets) {
+    if (!rs->buckets || siphash_key_new(&rs->k0, &rs->k1) < 0) {
+        free(rs->buckets);
         free(rs);
         return NULL;
     }
@@ -84,10 +87,25 @@ size_t room_set_count(const struct room_set *rs)
     return rs->nrooms;
 }
 
+size_t room_set_longest_chain(const struct room_set *rs)
+{
+    size_t most = 0;
+
+    for (size_t i = 0; i < rs->nbuckets; i++) {
+        size_t n = 0;
+
+        for (const struct room *r = rs->buckets[i]; r; r = r->next)
+            n++;
+        if (n > most)
+            most = n;
+    }
+    return most;
+}
+
 static struct room **room_slot(struct room_set *rs, const char *name,
                                size_t len)
 {
-    struct room **r = &rs->buckets[name_hash(name, len) & (rs->nbuckets - 1)];
+    struct room **r = &rs->buckets[name_hash(rs, name, len) & (rs->nbuckets - 1)];
 
     for (; *r; r = &(*r)->next)
         if ((*r)->len == len && memcmp((*r)->name, name, len) == 0)
@@ -107,7 +125,7 @@ static void set_grow(struct room_set *rs)
         struct room *r = rs->buckets[i], *next;
 
         for (; r; r = next) {
-            size_t b = name_hash(r->name, r->len) & (nb - 1);
+            size_t b = name_hash(rs, r->name, r->len) & (nb - 1);
 
             next = r->next;
             r->next = nt[b];

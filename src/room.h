@@ -109,6 +109,8 @@ void room_set_free(struct room_set *rs);
 void room_set_limits(struct room_set *rs, size_t max_rooms,
                      size_t max_members);
 size_t room_set_count(const struct room_set *rs);
+/* The longest hash chain (tests: names chosen to collide stay spread). */
+size_t room_set_longest_chain(const struct room_set *rs);
 
 enum {
     ROOM_OK = 0,

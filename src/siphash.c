@@ -5,6 +5,8 @@
  */
 #include "siphash.h"
 
+#include <sys/random.h>
+
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 #define SIPROUND                                                               \
     do {                                                                       \
@@ -13,6 +15,17 @@
         v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                 \
         v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);              \
     } while (0)
+
+int siphash_key_new(uint64_t *k0, uint64_t *k1)
+{
+    uint8_t k[16];
+
+    if (getrandom(k, sizeof(k), 0) != (ssize_t)sizeof(k))
+        return -1;
+    *k0 = siphash_le64(k);
+    *k1 = siphash_le64(k + 8);
+    return 0;
+}
 
 uint64_t siphash_le64(const uint8_t *p)
 {

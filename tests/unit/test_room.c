@@ -276,6 +276,41 @@ T_TEST(many_rooms)
     room_set_free(rs);
 }
 
+/* Names a client picks so that an unkeyed hash (FNV-1a, as the table had)
+ * files them all in one chain: the keyed hash spreads them. */
+static uint64_t fnv1a(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+T_TEST(chosen_names_spread)
+{
+    enum { N = 1000 };
+    struct room_set *rs = room_set_new(N, 2);
+    static struct fake f[N];
+    char name[32];
+    int k = 0;
+
+    for (unsigned i = 0; k < N; i++) {
+        snprintf(name, sizeof(name), "r%u", i);
+        /* the low 11 bits: one bucket for every table up to 2048 */
+        if ((fnv1a(name, strlen(name)) & 2047) != 0)
+            continue;
+        fake_init(&f[k]);
+        T_EQ(room_join(rs, name, strlen(name), &f[k].m), ROOM_OK);
+        k++;
+    }
+    T_EQ(room_set_count(rs), N);
+    T_CHECK(room_set_longest_chain(rs) <= 12);
+    for (int i = 0; i < N; i++)
+        room_leave(&f[i].m);
+    room_set_free(rs);
+}
+
 T_TEST(datagrams)
 {
     struct room_set *rs = room_set_new(10, 10);
@@ -890,6 +925,7 @@ int main(void)
     T_RUN(join_leave_ids_presence);
     T_RUN(limits);
     T_RUN(many_rooms);
+    T_RUN(chosen_names_spread);
     T_RUN(datagrams);
     T_RUN(relay);
     T_RUN(relay_pacing);
