@@ -160,6 +160,12 @@ FUZZ_LDFLAGS_session := -Wl,--wrap=ngtcp2_conn_shutdown_stream \
 	-Wl,--wrap=ngtcp2_conn_extend_max_offset \
 	-Wl,--wrap=ngtcp2_conn_set_stream_user_data \
 	-Wl,--wrap=quic_conn_want_write -Wl,--wrap=h3_resume
+# fuzz_cluster_rooms drives cluster.c with no Redis: hiredis's calls are
+# recorded and answered by the target.
+FUZZ_LDFLAGS_cluster_rooms := -Wl,--wrap=redisAsyncConnect \
+	-Wl,--wrap=redisAsyncSetConnectCallback \
+	-Wl,--wrap=redisAsyncSetDisconnectCallback -Wl,--wrap=redisAsyncCommand \
+	-Wl,--wrap=redisAsyncFree -Wl,--wrap=redisAsyncDisconnect
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_BUILD)/libwtrelayd.a
 	$(FUZZ_CC) $(CPPFLAGS) $(WFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -Isrc \
 		-Wl,--wrap=getaddrinfo $(FUZZ_LDFLAGS_$*) -o $@ $< \

@@ -249,6 +249,7 @@ static struct origin *origin_get(uint64_t inst)
         free(o);
         return NULL;
     }
+    metrics.cluster_daemons = u64map_count(&C.origins);
     return o;
 }
 
@@ -257,6 +258,7 @@ static void origin_put(struct origin *o)
     if (--o->rooms)
         return;
     u64map_del(&C.origins, o->inst);
+    metrics.cluster_daemons = u64map_count(&C.origins);
     free(o);
 }
 

@@ -409,6 +409,9 @@ char *metrics_render(const struct metrics_gauges *g, size_t *len)
         one(&o, "cluster_remote_members", "gauge",
             "Members on other daemons in the local rooms.",
             metrics.cluster_remote_members);
+        one(&o, "cluster_daemons", "gauge",
+            "Other daemons heard from in the local rooms.",
+            metrics.cluster_daemons);
         one(&o, "cluster_remote_streams", "gauge",
             "Other daemons' streams being relayed here.",
             metrics.cluster_remote_streams);

@@ -93,6 +93,7 @@ struct metrics {
     uint64_t cluster_dropped[METRICS_CL_N];
     uint64_t cluster_pending_bytes, cluster_rooms;
     uint64_t cluster_remote_members, cluster_remote_streams;
+    uint64_t cluster_daemons; /* other daemons heard from, in any room */
     uint64_t cluster_nodes_expired, cluster_streams_cut;
 };
 
