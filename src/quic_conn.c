@@ -292,9 +292,8 @@ static int cb_stream_reset(ngtcp2_conn *conn, int64_t stream_id,
     struct quic_conn *qc = user_data;
 
     (void)conn;
-    (void)final_size;
     if (wt_is_stream(stream_user_data)) {
-        wt_on_stream_reset(qc, stream_user_data, app_error_code);
+        wt_on_stream_reset(qc, stream_user_data, app_error_code, final_size);
         return 0;
     }
     return h3_stream_reset(qc, stream_id, app_error_code) == 0

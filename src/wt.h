@@ -70,12 +70,14 @@ struct wt_stream {
         fc_wait : 1;     /* out of the session's send credit (WT_MAX_DATA) */
     uint8_t prefix[16];
     uint8_t prefix_len;
+    uint8_t hdr_len;    /* the peer's prefix, once classified */
     uint8_t out_prefix; /* prefix bytes at the start of `out` (ours) */
     struct buf out;     /* bytes to send; kept until acked */
     struct buf held;    /* bytes received while PENDING */
     /* Received bytes past the prefix, and how many of them were credited
      * back: the rest is credited when the handler's view ends. */
     uint64_t rx_delivered, rx_consumed;
+    uint64_t rx_detached; /* ... and those that came after it detached */
     void *hdata;        /* the handler's */
     ev_tstamp pending_since;
     LIST_ENTRY(wt_stream) s_link;   /* session's streams */
@@ -331,7 +333,7 @@ int wt_on_stream_data(struct quic_conn *qc, int64_t id, struct wt_stream *st,
 void wt_on_stream_close(struct quic_conn *qc, struct wt_stream *st,
                         uint64_t code);
 void wt_on_stream_reset(struct quic_conn *qc, struct wt_stream *st,
-                        uint64_t code);
+                        uint64_t code, uint64_t final_size);
 void wt_on_acked(struct quic_conn *qc, struct wt_stream *st, uint64_t n);
 void wt_on_extend_max_stream_data(struct quic_conn *qc, struct wt_stream *st);
 void wt_on_streams_available(struct quic_conn *qc);

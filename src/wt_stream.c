@@ -562,6 +562,7 @@ static int classify(struct quic_conn *qc, struct wt_stream *st,
     (void)first;
     st->session_id = sid;
     st->prefix_len = 0;
+    st->hdr_len = (uint8_t)r;
     used = (size_t)r - old;
     /* The prefix is ours to consume. */
     ngtcp2_conn_extend_max_stream_offset(qc->conn, st->id, (size_t)r);
@@ -605,6 +606,7 @@ int wt_on_stream_data(struct quic_conn *qc, int64_t id, struct wt_stream *st,
         /* Nobody reads it any more: the credit goes straight back (the
          * session's too: the peer counted these bytes). */
         ngtcp2_conn_extend_max_offset(qc->conn, n);
+        st->rx_detached += n;
         if (fs)
             wt_fc_rx_data(fs, n, 1);
         return 0;
@@ -636,10 +638,32 @@ static uint32_t app_code(uint64_t h3code)
     return wire_wt_error_from_h3(h3code, &c) == 0 ? c : 0;
 }
 
+/*
+ * §5.4: a stream the peer reset counts toward its session's data with its
+ * final size, not with what arrived: the peer counted every byte it sent,
+ * and the rest will never come, so it is consumed at once (the credit
+ * goes back).  Past WT_MAX_DATA that is the peer's violation like any.
+ */
+static void count_final_size(struct wt_stream *st, uint64_t final_size)
+{
+    struct wt_session *fs;
+    uint64_t body, got = st->rx_delivered + st->rx_detached;
+
+    if ((st->state != WT_STRM_OPEN && st->state != WT_STRM_DETACHED) ||
+        final_size < st->hdr_len || !(fs = fc_session(st)))
+        return;
+    body = final_size - st->hdr_len;
+    if (body > got) {
+        st->rx_detached += body - got;
+        wt_fc_rx_data(fs, body - got, 1);
+    }
+}
+
 void wt_on_stream_reset(struct quic_conn *qc, struct wt_stream *st,
-                        uint64_t code)
+                        uint64_t code, uint64_t final_size)
 {
     (void)qc;
+    count_final_size(st, final_size);
     if (st->state == WT_STRM_OPEN) {
         if (ops_of(st->session)->stream_reset)
             ops_of(st->session)->stream_reset(st, app_code(code));

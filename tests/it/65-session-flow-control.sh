@@ -6,7 +6,8 @@
 # capsules flow both ways (counted in the close lines); several sessions on
 # one connection each have their own windows; a peer that goes past a
 # limit (wtprobe fc-exceed) gets WT_FLOW_CONTROL_ERROR on its session only
-# while a sibling session on the same connection keeps echoing; draft-02
+# while a sibling session on the same connection keeps echoing; a stream
+# reset by the client counts its final size (wtprobe fc-reset); draft-02
 # and draft-07 clients see no flow control at all.
 . "$(dirname "$0")/lib.sh"
 it_setup
@@ -52,6 +53,10 @@ check exceed-streams-draft15 probe --draft 15 --fc fc-exceed streams
 check exceed-data-draft15 probe --draft 15 --fc fc-exceed data
 check exceed-streams-draft14 probe --draft 14 --fc fc-exceed streams
 check exceed-logged log_has "WT_FLOW_CONTROL_ERROR"
+# a stream the client resets counts its final size, not what arrived: the
+# server's next WT_MAX_DATA covers the bytes that never came (§5.4)
+check reset-final-size-draft14 probe --draft 14 --fc-data 1000000 fc-reset
+check reset-final-size-draft15 probe --draft 15 --fc-data 1000000 fc-reset
 
 # draft-02 (Chromium, Firefox) and draft-07: no flow control, unchanged
 check draft02-unchanged client /echo --draft 02 --send "$TMP/in.bin" --verify

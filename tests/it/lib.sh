@@ -292,7 +292,7 @@ probe() {
     while [ $# -gt 0 ]; do
         case "$1" in
         --timeout | --draft | --ca | --window | --origin | --max-data | --uni-streams | \
-            --uni-window | --bind) opts+=("$1" "$2"); shift 2 ;;
+            --uni-window | --bind | --fc-data) opts+=("$1" "$2"); shift 2 ;;
         --*) opts+=("$1"); shift ;;
         *) break ;;
         esac

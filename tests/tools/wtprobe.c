@@ -39,6 +39,9 @@
  *   fc-exceed streams|data     (--draft 14|15 --fc) session A goes past
  *                              the server's session flow-control limits:
  *                              WT_FLOW_CONTROL_ERROR; session B echoes
+ *   fc-reset                   (--draft 14|15 --fc-data 1000000: our own
+ *                              window lets the echo through) a reset stream counts
+ *                              its final size in the session's data
  *   draft [PATH]               the --draft's SETTINGS id, 200, draft-02
  *                              response header, echo
  *   no-read, reset-loop, stop-sending, sessions, open-streams: flow
@@ -269,6 +272,7 @@ struct session {
     /* capsules we receive */
     struct bytes rx;
     bool close_recv, drain_recv, rx_malformed;
+    uint64_t max_data_recv; /* the largest WT_MAX_DATA the server sent */
     uint32_t close_code;
     char close_reason[WIRE_CLOSE_REASON_MAX + 1];
     unsigned other_capsules;
@@ -298,7 +302,12 @@ struct probe {
     double timeout;
     int draft;
     bool fc; /* --fc: our SETTINGS declare session flow control */
+    uint64_t fc_data; /* --fc-data N: ... with this WT_INITIAL_MAX_DATA */
     bool insecure, grease, split_prefix;
+    /* fc-reset: once this stream has bytes in a packet, that first packet
+     * goes and every later one is dropped (counted), until it is NULL */
+    struct pstream *drop_stream;
+    unsigned dropped;
     size_t window; /* our initial per-stream receive window; 0 = default */
     uint64_t max_data;   /* --max-data: initial_max_data; 0 = default */
     bool max_data_released; /* ... and no more until this is set */
@@ -637,6 +646,12 @@ static void capsules_parse(struct probe *p, struct session *s)
                      " reason \"%s\"",
                      s->id, code, s->close_reason);
             }
+        } else if (type == WIRE_CAPSULE_WT_MAX_DATA) {
+            uint64_t m = 0;
+            if (wire_varint_decode(v, (size_t)clen, &m) == (ssize_t)clen &&
+                m > s->max_data_recv)
+                s->max_data_recv = m;
+            s->other_capsules++;
         } else if (type == WIRE_CAPSULE_DRAIN_SESSION) {
             s->drain_recv = true;
             note("session %" PRId64 ": DRAIN_WEBTRANSPORT_SESSION", s->id);
@@ -1529,7 +1544,8 @@ static int h3_bind(struct probe *p)
      * at FC_PROBE_DATA bytes a session */
     if (p->fc) {
         s[n++] = (struct wire_setting){WIRE_SETTING_WT_INITIAL_MAX_DATA,
-                                       FC_PROBE_DATA};
+                                       p->fc_data ? p->fc_data
+                                                  : FC_PROBE_DATA};
         s[n++] = (struct wire_setting){WIRE_SETTING_WT_INITIAL_MAX_STREAMS_UNI,
                                        100};
         s[n++] = (struct wire_setting){
@@ -1629,6 +1645,10 @@ static int h3_init(struct probe *p)
 static void send_packet(struct probe *p, const uint8_t *data, size_t len)
 {
     ssize_t n;
+    if (p->drop_stream && p->drop_stream->outsent > 0) {
+        if (p->dropped++ > 0)
+            return; /* "lost" on the way */
+    }
     do {
         n = send(p->fd, data, len, 0);
     } while (n < 0 && errno == EINTR);
@@ -2323,7 +2343,7 @@ static bool session_intact(struct probe *p, struct session *s,
 }
 
 /* echo-bidi PATH BYTES / echo-uni PATH BYTES */
-static struct echo *g_e1;
+static struct echo *g_e1, *g_e2;
 
 static void sc_echo(struct probe *p, bool uni)
 {
@@ -2957,6 +2977,93 @@ static void sc_fc_exceed(struct probe *p)
             return;
         finish(p, EXIT_PASS, "fc-exceed %s ok: session A got %.300s; session "
                "B echoes", data ? "data" : "streams", p->saved);
+    }
+}
+
+/* fc-reset (with --draft 14|15 --fc-data 1000000; the server's
+ * WT_INITIAL_MAX_DATA 64 KiB): session A sends FC_RESET_FIRST bytes on a uni stream (echoed,
+ * so consumed), then FC_RESET_LOST on another of which only the first
+ * packet arrives (the rest "lost"), and resets that stream: its final
+ * size counts in the session's data (§5.4), so the server, having now
+ * taken more than half its window, raises WT_MAX_DATA past the window
+ * plus both streams' bodies (less the one packet that arrived).  Counting
+ * only what arrived it would stay under half and send nothing.  Session B must still echo. */
+#define FC_RESET_FIRST 30000
+#define FC_RESET_LOST 8000
+static void sc_fc_reset(struct probe *p)
+{
+    static struct pstream *lost;
+    uint64_t lim = 0, want;
+
+    switch (p->phase) {
+    case 0: {
+        int ra = need_session(p, &p->a, "/echo", "A");
+        if (ra < 0)
+            return;
+        int rb = need_session(p, &p->b, "/echo", "B");
+        if (rb < 0 || ra == 0 || rb == 0)
+            return;
+        if (need_echo(p, &g_e1, p->a, FC_RESET_FIRST, 31, true,
+                      "session A") <= 0)
+            return;
+        if (p->a->max_data_recv) {
+            finish(p, EXIT_NOPASS, "fc-reset: WT_MAX_DATA %" PRIu64 " came "
+                   "already (is the server's window not 64 KiB?)",
+                   p->a->max_data_recv);
+            return;
+        }
+        uint8_t *buf = xmalloc(FC_RESET_LOST);
+        fill_pattern(buf, FC_RESET_LOST, 32);
+        lost = wt_open(p, (uint64_t)p->a->id, false, buf, FC_RESET_LOST,
+                       false);
+        free(buf);
+        p->drop_stream = lost;
+        p->dropped = 0;
+        if (!lost) {
+            finish(p, EXIT_NOPASS, "fc-reset: cannot open a stream");
+            return;
+        }
+        p->phase = 1;
+        WAIT("writing the stream whose packets are lost");
+        return;
+    }
+    case 1:
+        if (lost->outsent < lost->outlen) {
+            WAIT("writing the stream whose packets are lost");
+            return;
+        }
+        note("stream %" PRId64 ": %zu bytes written, %u packets, all but the "
+             "first dropped; RESET_STREAM", lost->id, lost->outlen,
+             p->dropped);
+        p->drop_stream = NULL;
+        ngtcp2_conn_shutdown_stream_write(p->conn, 0, lost->id,
+                                          WIRE_H3_REQUEST_CANCELLED);
+        p->phase = 2;
+        /* fall through */
+    case 2:
+        srv_setting(p, WIRE_SETTING_WT_INITIAL_MAX_DATA, &lim);
+        /* (the first packet's bytes arrived: the echo consumes them
+         * after the server answers the reset, past half the window by
+         * then, so without a capsule of their own) */
+        want = lim + FC_RESET_FIRST + FC_RESET_LOST - 1500;
+        if (p->a->st->reset_recv || p->a->close_recv) {
+            finish(p, EXIT_NOPASS, "fc-reset FAIL: session A ended");
+            return;
+        }
+        if (p->a->max_data_recv < want) {
+            WAIT("waiting for WT_MAX_DATA past the window and both bodies");
+            return;
+        }
+        p->phase = 3;
+        /* fall through */
+    case 3:
+        if (!session_intact(p, p->b, "B"))
+            return;
+        if (need_echo(p, &g_e2, p->b, 2048, 12, false, "session B") <= 0)
+            return;
+        finish(p, EXIT_PASS, "fc-reset ok: WT_MAX_DATA %" PRIu64 " (window "
+               "%" PRIu64 " + %d + %d reset); session B echoes",
+               p->a->max_data_recv, lim, FC_RESET_FIRST, FC_RESET_LOST);
     }
 }
 
@@ -4757,6 +4864,7 @@ static const struct scenario scenarios[] = {
     SC("streams", "[PATH] N", 0, 2, sc_streams, NULL),
     SC("status", "[PATH]", 0, 1, sc_status, NULL),
     SC("fc-exceed", "streams|data", 1, 1, sc_fc_exceed, NULL),
+    SC("fc-reset", "", 0, 0, sc_fc_reset, NULL),
     SC("connect-missing", "authority|path|protocol-value", 1, 1, sc_connect_missing, NULL),
     SC("stream-unknown-session", "[N]", 0, 1, sc_stream_unknown, NULL),
     SC("stream-closed-session", "", 0, 0, sc_stream_closed, NULL),
@@ -4894,6 +5002,9 @@ int main(int argc, char **argv)
             }
         } else if (strcmp(o, "--fc") == 0) {
             p->fc = true;
+        } else if (strcmp(o, "--fc-data") == 0 && i + 1 < argc) {
+            p->fc = true;
+            p->fc_data = strtoull(argv[++i], NULL, 10);
         } else if (strcmp(o, "--insecure") == 0) {
             p->insecure = true;
         } else if (strcmp(o, "--ca") == 0 && i + 1 < argc) {
