@@ -161,11 +161,8 @@ int admin_reply(const struct admin_view *v, const char *method,
     }
     if (!host_ok(v->listen, host))
         return set_text(r, 403, "host not allowed\n");
-    if (strcmp(url, "/metrics") == 0 && v->metrics) {
-        if (!(r->body = v->metrics(v->metrics_arg, &r->len)))
-            return -1;
-        r->status = 200;
-        r->type = "text/plain; version=0.0.4; charset=utf-8";
+    if (strcmp(url, "/metrics") == 0 && v->metrics_begin) {
+        r->status = ADMIN_LATER;
         return 0;
     }
     if (strcmp(url, "/metrics") == 0) {
@@ -266,6 +263,78 @@ char *admin_metrics(const struct quic_endpoint *ep, const char *version,
     return r.body;
 }
 
+static void run(struct admin *a);
+
+/* A supervisor's /metrics request, suspended until the page is there
+ * (MHD's con_cls; freed when the request completes). */
+struct admin_wait {
+    struct admin_wait *next, **pprev; /* in a->waiting while waiting */
+    struct MHD_Connection *c;
+    int answered;
+    char *body; /* NULL when answered: no page (503) */
+    size_t len;
+};
+
+static void wait_unlink(struct admin_wait *w)
+{
+    if (!w->pprev)
+        return;
+    *w->pprev = w->next;
+    if (w->next)
+        w->next->pprev = w->pprev;
+    w->next = NULL;
+    w->pprev = NULL;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct admin_wait *w = *con_cls;
+
+    (void)cls;
+    (void)c;
+    (void)toe;
+    if (!w)
+        return;
+    wait_unlink(w);
+    free(w->body);
+    free(w);
+    *con_cls = NULL;
+}
+
+/* A suspended request's turn again: the page, or 503. */
+static int answered_reply(struct admin_wait *w, struct admin_reply *r)
+{
+    memset(r, 0, sizeof(*r));
+    if (!w->body)
+        return set_text(r, 503, "metrics unavailable\n");
+    r->status = 200;
+    r->type = "text/plain; version=0.0.4; charset=utf-8";
+    r->body = w->body;
+    r->len = w->len;
+    w->body = NULL;
+    return 0;
+}
+
+void admin_metrics_answer(struct admin *a, const char *page, size_t len)
+{
+    struct admin_wait *w;
+
+    if (!a->mhd)
+        return;
+    while ((w = a->waiting)) {
+        wait_unlink(w);
+        w->answered = 1;
+        /* each its own copy: MHD frees a response's body with it */
+        if (page && (w->body = malloc(len ? len : 1))) {
+            memcpy(w->body, page, len);
+            w->len = len;
+        }
+        MHD_resume_connection(w->c);
+    }
+    run(a);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   const char *version,
@@ -281,13 +350,39 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     (void)version;
     (void)upload_data;
     (void)upload_data_size;
-    (void)con_cls;
-    view_of(a, &v);
-    if (admin_reply(&v, method, url,
-                    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                MHD_HTTP_HEADER_HOST),
-                    &r) < 0)
-        return MHD_NO; /* out of memory: the connection is closed */
+    if (*con_cls) {
+        struct admin_wait *w = *con_cls;
+
+        if (!w->answered)
+            return MHD_YES; /* not ours to answer yet */
+        if (answered_reply(w, &r) < 0)
+            return MHD_NO;
+    } else {
+        view_of(a, &v);
+        if (admin_reply(&v, method, url,
+                        MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_HOST),
+                        &r) < 0)
+            return MHD_NO; /* out of memory: the connection is closed */
+        if (r.status == ADMIN_LATER) {
+            /* the supervisor's loop goes on while its workers are asked:
+             * the request waits, suspended, for admin_metrics_answer() */
+            struct admin_wait *w = calloc(1, sizeof(*w));
+
+            if (!w)
+                return MHD_NO;
+            w->c = c;
+            w->next = a->waiting;
+            if (w->next)
+                w->next->pprev = &w->next;
+            w->pprev = &a->waiting;
+            a->waiting = w;
+            *con_cls = w;
+            MHD_suspend_connection(c);
+            v.metrics_begin(v.metrics_arg);
+            return MHD_YES;
+        }
+    }
     resp = MHD_create_response_from_buffer(
         r.len, r.body, r.fixed ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -381,6 +476,10 @@ static int start(struct admin *a, const struct config *cfg, char *err,
 {
     const union MHD_DaemonInfo *info;
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+
+    /* a supervisor answers /metrics once its workers have */
+    if (a->src)
+        flags |= MHD_ALLOW_SUSPEND_RESUME;
     unsigned timeout_s = (unsigned)((cfg->admin_timeout_ms + 999) / 1000);
     unsigned per_ip = (unsigned)((cfg->admin_max_connections + 1) / 2);
 
@@ -394,7 +493,8 @@ static int start(struct admin *a, const struct config *cfg, char *err,
      * its memory, which caps the request headers (past it: 431). */
     a->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+        mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_SOCK_ADDR,
         (const struct sockaddr *)&cfg->admin_listen.addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->admin_max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip ? per_ip : 1,
@@ -448,6 +548,9 @@ void admin_stop(struct admin *a)
 {
     if (!a->mhd)
         return;
+    /* MHD must not be stopped with a request suspended */
+    if (a->waiting)
+        admin_metrics_answer(a, NULL, 0);
     ev_io_stop(a->loop, &a->io);
     ev_timer_stop(a->loop, &a->timer);
     MHD_stop_daemon(a->mhd);

@@ -23,6 +23,7 @@
 struct config;
 struct quic_endpoint;
 struct MHD_Daemon;
+struct admin_wait;
 
 /* What a reply is built from: the live state, read at each request. */
 struct admin_view {
@@ -35,23 +36,27 @@ struct admin_view {
     int draining;
     uint64_t connections_open, handshakes_in_progress, handshakes_queued;
     uint64_t addresses_tracked;
-    /* supervisor (workers = N): /metrics is what this returns (malloc'd,
-     * NULL when out of memory) instead of this process's counters, and
-     * /healthz answers 503 with `unhealthy` when it is set */
-    char *(*metrics)(void *arg, size_t *len);
+    /* supervisor (workers = N): /metrics is answered later, from the
+     * loop, with what the source passes to admin_metrics_answer(); this
+     * is called for each such request (the source asks its workers, or
+     * lets the request join a round already asking).  /healthz answers
+     * 503 with `unhealthy` when it is set */
+    void (*metrics_begin)(void *arg);
     void *metrics_arg;
     const char *unhealthy;
     int cluster; /* 0: no [cluster], 1: Redis up, 2: down */
 };
 
 struct admin_reply {
-    int status;
+    int status;        /* ADMIN_LATER: answered by admin_metrics_answer() */
     const char *type;  /* Content-Type, NULL for none */
     const char *allow; /* Allow (405) */
     char *body;        /* malloc'd unless `fixed` */
     size_t len;
     int fixed;         /* body is static (the demo page) */
 };
+
+#define ADMIN_LATER 0
 
 /* method, url (path, no query) and the Host header (NULL when none) ->
  * reply.  -1 when out of memory (nothing to free). */
@@ -77,6 +82,9 @@ struct admin {
     struct MHD_Daemon *mhd;
     ev_io io;       /* MHD's epoll descriptor */
     ev_timer timer; /* MHD_get_timeout() */
+    /* supervisor: /metrics requests suspended until the workers answered
+     * (at most [admin] max_connections: one a connection) */
+    struct admin_wait *waiting;
 };
 
 /* Starts listening on ep->cfg's [admin] listen (a no-op when it has none).
@@ -91,6 +99,10 @@ int admin_start_source(struct admin *a, struct ev_loop *loop,
                        const struct admin_source *src, void *arg,
                        const char *version, char *err, size_t errlen);
 void admin_stop(struct admin *a);
+/* Supervisor: answers every /metrics request waiting since its
+ * metrics_begin() with page (copied; NULL: 503, the page could not be
+ * made).  From the loop, never from inside a metrics_begin() call. */
+void admin_metrics_answer(struct admin *a, const char *page, size_t len);
 /* What /metrics would answer for this endpoint alone (a worker's figures,
  * which its supervisor collects): malloc'd, NULL when out of memory. */
 char *admin_metrics(const struct quic_endpoint *ep, const char *version,

@@ -340,6 +340,8 @@ static const struct num_key server_nums[] = {
      600000, K_DURATION},
     {"shutdown_timeout", offsetof(struct config, shutdown_timeout_ms), 0,
      3600000, K_DURATION},
+    {"worker_timeout", offsetof(struct config, worker_timeout_ms), 500,
+     600000, K_DURATION},
     NUMKEY(retry_handshakes, 1, 1000000, K_COUNT),
     NUMKEY(handshake_queue, 1, 100000, K_COUNT),
     NUMKEY(max_connections_per_address, 0, 1000000, K_COUNT),
@@ -1035,6 +1037,7 @@ void config_defaults(struct config *c)
     c->handshake_timeout_ms = 10000;
     c->shutdown_timeout_ms = 5000;
     c->workers = 1;
+    c->worker_timeout_ms = 10000;
     c->retry = CONFIG_RETRY_AUTO;
     c->retry_handshakes = 1000;
     c->handshake_queue = 1024;

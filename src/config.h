@@ -127,6 +127,9 @@ struct config {
     /* Worker processes (workers = N; 1: a single process, no
      * supervisor; super.h) */
     uint64_t workers;
+    /* A worker whose loop has not answered the supervisor's ping for this
+     * long is killed and restarted (super.c) */
+    uint64_t worker_timeout_ms;
     int retry;                    /* CONFIG_RETRY_* */
     uint64_t retry_handshakes;    /* auto: Retry from this many on */
     /* new connections' first packets waiting for their handshake to

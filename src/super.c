@@ -34,10 +34,17 @@
 #define BACKOFF_MIN 0.1
 #define BACKOFF_MAX 10.0
 #define RUN_OK_S 10.0
-/* How long a worker has to answer a request for its metrics, and the
- * largest answer taken. */
+/* How long a worker has to answer a request for its metrics (/metrics
+ * is answered then, the silent ones reported down), and the largest
+ * answer taken. */
 #define ASK_TIMEOUT_MS 1000
 #define ASK_MAX (16u << 20)
+/* Liveness: each worker's loop is pinged every worker_timeout / 5 (0.1 to
+ * 1 s); /healthz calls one silent for PING_SILENT pings "not answering",
+ * and one silent for worker_timeout is killed. */
+#define PING_MIN 0.1
+#define PING_MAX 1.0
+#define PING_SILENT 2.5
 /* How long a reload may take the workers before READY is said anyway. */
 #define RELOAD_TIMEOUT_S 10.0
 
@@ -52,9 +59,22 @@ struct worker {
     ev_timer restart_w;
     int ready;        /* READY=1 heard since its start or the last reload */
     unsigned long long conns, sessions; /* from its last STATUS= */
-    unsigned restarts;
+    unsigned restarts, kills;
     double started, backoff;
-    unsigned seq;     /* of the last metrics request */
+    /* its control socket: pings and metrics requests out, answers in */
+    ev_io ctl_io;
+    double heard;     /* ev_now() of its loop's last answer */
+    int killed;       /* killed for its silence: child_cb follows */
+    char hdr[48];     /* the answer's header line, so far */
+    size_t hl;
+    char *body;       /* a metrics page being read: want bytes, got so far */
+    size_t want, got;
+    unsigned body_seq;
+    /* the metrics round under way: asked and not answered yet, or its
+     * answer (page NULL with answered: it had none) */
+    int asked, answered;
+    char *page;
+    size_t pagelen;
 };
 
 struct super {
@@ -70,6 +90,12 @@ struct super {
     struct admin admin;
     ev_signal sigint_w, sigterm_w, sighup_w;
     ev_timer kill_w, reload_w;
+    ev_timer ping_w;  /* liveness */
+    double pinged;    /* ev_now() at the last ping round */
+    unsigned ping_seq;
+    ev_timer round_w; /* the metrics round's deadline */
+    int round;        /* a metrics round is under way */
+    unsigned round_seq;
     char unhealthy[64];
 };
 
@@ -305,10 +331,16 @@ static void ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
         char *body = NULL;
 
         *eol = '\0';
-        /* "m SEQ": answered "SEQ LEN\n" and the page */
-        if (sscanf(wk.in, "m %u", &seq) == 1) {
+        /* "p SEQ": a ping, answered "p SEQ\n" from this loop (that it
+         * turns is what the supervisor checks); "m SEQ": answered
+         * "m SEQ LEN\n" and the page */
+        if (sscanf(wk.in, "p %u", &seq) == 1) {
+            snprintf(hdr, sizeof(hdr), "p %u\n", seq);
+            if (send_all(w->fd, hdr, strlen(hdr)) < 0)
+                log_warn("ping from the supervisor: not answered");
+        } else if (sscanf(wk.in, "m %u", &seq) == 1) {
             body = admin_metrics(wk.ep, wk.version, &len);
-            snprintf(hdr, sizeof(hdr), "%u %zu\n", seq, body ? len : 0);
+            snprintf(hdr, sizeof(hdr), "m %u %zu\n", seq, body ? len : 0);
             if (send_all(w->fd, hdr, strlen(hdr)) < 0 ||
                 (body && send_all(w->fd, body, len) < 0))
                 log_warn("metrics for the supervisor: not sent");
@@ -443,6 +475,8 @@ void super_worker_stop(struct ev_loop *loop)
 /* ---- the supervisor ---- */
 
 static void spawn(struct worker *w);
+static void round_check(struct super *s);
+static void ctl_cb_super(struct ev_loop *loop, ev_io *io, int revents);
 
 static unsigned running(const struct super *s)
 {
@@ -459,9 +493,14 @@ static void close_worker_fds(struct worker *w)
         ev_io_stop(w->s->loop, &w->notify_io);
         close(w->notify_fd);
     }
-    if (w->ctl_fd >= 0)
+    if (w->ctl_fd >= 0) {
+        ev_io_stop(w->s->loop, &w->ctl_io);
         close(w->ctl_fd);
+    }
     w->notify_fd = w->ctl_fd = -1;
+    free(w->body);
+    w->body = NULL;
+    w->hl = w->want = w->got = 0;
 }
 
 /* Everyone ready: READY=1 for the whole service (at start, and to end a
@@ -534,6 +573,12 @@ static void child_cb(struct ev_loop *loop, ev_child *c, int revents)
     close_worker_fds(w);
     w->pid = 0;
     w->ready = 0;
+    w->killed = 0;
+    if (w->asked) {
+        /* it will not answer the round under way: nobody waits for it */
+        w->asked = 0;
+        round_check(s);
+    }
     w->conns = w->sessions = 0;
     if (WIFSIGNALED(c->rstatus))
         snprintf(how, sizeof(how), "killed by signal %d",
@@ -618,10 +663,13 @@ static void spawn(struct worker *w)
     w->notify_fd = nfd[0];
     w->ctl_fd = cfd[0];
     w->ready = 0;
-    w->started = ev_now(s->loop);
+    w->started = w->heard = ev_now(s->loop);
     ev_io_init(&w->notify_io, notify_cb, w->notify_fd, EV_READ);
     w->notify_io.data = w;
     ev_io_start(s->loop, &w->notify_io);
+    ev_io_init(&w->ctl_io, ctl_cb_super, w->ctl_fd, EV_READ);
+    w->ctl_io.data = w;
+    ev_io_start(s->loop, &w->ctl_io);
     ev_child_init(&w->child_w, child_cb, pid, 0);
     w->child_w.data = w;
     ev_child_start(s->loop, &w->child_w);
@@ -642,105 +690,279 @@ fail:
     ev_timer_start(s->loop, &w->restart_w);
 }
 
-/* Asks one worker for its page (the supervisor waits: it has nothing
- * else to do that cannot wait a moment).  NULL when it does not answer
- * in time. */
-static char *ask(struct worker *w, size_t *len)
+/* ---- the supervisor's side of the control sockets ---- */
+
+static double ping_interval(const struct super *s)
 {
-    char req[32], hdr[48], junk[4096], *body = NULL;
-    size_t hl = 0, got = 0, want = 0;
-    unsigned seq;
-    struct timespec t0, t;
+    double p = (double)s->cfg->worker_timeout_ms / 5000.;
 
-    if (w->pid <= 0 || w->ctl_fd < 0)
-        return NULL;
-    /* what a late answer to an earlier request left */
-    while (recv(w->ctl_fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
-        ;
-    snprintf(req, sizeof(req), "m %u\n", ++w->seq);
-    if (send(w->ctl_fd, req, strlen(req), MSG_NOSIGNAL | MSG_DONTWAIT) !=
-        (ssize_t)strlen(req))
-        return NULL;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        long ms;
-        ssize_t k;
-
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
-        if (ms >= ASK_TIMEOUT_MS ||
-            poll(&(struct pollfd){.fd = w->ctl_fd, .events = POLLIN}, 1,
-                 (int)(ASK_TIMEOUT_MS - ms)) <= 0)
-            break;
-        if (!body) {
-            /* the header, a byte at a time: nothing of the body is
-             * taken with it */
-            k = recv(w->ctl_fd, hdr + hl, 1, MSG_DONTWAIT);
-            if (k <= 0)
-                break;
-            if (hdr[hl] != '\n') {
-                if (++hl == sizeof(hdr) - 1)
-                    break;
-                continue;
-            }
-            hdr[hl] = '\0';
-            if (sscanf(hdr, "%u %zu", &seq, &want) != 2 || seq != w->seq ||
-                want == 0 || want > ASK_MAX || !(body = malloc(want + 1)))
-                break;
-            continue;
-        }
-        k = recv(w->ctl_fd, body + got, want - got, MSG_DONTWAIT);
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-        if (got == want) {
-            body[got] = '\0';
-            *len = got;
-            return body;
-        }
-    }
-    free(body);
-    log_warn("supervisor: worker %u did not send its metrics", w->index);
-    return NULL;
+    return p < PING_MIN ? PING_MIN : p > PING_MAX ? PING_MAX : p;
 }
 
-static char *collect(void *arg, size_t *len)
+/* The page of the round under way (s->round_seq): every worker that was
+ * asked answered, or the deadline came.  Silent ones are reported down;
+ * the waiting /metrics requests get the page. */
+static void round_end(struct super *s)
 {
-    struct super *s = arg;
     char *bodies[CID_MAX_WORKERS] = {0}, *page;
-    size_t lens[CID_MAX_WORKERS] = {0};
+    size_t lens[CID_MAX_WORKERS] = {0}, len = 0;
     struct sbuf b = {0};
 
-    for (unsigned i = 0; i < s->n; i++)
-        bodies[i] = ask(&s->w[i], &lens[i]);
-    page = super_metrics_merge(bodies, lens, s->n, len);
-    for (unsigned i = 0; i < s->n; i++)
-        free(bodies[i]);
-    if (!page)
-        return NULL;
-    sb_put(&b, page, *len);
-    free(page);
-    sb_printf(&b, "# HELP wtrelayd_workers Worker processes configured "
-                  "(workers = N).\n# TYPE wtrelayd_workers gauge\n"
-                  "wtrelayd_workers %u\n",
-              s->n);
-    sb_printf(&b, "# HELP wtrelayd_worker_up 1 while the worker runs and "
-                  "has said it is ready.\n# TYPE wtrelayd_worker_up gauge\n");
-    for (unsigned i = 0; i < s->n; i++)
-        sb_printf(&b, "wtrelayd_worker_up{worker=\"%u\"} %d\n", i,
-                  s->w[i].pid > 0 && s->w[i].ready);
-    sb_printf(&b, "# HELP wtrelayd_worker_restarts_total Times the "
-                  "supervisor restarted the worker.\n"
-                  "# TYPE wtrelayd_worker_restarts_total counter\n");
-    for (unsigned i = 0; i < s->n; i++)
-        sb_printf(&b, "wtrelayd_worker_restarts_total{worker=\"%u\"} %u\n", i,
-                  s->w[i].restarts);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
+    ev_timer_stop(s->loop, &s->round_w);
+    s->round = 0;
+    for (unsigned i = 0; i < s->n; i++) {
+        struct worker *w = &s->w[i];
+
+        if (w->asked)
+            log_warn("supervisor: worker %u did not send its metrics within "
+                     "%d ms: reported down",
+                     i, ASK_TIMEOUT_MS);
+        w->asked = 0;
+        bodies[i] = w->page;
+        lens[i] = w->pagelen;
     }
-    *len = b.n;
-    return b.p;
+    page = super_metrics_merge(bodies, lens, s->n, &len);
+    if (page) {
+        sb_put(&b, page, len);
+        free(page);
+        sb_printf(&b, "# HELP wtrelayd_workers Worker processes configured "
+                      "(workers = N).\n# TYPE wtrelayd_workers gauge\n"
+                      "wtrelayd_workers %u\n",
+                  s->n);
+        sb_printf(&b, "# HELP wtrelayd_worker_up 1 while the worker runs, "
+                      "has said it is ready and answered for this page.\n"
+                      "# TYPE wtrelayd_worker_up gauge\n");
+        for (unsigned i = 0; i < s->n; i++)
+            sb_printf(&b, "wtrelayd_worker_up{worker=\"%u\"} %d\n", i,
+                      s->w[i].pid > 0 && s->w[i].ready && s->w[i].answered);
+        sb_printf(&b, "# HELP wtrelayd_worker_restarts_total Times the "
+                      "supervisor restarted the worker.\n"
+                      "# TYPE wtrelayd_worker_restarts_total counter\n");
+        for (unsigned i = 0; i < s->n; i++)
+            sb_printf(&b, "wtrelayd_worker_restarts_total{worker=\"%u\"} %u\n",
+                      i, s->w[i].restarts);
+        sb_printf(&b, "# HELP wtrelayd_worker_kills_total Times the "
+                      "supervisor killed the worker for not answering "
+                      "(worker_timeout).\n"
+                      "# TYPE wtrelayd_worker_kills_total counter\n");
+        for (unsigned i = 0; i < s->n; i++)
+            sb_printf(&b, "wtrelayd_worker_kills_total{worker=\"%u\"} %u\n",
+                      i, s->w[i].kills);
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        free(s->w[i].page);
+        s->w[i].page = NULL;
+        s->w[i].answered = 0;
+    }
+    if (!page || b.oom) {
+        free(b.p);
+        b.p = NULL;
+    }
+    admin_metrics_answer(&s->admin, b.p, b.n);
+    free(b.p);
+}
+
+/* Ends the round once no worker that was asked is still to answer. */
+static void round_check(struct super *s)
+{
+    if (!s->round)
+        return;
+    for (unsigned i = 0; i < s->n; i++)
+        if (s->w[i].asked)
+            return;
+    round_end(s);
+}
+
+static void round_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    round_end(t->data);
+}
+
+/* A /metrics request (admin, from the loop): every running worker is
+ * asked at once and the page made when all answered or at the deadline.
+ * A request while a round is under way joins it: many requests cost the
+ * workers one round. */
+static void metrics_begin(void *arg)
+{
+    struct super *s = arg;
+    char req[32];
+    size_t rl;
+    int asked = 0;
+
+    if (s->round)
+        return;
+    s->round = 1;
+    rl = (size_t)snprintf(req, sizeof(req), "m %u\n", ++s->round_seq);
+    for (unsigned i = 0; i < s->n; i++) {
+        struct worker *w = &s->w[i];
+
+        free(w->page);
+        w->page = NULL;
+        w->asked = w->answered = 0;
+        if (w->pid > 0 && w->ctl_fd >= 0 && !w->killed &&
+            send(w->ctl_fd, req, rl, MSG_NOSIGNAL | MSG_DONTWAIT) ==
+                (ssize_t)rl)
+            w->asked = asked = 1;
+    }
+    /* nobody to wait for: answered at the loop's next turn (never from
+     * inside this call, which MHD makes) */
+    ev_timer_set(&s->round_w, asked ? ASK_TIMEOUT_MS / 1000. : 0., 0.);
+    ev_timer_start(s->loop, &s->round_w);
+}
+
+/* A complete answer from the worker's loop. */
+static void answer_in(struct worker *w, int metrics, unsigned seq,
+                      char *body, size_t len)
+{
+    struct super *s = w->s;
+
+    w->heard = ev_now(s->loop);
+    if (!metrics)
+        return;
+    if (!s->round || !w->asked || seq != s->round_seq) {
+        free(body); /* late: for a round that has ended */
+        return;
+    }
+    w->asked = 0;
+    w->answered = 1;
+    w->page = body;
+    w->pagelen = len;
+    round_check(s);
+}
+
+/* What the worker sent, in any split: "p SEQ\n", or "m SEQ LEN\n" and LEN
+ * bytes.  -1 when it makes no sense (then it is read as silence). */
+static int ctl_feed(struct worker *w, const char *p, size_t n)
+{
+    while (n > 0) {
+        unsigned seq;
+        size_t len;
+
+        if (w->body) {
+            size_t k = w->want - w->got < n ? w->want - w->got : n;
+
+            memcpy(w->body + w->got, p, k);
+            w->got += k;
+            p += k;
+            n -= k;
+            if (w->got == w->want) {
+                char *body = w->body;
+
+                body[w->want] = '\0';
+                w->body = NULL;
+                answer_in(w, 1, w->body_seq, body, w->want);
+            }
+            continue;
+        }
+        if (*p != '\n') {
+            if (w->hl == sizeof(w->hdr) - 1)
+                return -1;
+            w->hdr[w->hl++] = *p++;
+            n--;
+            continue;
+        }
+        p++;
+        n--;
+        w->hdr[w->hl] = '\0';
+        w->hl = 0;
+        if (sscanf(w->hdr, "p %u", &seq) == 1) {
+            answer_in(w, 0, seq, NULL, 0);
+        } else if (sscanf(w->hdr, "m %u %zu", &seq, &len) == 2 &&
+                   len <= ASK_MAX) {
+            if (len == 0) {
+                answer_in(w, 1, seq, NULL, 0); /* it had no page */
+                continue;
+            }
+            if (!(w->body = malloc(len + 1)))
+                return -1;
+            w->want = len;
+            w->got = 0;
+            w->body_seq = seq;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void ctl_cb_super(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct worker *w = io->data;
+    char buf[16384];
+
+    (void)revents;
+    /* 256 KiB a wake-up at most: a big page does not hold the loop */
+    for (int i = 0; i < 16; i++) {
+        ssize_t k = recv(w->ctl_fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+        if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
+            ev_io_stop(loop, io); /* it is gone: child_cb follows */
+            return;
+        }
+        if (k < 0)
+            return;
+        if (ctl_feed(w, buf, (size_t)k) < 0) {
+            /* our own program: a bug; what follows cannot be framed,
+             * so nothing more is read and the ping timeout ends it */
+            log_error("supervisor: worker %u: malformed control message; "
+                      "no longer read",
+                      w->index);
+            ev_io_stop(loop, io);
+            free(w->body);
+            w->body = NULL;
+            return;
+        }
+    }
+}
+
+/*
+ * Liveness: a ping to every worker's loop; one whose loop has not
+ * answered anything for worker_timeout (stuck in a callback, livelocked,
+ * SIGSTOPped) is killed, and child_cb restarts it with the usual backoff.
+ * Also while draining: a stuck worker would hold the stop until kill_w.
+ */
+static void ping_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct super *s = t->data;
+    double now = ev_now(loop), iv = ping_interval(s);
+    double limit = (double)s->cfg->worker_timeout_ms / 1000.;
+    char req[32];
+    size_t rl;
+
+    (void)revents;
+    /* our own loop did not run for a while (stopped itself, a suspended
+     * machine): the workers' silence meanwhile is not theirs */
+    if (s->pinged > 0 && now - s->pinged > 2 * iv + 1.) {
+        log_warn("supervisor: its own loop stood for %.1f s; the workers' "
+                 "silence is counted from now",
+                 now - s->pinged);
+        for (unsigned i = 0; i < s->n; i++)
+            s->w[i].heard = now;
+    }
+    s->pinged = now;
+    rl = (size_t)snprintf(req, sizeof(req), "p %u\n", ++s->ping_seq);
+    for (unsigned i = 0; i < s->n; i++) {
+        struct worker *w = &s->w[i];
+
+        if (w->pid <= 0 || w->killed)
+            continue;
+        if (now - w->heard > limit) {
+            log_error("supervisor: worker %u (pid %d) has not answered for "
+                      "%.1f s (worker_timeout): killed",
+                      i, (int)w->pid, now - w->heard);
+            w->killed = 1;
+            w->kills++;
+            kill(w->pid, SIGKILL);
+            continue;
+        }
+        /* a full socket (a worker not reading) loses the ping: its
+         * silence is what counts */
+        (void)send(w->ctl_fd, req, rl, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    t->repeat = iv;
+    ev_timer_again(loop, t);
 }
 
 static void view(void *arg, struct admin_view *v)
@@ -755,15 +977,24 @@ static void view(void *arg, struct admin_view *v)
     v->draining = s->stopping;
     for (unsigned i = 0; i < s->n; i++)
         v->connections_open += s->w[i].conns;
-    v->metrics = collect;
+    v->metrics_begin = metrics_begin;
     v->metrics_arg = s;
-    for (unsigned i = 0; i < s->n; i++)
-        if (s->w[i].pid <= 0 || !s->w[i].ready) {
+    for (unsigned i = 0; i < s->n; i++) {
+        const struct worker *w = &s->w[i];
+
+        if (w->pid <= 0 || !w->ready) {
             snprintf(s->unhealthy, sizeof(s->unhealthy), "worker %u down\n",
                      i);
             v->unhealthy = s->unhealthy;
             break;
         }
+        if (ev_now(s->loop) - w->heard > PING_SILENT * ping_interval(s)) {
+            snprintf(s->unhealthy, sizeof(s->unhealthy),
+                     "worker %u not answering\n", i);
+            v->unhealthy = s->unhealthy;
+            break;
+        }
+    }
 }
 
 static const struct admin_source source = {.view = view};
@@ -993,6 +1224,12 @@ int super_run(struct config *cfg, const char *file, const char *version)
     s->kill_w.data = s;
     ev_init(&s->reload_w, reload_timeout_cb);
     s->reload_w.data = s;
+    ev_init(&s->round_w, round_cb);
+    s->round_w.data = s;
+    ev_init(&s->ping_w, ping_cb);
+    s->ping_w.data = s;
+    s->ping_w.repeat = ping_interval(s);
+    ev_timer_again(s->loop, &s->ping_w);
     if (admin_start_source(&s->admin, s->loop, cfg, &source, s, version, err,
                            sizeof(err)) < 0) {
         log_error("%s", err);
@@ -1006,6 +1243,8 @@ int super_run(struct config *cfg, const char *file, const char *version)
 
     rv = 0;
     notify_stop(s->loop);
+    ev_timer_stop(s->loop, &s->ping_w);
+    ev_timer_stop(s->loop, &s->round_w);
     admin_stop(&s->admin);
     log_info("supervisor: stopped");
 
@@ -1016,6 +1255,8 @@ done:
         if (s->loop)
             ev_timer_stop(s->loop, &s->w[i].restart_w);
         close_worker_fds(&s->w[i]);
+        free(s->w[i].page);
+        s->w[i].page = NULL;
     }
     for (size_t a = 0; a < CONFIG_MAX_LISTEN; a++)
         for (unsigned i = 0; i < CID_MAX_WORKERS; i++)

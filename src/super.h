@@ -12,8 +12,11 @@
  *
  * A worker learns what it is from WTRELAYD_WORKER in its environment
  * (super_worker_env()); its notify lines reach the supervisor over a
- * datagram socketpair, and the supervisor asks it for its metrics over a
- * stream socketpair.
+ * datagram socketpair, and the supervisor pings its loop and asks it for
+ * its metrics over a stream socketpair, never waiting for the answer: a
+ * worker whose loop stays silent for worker_timeout is killed and
+ * restarted, and /metrics is answered when all have answered or at a
+ * deadline, the silent ones reported down.
  */
 #ifndef WTRELAYD_SUPER_H
 #define WTRELAYD_SUPER_H
