@@ -804,6 +804,23 @@ static void send_closebuf(struct quic_conn *qc)
                  qc->closelen, 0);
 }
 
+/* A handshake that ends in a close gives its slot back at once (the
+ * endpoint's count, retry = auto's, the address's), not when the closing
+ * period is over: that is 3 PTO, ~3 s with no RTT sample, and a silent
+ * Initial would hold a slot for handshake_timeout + 3 s (issue 12 says
+ * handshake_timeout).  The connection itself is still counted, and
+ * freed after its closing period. */
+static void handshake_abandoned(struct quic_conn *qc)
+{
+    if (!qc->counted)
+        return;
+    qc->counted = 0;
+    qc->ep->nhandshakes--;
+    metrics.handshakes_failed[handshake_failure(qc)]++;
+    if (qc->alim)
+        addrlim_handshake_done(&qc->ep->alim, qc->alim);
+}
+
 /* Enters the closing period with the error in last_error. */
 static void conn_close(struct quic_conn *qc)
 {
@@ -820,11 +837,13 @@ static void conn_close(struct quic_conn *qc)
         qc->state = qc->last_error.type == NGTCP2_CCERR_TYPE_IDLE_CLOSE
                         ? QC_DEAD
                         : QC_DRAINING;
+        handshake_abandoned(qc);
         if (qc->state == QC_DRAINING)
             closing_timer(qc);
         return;
     }
     qc->state = QC_CLOSING;
+    handshake_abandoned(qc);
     qc->closebuf = malloc(NGTCP2_MAX_UDP_PAYLOAD_SIZE);
     if (qc->closebuf) {
         ngtcp2_path_storage_zero(&ps);
