@@ -57,8 +57,15 @@ $(BUILD)/wtclient: $(BUILD)/wtclient.o $(BUILD)/libwtrelayd.a
 $(BUILD)/wtbench: $(BUILD)/wtbench.o $(BUILD)/wtbench_broadcast.o $(BUILD)/wtbench_mixed.o $(BUILD)/libwtrelayd.a
 	$(CC) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# test_wt_session drives sessions with no ngtcp2 connection behind them:
+# what would reach ngtcp2 or the write loop is recorded by the test.
+UNIT_LDFLAGS_test_wt_session := -Wl,--wrap=ngtcp2_conn_shutdown_stream \
+	-Wl,--wrap=ngtcp2_conn_extend_max_offset \
+	-Wl,--wrap=ngtcp2_conn_set_stream_user_data \
+	-Wl,--wrap=quic_conn_want_write -Wl,--wrap=h3_resume
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(BUILD)/libwtrelayd.a | $(BUILD)/tests
-	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -Isrc -o $@ $< $(BUILD)/libwtrelayd.a $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -Isrc $(LDFLAGS) $(UNIT_LDFLAGS_$*) -o $@ $< \
+		$(BUILD)/libwtrelayd.a $(LDLIBS)
 
 # The integration tests' client: a QUIC/HTTP/3 WebTransport client that can
 # also misbehave on purpose (tests/it/).

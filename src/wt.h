@@ -236,7 +236,10 @@ int wt_session_send_datagram(struct wt_session *s, const uint8_t *p,
 /* Queues raw bytes (capsules, or anything: test tools) on the session's
  * request stream.  -1 when the stream is already finished. */
 int wt_session_send_raw(struct wt_session *s, const uint8_t *p, size_t n);
-/* Closes the session with a CLOSE_WEBTRANSPORT_SESSION capsule. */
+/* Closes the session with a CLOSE_WEBTRANSPORT_SESSION capsule; a client
+ * session still waiting for its answer is cancelled instead (its CONNECT
+ * stream reset with H3_REQUEST_CANCELLED).  session_close is heard once
+ * either way. */
 void wt_session_close(struct wt_session *s, uint32_t code, const char *reason,
                       size_t reasonlen);
 uint64_t wt_session_max_buffer(const struct wt_session *s);

@@ -742,11 +742,39 @@ int wt_session_send_raw(struct wt_session *s, const uint8_t *p, size_t n)
     return 0;
 }
 
+/*
+ * A client session still waiting for its answer has no session to CLOSE
+ * yet: the request is cancelled the HTTP/3 way (RFC 9114 §4.1.1: reset and
+ * abort the request stream with H3_REQUEST_CANCELLED), which a server
+ * reads as the session's end (draft-14 §6: a reset CONNECT stream ends the
+ * session) if it had opened one.  The handler hears session_close once,
+ * with its own code, and nothing more (a 2xx that was already on its way
+ * finds the session no longer connecting); the object goes when the
+ * stream closes, as any ended session's.
+ */
+static void session_cancel(struct wt_session *s, uint32_t code,
+                           const char *reason, size_t reasonlen)
+{
+    s->connecting = 0;
+    s->aborted = 1;
+    SLOG(debug, s, "cancelled before the server's answer (code %u)", code);
+    session_forget(s->qc, s->id);
+    if (ops_of(s)->session_close)
+        ops_of(s)->session_close(s, code, reason, reasonlen);
+    ngtcp2_conn_shutdown_stream(s->qc->conn, 0, s->id,
+                                WIRE_H3_REQUEST_CANCELLED);
+    quic_conn_want_write(s->qc);
+}
+
 void wt_session_close(struct wt_session *s, uint32_t code, const char *reason,
                       size_t reasonlen)
 {
     if (reasonlen > WIRE_CLOSE_REASON_MAX)
         reasonlen = WIRE_CLOSE_REASON_MAX;
+    if (s->connecting) {
+        session_cancel(s, code, reason, reasonlen);
+        return;
+    }
     session_end(s, code, reason, reasonlen, 1,
                 s->qc->ep->role == QUIC_CLIENT ? "client" : "server");
 }

@@ -94,6 +94,10 @@ struct client {
     double listen;
     int listen_over;
     ev_timer listen_w;
+    /* --cancel-first: a first session closed before its answer */
+    double cancel_first;
+    struct wt_session *first;
+    ev_timer cancel_w;
     struct heard {
         struct wt_stream *st;
         uint8_t *buf;
@@ -245,9 +249,9 @@ static void check_done(void)
     int dgrams_done = C.dgrams_back == C.ndgrams ||
                       (C.ndgrams && ev_now(C.loop) - C.dgram_sent_at > 2.0);
 
-    /* not before the server's answer: wt_session_close() does nothing to
-     * a session still connecting, and the close would be lost (seen with
-     * --delay: the tick came before the 200) */
+    /* not before the server's answer: wt_session_close() would cancel a
+     * session still connecting (no CLOSE capsule, the transfer lost; seen
+     * with --delay: the tick came before the 200) */
     if (C.done || C.closing || !C.s || !C.opened || !xfer_done(&C.bidi) ||
         !xfer_done(&C.uni) || !dgrams_done || C.wait_close ||
         (C.listen && !C.listen_over))
@@ -532,7 +536,69 @@ static const struct wt_handler_ops client_ops = {
     .datagram = h_datagram,
 };
 
+/* ---- --cancel-first: a session closed while it waits for its answer ---- */
+
+static int first_open(struct wt_session *s)
+{
+    (void)s;
+    fail(EXIT_TRANSFER, "the first session was answered before it was "
+                        "cancelled (--cancel-first too long)");
+    return -1;
+}
+
+static void first_rejected(struct wt_session *s, int status, const char *why)
+{
+    (void)s;
+    C.first = NULL;
+    fail(EXIT_TRANSFER, "the first session failed before it was cancelled: "
+                        "%d %s",
+         status, why);
+}
+
+static void first_close(struct wt_session *s, uint32_t code,
+                        const char *reason, size_t reasonlen)
+{
+    (void)s;
+    (void)reason;
+    (void)reasonlen;
+    C.first = NULL;
+    fprintf(stderr, "wtclient: first session cancelled (code %u)\n", code);
+}
+
+static const struct wt_handler_ops first_ops = {
+    .name = "wtclient-first",
+    .session_open = first_open,
+    .session_rejected = first_rejected,
+    .session_close = first_close,
+};
+
 /* ---- connection ---- */
+
+static void connect_main(struct quic_conn *qc)
+{
+    char err[256];
+
+    C.s = wt_session_connect(qc, &C.co, &client_ops, &C, err, sizeof(err));
+    if (!C.s)
+        fail(EXIT_CONNECT, "%s", err);
+}
+
+static void cancel_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    if (C.done || !C.qc)
+        return;
+    if (C.first)
+        wt_session_close(C.first, 0, "", 0);
+    if (C.first) {
+        fail(EXIT_TRANSFER, "the first session outlived its close");
+        return;
+    }
+    quic_conn_want_write(C.qc);
+    connect_main(C.qc);
+}
 
 static void c_ready(struct quic_conn *qc)
 {
@@ -541,9 +607,20 @@ static void c_ready(struct quic_conn *qc)
     if (C.resume)
         fprintf(stderr, "wtclient: %s\n",
                 qc->resumed ? "resumed" : "full handshake");
-    C.s = wt_session_connect(qc, &C.co, &client_ops, &C, err, sizeof(err));
-    if (!C.s)
-        fail(EXIT_CONNECT, "%s", err);
+    if (C.cancel_first > 0) {
+        /* the second session (the one that runs) follows the cancel on
+         * the same connection */
+        C.first = wt_session_connect(qc, &C.co, &first_ops, NULL, err,
+                                     sizeof(err));
+        if (!C.first) {
+            fail(EXIT_CONNECT, "%s", err);
+            return;
+        }
+        ev_timer_init(&C.cancel_w, cancel_cb, C.cancel_first, 0.);
+        ev_timer_start(C.loop, &C.cancel_w);
+        return;
+    }
+    connect_main(qc);
 }
 
 static void c_closed(struct quic_conn *qc, const char *why)
@@ -634,6 +711,10 @@ static void usage(FILE *f)
             "  --close CODE:REASON  close the session with this code and "
             "reason (default 0:)\n"
             "  --wait-close         wait for the server to close the session\n"
+            "  --cancel-first MS    first open a session and close it MS ms "
+            "later, before\n"
+            "                       its answer (tests of the server); then "
+            "the real one\n"
             "  --listen SECONDS     stay this long; each uni stream the "
             "server opens is\n"
             "                       printed when it ends, one line "
@@ -748,6 +829,14 @@ int main(int argc, char **argv)
             i++;
             if (C.listen <= 0 || C.listen > 3600) {
                 fprintf(stderr, "wtclient: --listen wants 0 < SECONDS <= 3600\n");
+                return EXIT_USAGE;
+            }
+        } else if (strcmp(a, "--cancel-first") == 0 && v) {
+            C.cancel_first = atof(v) / 1000.;
+            i++;
+            if (C.cancel_first <= 0 || C.cancel_first > 60) {
+                fprintf(stderr, "wtclient: --cancel-first wants 0 < MS <= "
+                                "60000\n");
                 return EXIT_USAGE;
             }
         } else if (strcmp(a, "--wait-close") == 0) {
