@@ -3,7 +3,7 @@
  * (tests/it/75-per-address.sh, 76-flood.sh, scripts/bench.sh).
  *
  *   initflood [--host 127.0.0.1] [--first 127.1.0.1] [--sources N]
- *             [--count N] [--rate R] [--linger S] [--wait] PORT
+ *             [--count N] [--rate R] [--linger S] [--wait] [--worker I] PORT
  *
  * Each Initial is a real one: a fresh connection (random DCID), a real TLS
  * ClientHello (ALPN h3), padded to 1200 bytes, exactly what a browser's
@@ -17,6 +17,9 @@
  * only when a line (or end of file) comes on stdin, so that a script can
  * start the flood at a moment of its choosing (scripts/flood-measure.sh:
  * while a session runs request/response).
+ * --worker I: byte 1 of every Initial's 18-byte DCID is I, so that a
+ * daemon with workers = N steers them all to its worker I (src/cid.h: the
+ * steering program reads that byte of any 18-byte DCID); tests/it/82.
  *
  * One result line on stdout:
  *   sent N in T s (R/s) from K addresses; answers D datagrams, B bytes:
@@ -60,6 +63,7 @@ struct one {
 };
 
 static gnutls_certificate_credentials_t cred;
+static int steer_to = -1; /* --worker */
 
 static double now_s(void)
 {
@@ -137,6 +141,8 @@ static ssize_t make_initial(uint8_t *out, size_t cap,
     if (gnutls_rnd(GNUTLS_RND_RANDOM, dcid.data, dcid.datalen) != 0 ||
         gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0)
         return -1;
+    if (steer_to >= 0)
+        dcid.data[1] = (uint8_t)steer_to;
     o.ref.get_conn = get_conn;
     o.ref.user_data = &o;
     if (gnutls_init(&o.tls, GNUTLS_CLIENT | GNUTLS_ENABLE_EARLY_DATA |
@@ -202,7 +208,8 @@ static void drain(struct pollfd *pfd, int n, int wait_ms, struct tally *t)
 static int usage(void)
 {
     fprintf(stderr, "usage: initflood [--host 127.0.0.1] [--first 127.1.0.1] "
-                    "[--sources N] [--count N] [--rate R] [--linger S] [--wait] PORT\n");
+                    "[--sources N] [--count N] [--rate R] [--linger S] [--wait] "
+                    "[--worker I] PORT\n");
     return 2;
 }
 
@@ -241,6 +248,9 @@ int main(int argc, char **argv)
             linger = atof(argv[++i]);
         else if (strcmp(a, "--wait") == 0)
             wait = 1;
+        else if (strcmp(a, "--worker") == 0 && v && atoi(v) >= 0 &&
+                 atoi(v) < 64)
+            steer_to = atoi(argv[++i]);
         else if (a[0] != '-' && !port)
             port = atol(a);
         else
