@@ -6,38 +6,6 @@
 # WATCHDOG_PID names another process; nothing at all without NOTIFY_SOCKET.
 . "$(dirname "$0")/lib.sh"
 it_setup
-[ -x "$BUILD/notifylisten" ] || it_abort "$BUILD/notifylisten not built"
-
-SOCK=$TMP/notify.sock
-NOTES=$TMP/notify.out
-LISTENER=
-
-# listen SECONDS [READY-COMMAND]: a fresh listener on $SOCK
-listen() {
-    rm -f "$SOCK" "$NOTES"
-    "$BUILD/notifylisten" "$SOCK" "$@" >"$NOTES" 2>"$TMP/notify.err" &
-    LISTENER=$!
-    for _ in $(seq 1 100); do
-        grep -q listening "$NOTES" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    it_abort "notifylisten did not start: $(cat "$TMP/notify.err")"
-}
-stop_listener() {
-    [ -n "$LISTENER" ] && kill -TERM "$LISTENER" 2>/dev/null
-    wait "$LISTENER" 2>/dev/null
-    LISTENER=
-}
-# notes_have REGEX: a message matching REGEX arrived (waits up to 5 s)
-notes_have() {
-    for _ in $(seq 1 100); do
-        grep -qE -- "$1" "$NOTES" && return 0
-        sleep 0.05
-    done
-    echo "no notify message matches $1; got: $(cut -d' ' -f2- "$NOTES" | sort | uniq -c | tr '\n' ';')"
-    return 1
-}
-
 # The port is free before start_daemon picks it; the READY command must
 # reach the echo route through it right when READY=1 arrives.
 PORT=$(it_free_port) || it_abort "no free UDP port"
@@ -48,12 +16,12 @@ started=0
 for _ in 1 2 3; do
     PORT=$(it_free_port) || it_abort "no free UDP port"
     it_write_conf "shutdown_timeout = 1s"
-    listen 40 "${ready_cmd//PORT/$PORT}"
+    notify_listen 40 "${ready_cmd//PORT/$PORT}"
     if NOTIFY_SOCKET=$SOCK WATCHDOG_USEC=400000 spawn_daemon; then
         started=1
         break
     fi
-    stop_listener
+    notify_stop
     grep -qi 'in use' "$TMP/daemon.log" || break
 done
 [ $started = 1 ] || it_abort "daemon exited at start-up"
@@ -131,11 +99,11 @@ stopping_after_ready() {
 check notify-stopping-after-ready stopping_after_ready
 check notify-exit-0 it_exit_clean
 check notify-held-session-closed test "$held_rc" -eq 0
-stop_listener
+notify_stop
 grep -c 'WATCHDOG=1' "$NOTES" >"$TMP/pings.txt"
 
 # 2. WATCHDOG_PID naming another process: READY, but no pings
-listen 20
+notify_listen 20
 NOTIFY_SOCKET=$SOCK WATCHDOG_USEC=200000 WATCHDOG_PID=1 spawn_daemon ||
     it_abort "daemon exited at start-up (WATCHDOG_PID=1)"
 check notify-other-pid-ready notes_have '^[0-9]+ READY=1$'
@@ -143,16 +111,16 @@ sleep 1
 check notify-other-pid-no-pings bash -c "! grep -q WATCHDOG=1 '$NOTES'"
 stop_daemon
 check notify-other-pid-exit-0 it_exit_clean
-stop_listener
+notify_stop
 
 # 3. no NOTIFY_SOCKET: the daemon runs the same and sends nothing
-listen 20
+notify_listen 20
 spawn_daemon || it_abort "daemon exited at start-up (no NOTIFY_SOCKET)"
 check notify-none-serves client /echo --datagram plain
 sleep 0.5
 check notify-none-silent bash -c "[ \$(wc -l <'$NOTES') -eq 1 ]"
 stop_daemon
 check notify-none-exit-0 it_exit_clean
-stop_listener
+notify_stop
 echo "    watchdog: $(cat "$TMP/watchdog.txt")"
 [ "$IT_FAILED" -eq 0 ]

@@ -9,23 +9,8 @@
 . "$(dirname "$0")/workers-lib.sh"
 command -v curl >/dev/null || it_abort "curl is missing (scripts/install-deps.sh --test)"
 it_setup
-[ -x "$BUILD/notifylisten" ] || it_abort "$BUILD/notifylisten not built"
-SOCK=$TMP/notify.sock
-NOTES=$TMP/notify.out
-rm -f "$SOCK"
-"$BUILD/notifylisten" "$SOCK" 60 \
-    "timeout 20 $BUILD/wtclient --insecure --timeout 10 --datagram ready-check https://127.0.0.1:\$(cat $TMP/port)/echo >$TMP/ready.out 2>$TMP/ready.err" \
-    >"$NOTES" 2>"$TMP/notify.err" &
-LISTENER=$!
-for _ in $(seq 1 100); do grep -q listening "$NOTES" 2>/dev/null && break; sleep 0.05; done
-notes_have() {
-    for _ in $(seq 1 100); do
-        grep -qE -- "$1" "$NOTES" && return 0
-        sleep 0.05
-    done
-    echo "no notify message matches $1; got: $(cut -d' ' -f2- "$NOTES" | sort | uniq -c | tr '\n' ';')"
-    return 1
-}
+notify_listen 60 \
+    "timeout 20 $BUILD/wtclient --insecure --timeout 10 --datagram ready-check https://127.0.0.1:\$(cat $TMP/port)/echo >$TMP/ready.out 2>$TMP/ready.err"
 count() { grep -cE -- "$1" "$NOTES"; }
 
 # the ready command needs the port, which start_daemon picks: it reads it
@@ -108,6 +93,5 @@ stop_daemon
 check sv-stopping notes_have '^[0-9]+ STOPPING=1$'
 check sv-status-draining notes_have '^[0-9]+ STATUS=draining: '
 check sv-exit-0 it_exit_clean
-kill -TERM "$LISTENER" 2>/dev/null
-wait "$LISTENER" 2>/dev/null
+notify_stop
 [ "$IT_FAILED" -eq 0 ]

@@ -13,6 +13,8 @@
 #   log_has STRING                # daemon.log contains STRING (waits 3 s)
 #   backend tcp|udp MODE          # a test backend (tbackend); prints its port
 #   redis_start                   # a redis-server on $RPORT (tests of [cluster])
+#   notify_listen SECS [CMD], notify_stop, notes_have REGEX
+#                                 # systemd's notify socket (tests of sd_notify)
 #   held_start, held_finish       # a transfer held open across a restart
 #   witness_start SECS            # a well-behaved client beside an attack ...
 #   witness_check                 # ... was served throughout (see below)
@@ -264,6 +266,40 @@ held_finish() {
 held_reset_quick() {
     echo "wtclient exit $HELD_RC after $HELD_MS ms"
     [ "$HELD_RC" -eq 1 ] && [ "$HELD_MS" -lt 5000 ]
+}
+
+# notify_listen SECONDS [READY-COMMAND]: systemd's end of NOTIFY_SOCKET
+# (tests/tools/notifylisten) on $SOCK, a fresh one, its lines in $NOTES
+# (tests/it/50, 88); notify_stop ends it; notes_have REGEX: a message
+# matching REGEX arrived (waits up to 5 s).
+SOCK=
+NOTES=
+LISTENER=
+notify_listen() {
+    SOCK=$TMP/notify.sock
+    NOTES=$TMP/notify.out
+    [ -x "$BUILD/notifylisten" ] || it_abort "$BUILD/notifylisten not built"
+    rm -f "$SOCK" "$NOTES"
+    "$BUILD/notifylisten" "$SOCK" "$@" >"$NOTES" 2>"$TMP/notify.err" &
+    LISTENER=$!
+    for _ in $(seq 1 100); do
+        grep -q listening "$NOTES" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    it_abort "notifylisten did not start: $(cat "$TMP/notify.err")"
+}
+notify_stop() {
+    [ -n "$LISTENER" ] && kill -TERM "$LISTENER" 2>/dev/null
+    wait "$LISTENER" 2>/dev/null
+    LISTENER=
+}
+notes_have() {
+    for _ in $(seq 1 100); do
+        grep -qE -- "$1" "$NOTES" && return 0
+        sleep 0.05
+    done
+    echo "no notify message matches $1; got: $(cut -d' ' -f2- "$NOTES" | sort | uniq -c | tr '\n' ';')"
+    return 1
 }
 
 # redis_start: a redis-server of the test's own on 127.0.0.1:$RPORT, no
