@@ -31,21 +31,9 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench-workers: $*"; exit 1; }
-jget() { printf '%s' "$1" | sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\).*/\1/p" | head -n 1; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-port() {
-    local p
-    for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 40000))
-        if ! awk '{print $2}' /proc/net/udp /proc/net/udp6 | grep -qi ":$(printf %04X "$p")\$"; then
-            echo "$p"
-            return
-        fi
-    done
-}
-scripts/gen-dev-cert.sh "$W" >/dev/null 2>&1 || die "cannot make a certificate"
+BENCH_NAME=bench-workers
+. scripts/bench-lib.sh
+bench_cert "$W"
 PORT=$(port)
 URL="https://127.0.0.1:$PORT/echo"
 

@@ -47,14 +47,8 @@ else
     BC_N=500 BC_TOP_N=5000
 fi
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench: $*"; exit 1; }
-
-# jget JSON KEY: a number or string field of a flat JSON line
-jget() {
-    printf '%s' "$1" | sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\).*/\1/p" | head -n 1
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+BENCH_NAME=bench
+. scripts/bench-lib.sh
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 [ -x "$BUILD/wtrelayd" ] && [ -x "$BUILD/wtbench" ] && [ -x "$BUILD/udpblast" ] &&
@@ -76,18 +70,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port() {
-    local p
-    for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 40000))
-        if ! awk '{print $2}' /proc/net/udp /proc/net/udp6 | grep -qi ":$(printf %04X "$p")\$"; then
-            echo "$p"
-            return
-        fi
-    done
-}
-
-scripts/gen-dev-cert.sh "$TMP" >/dev/null 2>&1 || die "cannot make a certificate"
+bench_cert "$TMP"
 # the forward route's backends: their ports from their first line
 backend() { # PROTO MODE: prints the port
     local out=$TMP/backend.$1.out
