@@ -237,5 +237,7 @@ uninstall:
 clean:
 	rm -rf build build-asan $(FUZZ_BUILD)
 
--include $(OBJS:.o=.d) $(BUILD)/main.d $(BUILD)/wtclient.d $(BUILD)/wtbench.d \
-	$(BUILD)/wtbench_broadcast.d $(wildcard $(FUZZ_BUILD)/obj/*.d $(FUZZ_BUILD)/*.d)
+# every object's header dependencies, the programs' too (a header that
+# changed a struct must rebuild each object that lays it out)
+-include $(OBJS:.o=.d) $(PROGS:src/%.c=$(BUILD)/%.d) \
+	$(wildcard $(FUZZ_BUILD)/obj/*.d $(FUZZ_BUILD)/*.d)
