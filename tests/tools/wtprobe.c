@@ -2345,6 +2345,29 @@ static bool session_intact(struct probe *p, struct session *s,
 /* echo-bidi PATH BYTES / echo-uni PATH BYTES */
 static struct echo *g_e1, *g_e2;
 
+/* Sessions A and B on /echo (the scenarios that hurt A and watch B):
+ * 1 when both are open, 0 while waiting, -1 when finished with failure. */
+static int need_ab(struct probe *p)
+{
+    int ra = need_session(p, &p->a, "/echo", "A");
+    if (ra < 0)
+        return -1;
+    int rb = need_session(p, &p->b, "/echo", "B");
+    if (rb < 0)
+        return -1;
+    return ra && rb;
+}
+
+/* Session B came through what A went through untouched and still echoes
+ * `len` bytes: 1 when so, 0 while waiting, -1 when finished. */
+static int b_echoes(struct probe *p, struct echo **e, size_t len)
+{
+    if (!session_intact(p, p->b, "B"))
+        return -1;
+    return need_echo(p, e, p->b, len, 12, false, "session B");
+}
+
+
 static void sc_echo(struct probe *p, bool uni)
 {
     int i = 0;
@@ -2708,11 +2731,7 @@ static void sc_stream_closed(struct probe *p)
     char f[128];
     switch (p->phase) {
     case 0: {
-        int ra = need_session(p, &p->a, "/echo", "A");
-        if (ra < 0)
-            return;
-        int rb = need_session(p, &p->b, "/echo", "B");
-        if (rb < 0 || ra == 0 || rb == 0)
+        if (need_ab(p) <= 0)
             return;
         session_send_close(p, p->a, 7, "x");
         p->phase = 1;
@@ -2884,9 +2903,7 @@ static void sc_bad_capsule(struct probe *p, int kind)
         p->phase = 2;
         /* fall through */
     case 2:
-        if (!session_intact(p, p->b, "B"))
-            return;
-        if (need_echo(p, &g_e1, p->b, 1024, 12, false, "session B") <= 0)
+        if (b_echoes(p, &g_e1, 1024) <= 0)
             return;
         finish(p, EXIT_PASS, "%s ok: session A got %.300s; session B echoes",
                current->name, p->saved);
@@ -2910,11 +2927,7 @@ static void sc_fc_exceed(struct probe *p)
 
     switch (p->phase) {
     case 0: {
-        int ra = need_session(p, &p->a, "/echo", "A");
-        if (ra < 0)
-            return;
-        int rb = need_session(p, &p->b, "/echo", "B");
-        if (rb < 0 || ra == 0 || rb == 0)
+        if (need_ab(p) <= 0)
             return;
         if (!srv_setting(p, data ? WIRE_SETTING_WT_INITIAL_MAX_DATA
                                  : WIRE_SETTING_WT_INITIAL_MAX_STREAMS_BIDI,
@@ -2971,9 +2984,7 @@ static void sc_fc_exceed(struct probe *p)
         p->phase = 2;
         /* fall through */
     case 2:
-        if (!session_intact(p, p->b, "B"))
-            return;
-        if (need_echo(p, &g_e1, p->b, 2048, 12, false, "session B") <= 0)
+        if (b_echoes(p, &g_e1, 2048) <= 0)
             return;
         finish(p, EXIT_PASS, "fc-exceed %s ok: session A got %.300s; session "
                "B echoes", data ? "data" : "streams", p->saved);
@@ -2997,11 +3008,7 @@ static void sc_fc_reset(struct probe *p)
 
     switch (p->phase) {
     case 0: {
-        int ra = need_session(p, &p->a, "/echo", "A");
-        if (ra < 0)
-            return;
-        int rb = need_session(p, &p->b, "/echo", "B");
-        if (rb < 0 || ra == 0 || rb == 0)
+        if (need_ab(p) <= 0)
             return;
         if (need_echo(p, &g_e1, p->a, FC_RESET_FIRST, 31, true,
                       "session A") <= 0)
@@ -3057,9 +3064,7 @@ static void sc_fc_reset(struct probe *p)
         p->phase = 3;
         /* fall through */
     case 3:
-        if (!session_intact(p, p->b, "B"))
-            return;
-        if (need_echo(p, &g_e2, p->b, 2048, 12, false, "session B") <= 0)
+        if (b_echoes(p, &g_e2, 2048) <= 0)
             return;
         finish(p, EXIT_PASS, "fc-reset ok: WT_MAX_DATA %" PRIu64 " (window "
                "%" PRIu64 " + %d + %d reset); session B echoes",
@@ -4385,11 +4390,7 @@ static void sc_connect_reset(struct probe *p)
     }
     switch (p->phase) {
     case 0: {
-        int ra = need_session(p, &p->a, "/echo", "A");
-        if (ra < 0)
-            return;
-        int rb = need_session(p, &p->b, "/echo", "B");
-        if (rb < 0 || ra == 0 || rb == 0)
+        if (need_ab(p) <= 0)
             return;
         nghttp3_conn_shutdown_stream_write(p->h3, p->a->id);
         ngtcp2_conn_shutdown_stream_write(p->conn, 0, p->a->id, code);
