@@ -76,29 +76,20 @@ healthz_at_once() {
 check stuck-healthz-at-once healthz_at_once
 
 # killed and replaced within the bounds
-killed_in_time() {
+# logged_within WHAT PATTERN MS: PATTERN in the log within MS of the stop
+logged_within() {
     local t
     for _ in $(seq 1 200); do
-        grep -q "worker $victim (pid $vpid) has not answered for" "$TMP/daemon.log" && break
+        grep -q "$2" "$TMP/daemon.log" && break
         sleep 0.05
     done
     t=$(($(now_ms) - t_stop))
-    echo "killed after $t ms"
-    grep -q "worker $victim (pid $vpid) has not answered for" "$TMP/daemon.log" && [ "$t" -le 4500 ]
+    echo "$1 after $t ms"
+    grep -q "$2" "$TMP/daemon.log" && [ "$t" -le "$3" ]
 }
-check stuck-killed killed_in_time
+check stuck-killed logged_within killed "worker $victim (pid $vpid) has not answered for" 4500
 check stuck-killed-by-9 log_has "worker $victim (pid $vpid) killed by signal 9"
-replaced_in_time() {
-    local t
-    for _ in $(seq 1 200); do
-        grep -q "supervisor: worker $victim (pid [0-9]*) ready" "$TMP/daemon.log" && break
-        sleep 0.05
-    done
-    t=$(($(now_ms) - t_stop))
-    echo "ready again after $t ms"
-    grep -q "supervisor: worker $victim (pid [0-9]*) ready" "$TMP/daemon.log" && [ "$t" -le 6000 ]
-}
-check stuck-replaced replaced_in_time
+check stuck-replaced logged_within "ready again" "supervisor: worker $victim (pid [0-9]*) ready" 6000
 npid=$(worker_pid "$victim")
 check stuck-new-pid bash -c "[ -n '$npid' ] && [ '$npid' != '$vpid' ] && kill -0 '$npid'"
 check stuck-other-untouched bash -c "[ '$(worker_pid "$holder")' != '' ] && kill -0 '$(worker_pid "$holder")'"
