@@ -65,7 +65,9 @@ healthz_at_once() {
     for i in 1 2 3 4; do
         curl -s --max-time 5 -o /dev/null "$ADMIN/metrics" &
     done
-    sleep 0.1
+    # it says "not answering" once 2.5 pings (1.5 s here) went unanswered:
+    # not before 2 s after the stop (the kill comes at 3 s)
+    while [ $(($(now_ms) - t_stop)) -lt 2000 ]; do sleep 0.05; done
     t0=$(now_ms)
     code=$(curl -s --max-time 5 -o "$TMP/healthz.stopped" -w '%{http_code}' "$ADMIN/healthz")
     t1=$(now_ms)
