@@ -475,29 +475,33 @@ static void ngtcp2_trace(void *user_data, const char *fmt, ...)
             line);
 }
 
-/* What both roles share: the object, settings and transport parameters
- * from the config. */
-struct quic_conn *quic_conn_alloc(struct quic_endpoint *ep,
-                                  ngtcp2_settings *settings,
-                                  ngtcp2_transport_params *params)
+/*
+ * What both roles share: the object, settings and transport parameters
+ * from `cfg`.  It takes over the references cfg and tlsctx (the caller's
+ * on failure) and touches nothing of the endpoint but what never changes
+ * (its worker index, its role): a server's helper thread makes
+ * connections with it (quic_conn_make()).
+ */
+static struct quic_conn *conn_alloc(struct quic_endpoint *ep,
+                                    struct config *cfg,
+                                    struct tls_ctx *tlsctx, uint64_t serial,
+                                    ngtcp2_settings *settings,
+                                    ngtcp2_transport_params *params)
 {
-    const struct config *cfg = ep->cfg;
     struct quic_conn *qc = calloc(1, sizeof(*qc));
 
     if (!qc)
         return NULL;
     qc->ep = ep;
-    qc->cfg = config_ref(ep->cfg);
-    qc->tlsctx = ep->tls ? tls_ctx_ref(ep->tls) : NULL;
-    qc->serial = ++ep->next_serial;
+    qc->serial = serial;
     qc->state = QC_HANDSHAKE;
     qc->own_sock.fd = -1;
     if (quic_cid_fill(ep, &qc->scid, SCID_LEN) < 0) {
-        config_unref(qc->cfg);
-        tls_ctx_free(qc->tlsctx);
         free(qc);
         return NULL;
     }
+    qc->cfg = cfg;
+    qc->tlsctx = tlsctx;
     qc->conn_ref.get_conn = get_conn;
     qc->conn_ref.user_data = qc;
     ngtcp2_ccerr_default(&qc->last_error);
@@ -536,12 +540,27 @@ struct quic_conn *quic_conn_alloc(struct quic_endpoint *ep,
     return qc;
 }
 
+struct quic_conn *quic_conn_alloc(struct quic_endpoint *ep,
+                                  ngtcp2_settings *settings,
+                                  ngtcp2_transport_params *params)
+{
+    struct config *cfg = config_ref(ep->cfg);
+    struct tls_ctx *tlsctx = ep->tls ? tls_ctx_ref(ep->tls) : NULL;
+    struct quic_conn *qc =
+        conn_alloc(ep, cfg, tlsctx, ++ep->next_serial, settings, params);
+
+    if (!qc) {
+        config_unref(cfg);
+        tls_ctx_free(tlsctx);
+    }
+    return qc;
+}
+
 /* Registers a connection whose ngtcp2_conn and TLS session exist. */
 int quic_conn_link(struct quic_conn *qc)
 {
     struct quic_endpoint *ep = qc->ep;
 
-    ngtcp2_conn_set_tls_native_handle(qc->conn, qc->tls);
     if (quic_cid_add(ep, &qc->scid, qc) < 0 ||
         (qc->odcid.datalen && quic_cid_add(ep, &qc->odcid, qc) < 0))
         return -1;
@@ -572,48 +591,56 @@ void quic_conn_unmake(struct quic_conn *qc)
     free(qc);
 }
 
-struct quic_conn *quic_conn_new(struct quic_endpoint *ep,
-                                struct udp_sock *sock,
-                                const struct udp_addr *local,
-                                const struct udp_addr *remote,
-                                const ngtcp2_pkt_hd *hd,
-                                const ngtcp2_cid *odcid,
-                                enum addr_check validated)
+/*
+ * A server connection for a new client's Initial (hd), made but
+ * registered nowhere: its ngtcp2_conn and TLS session exist, the endpoint
+ * does not know it.  Touches no state of the loop's (the seed carries
+ * what it needs, references included), so that the costly part of a
+ * handshake can run on a helper thread (quic_hsq.c).  On success the
+ * connection holds the seed's cfg and tlsctx references; NULL (out of
+ * memory) leaves them with the caller.
+ */
+struct quic_conn *quic_conn_make(const struct quic_conn_seed *sd,
+                                 const ngtcp2_pkt_hd *hd)
 {
     ngtcp2_settings settings;
     ngtcp2_transport_params params;
     ngtcp2_callbacks cb;
     ngtcp2_path path;
-    struct quic_conn *qc = quic_conn_alloc(ep, &settings, &params);
+    struct quic_conn *qc = conn_alloc(sd->ep, sd->cfg, sd->tlsctx, sd->serial,
+                                      &settings, &params);
 
     if (!qc)
         return NULL;
-    qc->sock = sock;
-    qc->local = *local;
-    qc->remote = *remote;
-    udp_addr_str((const struct sockaddr *)&remote->ss, qc->peer,
+    qc->sock = sd->sock;
+    qc->local = sd->local;
+    qc->remote = sd->remote;
+    udp_addr_str((const struct sockaddr *)&sd->remote.ss, qc->peer,
                  sizeof(qc->peer));
     /* the client's DCID until it learns ours (after a Retry: the SCID of
      * the Retry) */
     qc->odcid = hd->dcid;
     params.stateless_reset_token_present = 1;
-    params.original_dcid = validated == ADDR_RETRY ? *odcid : hd->dcid;
+    params.original_dcid =
+        sd->check == ADDR_RETRY ? sd->odcid : hd->dcid;
     params.original_dcid_present = 1;
-    if (validated == ADDR_RETRY) {
+    if (sd->check == ADDR_RETRY) {
         params.retry_scid = hd->dcid;
         params.retry_scid_present = 1;
     }
-    if (validated != ADDR_UNPROVEN) {
+    if (sd->check != ADDR_UNPROVEN) {
         /* the address is proven: no anti-amplification limit */
         settings.token = hd->token;
         settings.tokenlen = hd->tokenlen;
-        settings.token_type = validated == ADDR_RETRY
+        settings.token_type = sd->check == ADDR_RETRY
                                   ? NGTCP2_TOKEN_TYPE_RETRY
                                   : NGTCP2_TOKEN_TYPE_NEW_TOKEN;
     }
+    /* the credentials' secret: the endpoint's static_secret, which a
+     * reload may be rewriting on the loop thread meanwhile */
     if (ngtcp2_crypto_generate_stateless_reset_token(
-            params.stateless_reset_token, ep->static_secret,
-            sizeof(ep->static_secret), &qc->scid) != 0)
+            params.stateless_reset_token, tls_ctx_secret(qc->tlsctx), 32,
+            &qc->scid) != 0)
         goto fail;
 
     quic_path_of(qc, &path);
@@ -622,14 +649,32 @@ struct quic_conn *quic_conn_new(struct quic_endpoint *ep,
                                hd->version, &cb, &settings, &params, NULL,
                                qc) != 0)
         goto fail;
-    qc->tls = tls_session_new(qc->tlsctx, &qc->conn_ref, NULL);
-    if (!qc->tls || quic_conn_link(qc) < 0)
+    if (!(qc->tls = tls_session_new(qc->tlsctx, &qc->conn_ref, NULL)))
         goto fail;
+    ngtcp2_conn_set_tls_native_handle(qc->conn, qc->tls);
     return qc;
 
 fail:
-    quic_conn_unmake(qc);
+    qc->cfg = NULL; /* the caller's */
+    qc->tlsctx = NULL;
+    quic_conn_discard(qc);
     return NULL;
+}
+
+/*
+ * Frees a connection that quic_conn_make() made and nothing registered
+ * (loop thread: it drops references).  What its first packets made is
+ * freed with it: a TLS session, the HTTP/3 state of 0.5-RTT.
+ */
+void quic_conn_discard(struct quic_conn *qc)
+{
+    tls_session_free(qc->tls); /* before the credentials it points at */
+    h3_conn_free(qc);
+    if (qc->conn)
+        ngtcp2_conn_del(qc->conn);
+    config_unref(qc->cfg);
+    tls_ctx_free(qc->tlsctx);
+    free(qc);
 }
 
 /* RFC 9000 §20.1, as logs and wtclient show them */
@@ -1335,38 +1380,31 @@ void quic_conn_input(struct quic_conn *qc, struct udp_sock *s,
     quic_conn_read(qc, s, local, remote, ecn, p, n);
 }
 
-void quic_conn_read(struct quic_conn *qc, struct udp_sock *s,
-                    const struct udp_addr *local,
-                    const struct udp_addr *remote, unsigned ecn,
-                    const uint8_t *p, size_t n)
+/* The packet's own path: ngtcp2 authenticates the packet before it
+ * believes it, and validates a new path (RFC 9000 §9) before it moves the
+ * connection there.  Nothing here trusts it.  ngtcp2 and GnuTLS only: a
+ * new connection's first packets are read here on a helper thread
+ * (quic_conn_make()); quic_conn_fed() does the rest on the loop. */
+int quic_conn_feed(struct quic_conn *qc, struct udp_sock *s,
+                   const struct udp_addr *local,
+                   const struct udp_addr *remote, unsigned ecn,
+                   const uint8_t *p, size_t n)
 {
     ngtcp2_pkt_info pi = {.ecn = (uint8_t)ecn};
     ngtcp2_path path;
-    int rv;
 
-    switch (qc->state) {
-    case QC_CLOSING:
-        /* RFC 9000 §10.2.1: answer input with the close, but not every
-         * packet of a flood (which anybody can send with our CID) */
-        qc->close_in++;
-        if ((qc->close_in & (qc->close_in - 1)) == 0)
-            send_closebuf(qc);
-        return;
-    case QC_DRAINING:
-    case QC_DEAD:
-        return;
-    default:
-        break;
-    }
-    /* The packet's own path: ngtcp2 authenticates the packet before it
-     * believes it, and validates a new path (RFC 9000 §9) before it moves
-     * the connection there.  Nothing here trusts it. */
     path.local.addr = (ngtcp2_sockaddr *)&local->ss;
     path.local.addrlen = local->len;
     path.remote.addr = (ngtcp2_sockaddr *)&remote->ss;
     path.remote.addrlen = remote->len;
     path.user_data = s;
-    rv = ngtcp2_conn_read_pkt(qc->conn, &path, &pi, p, n, quic_now());
+    return ngtcp2_conn_read_pkt(qc->conn, &path, &pi, p, n, quic_now());
+}
+
+/* What quic_conn_feed() answered, on the loop: the path followed, an
+ * error closes, and the connection writes. */
+void quic_conn_fed(struct quic_conn *qc, int rv)
+{
     if (rv == 0)
         follow_path(qc);
     if (rv != 0) {
@@ -1386,6 +1424,28 @@ void quic_conn_read(struct quic_conn *qc, struct udp_sock *s,
         }
     }
     quic_conn_want_write(qc);
+}
+
+void quic_conn_read(struct quic_conn *qc, struct udp_sock *s,
+                    const struct udp_addr *local,
+                    const struct udp_addr *remote, unsigned ecn,
+                    const uint8_t *p, size_t n)
+{
+    switch (qc->state) {
+    case QC_CLOSING:
+        /* RFC 9000 §10.2.1: answer input with the close, but not every
+         * packet of a flood (which anybody can send with our CID) */
+        qc->close_in++;
+        if ((qc->close_in & (qc->close_in - 1)) == 0)
+            send_closebuf(qc);
+        return;
+    case QC_DRAINING:
+    case QC_DEAD:
+        return;
+    default:
+        break;
+    }
+    quic_conn_fed(qc, quic_conn_feed(qc, s, local, remote, ecn, p, n));
 }
 
 void quic_conn_settings_received(struct quic_conn *qc)

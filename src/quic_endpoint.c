@@ -1068,6 +1068,8 @@ struct quic_conn *quic_connect(struct quic_endpoint *ep,
         goto fail;
     }
     qc->tls = tls_session_new(qc->tlsctx, &qc->conn_ref, host);
+    if (qc->tls)
+        ngtcp2_conn_set_tls_native_handle(qc->conn, qc->tls);
     if (!qc->tls || quic_conn_link(qc) < 0) {
         snprintf(err, errlen, "TLS session set-up failed");
         goto fail;

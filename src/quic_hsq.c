@@ -31,6 +31,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "quic_internal.h"
+#include "tls.h"
 
 /* the byte bound: handshake_queue Initials of a common size (a browser's
  * are 1 200 to 1 400 bytes); larger ones take more of it */
@@ -39,7 +40,7 @@
 #define HSQ_FOLLOWERS 4
 
 struct quic_hsq_item {
-    struct quic_hsq_item *next;
+    struct quic_hsq_item *next; /* the queue (leaders only) */
     size_t sock; /* index into ep->socks: checked again when started */
     struct udp_addr local, remote;
     unsigned ecn;
@@ -49,14 +50,40 @@ struct quic_hsq_item {
     struct addrlim_entry *alim;  /* admitted: held until started or dropped */
     int follower;  /* a later packet of a connection queued before it */
     int followers; /* leader: how many such are queued behind it */
+    /* leader: its followers, in their order; they are counted in the
+     * queue's n and bytes but are not in the queue itself */
+    struct quic_hsq_item *chain, **chain_tail;
+    /* what its connection is made of; the references are the item's
+     * until the connection takes them */
+    struct quic_conn_seed seed;
+    struct quic_conn *qc; /* made, not yet linked */
+    int rv;               /* what feeding its packets answered */
     size_t len;
     uint8_t pkt[];
 };
 
+static void drop_chain(struct quic_endpoint *ep, struct quic_hsq_item *f)
+{
+    struct quic_hsq_item *next;
+
+    for (; f; f = next) {
+        next = f->next;
+        ep->hsq.n--;
+        ep->hsq.bytes -= f->len;
+        free(f);
+    }
+}
+
+/* Drops a leader, its followers and what it still holds. */
 static void item_drop(struct quic_endpoint *ep, struct quic_hsq_item *it)
 {
+    drop_chain(ep, it->chain);
+    config_unref(it->seed.cfg);
+    tls_ctx_free(it->seed.tlsctx);
     if (it->alim)
         addrlim_conn_gone(&ep->alim, it->alim, 1, ev_now(ep->loop));
+    ep->hsq.n--;
+    ep->hsq.bytes -= it->len;
     free(it);
 }
 
@@ -68,45 +95,82 @@ static struct quic_hsq_item *pop(struct quic_hsq *q)
         return NULL;
     if (!(q->head = it->next))
         q->tail = NULL;
-    q->n--;
-    q->bytes -= it->len;
-    return it;
+    it->next = NULL;
+    return it; /* still counted: item_drop() */
 }
 
-/* Makes the connection of a queued Initial and feeds it the packet: the
- * costly part of a handshake (quic_conn_input -> GnuTLS). */
-static void start_one(struct quic_endpoint *ep, struct quic_hsq_item *it)
+/* Makes the connection of a queued Initial and feeds it its packets (the
+ * first one's followers too): the costly part of a handshake
+ * (ngtcp2_conn_server_new, then quic_conn_feed -> GnuTLS: the key
+ * exchange, the certificate's signature).  Touches nothing of the loop's
+ * but the item.  it->rv: the first error ngtcp2 gave, 0 for none. */
+static void make_and_feed(struct quic_hsq_item *it)
 {
-    struct udp_sock *s = &ep->socks[it->sock];
-    struct quic_conn *qc;
+    const struct quic_hsq_item *p;
     ngtcp2_pkt_hd hd;
 
-    /* removed by a reload meanwhile (retired or closed): as read_pkt()
-     * does for a retired socket, nothing new on it */
-    if (ep->sock_state[it->sock] != QUIC_SOCK_LISTEN || ep->shutting_down) {
-        item_drop(ep, it);
+    it->qc = NULL;
+    it->rv = 0;
+    if (ngtcp2_accept(&hd, it->pkt, it->len) != 0)
+        return; /* it passed when it was read */
+    if (!(it->qc = quic_conn_make(&it->seed, &hd)))
+        return;
+    it->seed.cfg = NULL; /* the connection's now */
+    it->seed.tlsctx = NULL;
+    for (p = it; p && it->rv == 0; p = p == it ? it->chain : p->next)
+        it->rv = quic_conn_feed(it->qc, it->seed.sock, &p->local,
+                                &p->remote, p->ecn, p->pkt, p->len);
+}
+
+/* What make_and_feed() made joins the endpoint (loop thread); the next
+ * flush writes its first flight. */
+static void link_made(struct quic_endpoint *ep, struct quic_hsq_item *it)
+{
+    struct quic_conn *qc = it->qc;
+
+    it->qc = NULL;
+    if (quic_conn_link(qc) < 0) {
+        quic_conn_unmake(qc);
         return;
     }
-    qc = quic_cid_lookup(ep, it->dcid.data, it->dcid.datalen);
-    if (!qc && !it->follower) {
-        if (ngtcp2_accept(&hd, it->pkt, it->len) != 0) {
-            item_drop(ep, it); /* it passed when it was read */
-            return;
-        }
-        qc = quic_conn_new(ep, s, &it->local, &it->remote, &hd, &it->odcid,
-                           it->check);
-        if (!qc) {
-            item_drop(ep, it);
-            return;
-        }
-        qc->alim = it->alim;
-        it->alim = NULL;
+    qc->alim = it->alim;
+    it->alim = NULL;
+    quic_conn_fed(qc, it->rv);
+}
+
+/* Loop thread: the references and the serial are taken here. */
+static void seed_of(struct quic_endpoint *ep, struct quic_hsq_item *it)
+{
+    struct quic_conn_seed *sd = &it->seed;
+
+    sd->ep = ep;
+    sd->cfg = config_ref(ep->cfg);
+    sd->tlsctx = tls_ctx_ref(ep->tls);
+    sd->serial = ++ep->next_serial;
+    sd->sock = &ep->socks[it->sock];
+    sd->local = it->local;
+    sd->remote = it->remote;
+    sd->check = it->check;
+    sd->odcid = it->odcid;
+}
+
+/* removed by a reload meanwhile (retired or closed): as read_pkt() does
+ * for a retired socket, nothing new on it */
+static int may_start(const struct quic_endpoint *ep,
+                     const struct quic_hsq_item *it)
+{
+    return ep->sock_state[it->sock] == QUIC_SOCK_LISTEN &&
+           !ep->shutting_down;
+}
+
+static void start_one(struct quic_endpoint *ep, struct quic_hsq_item *it)
+{
+    if (may_start(ep, it)) {
+        seed_of(ep, it);
+        make_and_feed(it);
+        if (it->qc)
+            link_made(ep, it);
     }
-    /* a follower whose connection was not made (its first packet was
-     * refused or dropped): dropped too, the client sends it again */
-    if (qc)
-        quic_conn_input(qc, s, &it->local, &it->remote, it->ecn, it->pkt,
-                        it->len);
     item_drop(ep, it);
 }
 
@@ -171,7 +235,7 @@ struct quic_hsq_item *quic_hsq_find(const struct quic_endpoint *ep,
     struct quic_hsq_item *it;
 
     for (it = ep->hsq.head; it; it = it->next)
-        if (!it->follower && it->dcid.datalen == dcidlen &&
+        if (it->dcid.datalen == dcidlen &&
             memcmp(it->dcid.data, dcid, dcidlen) == 0)
             return it;
     return NULL;
@@ -211,21 +275,28 @@ int quic_hsq_push(struct quic_endpoint *ep, const struct udp_sock *s,
     it->alim = alim;
     it->follower = lead != NULL;
     it->followers = 0;
-    if (lead) {
-        lead->followers++;
-        log_debug("a later packet of a queued new connection: queued "
-                  "behind it (%d)", lead->followers);
-    }
+    it->chain = NULL;
+    it->chain_tail = &it->chain;
+    memset(&it->seed, 0, sizeof(it->seed));
+    it->qc = NULL;
     it->len = n;
     memcpy(it->pkt, p, n);
-    if (q->tail)
+    if (lead) {
+        /* fed right after its leader, in the same turn */
+        lead->followers++;
+        *lead->chain_tail = it;
+        lead->chain_tail = &it->next;
+        log_debug("a later packet of a queued new connection: queued "
+                  "behind it (%d)", lead->followers);
+    } else if (q->tail) {
         q->tail->next = it;
-    else
-        q->head = it;
-    q->tail = it;
+        q->tail = it;
+    } else {
+        q->head = q->tail = it;
+    }
     q->n++;
     q->bytes += n;
-    if (!ev_is_active(&q->check)) {
+    if (!lead && !ev_is_active(&q->check)) {
         ev_check_start(ep->loop, &q->check);
         ev_idle_start(ep->loop, &q->idle);
     }

@@ -84,13 +84,29 @@ struct quic_conn *quic_conn_alloc(struct quic_endpoint *ep,
                                   ngtcp2_transport_params *params);
 int quic_conn_link(struct quic_conn *qc);
 void quic_conn_unmake(struct quic_conn *qc);
-struct quic_conn *quic_conn_new(struct quic_endpoint *ep,
-                                struct udp_sock *sock,
-                                const struct udp_addr *local,
-                                const struct udp_addr *remote,
-                                const ngtcp2_pkt_hd *hd,
-                                const ngtcp2_cid *odcid,
-                                enum addr_check validated);
+/* What making a server connection for a new client's Initial takes:
+ * filled on the loop thread, read by quic_conn_make() on any thread. */
+struct quic_conn_seed {
+    struct quic_endpoint *ep; /* read for what never changes: worker, role */
+    struct config *cfg;       /* references: the connection takes them */
+    struct tls_ctx *tlsctx;
+    uint64_t serial;
+    struct udp_sock *sock;
+    struct udp_addr local, remote;
+    enum addr_check check;
+    ngtcp2_cid odcid; /* address_check()'s, for ADDR_RETRY */
+};
+struct quic_conn *quic_conn_make(const struct quic_conn_seed *sd,
+                                 const ngtcp2_pkt_hd *hd);
+/* Frees what quic_conn_make() made, registered nowhere (loop thread). */
+void quic_conn_discard(struct quic_conn *qc);
+/* One packet into ngtcp2 (no loop state: see quic_conn_make()); its
+ * result goes to quic_conn_fed() on the loop. */
+int quic_conn_feed(struct quic_conn *qc, struct udp_sock *s,
+                   const struct udp_addr *local,
+                   const struct udp_addr *remote, unsigned ecn,
+                   const uint8_t *p, size_t n);
+void quic_conn_fed(struct quic_conn *qc, int rv);
 void quic_conn_free(struct quic_conn *qc);
 void quic_conn_release_tls(struct quic_conn *qc);
 /* Writes what the connection has to send into the endpoint's queue. */
