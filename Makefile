@@ -18,7 +18,7 @@ CFLAGS   ?= -O2 -g
 # Always on, even when CFLAGS is given on the command line (make asan).
 WFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -MMD -MP
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -pthread
 
 PROGS    := src/main.c src/wtclient.c src/wtbench.c src/wtbench_broadcast.c src/wtbench_mixed.c
 SRCS     := $(filter-out $(PROGS),$(wildcard src/*.c))

@@ -344,6 +344,7 @@ static const struct num_key server_nums[] = {
      600000, K_DURATION},
     NUMKEY(retry_handshakes, 1, 1000000, K_COUNT),
     NUMKEY(handshake_queue, 1, 100000, K_COUNT),
+    NUMKEY(handshake_threads, 0, 16, K_COUNT),
     NUMKEY(max_connections_per_address, 0, 1000000, K_COUNT),
     NUMKEY(max_handshakes_per_address, 0, 1000000, K_COUNT),
     NUMKEY(max_sessions_per_address, 0, 100000000, K_COUNT),
@@ -1041,6 +1042,7 @@ void config_defaults(struct config *c)
     c->retry = CONFIG_RETRY_AUTO;
     c->retry_handshakes = 1000;
     c->handshake_queue = 1024;
+    c->handshake_threads = 1;
     /* one address: a twentieth of the slots, a handful of handshakes at
      * once, ten new connections a second after a burst of forty */
     c->max_connections_per_address = 50;

@@ -135,6 +135,9 @@ struct config {
     /* new connections' first packets waiting for their handshake to
      * start (quic_hsq.c); more are dropped */
     uint64_t handshake_queue;
+    /* helper threads making new connections' first flight (0: the loop
+     * thread does); read at start */
+    uint64_t handshake_threads;
     /* Per source address (IPv4 address, IPv6 /64), addrlim.h; 0 = none */
     uint64_t max_connections_per_address;
     uint64_t max_handshakes_per_address;  /* handshakes in progress */

@@ -147,6 +147,9 @@ static void reload(void)
                                 strcmp(cfg->cluster.node_id, old->cluster.node_id))))
         log_warn("reload: [cluster] changed; it takes effect at the next "
                  "start");
+    if (cfg->handshake_threads != old->handshake_threads)
+        log_warn("reload: handshake_threads changed; it takes effect at the "
+                 "next start");
     log_level = cfg->log_level;
     log_format = cfg->log_format;
     if (strcmp(oldhash, tls_ctx_cert_sha256(tls)) != 0)

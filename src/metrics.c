@@ -271,10 +271,16 @@ char *metrics_render(const struct metrics_gauges *g, size_t *len)
         "Handshakes started from the queue (first flights made).",
         metrics.handshakes_started);
     head(&o, "handshake_start_seconds_total", "counter",
-         "Time spent making those first flights (key exchange, signature), "
-         "during which the loop serves nothing else.");
+         "Time the loop spent starting those handshakes, during which it "
+         "serves nothing else (with handshake_threads: making the first "
+         "flight is the threads', linking the connection the loop's).");
     put(&o, "wtrelayd_handshake_start_seconds_total %.6f\n",
         (double)metrics.handshake_start_ns / 1e9);
+    head(&o, "handshake_thread_seconds_total", "counter",
+         "Time the handshake threads spent making first flights (key "
+         "exchange, signature) off the loop.");
+    put(&o, "wtrelayd_handshake_thread_seconds_total %.6f\n",
+        (double)metrics.handshake_thread_ns / 1e9);
     one(&o, "handshakes_completed_total", "counter",
         "QUIC/TLS handshakes completed.", metrics.handshakes_completed);
     one(&o, "handshakes_resumed_total", "counter",

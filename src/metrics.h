@@ -73,6 +73,8 @@ struct metrics {
     /* handshakes started from the queue (quic_hsq.c), and the time their
      * first flights took (the loop did nothing else meanwhile) */
     uint64_t handshakes_started, handshake_start_ns;
+    /* ... and the helper threads' time on them (handshake_threads) */
+    uint64_t handshake_thread_ns;
     uint64_t sessions_refused_address; /* 429: max_sessions_per_address */
     uint64_t stateless_resets_sent;
     uint64_t streams_total; /* WebTransport streams of sessions */

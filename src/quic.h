@@ -19,6 +19,7 @@
 #include "config.h"
 #include "h3.h"
 #include "impair.h"
+#include "offload.h"
 #include "udp.h"
 #include "wt.h"
 
@@ -72,6 +73,10 @@ struct quic_conn {
      * capsule. */
     int ending;
     int counted; /* in ep->nhandshakes */
+    /* server: made by quic_conn_make(), maybe on a helper thread, and
+     * not linked yet; h3_due: its HTTP/3 state is to be made on the
+     * loop (cb_recv_tx_key) */
+    int unlinked, h3_due;
     /* server: its source address's entry in ep->alim (the address it
      * came from: a migration later does not move it), counted until
      * quic_conn_free() */
@@ -113,8 +118,13 @@ struct quic_conn {
 struct quic_hsq_item;
 struct quic_hsq {
     struct quic_hsq_item *head, *tail;
-    size_t n;     /* packets queued */
+    size_t n;     /* packets queued, or in a helper thread's hands */
     size_t bytes; /* their sizes */
+    /* handshake_threads: the threads, and the new connections they make
+     * (at most 2 a thread) */
+    struct offload pool;
+    struct quic_hsq_item *inflight;
+    int stopping; /* quic_hsq_clear(): what the threads give back goes */
     ev_check check; /* after each turn's reads: start one handshake */
     ev_idle idle;   /* while the queue is not empty: the loop polls, does
                        not sleep */

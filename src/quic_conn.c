@@ -173,14 +173,23 @@ static int cb_handshake_completed(ngtcp2_conn *conn, void *user_data)
     return h3_conn_init(qc) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
 }
 
-/* The server sends its SETTINGS in 0.5-RTT, as soon as 1-RTT keys exist. */
+/* The server sends its SETTINGS in 0.5-RTT, as soon as 1-RTT keys exist.
+ * A connection not linked yet may be on a helper thread (quic_conn_make()):
+ * the HTTP/3 state waits for quic_conn_fed() on the loop, as its buffers
+ * count in the global metrics; nothing is written before that anyway. */
 static int cb_recv_tx_key(ngtcp2_conn *conn, ngtcp2_encryption_level level,
                           void *user_data)
 {
+    struct quic_conn *qc = user_data;
+
     (void)conn;
     if (level != NGTCP2_ENCRYPTION_LEVEL_1RTT)
         return 0;
-    return h3_conn_init(user_data) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+    if (qc->unlinked) {
+        qc->h3_due = 1;
+        return 0;
+    }
+    return h3_conn_init(qc) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
 }
 
 /*
@@ -564,6 +573,7 @@ int quic_conn_link(struct quic_conn *qc)
     if (quic_cid_add(ep, &qc->scid, qc) < 0 ||
         (qc->odcid.datalen && quic_cid_add(ep, &qc->odcid, qc) < 0))
         return -1;
+    qc->unlinked = 0;
     LIST_INSERT_HEAD(&ep->conns, qc, link);
     ep->nconns++;
     if (ep->role == QUIC_SERVER) {
@@ -612,6 +622,7 @@ struct quic_conn *quic_conn_make(const struct quic_conn_seed *sd,
 
     if (!qc)
         return NULL;
+    qc->unlinked = 1;
     qc->sock = sd->sock;
     qc->local = sd->local;
     qc->remote = sd->remote;
@@ -1405,6 +1416,11 @@ int quic_conn_feed(struct quic_conn *qc, struct udp_sock *s,
  * error closes, and the connection writes. */
 void quic_conn_fed(struct quic_conn *qc, int rv)
 {
+    if (qc->h3_due) { /* see cb_recv_tx_key() */
+        qc->h3_due = 0;
+        if (rv == 0 && h3_conn_init(qc) != 0)
+            rv = NGTCP2_ERR_CALLBACK_FAILURE;
+    }
     if (rv == 0)
         follow_path(qc);
     if (rv != 0) {

@@ -754,6 +754,8 @@ int quic_server_init_fds(struct quic_endpoint *ep, struct ev_loop *loop,
     ev_prepare_init(&ep->prepare, prepare_cb);
     ep->prepare.data = ep;
     ev_prepare_start(loop, &ep->prepare);
+    if (quic_hsq_start(ep, err, errlen) < 0)
+        goto fail;
     return 0;
 
 fail:

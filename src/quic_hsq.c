@@ -17,6 +17,17 @@
  * each other as fast as before.  Established traffic cannot starve the
  * queue either: every turn starts one, whatever it read.
  *
+ * With helper threads (handshake_threads, default 1) even that one
+ * handshake leaves the loop: a thread makes the connection and feeds it
+ * its first packets (the key exchange and signature: ~330 us here), then
+ * hands it back (offload.c), and the loop only links it (a few us) and
+ * writes its first flight.  The loop gives the threads two connections
+ * each at a time and keeps the rest queued; packets that come for a
+ * connection meanwhile wait beside it (`late`, within HSQ_FOLLOWERS) and
+ * are read once it is linked.  The thread touches the item and what it
+ * makes, nothing else (quic_conn_make()); a reload or a shutdown while it
+ * works is seen when it hands the connection back (may_start()).
+ *
  * Bounded by handshake_queue packets (and as many times 1500 bytes):
  * past that an Initial is dropped, counted as refused (reason
  * handshake_queue); its client sends it again.  Retry (`retry = auto`)
@@ -25,6 +36,7 @@
  */
 #include "quic.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,8 +68,16 @@ struct quic_hsq_item {
     /* what its connection is made of; the references are the item's
      * until the connection takes them */
     struct quic_conn_seed seed;
+    /* with helper threads (leaders): while a thread makes its connection
+     * (inflight), the thread owns job..ns and the chain; the loop keeps
+     * the rest, and queues followers that come meanwhile on `late` */
+    struct offload_job job;
     struct quic_conn *qc; /* made, not yet linked */
     int rv;               /* what feeding its packets answered */
+    uint64_t ns;          /* the thread's time on it */
+    int inflight;
+    struct quic_hsq_item *inflight_next;
+    struct quic_hsq_item *late, **late_tail;
     size_t len;
     uint8_t pkt[];
 };
@@ -78,6 +98,7 @@ static void drop_chain(struct quic_endpoint *ep, struct quic_hsq_item *f)
 static void item_drop(struct quic_endpoint *ep, struct quic_hsq_item *it)
 {
     drop_chain(ep, it->chain);
+    drop_chain(ep, it->late);
     config_unref(it->seed.cfg);
     tls_ctx_free(it->seed.tlsctx);
     if (it->alim)
@@ -122,11 +143,13 @@ static void make_and_feed(struct quic_hsq_item *it)
                                 &p->remote, p->ecn, p->pkt, p->len);
 }
 
-/* What make_and_feed() made joins the endpoint (loop thread); the next
- * flush writes its first flight. */
+/* What make_and_feed() made joins the endpoint (loop thread), then
+ * reads what came for it meanwhile; the next flush writes its first
+ * flight. */
 static void link_made(struct quic_endpoint *ep, struct quic_hsq_item *it)
 {
     struct quic_conn *qc = it->qc;
+    const struct quic_hsq_item *f;
 
     it->qc = NULL;
     if (quic_conn_link(qc) < 0) {
@@ -136,6 +159,9 @@ static void link_made(struct quic_endpoint *ep, struct quic_hsq_item *it)
     qc->alim = it->alim;
     it->alim = NULL;
     quic_conn_fed(qc, it->rv);
+    for (f = it->late; f; f = f->next)
+        quic_conn_input(qc, &ep->socks[f->sock], &f->local, &f->remote,
+                        f->ecn, f->pkt, f->len);
 }
 
 /* Loop thread: the references and the serial are taken here. */
@@ -160,9 +186,10 @@ static int may_start(const struct quic_endpoint *ep,
                      const struct quic_hsq_item *it)
 {
     return ep->sock_state[it->sock] == QUIC_SOCK_LISTEN &&
-           !ep->shutting_down;
+           !ep->shutting_down && !ep->hsq.stopping;
 }
 
+/* handshake_threads = 0: all of it on the loop thread */
 static void start_one(struct quic_endpoint *ep, struct quic_hsq_item *it)
 {
     if (may_start(ep, it)) {
@@ -172,6 +199,64 @@ static void start_one(struct quic_endpoint *ep, struct quic_hsq_item *it)
             link_made(ep, it);
     }
     item_drop(ep, it);
+}
+
+/* ---- helper threads (handshake_threads) ---- */
+
+#define ITEM_OF(j)                                                            \
+    ((struct quic_hsq_item *)(void *)((char *)(j) -                           \
+                                      offsetof(struct quic_hsq_item, job)))
+
+/* Helper thread: the item's seed, packets and chain, nothing else. */
+static void work_cb(struct offload_job *j)
+{
+    struct quic_hsq_item *it = ITEM_OF(j);
+    uint64_t t0 = quic_now();
+
+    make_and_feed(it);
+    it->ns = quic_now() - t0;
+}
+
+/* Loop thread: a connection comes back made (or not), and joins. */
+static void done_cb(struct offload_job *j, int worked, void *arg)
+{
+    struct quic_endpoint *ep = arg;
+    struct quic_hsq_item *it = ITEM_OF(j), **p;
+    uint64_t t0 = quic_now();
+
+    for (p = &ep->hsq.inflight; *p && *p != it; p = &(*p)->inflight_next)
+        ;
+    if (*p)
+        *p = it->inflight_next;
+    it->inflight = 0;
+    if (worked && it->qc && may_start(ep, it)) {
+        link_made(ep, it);
+        /* what the loop itself spent on it (a request arriving meanwhile
+         * waits for this much), and what the thread did */
+        metrics.handshakes_started++;
+        metrics.handshake_start_ns += quic_now() - t0;
+        metrics.handshake_thread_ns += it->ns;
+    }
+    if (it->qc) { /* not wanted any more: registered nowhere */
+        quic_conn_discard(it->qc);
+        it->qc = NULL;
+    }
+    item_drop(ep, it);
+}
+
+static void dispatch(struct quic_endpoint *ep, struct quic_hsq_item *it)
+{
+    struct quic_hsq *q = &ep->hsq;
+
+    if (!may_start(ep, it)) {
+        item_drop(ep, it);
+        return;
+    }
+    seed_of(ep, it);
+    it->inflight = 1;
+    it->inflight_next = q->inflight;
+    q->inflight = it;
+    offload_submit(&q->pool, &it->job);
 }
 
 static void stop_watchers(struct quic_endpoint *ep)
@@ -191,6 +276,15 @@ static void check_cb(struct ev_loop *loop, ev_check *w, int revents)
     (void)loop;
     (void)revents;
     quic_endpoint_flush(ep);
+    if (offload_running(&ep->hsq.pool)) {
+        /* as many as the threads take; the rest wait for a thread to
+         * hand one back (done_cb, then this again) */
+        while (!offload_full(&ep->hsq.pool) && (it = pop(&ep->hsq)))
+            dispatch(ep, it);
+        if (!ep->hsq.head)
+            stop_watchers(ep);
+        return;
+    }
     if ((it = pop(&ep->hsq))) {
         /* what a request that arrives now waits for, at most: counted so
          * that operators (and tests/it/76) can see it */
@@ -217,12 +311,26 @@ void quic_hsq_init(struct quic_endpoint *ep)
 
     q->head = q->tail = NULL;
     q->n = q->bytes = 0;
+    q->inflight = NULL;
+    q->stopping = 0;
     ev_check_init(&q->check, check_cb);
     ev_set_priority(&q->check, EV_MINPRI);
     q->check.data = ep;
     ev_idle_init(&q->idle, idle_cb);
     ev_set_priority(&q->idle, EV_MINPRI);
     q->idle.data = ep;
+}
+
+int quic_hsq_start(struct quic_endpoint *ep, char *err, size_t errlen)
+{
+    unsigned n = (unsigned)ep->cfg->handshake_threads;
+
+    if (n == 0)
+        return 0;
+    /* two jobs a thread: one it makes, one waiting for it, so that it
+     * never waits for the loop; the rest stay in the queue, counted */
+    return offload_start(&ep->hsq.pool, ep->loop, n, 2 * (size_t)n, work_cb,
+                         done_cb, ep, err, errlen);
 }
 
 /* A queue of handshake_queue packets at most, walked only for
@@ -235,6 +343,11 @@ struct quic_hsq_item *quic_hsq_find(const struct quic_endpoint *ep,
     struct quic_hsq_item *it;
 
     for (it = ep->hsq.head; it; it = it->next)
+        if (it->dcid.datalen == dcidlen &&
+            memcmp(it->dcid.data, dcid, dcidlen) == 0)
+            return it;
+    /* 2 x handshake_threads at most */
+    for (it = ep->hsq.inflight; it; it = it->inflight_next)
         if (it->dcid.datalen == dcidlen &&
             memcmp(it->dcid.data, dcid, dcidlen) == 0)
             return it;
@@ -275,17 +388,24 @@ int quic_hsq_push(struct quic_endpoint *ep, const struct udp_sock *s,
     it->alim = alim;
     it->follower = lead != NULL;
     it->followers = 0;
-    it->chain = NULL;
+    it->chain = it->late = NULL;
     it->chain_tail = &it->chain;
+    it->late_tail = &it->late;
     memset(&it->seed, 0, sizeof(it->seed));
     it->qc = NULL;
+    it->inflight = 0;
     it->len = n;
     memcpy(it->pkt, p, n);
     if (lead) {
         /* fed right after its leader, in the same turn */
         lead->followers++;
-        *lead->chain_tail = it;
-        lead->chain_tail = &it->next;
+        if (lead->inflight) { /* the thread reads the chain: not that */
+            *lead->late_tail = it;
+            lead->late_tail = &it->next;
+        } else {
+            *lead->chain_tail = it;
+            lead->chain_tail = &it->next;
+        }
         log_debug("a later packet of a queued new connection: queued "
                   "behind it (%d)", lead->followers);
     } else if (q->tail) {
@@ -298,7 +418,10 @@ int quic_hsq_push(struct quic_endpoint *ep, const struct udp_sock *s,
     q->bytes += n;
     if (!lead && !ev_is_active(&q->check)) {
         ev_check_start(ep->loop, &q->check);
-        ev_idle_start(ep->loop, &q->idle);
+        /* without threads the loop does not sleep while some wait; with
+         * them it sleeps until a thread hands one back */
+        if (!offload_running(&q->pool))
+            ev_idle_start(ep->loop, &q->idle);
     }
     return 0;
 }
@@ -309,6 +432,10 @@ void quic_hsq_clear(struct quic_endpoint *ep)
 
     while ((it = pop(&ep->hsq)))
         item_drop(ep, it);
+    /* and what the threads hold: joined, their connections discarded */
+    ep->hsq.stopping = 1;
+    offload_stop(&ep->hsq.pool);
+    ep->hsq.stopping = 0;
     if (ep->loop)
         stop_watchers(ep);
 }

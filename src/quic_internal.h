@@ -52,6 +52,9 @@ void quic_endpoint_flush(struct quic_endpoint *ep);
 /* ---- quic_hsq.c: new connections waiting for their handshake ---- */
 
 void quic_hsq_init(struct quic_endpoint *ep);
+/* Starts cfg->handshake_threads helper threads (none: handshakes on the
+ * loop thread).  0, or -1 with a message in err. */
+int quic_hsq_start(struct quic_endpoint *ep, char *err, size_t errlen);
 /* The queued first packet of the connection the client calls `dcid`. */
 struct quic_hsq_item *quic_hsq_find(const struct quic_endpoint *ep,
                                     const uint8_t *dcid, size_t dcidlen);
@@ -68,7 +71,8 @@ int quic_hsq_push(struct quic_endpoint *ep, const struct udp_sock *s,
                   const ngtcp2_cid *dcid, enum addr_check check,
                   const ngtcp2_cid *odcid, struct addrlim_entry *alim,
                   struct quic_hsq_item *lead);
-/* Drops everything queued (shutdown, endpoint freed). */
+/* Drops everything queued and what the helper threads hold, and stops
+ * them (shutdown, endpoint freed). */
 void quic_hsq_clear(struct quic_endpoint *ep);
 
 /* ---- quic_conn.c ---- */
