@@ -64,9 +64,11 @@ RSS0=$(rss)
 # The Initials are all made first (seconds), then sent on a line to its
 # stdin.  FLOOD_OVERLAP=1 (default): the flood starts once the session
 # runs, so the flood's first burst of handshakes (retry_handshakes of them,
-# before Retry engages) falls inside the measured run: each request that
-# meets it waits for one handshake (handshake_start_us), on a quiet
-# machine 1.5x the quiet p99 itself.  FLOOD_OVERLAP=0: the session starts
+# before Retry engages) falls inside the measured run: with
+# handshake_threads = 0 each request that meets it waits for one
+# handshake's first flight (handshake_start_us), on a quiet machine 1.5x
+# the quiet p99 itself; with the handshake thread, for the loop's few
+# microseconds of linking one.  FLOOD_OVERLAP=0: the session starts
 # 0.2 s into the flood, after that burst (what this script did first).
 mkfifo "$W/go"
 exec 3<>"$W/go"
@@ -83,6 +85,7 @@ REF0=$(metric_sum wtrelayd_connections_refused_total)
 SESS0=$(metric_sum wtrelayd_sessions_open)
 STARTED0=$(metric wtrelayd_handshakes_started_total)
 STARTS0=$(metric wtrelayd_handshake_start_seconds_total)
+THREAD0=$(metric wtrelayd_handshake_thread_seconds_total)
 QDROP0=$(metric 'wtrelayd_connections_refused_total{reason="handshake_queue"}')
 CPU0=$(cpu_ticks)
 T0=$(date +%s.%N)
@@ -123,6 +126,7 @@ CPU1=$(cpu_ticks)
 T1=$(date +%s.%N)
 STARTED1=$(metric wtrelayd_handshakes_started_total)
 STARTS1=$(metric wtrelayd_handshake_start_seconds_total)
+THREAD1=$(metric wtrelayd_handshake_thread_seconds_total)
 QDROP1=$(metric 'wtrelayd_connections_refused_total{reason="handshake_queue"}')
 RETRY1=$(metric wtrelayd_retry_sent_total)
 CONNS1=$(metric wtrelayd_connections_total)
@@ -144,10 +148,13 @@ echo "handshakes_peak=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$W/samples"
 echo "retry_sent=$((RETRY1 - RETRY0))"
 echo "refused=$((REF1 - REF0))"
 echo "queue_dropped=$((QDROP1 - QDROP0))"
-# what one handshake's first flight held the loop for, on average: the
-# longest a request of an established connection should wait for one
+# what one handshake held the loop for, on average: the longest a request
+# of an established connection should wait for one (handshake_threads = 0:
+# its whole first flight; else linking it), and what the handshake
+# threads spent on one (0 without them)
 awk -v n="$((STARTED1 - STARTED0))" -v a="$STARTS0" -v b="$STARTS1" \
-    'BEGIN { printf "handshakes_started=%d\nhandshake_start_us=%.0f\n", n, (n > 0 ? (b - a) / n * 1e6 : 0) }'
+    -v c="${THREAD0:-0}" -v d="${THREAD1:-0}" \
+    'BEGIN { printf "handshakes_started=%d\nhandshake_start_us=%.0f\nhandshake_thread_us=%.0f\n", n, (n > 0 ? (b - a) / n * 1e6 : 0), (n > 0 ? (d - c) / n * 1e6 : 0) }'
 awk -v c="$((CPU1 - CPU0))" -v hz="$(getconf CLK_TCK)" -v a="$T0" -v b="$T1" \
     'BEGIN { if (b > a) printf "daemon_cpu_pct=%.0f\n", c / hz / (b - a) * 100 }'
 # every Initial of the flood that made no connection was answered with a

@@ -2,7 +2,7 @@
 # Floods (issue 12): a bounded burst of client Initials from 500 loopback
 # addresses, never answered, while a real session runs request/response
 # and other clients handshake.  The session's p99 stays within 2x of the
-# quiet run plus one handshake, the daemon's RSS stays bounded, Retry (retry = auto) engages
+# quiet run, the daemon's RSS stays bounded, Retry (retry = auto) engages
 # while the half-open handshakes pile up and disengages once they have
 # timed out; the per-address limits are the shipped defaults.
 # scripts/flood-measure.sh does the measuring (make bench uses it too).
@@ -17,7 +17,10 @@ APORT=$(it_free_tcp_port) || it_abort "no free TCP port"
 # The shipped per-address defaults (lib.sh turns them off for the other
 # tests), Retry from 200 handshakes in progress, half-open handshakes gone
 # after 2 s; info, not debug: a debug line per Initial is its own load.
+# HS_THREADS=0 runs the handshakes on the loop thread (the check below
+# then fails: what the handshake threads are for).
 start_daemon "log_level = info" "max_connections = 5000" \
+    "handshake_threads = ${HS_THREADS:-1}" \
     "max_connections_per_address = 50" "max_handshakes_per_address = 10" \
     "connection_rate_per_address = 10" "connection_burst_per_address = 40" \
     "max_sessions_per_address = 200" \
@@ -38,39 +41,36 @@ check flood-quiet-clean test "$(fig quiet_errors)" = 0
 check flood-all-sent bash -c "[ '$(fig initials_sent)' = 6000 ]"
 check flood-session-clean test "$(fig flood_errors)" = 0
 check flood-session-all-answered test "$(fig flood_requests)" = 600
-# The session's p99 under the flood, beside 20 new clients' handshakes:
-# a request waits for at most one handshake (the handshake queue,
-# src/quic_hsq.c; before it, for every Initial read ahead of it: 1.9-3.5
-# ms, 8-12x the quiet p99).  So the bound is 2x the quiet p99 plus what
-# one handshake's first flight took (handshake_start_us, the daemon's own
-# figure).  Issue 12's 2x without that handshake is measured by make
-# bench (flood row), not asserted: one first flight (~0.3-0.5 ms here)
-# is more than the quiet p99 (~0.23 ms), and a single loop cannot pause a
-# handshake for a request (2.0-2.9x on a quiet machine).  The flood
+# The session's p99 under the flood, beside 20 new clients' handshakes,
+# within 2x of the quiet run's.  The handshake queue (src/quic_hsq.c)
+# keeps a request from waiting behind every Initial read ahead of it
+# (1.9-3.5 ms before, 8-12x); the handshake thread keeps it from waiting
+# for even one first flight (0.3-0.65 ms here, more than the quiet p99 of
+# ~0.25 ms, with handshake_threads = 0), the loop's share of a handshake
+# being 16-28 us (handshake_start_us).  The flood
 # starts while the session runs (FLOOD_OVERLAP in
 # scripts/flood-measure.sh), so its first 200 handshakes (before Retry
 # engages) fall inside the measured run.
 p99_within() {
     awk -v q="$(fig quiet_p99_us)" -v f="$(fig flood_p99_us)" \
         -v h="$(fig handshake_start_us)" 'BEGIN {
-        if (q == "" || f == "" || h == "") exit 1
-        printf "p99 %s us under the flood, quiet %s us: %.1fx; one handshake %s us\n",
+        if (q == "" || f == "") exit 1
+        printf "p99 %s us under the flood, quiet %s us: %.1fx; the loop %s us a handshake\n",
             f, q, f / q, h
-        if (f <= 2 * q + h) exit 0
+        if (f <= 2 * q) exit 0
         exit 1 }'
 }
 # The daemon shares 2 cores with the measuring client, the flood sender,
 # the new clients and the samplers: a run where the scheduler kept the
 # daemon off its core for a millisecond or two (seen: a loop turn with no
 # work in it lasting 1.5-2 ms) is measured once more after the flood's
-# addresses have their buckets back; the queue's absence (every request
-# behind the backlog, 6-12x) fails both.
+# addresses have their buckets back.
 if ! p99_within >"$TMP/first" 2>&1; then
     echo "    # first run over the bound: $(cat "$TMP/first"); measuring again"
     sleep 4
     measure
 fi
-check flood-p99-within-2x-plus-one-handshake p99_within
+check flood-p99-within-2x p99_within
 check flood-handshakes-served test "$(fig handshake_sessions)" = 20
 # RSS: what the half-open handshakes cost before Retry engages (200 x
 # ~75 KB) and the legitimate load: under 64 MB (256 MB under ASan)
