@@ -278,9 +278,11 @@ static void check_cb(struct ev_loop *loop, ev_check *w, int revents)
     quic_endpoint_flush(ep);
     if (offload_running(&ep->hsq.pool)) {
         /* as many as the threads take; the rest wait for a thread to
-         * hand one back (done_cb, then this again) */
+         * hand one back (done_cb, then this again, in the same turn).
+         * Meanwhile the loop may sleep: the hand-back wakes it. */
         while (!offload_full(&ep->hsq.pool) && (it = pop(&ep->hsq)))
             dispatch(ep, it);
+        ev_idle_stop(ep->loop, &ep->hsq.idle);
         if (!ep->hsq.head)
             stop_watchers(ep);
         return;
@@ -416,11 +418,15 @@ int quic_hsq_push(struct quic_endpoint *ep, const struct udp_sock *s,
     }
     q->n++;
     q->bytes += n;
-    if (!lead && !ev_is_active(&q->check)) {
-        ev_check_start(ep->loop, &q->check);
-        /* without threads the loop does not sleep while some wait; with
-         * them it sleeps until a thread hands one back */
-        if (!offload_running(&q->pool))
+    /* check_cb runs after the turn's reads: a check watcher started
+     * during them waits for the next turn, so the idle watcher keeps
+     * that turn from sleeping (with threads: unless they are all busy,
+     * and their hand-back wakes the loop) */
+    if (!lead) {
+        if (!ev_is_active(&q->check))
+            ev_check_start(ep->loop, &q->check);
+        if (!ev_is_active(&q->idle) &&
+            !(offload_running(&q->pool) && offload_full(&q->pool)))
             ev_idle_start(ep->loop, &q->idle);
     }
     return 0;
