@@ -24,7 +24,8 @@
  * writes its first flight.  The loop gives the threads two connections
  * each at a time and keeps the rest queued; packets that come for a
  * connection meanwhile wait beside it (`late`, within HSQ_FOLLOWERS) and
- * are read once it is linked.  The thread touches the item and what it
+ * go to the thread too, once (a ClientHello's second Initial is where
+ * GnuTLS does its work), or are read on the loop once it is linked.  The thread touches the item and what it
  * makes, nothing else (quic_conn_make()); a reload or a shutdown while it
  * works is seen when it hands the connection back (may_start()).
  *
@@ -75,6 +76,7 @@ struct quic_hsq_item {
     struct quic_conn *qc; /* made, not yet linked */
     int rv;               /* what feeding its packets answered */
     uint64_t ns;          /* the thread's time on it */
+    int refed; /* a second round in the thread for its `late` packets */
     int inflight;
     struct quic_hsq_item *inflight_next;
     struct quic_hsq_item *late, **late_tail;
@@ -130,15 +132,18 @@ static void make_and_feed(struct quic_hsq_item *it)
     const struct quic_hsq_item *p;
     ngtcp2_pkt_hd hd;
 
-    it->qc = NULL;
-    it->rv = 0;
-    if (ngtcp2_accept(&hd, it->pkt, it->len) != 0)
-        return; /* it passed when it was read */
-    if (!(it->qc = quic_conn_make(&it->seed, &hd)))
-        return;
-    it->seed.cfg = NULL; /* the connection's now */
-    it->seed.tlsctx = NULL;
-    for (p = it; p && it->rv == 0; p = p == it ? it->chain : p->next)
+    if (!it->qc) {
+        it->rv = 0;
+        if (ngtcp2_accept(&hd, it->pkt, it->len) != 0)
+            return; /* it passed when it was read */
+        if (!(it->qc = quic_conn_make(&it->seed, &hd)))
+            return;
+        it->seed.cfg = NULL; /* the connection's now */
+        it->seed.tlsctx = NULL;
+        it->rv = quic_conn_feed(it->qc, it->seed.sock, &it->local,
+                                &it->remote, it->ecn, it->pkt, it->len);
+    }
+    for (p = it->chain; p && it->rv == 0; p = p->next)
         it->rv = quic_conn_feed(it->qc, it->seed.sock, &p->local,
                                 &p->remote, p->ecn, p->pkt, p->len);
 }
@@ -214,7 +219,17 @@ static void work_cb(struct offload_job *j)
     uint64_t t0 = quic_now();
 
     make_and_feed(it);
-    it->ns = quic_now() - t0;
+    it->ns += quic_now() - t0;
+}
+
+static void submit(struct quic_endpoint *ep, struct quic_hsq_item *it)
+{
+    struct quic_hsq *q = &ep->hsq;
+
+    it->inflight = 1;
+    it->inflight_next = q->inflight;
+    q->inflight = it;
+    offload_submit(&q->pool, &it->job);
 }
 
 /* Loop thread: a connection comes back made (or not), and joins. */
@@ -229,6 +244,22 @@ static void done_cb(struct offload_job *j, int worked, void *arg)
     if (*p)
         *p = it->inflight_next;
     it->inflight = 0;
+    if (worked && it->qc && may_start(ep, it) && it->late && it->rv == 0 &&
+        !it->refed && !offload_full(&ep->hsq.pool)) {
+        /* packets came while the thread worked: a ClientHello's second
+         * Initial is where GnuTLS does the costly part, so they go to the
+         * thread too, once (the fed ones go now) */
+        drop_chain(ep, it->chain);
+        it->chain = it->late;
+        it->chain_tail = it->late_tail;
+        it->late = NULL;
+        it->late_tail = &it->late;
+        it->refed = 1;
+        log_debug("a new connection's later packets: to the handshake "
+                  "thread too");
+        submit(ep, it);
+        return;
+    }
     if (worked && it->qc && may_start(ep, it)) {
         link_made(ep, it);
         /* what the loop itself spent on it (a request arriving meanwhile
@@ -246,17 +277,12 @@ static void done_cb(struct offload_job *j, int worked, void *arg)
 
 static void dispatch(struct quic_endpoint *ep, struct quic_hsq_item *it)
 {
-    struct quic_hsq *q = &ep->hsq;
-
     if (!may_start(ep, it)) {
         item_drop(ep, it);
         return;
     }
     seed_of(ep, it);
-    it->inflight = 1;
-    it->inflight_next = q->inflight;
-    q->inflight = it;
-    offload_submit(&q->pool, &it->job);
+    submit(ep, it);
 }
 
 static void stop_watchers(struct quic_endpoint *ep)
@@ -395,7 +421,8 @@ int quic_hsq_push(struct quic_endpoint *ep, const struct udp_sock *s,
     it->late_tail = &it->late;
     memset(&it->seed, 0, sizeof(it->seed));
     it->qc = NULL;
-    it->inflight = 0;
+    it->ns = 0;
+    it->refed = it->inflight = 0;
     it->len = n;
     memcpy(it->pkt, p, n);
     if (lead) {
