@@ -526,6 +526,21 @@ static struct quic_conn *conn_alloc(struct quic_endpoint *ep,
      * control is the memory limit (design.md). */
     settings->max_stream_window = cfg->max_buffer_bytes;
     settings->max_window = cfg->max_connection_buffer_bytes;
+    /*
+     * Acknowledge every ack-eliciting packet in the next write (RFC 9000
+     * §13.2.2 allows more often than every second one).  ngtcp2 puts an
+     * ACK into a packet only once it is due, never because a packet goes
+     * anyway: with its default of 2, a request answered in the loop turn
+     * that read it left with no ACK, and the ACK followed alone when the
+     * delay timer fired (srtt/8, a fraction of a millisecond here) — one
+     * more wake-up and one more datagram each side.  Request/response
+     * over 10 connections: 36 500 datagrams from the daemon for 200 000
+     * requests, 16 000 of them ACK or MAX_STREAMS alone, 72 000 both
+     * ways; with 1, 20 000 and 40 000, and the delay timer never fires.
+     * Worst for a peer that only sends: one ACK a loop turn and
+     * connection where two such turns shared one.
+     */
+    settings->ack_thresh = 1;
     if (getenv("WTRELAYD_NGTCP2_LOG"))
         settings->log_printf = ngtcp2_trace;
 
