@@ -8,7 +8,7 @@
 # (the same moment's machine for both), and measures on it:
 #   - handshakes/s: wtbench --mode sessions, HS_N connections (100 at once)
 #   - rps: wtbench --mode rps, RPS_N 32-byte request/response streams on 10
-#     connections x 25 at once
+#     connections x 10 at once
 # and then the steering program's own cost: one worker under a supervisor
 # (WTRELAYD_SUPERVISE=1) with the program attached, and the same without
 # it (WTRELAYD_NO_STEERING=1): rps as above.  Those two knobs are for
