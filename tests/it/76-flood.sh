@@ -90,10 +90,13 @@ case "$BUILD" in
     check flood-p99-within-2x-quiet-plus-slack p99_within
     ;;
 esac
+# (ASan: 100-125 us with the thread, 1.5-2 ms a first flight without)
 loop_share_small() {
-    echo "the loop's share of a handshake: $(fig handshake_start_us) us (bound 100)"
+    local bound=100
+    case "$BUILD" in *asan*) bound=500 ;; esac
+    echo "the loop's share of a handshake: $(fig handshake_start_us) us (bound $bound)"
     [ -n "$(fig handshake_start_us)" ] &&
-        awk -v h="$(fig handshake_start_us)" 'BEGIN { exit !(h < 100) }'
+        awk -v h="$(fig handshake_start_us)" -v b="$bound" 'BEGIN { exit !(h < b) }'
 }
 check flood-loop-share-of-a-handshake loop_share_small
 check flood-handshakes-served test "$(fig handshake_sessions)" = 20
