@@ -77,7 +77,10 @@ struct wt_stream {
     /* Received bytes past the prefix, and how many of them were credited
      * back: the rest is credited when the handler's view ends. */
     uint64_t rx_delivered, rx_consumed;
-    uint64_t rx_detached; /* ... and those that came after it detached */
+    /* ... and those counted for its session beyond rx_delivered: bytes
+     * that came after it detached, and the part of a reset's final size
+     * that never came (count_final_size: so a second count adds nothing) */
+    uint64_t rx_detached;
     void *hdata;        /* the handler's */
     ev_tstamp pending_since;
     LIST_ENTRY(wt_stream) s_link;   /* session's streams */
