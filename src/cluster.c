@@ -101,6 +101,7 @@ static struct {
     size_t nbuckets, nrooms;
     LIST_HEAD(, croom) rooms;
     size_t nstreams;
+    size_t nsending;       /* origins with a stream relayed here now */
     struct u64map origins; /* instance -> struct origin */
     uint64_t hk0, hk1;     /* the maps' SipHash key */
     struct scope *scopes;
@@ -357,7 +358,8 @@ static void stream_end(struct croom *r, struct rstream *s, int abort_code)
     (void)r;
     LIST_REMOVE(s, link);
     u64map_del(&s->node->streams, s->sid);
-    s->node->o->nstreams--;
+    if (--s->node->o->nstreams == 0)
+        C.nsending--;
     C.nstreams--;
     metrics.cluster_remote_streams = C.nstreams;
     free(s);
@@ -400,14 +402,18 @@ static struct rstream *stream_find(struct node *n, uint64_t sid)
 }
 
 /* The streams one other daemon may have relayed here at once: a share of
- * max_remote_streams, one of (daemons heard from + 1), so that one
- * daemon's senders (a client opening streams as fast as it may) cannot
- * take every slot: the others, and a daemon not heard from yet, keep
- * theirs.  (A share only bounds new streams: a daemon over a share that
+ * max_remote_streams, one of (daemons sending streams now, counting this
+ * one + 1), so that one daemon's senders (a client opening streams as
+ * fast as it may) cannot take every slot: the others, and one that starts
+ * next, keep theirs.  Daemons merely heard of (a heartbeat, a member) do
+ * not count: a quiet cluster of twenty must not cut a busy daemon to a
+ * twenty-first, nor may a publisher naming made-up daemons cut everyone's
+ * share.  (A share only bounds new streams: a daemon over a share that
  * shrank keeps what it has until those streams end.) */
-static size_t stream_share(void)
+static size_t stream_share(const struct origin *o)
 {
-    size_t share = C.cc->max_remote_streams / (u64map_count(&C.origins) + 1);
+    size_t n = C.nsending + (o->nstreams ? 0 : 1) + 1;
+    size_t share = C.cc->max_remote_streams / n;
 
     return share ? share : 1;
 }
@@ -425,7 +431,7 @@ static void on_chunk(struct croom *r, struct node *n,
             return;
         }
         if (C.nstreams >= C.cc->max_remote_streams ||
-            n->o->nstreams >= stream_share()) {
+            n->o->nstreams >= stream_share(n->o)) {
             metrics.cluster_dropped[METRICS_CL_LIMIT]++;
             return;
         }
@@ -441,7 +447,8 @@ static void on_chunk(struct croom *r, struct node *n,
         s->node = n;
         s->sid = m->stream;
         LIST_INSERT_HEAD(&r->streams, s, link);
-        n->o->nstreams++;
+        if (n->o->nstreams++ == 0)
+            C.nsending++;
         C.nstreams++;
         metrics.cluster_remote_streams = C.nstreams;
     }

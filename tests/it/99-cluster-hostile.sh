@@ -7,8 +7,11 @@
 #   found through a keyed hash, not a scan): an echo witness on the same
 #   daemon keeps every request under WITNESS_MAX_MS, and the count is right.
 # - Streams: a publisher opening 200 streams in a room holds at most its
-#   share of max_remote_streams (1/(daemons heard + 1)); a real daemon's
-#   member's stream in the same room still reaches the local member.
+#   share of max_remote_streams (1/(daemons sending streams + 1)); a real
+#   daemon's member's stream in the same room still reaches the local
+#   member.  Sixty made-up daemons that only beat (named by a publisher,
+#   or a quiet cluster) do not shrink the share: counting every daemon
+#   heard of cut it to 64 / 64 = 1 stream.
 . "$(dirname "$0")/lib.sh"
 it_setup
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
@@ -86,15 +89,34 @@ check s-subscribed wait_metric 10 wtrelayd_cluster_rooms 2
 timeout 60 "$BUILD/wtclient" --insecure --listen 30 "https://127.0.0.1:$B_PORT/r?room=s" \
     >"$TMP/sb.out" 2>"$TMP/sb.err" &
 check b-member-known wait_metric 10 wtrelayd_cluster_remote_members 100001
+beats() {
+    local i
+    for i in $(seq 1 60); do
+        pub s "$((0x3000 + i))" beat 0 >/dev/null || return 1
+    done
+}
+check sixty-daemons-beat beats
+# B and the sixty (and 0x1111 of room big until its node_timeout)
+heard_sixty() {
+    local _ v
+    for _ in $(seq 1 50); do
+        v=$(metric wtrelayd_cluster_daemons)
+        [ "${v:-0}" -ge 61 ] && return 0
+        sleep 0.1
+    done
+    echo "wtrelayd_cluster_daemons = ${v:-?}, wanted at least 61"
+    return 1
+}
+check sixty-daemons-heard heard_sixty
 limit0=$(curl -s "http://127.0.0.1:$ADM/metrics" | awk '$1 == "wtrelayd_cluster_dropped_total{reason=\"limit\"}" {print $2}')
 check streams-200 pub s 0x2222 streams 200 4 77
-# origins heard: 0x1111, 0x2222 and B: a share is 64 / 4 = 16
-check share-held wait_metric 5 wtrelayd_cluster_remote_streams 16
+# one daemon sends streams: its share is 64 / (1 + 1) = 32
+check share-held wait_metric 5 wtrelayd_cluster_remote_streams 32
 limited() {
     local v
     v=$(curl -s "http://127.0.0.1:$ADM/metrics" | awk '$1 == "wtrelayd_cluster_dropped_total{reason=\"limit\"}" {print $2}')
     echo "limit drops: $limit0 -> $v"
-    [ "$((v - limit0))" -ge 184 ]
+    [ "$((v - limit0))" -ge 168 ]
 }
 check share-refused-rest limited
 # B's member speaks: its stream reaches A's member despite the 200
