@@ -57,6 +57,10 @@ check exceed-logged log_has "WT_FLOW_CONTROL_ERROR"
 # server's next WT_MAX_DATA covers the bytes that never came (§5.4)
 check reset-final-size-draft14 probe --draft 14 --fc-data 1000000 fc-reset
 check reset-final-size-draft15 probe --draft 15 --fc-data 1000000 fc-reset
+# ... and a final size past WT_MAX_DATA is the peer's violation, though
+# only one packet of the stream arrived
+check reset-final-size-over-draft14 probe --draft 14 --fc-data 1000000 fc-reset-over
+check reset-final-size-over-draft15 probe --draft 15 --fc-data 1000000 fc-reset-over
 
 # draft-02 (Chromium, Firefox) and draft-07: no flow control, unchanged
 check draft02-unchanged client /echo --draft 02 --send "$TMP/in.bin" --verify

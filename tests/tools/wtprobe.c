@@ -42,6 +42,9 @@
  *   fc-reset                   (--draft 14|15 --fc-data 1000000: our own
  *                              window lets the echo through) a reset stream counts
  *                              its final size in the session's data
+ *   fc-reset-over              (--draft 14|15 --fc-data 1000000) a reset stream whose final
+ *                              size alone is past WT_MAX_DATA (one packet of
+ *                              it arrived): WT_FLOW_CONTROL_ERROR; B echoes
  *   draft [PATH]               the --draft's SETTINGS id, 200, draft-02
  *                              response header, echo
  *   no-read, reset-loop, stop-sending, sessions, open-streams: flow
@@ -3072,6 +3075,98 @@ static void sc_fc_reset(struct probe *p)
     }
 }
 
+/* fc-reset-over (with --draft 14|15 --fc-data 1000000): session A opens
+ * a uni stream of the server's WT_INITIAL_MAX_DATA + FC_OVER_BY bytes of
+ * which only the first packet arrives, and resets it: the final size
+ * alone is past the session's limit (§5.4: a final size counts as data),
+ * so A's CONNECT stream must be reset with WT_FLOW_CONTROL_ERROR although
+ * the bytes that came were well inside it.  Session B must still echo.
+ * (Counting only what arrived, A stays open and the probe times out.)
+ * Two echoes on B first open our congestion window past the lost
+ * stream's size: none of its packets is ever acknowledged, so it must
+ * all leave in one window. */
+#define FC_OVER_BY 4096
+#define FC_OVER_WARM (48 * 1024) /* twice, each inside B's window */
+static void sc_fc_reset_over(struct probe *p)
+{
+    static struct pstream *lost;
+    static struct echo *warm;
+    char f[128];
+    uint64_t lim = 0;
+
+    switch (p->phase) {
+    case 0: {
+        if (need_ab(p) <= 0)
+            return;
+        /* (first B echoes enough to open our congestion window past the
+         * stream below: its packets are lost and never acknowledged, so
+         * it must all go in one window) */
+        if (b_echoes(p, &g_e2, FC_OVER_WARM) <= 0 ||
+            b_echoes(p, &warm, FC_OVER_WARM) <= 0)
+            return;
+        if (!srv_setting(p, WIRE_SETTING_WT_INITIAL_MAX_DATA, &lim) ||
+            lim == 0 || lim > (1u << 20) - FC_OVER_BY) {
+            finish(p, EXIT_NOPASS, "fc-reset-over FAIL: the server's "
+                   "WT_INITIAL_MAX_DATA is %" PRIu64, lim);
+            return;
+        }
+        size_t len = (size_t)lim + FC_OVER_BY;
+        uint8_t *buf = xmalloc(len);
+        fill_pattern(buf, len, 33);
+        lost = wt_open(p, (uint64_t)p->a->id, false, buf, len, false);
+        free(buf);
+        p->drop_stream = lost;
+        p->dropped = 0;
+        if (!lost) {
+            finish(p, EXIT_NOPASS, "fc-reset-over: cannot open a stream");
+            return;
+        }
+        p->phase = 1;
+        WAIT("writing the stream whose packets are lost");
+        return;
+    }
+    case 1:
+        if (lost->outsent < lost->outlen) {
+            WAIT("writing the stream whose packets are lost");
+            return;
+        }
+        note("stream %" PRId64 ": %zu bytes written, %u packets, all but the "
+             "first dropped; RESET_STREAM", lost->id, lost->outlen,
+             p->dropped);
+        p->drop_stream = NULL;
+        ngtcp2_conn_shutdown_stream_write(p->conn, 0, lost->id,
+                                          WIRE_H3_REQUEST_CANCELLED);
+        p->phase = 2;
+        /* fall through */
+    case 2:
+        WAIT("waiting for session A's CONNECT stream to be reset");
+        if (p->a->close_recv || p->a->end_stream) {
+            finish(p, EXIT_NOPASS, "fc-reset-over FAIL: session A ended with "
+                   "%s, not a reset", p->a->close_recv ? "a CLOSE capsule"
+                                                       : "FIN");
+            return;
+        }
+        if (!p->a->st->reset_recv)
+            return;
+        snprintf(p->saved, sizeof(p->saved), "%s",
+                 stream_fate(p->a->st, f, sizeof(f)));
+        if (p->a->st->reset_code != WIRE_WT_FLOW_CONTROL_ERROR) {
+            finish(p, EXIT_NOPASS, "fc-reset-over FAIL: session A's CONNECT "
+                   "stream got %s, expected 0x45d4487 (WT_FLOW_CONTROL_ERROR)",
+                   p->saved);
+            return;
+        }
+        p->phase = 3;
+        /* fall through */
+    case 3:
+        if (b_echoes(p, &g_e1, 2048) <= 0)
+            return;
+        finish(p, EXIT_PASS, "fc-reset-over ok: a reset whose final size is "
+               "past WT_MAX_DATA: session A got %.300s; session B echoes",
+               p->saved);
+    }
+}
+
 static void sc_capsule_truncated(struct probe *p)
 {
     sc_bad_capsule(p, 0);
@@ -4866,6 +4961,7 @@ static const struct scenario scenarios[] = {
     SC("status", "[PATH]", 0, 1, sc_status, NULL),
     SC("fc-exceed", "streams|data", 1, 1, sc_fc_exceed, NULL),
     SC("fc-reset", "", 0, 0, sc_fc_reset, NULL),
+    SC("fc-reset-over", "", 0, 0, sc_fc_reset_over, NULL),
     SC("connect-missing", "authority|path|protocol-value", 1, 1, sc_connect_missing, NULL),
     SC("stream-unknown-session", "[N]", 0, 1, sc_stream_unknown, NULL),
     SC("stream-closed-session", "", 0, 0, sc_stream_closed, NULL),
