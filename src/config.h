@@ -138,6 +138,9 @@ struct config {
     /* helper threads making new connections' first flight (0: the loop
      * thread does); read at start */
     uint64_t handshake_threads;
+    /* the loop thread's scheduling slice in microseconds (prio.h; 0: the
+     * kernel's default) */
+    uint64_t loop_slice_us;
     /* Per source address (IPv4 address, IPv6 /64), addrlim.h; 0 = none */
     uint64_t max_connections_per_address;
     uint64_t max_handshakes_per_address;  /* handshakes in progress */

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "prio.h"
 #include "quic.h"
 #include "super.h"
 #include "tls.h"
@@ -107,6 +108,23 @@ static double mono_ms(void)
  */
 static void cert_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
+/* The loop thread's scheduling slice (prio.h).  A kernel or a sandbox
+ * that refuses it leaves the default: the daemon serves either way. */
+static void loop_slice(const struct config *cfg)
+{
+    unsigned us = (unsigned)cfg->loop_slice_us;
+    int rv = prio_set_slice(us);
+
+    if (rv == 1 && us)
+        log_info("loop thread: a scheduling slice of %u us", us);
+    else if (rv == 0 && us)
+        log_info("loop thread: this kernel keeps its own scheduling slice "
+                 "(loop_slice_us takes Linux 6.12 or later)");
+    else if (rv < 0)
+        log_warn("loop thread: scheduling slice %u us not set (%s): the "
+                 "kernel's default stays", us, strerror(-rv));
+}
+
 static void reload(void)
 {
     char err[CONFIG_ERR_LEN], what[1024], oldhash[65];
@@ -150,6 +168,8 @@ static void reload(void)
     if (cfg->handshake_threads != old->handshake_threads)
         log_warn("reload: handshake_threads changed; it takes effect at the "
                  "next start");
+    if (cfg->loop_slice_us != old->loop_slice_us)
+        loop_slice(cfg);
     log_level = cfg->log_level;
     log_format = cfg->log_format;
     if (strcmp(oldhash, tls_ctx_cert_sha256(tls)) != 0)
@@ -331,6 +351,8 @@ int main(int argc, char **argv)
     log_info("wtrelayd %s: certificate sha-256 %s", WTRELAYD_VERSION,
              tls_ctx_cert_sha256(tls));
     signal(SIGPIPE, SIG_IGN);
+    /* (the handshake threads, started below, put the default back) */
+    loop_slice(cfg);
     loop = ev_default_loop(EVFLAG_AUTO);
     if (quic_server_init_fds(&server, loop, cfg, tls,
                              is_worker ? worker.fds : NULL, err,
