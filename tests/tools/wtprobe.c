@@ -2914,6 +2914,67 @@ static void sc_bad_capsule(struct probe *p, int kind)
 }
 
 
+/* fc-reset, fc-reset-over: a uni stream of len bytes on session A of
+ * which only the first packet leaves (the probe drops the rest).  NULL,
+ * finished, when it cannot be opened. */
+static struct pstream *open_lost(struct probe *p, size_t len, int seed)
+{
+    uint8_t *buf = xmalloc(len);
+    struct pstream *s;
+
+    fill_pattern(buf, len, seed);
+    s = wt_open(p, (uint64_t)p->a->id, false, buf, len, false);
+    free(buf);
+    p->drop_stream = s;
+    p->dropped = 0;
+    if (!s)
+        finish(p, EXIT_NOPASS, "%s: cannot open a stream", current->name);
+    WAIT("writing the stream whose packets are lost");
+    return s;
+}
+
+/* ... once it is all written, RESET_STREAM: 1; 0 while writing */
+static int reset_lost(struct probe *p, struct pstream *s)
+{
+    if (s->outsent < s->outlen) {
+        WAIT("writing the stream whose packets are lost");
+        return 0;
+    }
+    note("stream %" PRId64 ": %zu bytes written, %u packets, all but the "
+         "first dropped; RESET_STREAM", s->id, s->outlen, p->dropped);
+    p->drop_stream = NULL;
+    ngtcp2_conn_shutdown_stream_write(p->conn, 0, s->id,
+                                      WIRE_H3_REQUEST_CANCELLED);
+    return 1;
+}
+
+/* fc-exceed, fc-reset-over: session A's CONNECT stream reset with
+ * WT_FLOW_CONTROL_ERROR (its fate in p->saved): 1; 0 while waiting; -1
+ * finished with failure */
+static int a_fc_reset(struct probe *p)
+{
+    char f[128];
+
+    WAIT("waiting for session A's CONNECT stream to be reset");
+    if (p->a->close_recv || p->a->end_stream) {
+        finish(p, EXIT_NOPASS, "%s FAIL: session A ended with %s, not a "
+               "reset", current->name,
+               p->a->close_recv ? "a CLOSE capsule" : "FIN");
+        return -1;
+    }
+    if (!p->a->st->reset_recv)
+        return 0;
+    snprintf(p->saved, sizeof(p->saved), "%s",
+             stream_fate(p->a->st, f, sizeof(f)));
+    if (p->a->st->reset_code != WIRE_WT_FLOW_CONTROL_ERROR) {
+        finish(p, EXIT_NOPASS, "%s FAIL: session A's CONNECT stream got %s, "
+               "expected 0x45d4487 (WT_FLOW_CONTROL_ERROR)", current->name,
+               p->saved);
+        return -1;
+    }
+    return 1;
+}
+
 /* fc-exceed streams|data (with --draft 14|15 --fc): session A goes past
  * the server's session limits -- one bidi stream more than
  * WT_INITIAL_MAX_STREAMS_BIDI (none of them ended, so no credit comes
@@ -2924,7 +2985,6 @@ static void sc_bad_capsule(struct probe *p, int kind)
  * on the same connection must still echo. */
 static void sc_fc_exceed(struct probe *p)
 {
-    char f[128];
     uint64_t lim = 0;
     bool data = p->nargs > 0 && strcmp(p->args[0], "data") == 0;
 
@@ -2968,22 +3028,8 @@ static void sc_fc_exceed(struct probe *p)
     }
         /* fall through */
     case 1:
-        WAIT("waiting for session A's CONNECT stream to be reset");
-        if (p->a->close_recv || p->a->end_stream) {
-            finish(p, EXIT_NOPASS, "fc-exceed FAIL: session A ended with %s, "
-                   "not a reset", p->a->close_recv ? "a CLOSE capsule" : "FIN");
+        if (a_fc_reset(p) <= 0)
             return;
-        }
-        if (!p->a->st->reset_recv)
-            return;
-        snprintf(p->saved, sizeof(p->saved), "%s",
-                 stream_fate(p->a->st, f, sizeof(f)));
-        if (p->a->st->reset_code != WIRE_WT_FLOW_CONTROL_ERROR) {
-            finish(p, EXIT_NOPASS, "fc-exceed FAIL: session A's CONNECT "
-                   "stream got %s, expected 0x45d4487 (WT_FLOW_CONTROL_ERROR)",
-                   p->saved);
-            return;
-        }
         p->phase = 2;
         /* fall through */
     case 2:
@@ -3022,32 +3068,14 @@ static void sc_fc_reset(struct probe *p)
                    p->a->max_data_recv);
             return;
         }
-        uint8_t *buf = xmalloc(FC_RESET_LOST);
-        fill_pattern(buf, FC_RESET_LOST, 32);
-        lost = wt_open(p, (uint64_t)p->a->id, false, buf, FC_RESET_LOST,
-                       false);
-        free(buf);
-        p->drop_stream = lost;
-        p->dropped = 0;
-        if (!lost) {
-            finish(p, EXIT_NOPASS, "fc-reset: cannot open a stream");
+        if (!(lost = open_lost(p, FC_RESET_LOST, 32)))
             return;
-        }
         p->phase = 1;
-        WAIT("writing the stream whose packets are lost");
         return;
     }
     case 1:
-        if (lost->outsent < lost->outlen) {
-            WAIT("writing the stream whose packets are lost");
+        if (!reset_lost(p, lost))
             return;
-        }
-        note("stream %" PRId64 ": %zu bytes written, %u packets, all but the "
-             "first dropped; RESET_STREAM", lost->id, lost->outlen,
-             p->dropped);
-        p->drop_stream = NULL;
-        ngtcp2_conn_shutdown_stream_write(p->conn, 0, lost->id,
-                                          WIRE_H3_REQUEST_CANCELLED);
         p->phase = 2;
         /* fall through */
     case 2:
@@ -3091,11 +3119,10 @@ static void sc_fc_reset_over(struct probe *p)
 {
     static struct pstream *lost;
     static struct echo *warm;
-    char f[128];
     uint64_t lim = 0;
 
     switch (p->phase) {
-    case 0: {
+    case 0:
         if (need_ab(p) <= 0)
             return;
         /* (first B echoes enough to open our congestion window past the
@@ -3110,52 +3137,18 @@ static void sc_fc_reset_over(struct probe *p)
                    "WT_INITIAL_MAX_DATA is %" PRIu64, lim);
             return;
         }
-        size_t len = (size_t)lim + FC_OVER_BY;
-        uint8_t *buf = xmalloc(len);
-        fill_pattern(buf, len, 33);
-        lost = wt_open(p, (uint64_t)p->a->id, false, buf, len, false);
-        free(buf);
-        p->drop_stream = lost;
-        p->dropped = 0;
-        if (!lost) {
-            finish(p, EXIT_NOPASS, "fc-reset-over: cannot open a stream");
+        if (!(lost = open_lost(p, (size_t)lim + FC_OVER_BY, 33)))
             return;
-        }
         p->phase = 1;
-        WAIT("writing the stream whose packets are lost");
         return;
-    }
     case 1:
-        if (lost->outsent < lost->outlen) {
-            WAIT("writing the stream whose packets are lost");
+        if (!reset_lost(p, lost))
             return;
-        }
-        note("stream %" PRId64 ": %zu bytes written, %u packets, all but the "
-             "first dropped; RESET_STREAM", lost->id, lost->outlen,
-             p->dropped);
-        p->drop_stream = NULL;
-        ngtcp2_conn_shutdown_stream_write(p->conn, 0, lost->id,
-                                          WIRE_H3_REQUEST_CANCELLED);
         p->phase = 2;
         /* fall through */
     case 2:
-        WAIT("waiting for session A's CONNECT stream to be reset");
-        if (p->a->close_recv || p->a->end_stream) {
-            finish(p, EXIT_NOPASS, "fc-reset-over FAIL: session A ended with "
-                   "%s, not a reset", p->a->close_recv ? "a CLOSE capsule"
-                                                       : "FIN");
+        if (a_fc_reset(p) <= 0)
             return;
-        }
-        if (!p->a->st->reset_recv)
-            return;
-        snprintf(p->saved, sizeof(p->saved), "%s",
-                 stream_fate(p->a->st, f, sizeof(f)));
-        if (p->a->st->reset_code != WIRE_WT_FLOW_CONTROL_ERROR) {
-            finish(p, EXIT_NOPASS, "fc-reset-over FAIL: session A's CONNECT "
-                   "stream got %s, expected 0x45d4487 (WT_FLOW_CONTROL_ERROR)",
-                   p->saved);
-            return;
-        }
         p->phase = 3;
         /* fall through */
     case 3:
