@@ -346,6 +346,7 @@ static const struct num_key server_nums[] = {
     NUMKEY(retry_handshakes, 1, 1000000, K_COUNT),
     NUMKEY(handshake_queue, 1, 100000, K_COUNT),
     NUMKEY(handshake_threads, 0, 16, K_COUNT),
+    NUMKEY(handshake_nice, 0, 19, K_COUNT),
     NUMKEY(loop_slice_us, 0, PRIO_SLICE_MAX_US, K_COUNT),
     NUMKEY(max_connections_per_address, 0, 1000000, K_COUNT),
     NUMKEY(max_handshakes_per_address, 0, 1000000, K_COUNT),
@@ -1045,6 +1046,7 @@ void config_defaults(struct config *c)
     c->retry_handshakes = 1000;
     c->handshake_queue = 1024;
     c->handshake_threads = 1;
+    c->handshake_nice = 10;
     c->loop_slice_us = 100;
     /* one address: a twentieth of the slots, a handful of handshakes at
      * once, ten new connections a second after a burst of forty */

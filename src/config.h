@@ -138,6 +138,9 @@ struct config {
     /* helper threads making new connections' first flight (0: the loop
      * thread does); read at start */
     uint64_t handshake_threads;
+    /* ... their priority below the loop thread's, in nice steps; read at
+     * start */
+    uint64_t handshake_nice;
     /* the loop thread's scheduling slice in microseconds (prio.h; 0: the
      * kernel's default) */
     uint64_t loop_slice_us;

@@ -168,6 +168,9 @@ static void reload(void)
     if (cfg->handshake_threads != old->handshake_threads)
         log_warn("reload: handshake_threads changed; it takes effect at the "
                  "next start");
+    if (cfg->handshake_nice != old->handshake_nice)
+        log_warn("reload: handshake_nice changed; it takes effect at the "
+                 "next start");
     if (cfg->loop_slice_us != old->loop_slice_us)
         loop_slice(cfg);
     log_level = cfg->log_level;

@@ -12,8 +12,9 @@ static void *thread_main(void *arg)
     struct offload *o = arg;
 
     /* a job runs long (a key exchange): the kernel's default slice, not
-     * the short one the loop thread may have asked for and passed on */
-    (void)prio_set_slice(0);
+     * the short one the loop thread may have asked for and passed on, and
+     * a lower priority than the loop's (set before the thread started) */
+    (void)prio_helper_thread(o->nice_inc);
     pthread_mutex_lock(&o->mu);
     for (;;) {
         struct offload_job *j;
@@ -61,7 +62,7 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents)
 }
 
 int offload_start(struct offload *o, struct ev_loop *loop, unsigned nthreads,
-                  size_t depth, offload_work_fn work,
+                  unsigned nice_inc, size_t depth, offload_work_fn work,
                   offload_done_fn done, void *arg, char *err, size_t errlen)
 {
     sigset_t all, old;
@@ -77,6 +78,7 @@ int offload_start(struct offload *o, struct ev_loop *loop, unsigned nthreads,
     o->todo_tail = &o->todo;
     o->done_tail = &o->done;
     o->depth = depth ? depth : 1;
+    o->nice_inc = nice_inc;
     o->work = work;
     o->done_cb = done;
     o->arg = arg;

@@ -40,22 +40,26 @@ struct offload {
     struct offload_job *todo, **todo_tail, *done, **done_tail;
     size_t busy;  /* loop thread only: submitted and not yet handed back */
     size_t depth; /* the most busy may be */
+    unsigned nice_inc; /* the threads' priority below the loop's */
     offload_work_fn work;
     offload_done_fn done_cb;
     void *arg;
 };
 
 /*
- * Starts nthreads (1 to OFFLOAD_MAX_THREADS) helper threads.  They run at
- * the process's priority: lowered (nice 19, SCHED_IDLE) a thread holding
- * the mutex the loop waits for, or a lock inside GnuTLS or malloc, would
- * wait for the CPU with the loop behind it (measured: SCHED_IDLE made the
- * flood's p99 2.9-4.0x the quiet one's in 4 runs of 4 on a loaded
- * machine, against 0.7-3.5x at the process's priority).  0, or -1 with a
- * message in err (nothing started).
+ * Starts nthreads (1 to OFFLOAD_MAX_THREADS) helper threads, nice_inc
+ * nice steps below the loop thread's priority (prio.h; 0: the same), with
+ * the kernel's default slice whatever the loop thread's.  Far lower (nice
+ * 19, SCHED_IDLE) a thread holding the mutex the loop waits for, or a
+ * lock inside GnuTLS or malloc, would wait for the CPU with the loop
+ * behind it (measured: SCHED_IDLE made the flood's p99 2.9-4.0x the quiet
+ * one's in 4 runs of 4 on a loaded machine); the handshake threads' nice
+ * 10 (a tenth of a busy neighbour's share) made it 0.95-1.58x in 10 runs
+ * of 10 with the loop's short slice, against 1.17-2.82x at the loop's own
+ * priority.  0, or -1 with a message in err (nothing started).
  */
 int offload_start(struct offload *o, struct ev_loop *loop, unsigned nthreads,
-                  size_t depth, offload_work_fn work,
+                  unsigned nice_inc, size_t depth, offload_work_fn work,
                   offload_done_fn done, void *arg, char *err, size_t errlen);
 int offload_running(const struct offload *o);
 /* No room for another job: the owner keeps it for later. */

@@ -25,4 +25,10 @@
  * a thread outside the fair scheduler, e.g. SCHED_FIFO, left as it is). */
 int prio_set_slice(unsigned us);
 
+/* A helper thread (handshake threads): the kernel's default slice, and a
+ * priority `nice_inc` steps lower than the thread has (nice at most 19;
+ * raising a priority takes a privilege, lowering one does not).  0, or
+ * -errno as above. */
+int prio_helper_thread(unsigned nice_inc);
+
 #endif

@@ -357,8 +357,9 @@ int quic_hsq_start(struct quic_endpoint *ep, char *err, size_t errlen)
         return 0;
     /* two jobs a thread: one it makes, one waiting for it, so that it
      * never waits for the loop; the rest stay in the queue, counted */
-    return offload_start(&ep->hsq.pool, ep->loop, n, 2 * (size_t)n, work_cb,
-                         done_cb, ep, err, errlen);
+    return offload_start(&ep->hsq.pool, ep->loop, n,
+                         (unsigned)ep->cfg->handshake_nice, 2 * (size_t)n,
+                         work_cb, done_cb, ep, err, errlen);
 }
 
 /* A queue of handshake_queue packets at most, walked only for

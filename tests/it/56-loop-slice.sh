@@ -3,8 +3,9 @@
 # loop thread of the daemon, and of each worker, runs with the short
 # slice it asked for (the kernel's /proc/PID/task/TID/sched says so); the
 # handshake threads keep the kernel's default (a thread inherits its
-# creator's slice: they put theirs back); a reload applies a new value;
-# 0 leaves the default; out of range is a config error with file:line.
+# creator's slice: they put theirs back) and run handshake_nice (10) nice
+# steps below the loop; a reload applies a new slice; 0 leaves the
+# default; out of range is a config error with file:line.
 # On a kernel without custom slices (before 6.12) the daemon says so and
 # serves: that is checked instead.
 . "$(dirname "$0")/lib.sh"
@@ -14,6 +15,9 @@ it_setup
 slice() { awk '$1 == "se.slice" { print $3 }' "/proc/$1/task/$2/sched" 2>/dev/null; }
 DEFAULT=$(awk '$1 == "se.slice" { print $3 }' /proc/self/sched 2>/dev/null)
 threads() { ls "/proc/$1/task"; }
+# nice PID TID: the task's nice value (stat field 19; the command name in
+# field 2 has no spaces here)
+nice_of() { awk '{ print $19 }' "/proc/$1/task/$2/stat" 2>/dev/null; }
 
 start_daemon "log_level = info" "handshake_threads = 2"
 if log_has "keeps its own scheduling slice" >/dev/null; then
@@ -24,17 +28,22 @@ fi
 [ -n "$DEFAULT" ] || it_abort "no se.slice in /proc/self/sched"
 check slice-logged log_has "a scheduling slice of 100 us"
 check loop-thread-100us test "$(slice "$DAEMON_PID" "$DAEMON_PID")" = 100000
-others_default() { # PID: every thread but the loop has the default slice
-    local t n=0 s
+others_default() { # PID [INC]: every thread but the loop has the default
+    local t n=0 s want # slice, and a nice value INC (10) above the loop's
+    want=$(($(nice_of "$1" "$1") + ${2:-10}))
+    [ "$want" -le 19 ] || want=19
     for t in $(threads "$1"); do
         [ "$t" = "$1" ] && continue
         s=$(slice "$1" "$t")
         [ "$s" = "$DEFAULT" ] || { echo "thread $t: slice $s, default $DEFAULT"; return 1; }
+        [ "$(nice_of "$1" "$t")" = "$want" ] ||
+            { echo "thread $t: nice $(nice_of "$1" "$t"), want $want"; return 1; }
         n=$((n + 1))
     done
-    echo "$n other threads at the default $DEFAULT"
+    echo "$n other threads at the default $DEFAULT, nice $want"
     [ "$n" -ge 2 ]
 }
+check loop-thread-nice-unchanged test "$(nice_of "$DAEMON_PID" "$DAEMON_PID")" = "$(awk '{ print $19 }' /proc/self/stat)"
 check handshake-threads-default others_default "$DAEMON_PID"
 check serves client /echo --send /etc/hostname --verify
 
@@ -56,9 +65,10 @@ check reload-threads-default others_default "$DAEMON_PID"
 stop_daemon
 check clean-exit it_exit_clean
 
-# 0: the kernel's default
-start_daemon "loop_slice_us = 0"
+# 0: the kernel's default; the handshake threads at the loop's priority
+start_daemon "loop_slice_us = 0" "handshake_threads = 2" "handshake_nice = 0"
 check zero-default test "$(slice "$DAEMON_PID" "$DAEMON_PID")" = "$DEFAULT"
+check nice-zero others_default "$DAEMON_PID" 0
 stop_daemon
 
 cfg_bad() {
