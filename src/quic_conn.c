@@ -611,14 +611,7 @@ void quic_conn_unmake(struct quic_conn *qc)
     quic_cid_remove(qc->ep, &qc->scid);
     if (qc->odcid.datalen)
         quic_cid_remove(qc->ep, &qc->odcid);
-    tls_session_free(qc->tls); /* before the credentials it points at */
-    if (qc->conn)
-        ngtcp2_conn_del(qc->conn);
-    udp_close(&qc->own_sock);
-    config_unref(qc->cfg);
-    tls_ctx_free(qc->tlsctx);
-    free(qc->host);
-    free(qc);
+    quic_conn_discard(qc);
 }
 
 /*
@@ -694,8 +687,10 @@ fail:
 
 /*
  * Frees a connection that quic_conn_make() made and nothing registered
- * (loop thread: it drops references).  What its first packets made is
- * freed with it: a TLS session, the HTTP/3 state of 0.5-RTT.
+ * (loop thread: it drops references), and what quic_conn_unmake() frees
+ * once the connection is out of the CID table.  What its first packets
+ * made goes with it: a TLS session, the HTTP/3 state of 0.5-RTT
+ * (h3_conn_free() again after quic_conn_free()'s is a no-op).
  */
 void quic_conn_discard(struct quic_conn *qc)
 {
@@ -703,8 +698,10 @@ void quic_conn_discard(struct quic_conn *qc)
     h3_conn_free(qc);
     if (qc->conn)
         ngtcp2_conn_del(qc->conn);
+    udp_close(&qc->own_sock);
     config_unref(qc->cfg);
     tls_ctx_free(qc->tlsctx);
+    free(qc->host);
     free(qc);
 }
 
