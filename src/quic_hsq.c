@@ -61,7 +61,6 @@ struct quic_hsq_item {
     ngtcp2_cid odcid;            /* address_check()'s, for ADDR_RETRY */
     ngtcp2_cid dcid;             /* the client's DCID: finds followers */
     struct addrlim_entry *alim;  /* admitted: held until started or dropped */
-    int follower;  /* a later packet of a connection queued before it */
     int followers; /* leader: how many such are queued behind it */
     /* leader: its followers, in their order; they are counted in the
      * queue's n and bytes but are not in the queue itself */
@@ -362,6 +361,13 @@ int quic_hsq_start(struct quic_endpoint *ep, char *err, size_t errlen)
                          work_cb, done_cb, ep, err, errlen);
 }
 
+static int same_dcid(const struct quic_hsq_item *it, const uint8_t *dcid,
+                     size_t dcidlen)
+{
+    return it->dcid.datalen == dcidlen &&
+           memcmp(it->dcid.data, dcid, dcidlen) == 0;
+}
+
 /* A queue of handshake_queue packets at most, walked only for
  * long-header packets of no known connection while it is not empty: a
  * peer sending such junk pays a walk of at most handshake_queue entries
@@ -372,13 +378,11 @@ struct quic_hsq_item *quic_hsq_find(const struct quic_endpoint *ep,
     struct quic_hsq_item *it;
 
     for (it = ep->hsq.head; it; it = it->next)
-        if (it->dcid.datalen == dcidlen &&
-            memcmp(it->dcid.data, dcid, dcidlen) == 0)
+        if (same_dcid(it, dcid, dcidlen))
             return it;
     /* 2 x handshake_threads at most */
     for (it = ep->hsq.inflight; it; it = it->inflight_next)
-        if (it->dcid.datalen == dcidlen &&
-            memcmp(it->dcid.data, dcid, dcidlen) == 0)
+        if (same_dcid(it, dcid, dcidlen))
             return it;
     return NULL;
 }
@@ -415,7 +419,6 @@ int quic_hsq_push(struct quic_endpoint *ep, const struct udp_sock *s,
         memset(&it->odcid, 0, sizeof(it->odcid));
     it->dcid = *dcid;
     it->alim = alim;
-    it->follower = lead != NULL;
     it->followers = 0;
     it->chain = it->late = NULL;
     it->chain_tail = &it->chain;
