@@ -73,8 +73,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 bench_cert "$TMP"
-# the forward route's backends: their ports from their first line
-backend() { # PROTO MODE: prints the port
+# the forward route's backends: their ports from their first line (not
+# called as $(backend ...): in that subshell BEPIDS was lost, and every
+# make bench left both backends running)
+backend() { # PROTO MODE: its port in BE_PORT
     local out=$TMP/backend.$1.out
     "$BUILD/tbackend" "$1" 0 "$2" >"$out" 2>&1 &
     BEPIDS="$BEPIDS $!"
@@ -82,10 +84,12 @@ backend() { # PROTO MODE: prints the port
         grep -q '^listening' "$out" 2>/dev/null && break
         sleep 0.1
     done
-    awk '/^listening/ {print $2}' "$out"
+    BE_PORT=$(awk '/^listening/ {print $2}' "$out")
 }
-FWD_TCP=$(backend tcp evecho)
-FWD_UDP=$(backend udp echo)
+backend tcp evecho
+FWD_TCP=$BE_PORT
+backend udp echo
+FWD_UDP=$BE_PORT
 [ -n "$FWD_TCP" ] && [ -n "$FWD_UDP" ] || die "the forward backends did not start"
 PORT=$(port)
 cat >"$TMP/bench.ini" <<EOF
