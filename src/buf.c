@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "pool.h"
 
 struct buf_chunk {
     struct buf_chunk *next;
@@ -21,6 +22,13 @@ struct buf_chunk {
  * allocator once a request (an echoed request: one such chunk). */
 #define CHUNK_MIN (1024 - sizeof(struct buf_chunk))
 #define CHUNK_MAX (64 * 1024)
+
+/* First chunks (one an echoed request), and the header-only chunks that
+ * reference a shared block (one a member a relayed message): 1 MiB and
+ * 4 096 x 40 bytes kept at most. */
+static struct pool first_chunks =
+    POOL_INIT(sizeof(struct buf_chunk) + CHUNK_MIN, 1024);
+static struct pool ref_chunks = POOL_INIT(sizeof(struct buf_chunk), 4096);
 
 struct buf_shared *buf_shared_new(const void *p, size_t n, size_t cap)
 {
@@ -65,10 +73,16 @@ void buf_shared_unref(struct buf_shared *s)
  * bytes, and a shared block once, whatever the number of its users. */
 static void chunk_free(struct buf_chunk *c)
 {
-    if (!c->shared)
-        metrics.buffered_bytes -= c->cap;
-    buf_shared_unref(c->shared);
-    free(c);
+    if (c->shared) {
+        buf_shared_unref(c->shared);
+        pool_put(&ref_chunks, c);
+        return;
+    }
+    metrics.buffered_bytes -= c->cap;
+    if (c->cap == CHUNK_MIN)
+        pool_put(&first_chunks, c);
+    else
+        free(c);
 }
 
 void buf_init(struct buf *b)
@@ -114,7 +128,7 @@ int buf_append_shared(struct buf *b, struct buf_shared *s, size_t off,
         b->end += n;
         return 0;
     }
-    if (!(c = malloc(sizeof(*c))))
+    if (!(c = pool_get(&ref_chunks)))
         return -1;
     c->cap = c->len = n;
     c->bytes = s->data + off;
@@ -140,7 +154,8 @@ int buf_append(struct buf *b, const void *p, size_t n)
                 cap *= 2;
             if (cap > CHUNK_MAX)
                 cap = CHUNK_MAX;
-            c = malloc(sizeof(*c) + cap);
+            c = cap == CHUNK_MIN ? pool_get(&first_chunks)
+                                 : malloc(sizeof(*c) + cap);
             if (!c)
                 return -1; /* already-copied bytes stay: they are valid */
             c->cap = cap;

@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "handler.h"
+#include "pool.h"
 #include "wt.h"
 
 struct echo_pair {
@@ -31,6 +32,9 @@ struct echo_pair {
     int dropped;     /* aborted: nothing more is echoed */
     LIST_ENTRY(echo_pair) w_link;
 };
+
+/* one an echoed stream: kept for the next turn's (pool.h) */
+static struct pool pairs = POOL_INIT(sizeof(struct echo_pair), 1024);
 
 struct echo_session {
     LIST_HEAD(, echo_pair) waiting; /* uni echoes waiting for a stream */
@@ -68,7 +72,7 @@ static void pair_free(struct echo_pair *p)
         wt_session_release(p->s, p->received - p->consumed, 1);
     waiting_remove(p);
     buf_free(&p->held);
-    free(p);
+    pool_put(&pairs, p);
 }
 
 static int echo_session_open(struct wt_session *s)
@@ -143,11 +147,11 @@ static void echo_stream_open(struct wt_stream *st)
 
     if (wt_stream_is_local(st))
         return;
-    p = calloc(1, sizeof(*p));
-    if (!p) {
+    if (!(p = pool_get(&pairs))) {
         wt_stream_reset(st, 0);
         return;
     }
+    memset(p, 0, sizeof(*p));
     buf_init(&p->held);
     p->s = s;
     p->in = st;

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "pool.h"
 #include "quic_internal.h"
 #include "siphash.h"
 #include "tls.h"
@@ -723,6 +724,7 @@ int quic_server_init_fds(struct quic_endpoint *ep, struct ev_loop *loop,
     memset(ep, 0, sizeof(*ep));
     LIST_INIT(&ep->conns);
     ep->loop = loop;
+    pool_thread_own(); /* the loop's thread: its streams come from pools */
     rx_init(ep);
     quic_hsq_init(ep);
     ep->cfg = config_ref(cfg);
@@ -918,7 +920,7 @@ void quic_endpoint_free(struct quic_endpoint *ep)
         ev_prepare_stop(ep->loop, &ep->prepare);
     quic_cid_table_free(ep);
     addrlim_free(&ep->alim);
-    wt_dgram_pool_free();
+    pool_drain_all();
 }
 
 /* ---- client role ---- */
@@ -983,6 +985,7 @@ void quic_client_init(struct quic_endpoint *ep, struct ev_loop *loop,
     LIST_INIT(&ep->conns);
     ep->role = QUIC_CLIENT;
     ep->loop = loop;
+    pool_thread_own();
     rx_init(ep);
     ep->cfg = config_ref(cfg);
     ep->tls = tls ? tls_ctx_ref(tls) : NULL;

@@ -324,8 +324,6 @@ void wt_conn_free(struct quic_conn *qc);
 void wt_conn_collect(struct quic_conn *qc);
 /* Sends DRAIN_WEBTRANSPORT_SESSION on every open session. */
 void wt_conn_drain(struct quic_conn *qc);
-/* Frees the datagram free list (at exit, for leak checkers). */
-void wt_dgram_pool_free(void);
 /* Closes every open session with a CLOSE capsule. */
 void wt_conn_close_sessions(struct quic_conn *qc, uint32_t code,
                             const char *reason);

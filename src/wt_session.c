@@ -17,6 +17,7 @@
 #include "handler.h"
 #include "log.h"
 #include "metrics.h"
+#include "pool.h"
 #include "quic.h"
 #include "wire.h"
 #include "wt_internal.h"
@@ -46,12 +47,12 @@ struct wt_dgram {
 #define DGRAM_POOL_SIZE 1500
 #define DGRAM_POOL_MAX 1024
 
-static struct dgram_pool {
-    struct wt_dgram *free;
-    size_t n;
-} dgram_pools[2];
+static struct pool dgram_pools[2] = {
+    POOL_INIT(sizeof(struct wt_dgram) + DGRAM_SMALL_SIZE, DGRAM_SMALL_MAX),
+    POOL_INIT(sizeof(struct wt_dgram) + DGRAM_POOL_SIZE, DGRAM_POOL_MAX),
+};
 
-static struct dgram_pool *pool_of(size_t n)
+static struct pool *pool_of(size_t n)
 {
     return n <= DGRAM_SMALL_SIZE  ? &dgram_pools[0]
            : n <= DGRAM_POOL_SIZE ? &dgram_pools[1]
@@ -60,45 +61,20 @@ static struct dgram_pool *pool_of(size_t n)
 
 static struct wt_dgram *dgram_alloc(size_t n)
 {
-    struct dgram_pool *pl = pool_of(n);
-    struct wt_dgram *d;
+    struct pool *pl = pool_of(n);
 
-    if (!pl)
-        return malloc(sizeof(*d) + n);
-    if ((d = pl->free)) {
-        pl->free = d->next;
-        pl->n--;
-        return d;
-    }
-    return malloc(sizeof(*d) + (pl == dgram_pools ? DGRAM_SMALL_SIZE
-                                                  : DGRAM_POOL_SIZE));
+    return pl ? pool_get(pl) : malloc(sizeof(struct wt_dgram) + n);
 }
 
 static void dgram_release(struct wt_dgram *d)
 {
-    struct dgram_pool *pl = pool_of(d->len);
+    struct pool *pl = pool_of(d->len);
 
     metrics.buffered_bytes -= d->len;
-    if (!pl || pl->n >= (pl == dgram_pools ? DGRAM_SMALL_MAX : DGRAM_POOL_MAX)) {
+    if (pl)
+        pool_put(pl, d);
+    else
         free(d);
-        return;
-    }
-    d->next = pl->free;
-    pl->free = d;
-    pl->n++;
-}
-
-void wt_dgram_pool_free(void)
-{
-    for (size_t i = 0; i < 2; i++) {
-        while (dgram_pools[i].free) {
-            struct wt_dgram *d = dgram_pools[i].free;
-
-            dgram_pools[i].free = d->next;
-            free(d);
-        }
-        dgram_pools[i].n = 0;
-    }
 }
 
 void wt_conn_init(struct quic_conn *qc)

@@ -15,6 +15,7 @@
 #include "handler.h"
 #include "log.h"
 #include "metrics.h"
+#include "pool.h"
 #include "quic.h"
 #include "wire.h"
 #include "wt_internal.h"
@@ -313,12 +314,16 @@ void wt_stream_abort(struct wt_stream *st, uint64_t h3code)
     quic_conn_want_write(st->qc);
 }
 
+/* one a request: kept for the next turn's (pool.h) */
+static struct pool streams = POOL_INIT(sizeof(struct wt_stream), 1024);
+
 static struct wt_stream *stream_new(struct quic_conn *qc)
 {
-    struct wt_stream *st = calloc(1, sizeof(*st));
+    struct wt_stream *st = pool_get(&streams);
 
     if (!st)
         return NULL;
+    memset(st, 0, sizeof(*st));
     st->qc = qc;
     buf_init(&st->out);
     buf_init(&st->held);
@@ -332,7 +337,7 @@ void wt_stream_free(struct wt_stream *st)
     LIST_REMOVE(st, a_link);
     buf_free(&st->out);
     buf_free(&st->held);
-    free(st);
+    pool_put(&streams, st);
     metrics.streams_open--;
 }
 
