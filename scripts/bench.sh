@@ -393,10 +393,25 @@ sed -e '/_per_address = 0$/d' -e 's/^max_connections = 20000$/max_connections = 
 printf '\n[admin]\nlisten = 127.0.0.1:%s\n' "$APORT" >>"$TMP/flood.ini"
 cp "$TMP/bench.ini" "$TMP/bench.ini.keep"
 cp "$TMP/flood.ini" "$TMP/bench.ini"
-start_daemon
-FLOOD=$(FLOOD_SOURCES=500 FLOOD_COUNT=10000 FLOOD_RATE=2000 FLOOD_REQS=1000 \
-    BUILD=$BUILD scripts/flood-measure.sh "$PORT" "$APORT" "$DPID") || log "flood-measure failed"
-stop_daemon
+# Three runs, each on a fresh daemon (one with --quick); the row is the
+# run whose ratio is the median, beside every run's ratio: a single run's
+# ratio of two p99s swung 1.1-6x within an hour on this shared machine.
+FLOOD_RUNS=$([ $QUICK = 1 ] && echo 1 || echo 3)
+FLOODS=() FLOOD_RATIOS=()
+for r in $(seq 1 "$FLOOD_RUNS"); do
+    log "handshake flood: run $r of $FLOOD_RUNS..."
+    start_daemon
+    out=$(FLOOD_SOURCES=500 FLOOD_COUNT=10000 FLOOD_RATE=2000 FLOOD_REQS=1000 \
+        BUILD=$BUILD scripts/flood-measure.sh "$PORT" "$APORT" "$DPID") || log "flood-measure failed"
+    stop_daemon
+    FLOODS+=("$out")
+    FLOOD_RATIOS+=("$(printf '%s\n' "$out" | awk -F= '$1 == "quiet_p99_us" { q = $2 } $1 == "flood_p99_us" { f = $2 }
+        END { if (q > 0 && f > 0) printf "%.2f", f / q; else print "n/a" }')")
+done
+FLOOD=${FLOODS[0]}
+for i in "${!FLOODS[@]}"; do
+    [ "${FLOOD_RATIOS[$i]}" = "$(median "${FLOOD_RATIOS[@]}")" ] && FLOOD=${FLOODS[$i]} && break
+done
 cp "$TMP/bench.ini.keep" "$TMP/bench.ini"
 fl() { printf '%s\n' "$FLOOD" | sed -n "s/^$1=//p"; }
 T_FLOOD=$(awk -v q="$(fl quiet_p99_us)" -v f="$(fl flood_p99_us)" \
@@ -489,7 +504,7 @@ wins() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "n/a" |
     echo "| broadcast: daemon RSS with 1 000 idle members (joined, silent) | 1 per connection: $(mb "$(jget "$BC1" server_rss_kb_joined)") MB ($(mb "$(jget "$BC1" server_rss_kb_before)") MB before: $(per_member "$BC1" server_rss_kb_joined) kB per member), peak $(mb "$(jget "$BC1" server_rss_kb_peak)") MB while fanning out (the first broadcast row); 10 per connection: $(mb "$(jget "$BC10" server_rss_kb_joined)") MB ($(per_member "$BC10" server_rss_kb_joined) kB per member), peak $(mb "$(jget "$BC10" server_rss_kb_peak)") MB | WebSocket server: $(mb "$(jget "$WS1" server_rss_kb_joined)") MB ($(mb "$(jget "$WS1" server_rss_kb_before)") MB before: $(per_member "$WS1" server_rss_kb_joined) kB per member), peak $(mb "$(jget "$WS1" server_rss_kb_peak)") MB | $(ratio "$(per_member "$BC1" server_rss_kb_joined)" "$(per_member "$WS1" server_rss_kb_joined)") (per member) | |"
     echo "| broadcast: shared blocks, one 1 MiB uni stream to $(jb "$BCBIG" members) members | daemon peak RSS growth $(mb "$BIG_KB") MiB (every copy whole: $(jget "$BCBIG" deliveries) of $(jget "$BCBIG" deliveries_expected)$(errs "$BCBIG")) | $BIG_COPIES MiB if each receiver's copy were held apart (receivers x size) | $(ratio "$BIG_KB" "$((BIG_COPIES * 1024))") | a few MiB, under 1/10 of the copies: $(verdict "$T_BIG") |"
     echo "| rooms across daemons ([cluster], one local redis-server): 30 members round robin over 3 daemons (2/3 of the deliveries through Redis), 1 sender of 64-B datagrams at 500/s; then 3 senders of 4 KiB streams as fast as allowed | datagrams: ratio $(pctr "$(jget "$CL_X_D" ratio)") %, p50 $(ms "$(lat "$CL_X_D" p50)") ms, p99 $(ms "$(lat "$CL_X_D" p99)") ms$(errs "$CL_X_D"); streams: $(jget "$CL_X_S" deliveries_per_s) deliveries/s, $(jget "$CL_X_S" deliveries) of $(jget "$CL_X_S" deliveries_expected) whole, p50 $(ms "$(lat "$CL_X_S" p50)") ms, p99 $(ms "$(lat "$CL_X_S" p99)") ms$(errs "$CL_X_S") | the same room with all 30 members on one daemon ([cluster] on, publishing): datagrams ratio $(pctr "$(jget "$CL_ONE_D" ratio)") %, p50 $(ms "$(lat "$CL_ONE_D" p50)") ms, p99 $(ms "$(lat "$CL_ONE_D" p99)") ms; streams $(jget "$CL_ONE_S" deliveries_per_s) deliveries/s, p50 $(ms "$(lat "$CL_ONE_S" p50)") ms, p99 $(ms "$(lat "$CL_ONE_S" p99)") ms | datagram p99 $(ratio "$(lat "$CL_X_D" p99)" "$(lat "$CL_ONE_D" p99)")x, stream deliveries/s $(ratio "$(jget "$CL_X_S" deliveries_per_s)" "$(jget "$CL_ONE_S" deliveries_per_s)")x | (figures; every copy whole: $([ "$(jget "$CL_X_S" ratio)" = 1.000000 ] && echo yes || echo no)) |"
-    echo "| handshake flood: $(fl initials_sent) client Initials at $(fl initials_per_s)/s from 500 loopback addresses, never answered (initflood), \`retry = auto\` from 200 handshakes, shipped per-address limits; request/response at 200/s beside it | p99 $(fl flood_p99_us) us under the flood (errors $(fl flood_errors)), the flood starting while the session runs; $(fl handshakes_per_s) handshakes/s served to a new client meanwhile; $(fl stateless_per_s) Initials/s answered without state or dropped ($(fl retry_per_s)/s Retry, $(fl refused) refused in all, $(fl queue_dropped) dropped by the handshake queue), $(fl connections_made) connections made, at most $(fl handshakes_peak) handshakes in progress, one handshake held the loop $(fl handshake_start_us) us on average (and the handshake thread $(fl handshake_thread_us) us); daemon CPU $(fl daemon_cpu_pct)% during the flood; daemon RSS $(mb "$(fl rss_before_kb)") MB before, peak $(mb "$(fl rss_peak_kb)") MB; Retry off again after: $([ "$(fl after_retry_sent)" = 0 ] && echo yes || echo no) | the same request/response, quiet: p99 $(fl quiet_p99_us) us | p99 $(ratio "$(fl flood_p99_us)" "$(fl quiet_p99_us)")x | p99 <= 2x quiet: $(verdict "$T_FLOOD") |"
+    echo "| handshake flood: $(fl initials_sent) client Initials at $(fl initials_per_s)/s from 500 loopback addresses, never answered (initflood), \`retry = auto\` from 200 handshakes, shipped per-address limits; request/response at 200/s beside it | p99 $(fl flood_p99_us) us under the flood (errors $(fl flood_errors)), the flood starting while the session runs; $(fl handshakes_per_s) handshakes/s served to a new client meanwhile; $(fl stateless_per_s) Initials/s answered without state or dropped ($(fl retry_per_s)/s Retry, $(fl refused) refused in all, $(fl queue_dropped) dropped by the handshake queue), $(fl connections_made) connections made, at most $(fl handshakes_peak) handshakes in progress, one handshake held the loop $(fl handshake_start_us) us on average (and the handshake thread $(fl handshake_thread_us) us); daemon CPU $(fl daemon_cpu_pct)% during the flood; daemon RSS $(mb "$(fl rss_before_kb)") MB before, peak $(mb "$(fl rss_peak_kb)") MB; Retry off again after: $([ "$(fl after_retry_sent)" = 0 ] && echo yes || echo no) | the same request/response, quiet: p99 $(fl quiet_p99_us) us | p99 $(ratio "$(fl flood_p99_us)" "$(fl quiet_p99_us)")x, the median of $FLOOD_RUNS runs on fresh daemons ($(echo "${FLOOD_RATIOS[*]}" | sed 's/ /x, /g')x) | p99 <= 2x quiet: $(verdict "$T_FLOOD") |"
     echo
     echo "Daemon peak RSS during the throughput runs: $((BULK_PEAK / 1024)) MB (windows: 1 MiB per stream, 16 MiB per connection)."
     echo
