@@ -9,9 +9,11 @@
  * CPU in request/response).  A pool keeps up to `max` blocks for the next
  * turn: memory held at most max x size, freed to the system at exit.
  *
- * Only the thread that called pool_thread_own() (the loop) keeps blocks;
- * any other thread (the handshake threads) gets plain malloc and free, so
- * a pool needs no lock.  Under AddressSanitizer every block is malloc'd
+ * Only the thread that called pool_thread_own() (the loop: one a
+ * process, each worker being a process of its own) keeps blocks; any
+ * other thread (the handshake threads) gets plain malloc and free, so a
+ * pool needs no lock.  A kept block's old bytes stay: users clear what
+ * they read before writing it.  Under AddressSanitizer every block is malloc'd
  * and freed, so that a use after free is still caught.
  */
 #ifndef WTRELAYD_POOL_H
