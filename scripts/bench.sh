@@ -409,8 +409,9 @@ for r in $(seq 1 "$FLOOD_RUNS"); do
         END { if (q > 0 && f > 0) printf "%.2f", f / q; else print "n/a" }')")
 done
 FLOOD=${FLOODS[0]}
+mid=$(median "${FLOOD_RATIOS[@]}")
 for i in "${!FLOODS[@]}"; do
-    [ "${FLOOD_RATIOS[$i]}" = "$(median "${FLOOD_RATIOS[@]}")" ] && FLOOD=${FLOODS[$i]} && break
+    [ "${FLOOD_RATIOS[$i]}" = "$mid" ] && FLOOD=${FLOODS[$i]} && break
 done
 cp "$TMP/bench.ini.keep" "$TMP/bench.ini"
 fl() { printf '%s\n' "$FLOOD" | sed -n "s/^$1=//p"; }

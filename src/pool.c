@@ -31,7 +31,7 @@ void *pool_get(struct pool *p)
 {
     void *b;
 
-    if (!owner || !(b = p->free))
+    if (!pool_keeps() || !(b = p->free))
         return malloc(p->size);
     p->free = *(void **)b;
     p->n--;
